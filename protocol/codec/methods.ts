@@ -1,0 +1,333 @@
+import { ProtocolError, ReplyCode } from './codes.js';
+
+/** Method ids (SPEC §3): class << 8 | method. */
+export const Method = {
+  ConnectionStart: 0x0a01,
+  ConnectionOpen: 0x0a02,
+  ConnectionOpenOk: 0x0a03,
+  ConnectionClose: 0x0a04,
+  ConnectionCloseOk: 0x0a05,
+  ConnectionBlocked: 0x0a06,
+  ConnectionUnblocked: 0x0a07,
+  ChannelOpen: 0x1401,
+  ChannelOpenOk: 0x1402,
+  ChannelClose: 0x1403,
+  ChannelCloseOk: 0x1404,
+  ExchangeDeclare: 0x2801,
+  ExchangeDeclareOk: 0x2802,
+  ExchangeDelete: 0x2803,
+  ExchangeDeleteOk: 0x2804,
+  QueueDeclare: 0x3201,
+  QueueDeclareOk: 0x3202,
+  QueueBind: 0x3203,
+  QueueBindOk: 0x3204,
+  QueueUnbind: 0x3205,
+  QueueUnbindOk: 0x3206,
+  QueuePurge: 0x3207,
+  QueuePurgeOk: 0x3208,
+  QueueDelete: 0x3209,
+  QueueDeleteOk: 0x320a,
+  BasicQos: 0x3c01,
+  BasicQosOk: 0x3c02,
+  BasicConsume: 0x3c03,
+  BasicConsumeOk: 0x3c04,
+  BasicCancel: 0x3c05,
+  BasicCancelOk: 0x3c06,
+  BasicPublish: 0x3c07,
+  BasicReturn: 0x3c08,
+  BasicDeliver: 0x3c09,
+  BasicGet: 0x3c0a,
+  BasicGetOk: 0x3c0b,
+  BasicGetEmpty: 0x3c0c,
+  BasicAck: 0x3c0d,
+  BasicReject: 0x3c0e,
+  BasicNack: 0x3c0f,
+  ConfirmSelect: 0x5501,
+  ConfirmSelectOk: 0x5502,
+} as const;
+export type MethodId = (typeof Method)[keyof typeof Method];
+
+/** Argument types (SPEC §3 "Types used in the tables"). */
+type FieldType = 'str' | 'bool' | 'uint' | 'map' | 'str[]' | 'any';
+/** [name, type] is required; [name, type, default] is optional and filled with the default. */
+type Field = readonly [name: string, type: FieldType, dflt?: unknown];
+
+export interface MethodDef {
+  readonly id: number;
+  readonly name: string;
+  readonly fields: readonly Field[];
+  readonly required: number;
+  /** Content methods carry properties and a body after their arguments (SPEC §3). */
+  readonly content: boolean;
+  readonly from: 'client' | 'server' | 'both';
+}
+
+const defs = new Map<number, MethodDef>();
+
+function def(id: number, name: string, from: MethodDef['from'], fields: readonly Field[], content = false): void {
+  const required = fields.findIndex((f) => f.length === 3);
+  defs.set(id, { id, name, fields, required: required === -1 ? fields.length : required, content, from });
+}
+
+const M = Method;
+def(M.ConnectionStart, 'connection.start', 'server', [
+  ['versionMajor', 'uint'],
+  ['versionMinor', 'uint'],
+  ['serverProperties', 'map'],
+  ['mechanisms', 'str[]'],
+  ['frameMax', 'uint'],
+  ['channelMax', 'uint'],
+  ['heartbeatMs', 'uint'],
+]);
+def(M.ConnectionOpen, 'connection.open', 'client', [
+  ['username', 'str'],
+  ['password', 'str'],
+  ['frameMax', 'uint'],
+  ['channelMax', 'uint'],
+  ['heartbeatMs', 'uint'],
+  ['clientProperties', 'map', {}],
+]);
+def(M.ConnectionOpenOk, 'connection.open-ok', 'server', [
+  ['frameMax', 'uint'],
+  ['channelMax', 'uint'],
+  ['heartbeatMs', 'uint'],
+  ['connectionName', 'str'],
+]);
+const closeFields: Field[] = [
+  ['code', 'uint'],
+  ['text', 'str'],
+  ['methodId', 'uint', 0],
+];
+def(M.ConnectionClose, 'connection.close', 'both', closeFields);
+def(M.ConnectionCloseOk, 'connection.close-ok', 'both', []);
+def(M.ConnectionBlocked, 'connection.blocked', 'server', [['reason', 'str', '']]);
+def(M.ConnectionUnblocked, 'connection.unblocked', 'server', []);
+def(M.ChannelOpen, 'channel.open', 'client', []);
+def(M.ChannelOpenOk, 'channel.open-ok', 'server', []);
+def(M.ChannelClose, 'channel.close', 'both', closeFields);
+def(M.ChannelCloseOk, 'channel.close-ok', 'both', []);
+def(M.ExchangeDeclare, 'exchange.declare', 'client', [
+  ['exchange', 'str'],
+  ['type', 'str'],
+  ['passive', 'bool', false],
+  ['durable', 'bool', false],
+  ['autoDelete', 'bool', false],
+  ['internal', 'bool', false],
+  ['arguments', 'map', {}],
+]);
+def(M.ExchangeDeclareOk, 'exchange.declare-ok', 'server', []);
+def(M.ExchangeDelete, 'exchange.delete', 'client', [
+  ['exchange', 'str'],
+  ['ifUnused', 'bool', false],
+]);
+def(M.ExchangeDeleteOk, 'exchange.delete-ok', 'server', []);
+def(M.QueueDeclare, 'queue.declare', 'client', [
+  ['queue', 'str'],
+  ['passive', 'bool', false],
+  ['durable', 'bool', false],
+  ['exclusive', 'bool', false],
+  ['autoDelete', 'bool', false],
+  ['arguments', 'map', {}],
+]);
+def(M.QueueDeclareOk, 'queue.declare-ok', 'server', [
+  ['queue', 'str'],
+  ['messageCount', 'uint'],
+  ['consumerCount', 'uint'],
+]);
+const bindFields: Field[] = [
+  ['queue', 'str'],
+  ['exchange', 'str'],
+  ['routingKey', 'str'],
+  ['arguments', 'map', {}],
+];
+def(M.QueueBind, 'queue.bind', 'client', bindFields);
+def(M.QueueBindOk, 'queue.bind-ok', 'server', []);
+def(M.QueueUnbind, 'queue.unbind', 'client', bindFields);
+def(M.QueueUnbindOk, 'queue.unbind-ok', 'server', []);
+def(M.QueuePurge, 'queue.purge', 'client', [['queue', 'str']]);
+def(M.QueuePurgeOk, 'queue.purge-ok', 'server', [['messageCount', 'uint']]);
+def(M.QueueDelete, 'queue.delete', 'client', [
+  ['queue', 'str'],
+  ['ifUnused', 'bool', false],
+  ['ifEmpty', 'bool', false],
+]);
+def(M.QueueDeleteOk, 'queue.delete-ok', 'server', [['messageCount', 'uint']]);
+def(M.BasicQos, 'basic.qos', 'client', [
+  ['prefetchCount', 'uint'],
+  ['global', 'bool', false],
+]);
+def(M.BasicQosOk, 'basic.qos-ok', 'server', []);
+def(M.BasicConsume, 'basic.consume', 'client', [
+  ['queue', 'str'],
+  ['consumerTag', 'str', ''],
+  ['noAck', 'bool', false],
+  ['exclusive', 'bool', false],
+  ['arguments', 'map', {}],
+]);
+def(M.BasicConsumeOk, 'basic.consume-ok', 'server', [['consumerTag', 'str']]);
+def(M.BasicCancel, 'basic.cancel', 'both', [['consumerTag', 'str']]);
+def(M.BasicCancelOk, 'basic.cancel-ok', 'both', [['consumerTag', 'str']]);
+def(
+  M.BasicPublish,
+  'basic.publish',
+  'client',
+  [
+    ['exchange', 'str'],
+    ['routingKey', 'str'],
+    ['mandatory', 'bool', false],
+    ['persistent', 'bool', false],
+    ['priority', 'uint', 0],
+    ['expiration', 'uint', 0],
+  ],
+  true,
+);
+def(
+  M.BasicReturn,
+  'basic.return',
+  'server',
+  [
+    ['code', 'uint'],
+    ['text', 'str'],
+    ['exchange', 'str'],
+    ['routingKey', 'str'],
+  ],
+  true,
+);
+def(
+  M.BasicDeliver,
+  'basic.deliver',
+  'server',
+  [
+    ['consumerTag', 'str'],
+    ['deliveryTag', 'uint'],
+    ['redelivered', 'bool'],
+    ['exchange', 'str'],
+    ['routingKey', 'str'],
+    ['persistent', 'bool', false],
+  ],
+  true,
+);
+def(M.BasicGet, 'basic.get', 'client', [
+  ['queue', 'str'],
+  ['noAck', 'bool', false],
+]);
+def(
+  M.BasicGetOk,
+  'basic.get-ok',
+  'server',
+  [
+    ['deliveryTag', 'uint'],
+    ['redelivered', 'bool'],
+    ['exchange', 'str'],
+    ['routingKey', 'str'],
+    ['messageCount', 'uint'],
+    ['persistent', 'bool', false],
+  ],
+  true,
+);
+def(M.BasicGetEmpty, 'basic.get-empty', 'server', []);
+def(M.BasicAck, 'basic.ack', 'both', [
+  ['deliveryTag', 'uint'],
+  ['multiple', 'bool', false],
+]);
+def(M.BasicReject, 'basic.reject', 'client', [
+  ['deliveryTag', 'uint'],
+  ['requeue', 'bool', true],
+]);
+def(M.BasicNack, 'basic.nack', 'both', [
+  ['deliveryTag', 'uint'],
+  ['multiple', 'bool', false],
+  ['requeue', 'bool', true],
+]);
+def(M.ConfirmSelect, 'confirm.select', 'client', []);
+def(M.ConfirmSelectOk, 'confirm.select-ok', 'server', []);
+
+export function methodDef(id: number): MethodDef | undefined {
+  return defs.get(id);
+}
+
+/** Every method, for SPEC drift tests and tooling. */
+export function allMethods(): readonly MethodDef[] {
+  return [...defs.values()];
+}
+
+export function methodName(id: number): string {
+  return defs.get(id)?.name ?? `0x${id.toString(16).padStart(4, '0')}`;
+}
+
+/** Registers extra methods (admin methods live beside the server that implements them). */
+export function defineMethod(
+  id: number,
+  name: string,
+  from: MethodDef['from'],
+  fields: readonly Field[],
+  content = false,
+): void {
+  if (defs.has(id)) throw new Error(`method 0x${id.toString(16)} is already defined`);
+  def(id, name, from, fields, content);
+}
+export type { Field as MethodField };
+
+function typeOk(type: FieldType, v: unknown): boolean {
+  switch (type) {
+    case 'str':
+      return typeof v === 'string';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'uint':
+      return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+    case 'map':
+      return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+    case 'str[]':
+      return Array.isArray(v) && v.every((s) => typeof s === 'string');
+    case 'any':
+      return true;
+  }
+}
+
+/**
+ * Checks decoded arguments against the method's table row (SPEC §3.2) and fills omitted or nil
+ * optional arguments with their defaults, in place. Throws SYNTAX_ERROR naming the argument.
+ */
+export function validateArgs(d: MethodDef, args: unknown[]): unknown[] {
+  const fields = d.fields;
+  if (args.length < d.required || args.length > fields.length) {
+    const want = d.required === fields.length ? `${fields.length}` : `${d.required} to ${fields.length}`;
+    throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${d.name} takes ${want} arguments, got ${args.length}`, {
+      methodId: d.id,
+    });
+  }
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i] as Field;
+    const v = args[i];
+    if (v === undefined || v === null) {
+      if (i < d.required) {
+        throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${d.name}: argument '${f[0]}' is required`, { methodId: d.id });
+      }
+      const dflt = f[2];
+      args[i] = dflt !== null && typeof dflt === 'object' ? {} : dflt;
+    } else if (!typeOk(f[1], v)) {
+      throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${d.name}: argument '${f[0]}' must be ${articled(f[1])}`, {
+        methodId: d.id,
+      });
+    }
+  }
+  return args;
+}
+
+function articled(t: FieldType): string {
+  switch (t) {
+    case 'str':
+      return 'a string';
+    case 'bool':
+      return 'a boolean';
+    case 'uint':
+      return 'a non-negative integer';
+    case 'map':
+      return 'a map';
+    case 'str[]':
+      return 'an array of strings';
+    case 'any':
+      return 'a value';
+  }
+}

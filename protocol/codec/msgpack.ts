@@ -1,0 +1,347 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { ProtocolError, ReplyCode } from './codes.js';
+
+/**
+ * Method arguments are msgpack arrays (SPEC §3). Nearly every argument is a string, integer or
+ * boolean, so arrays of such primitives are encoded and decoded here directly, into and out of
+ * the frame buffer; maps and anything else go through one shared plain-msgpack Packr.
+ */
+export type Primitive = string | number | boolean | null | undefined;
+export type ArgValue = Primitive | Record<string, unknown> | readonly unknown[];
+
+const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export function packValue(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function unpackValue(buf: Buffer): unknown {
+  return unpackr.unpack(buf);
+}
+
+/**
+ * Encodes a msgpack array into a buffer in two steps: `measure()` returns the exact size, and
+ * `write()` writes it. Non-primitive elements are packed once during `measure()`.
+ */
+export class ArgsEncoder {
+  private packed: (Buffer | undefined)[] = [];
+  private lens: number[] = [];
+  private values: readonly ArgValue[] = [];
+
+  measure(values: readonly ArgValue[]): number {
+    this.values = values;
+    const n = values.length;
+    let size = n < 16 ? 1 : 3;
+    this.packed.length = n;
+    this.lens.length = n;
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      this.packed[i] = undefined;
+      switch (typeof v) {
+        case 'string': {
+          const l = Buffer.byteLength(v);
+          this.lens[i] = l;
+          size += (l < 32 ? 1 : l < 256 ? 2 : l < 65536 ? 3 : 5) + l;
+          break;
+        }
+        case 'number':
+          size += numberSize(v);
+          break;
+        case 'boolean':
+        case 'undefined':
+          size += 1;
+          break;
+        default:
+          if (v === null) {
+            size += 1;
+          } else {
+            const p = packr.pack(v);
+            this.packed[i] = p;
+            size += p.length;
+          }
+      }
+    }
+    return size;
+  }
+
+  /** Writes the values last passed to `measure()`; returns the offset after them. */
+  write(buf: Buffer, off: number): number {
+    const values = this.values;
+    const n = values.length;
+    if (n < 16) {
+      buf[off++] = 0x90 | n;
+    } else {
+      buf[off++] = 0xdc;
+      buf.writeUInt16BE(n, off);
+      off += 2;
+    }
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      switch (typeof v) {
+        case 'string': {
+          const l = this.lens[i] as number;
+          if (l < 32) buf[off++] = 0xa0 | l;
+          else if (l < 256) {
+            buf[off++] = 0xd9;
+            buf[off++] = l;
+          } else if (l < 65536) {
+            buf[off++] = 0xda;
+            buf.writeUInt16BE(l, off);
+            off += 2;
+          } else {
+            buf[off++] = 0xdb;
+            buf.writeUInt32BE(l, off);
+            off += 4;
+          }
+          off += l < 48 ? writeShortString(buf, off, v) : buf.write(v, off, l, 'utf8');
+          break;
+        }
+        case 'number':
+          off = writeNumber(buf, off, v);
+          break;
+        case 'boolean':
+          buf[off++] = v ? 0xc3 : 0xc2;
+          break;
+        case 'undefined':
+          buf[off++] = 0xc0;
+          break;
+        default:
+          if (v === null) buf[off++] = 0xc0;
+          else {
+            const p = this.packed[i] as Buffer;
+            p.copy(buf, off);
+            off += p.length;
+          }
+      }
+    }
+    this.values = [];
+    return off;
+  }
+}
+
+/** Short strings: a char loop beats the native call's fixed cost; falls back for non-ASCII. */
+function writeShortString(buf: Buffer, off: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return buf.write(s, off, 'utf8');
+    buf[off + i] = c;
+  }
+  return n;
+}
+
+function numberSize(v: number): number {
+  if (Number.isInteger(v)) {
+    if (v >= 0) return v < 128 ? 1 : v < 256 ? 2 : v < 65536 ? 3 : v < 4294967296 ? 5 : 9;
+    return v >= -32 ? 1 : v >= -128 ? 2 : v >= -32768 ? 3 : v >= -2147483648 ? 5 : 9;
+  }
+  return 9;
+}
+
+function writeNumber(buf: Buffer, off: number, v: number): number {
+  if (Number.isInteger(v)) {
+    if (v >= 0) {
+      if (v < 128) {
+        buf[off] = v;
+        return off + 1;
+      }
+      if (v < 256) {
+        buf[off] = 0xcc;
+        buf[off + 1] = v;
+        return off + 2;
+      }
+      if (v < 65536) {
+        buf[off] = 0xcd;
+        buf.writeUInt16BE(v, off + 1);
+        return off + 3;
+      }
+      if (v < 4294967296) {
+        buf[off] = 0xce;
+        buf.writeUInt32BE(v, off + 1);
+        return off + 5;
+      }
+      buf[off] = 0xcf;
+      buf.writeBigUInt64BE(BigInt(v), off + 1);
+      return off + 9;
+    }
+    if (v >= -32) {
+      buf[off] = v & 0xff;
+      return off + 1;
+    }
+    if (v >= -128) {
+      buf[off] = 0xd0;
+      buf.writeInt8(v, off + 1);
+      return off + 2;
+    }
+    if (v >= -32768) {
+      buf[off] = 0xd1;
+      buf.writeInt16BE(v, off + 1);
+      return off + 3;
+    }
+    if (v >= -2147483648) {
+      buf[off] = 0xd2;
+      buf.writeInt32BE(v, off + 1);
+      return off + 5;
+    }
+    buf[off] = 0xd3;
+    buf.writeBigInt64BE(BigInt(v), off + 1);
+    return off + 9;
+  }
+  buf[off] = 0xcb;
+  buf.writeDoubleBE(v, off + 1);
+  return off + 9;
+}
+
+function syntax(message: string): never {
+  throw new ProtocolError(ReplyCode.SYNTAX_ERROR, message);
+}
+
+/**
+ * Decodes the msgpack array in `buf[start, end)`. Arrays of primitives are read directly; an
+ * array holding maps or nested arrays is handed to msgpackr whole. Any malformation, including
+ * trailing bytes, throws {@link ProtocolError} SYNTAX_ERROR.
+ */
+export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
+  if (start >= end) syntax('method arguments are missing');
+  let off = start;
+  const head = buf[off++] as number;
+  let n: number;
+  if ((head & 0xf0) === 0x90) n = head & 0x0f;
+  else if (head === 0xdc && off + 2 <= end) {
+    n = buf.readUInt16BE(off);
+    off += 2;
+  } else if (head === 0xdd && off + 4 <= end) {
+    n = buf.readUInt32BE(off);
+    off += 4;
+  } else return syntax('method arguments are not a msgpack array');
+  if (n > end - off) syntax('method arguments are truncated');
+  const out = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    if (off >= end) syntax('method arguments are truncated');
+    const b = buf[off++] as number;
+    if (b < 0x80) out[i] = b;
+    else if ((b & 0xe0) === 0xa0) {
+      const l = b & 0x1f;
+      if (off + l > end) syntax('method arguments are truncated');
+      out[i] = buf.toString('utf8', off, off + l);
+      off += l;
+    } else if (b >= 0xe0) out[i] = b - 0x100;
+    else {
+      switch (b) {
+        case 0xc0:
+          out[i] = null;
+          break;
+        case 0xc2:
+          out[i] = false;
+          break;
+        case 0xc3:
+          out[i] = true;
+          break;
+        case 0xcc:
+        case 0xcd:
+        case 0xce:
+        case 0xcf:
+        case 0xd0:
+        case 0xd1:
+        case 0xd2:
+        case 0xd3:
+        case 0xca:
+        case 0xcb: {
+          const w = numberWidth(b);
+          if (off + w > end) syntax('method arguments are truncated');
+          out[i] = readNumber(buf, b, off);
+          off += w;
+          break;
+        }
+        case 0xd9:
+        case 0xda:
+        case 0xdb: {
+          const w = b === 0xd9 ? 1 : b === 0xda ? 2 : 4;
+          if (off + w > end) syntax('method arguments are truncated');
+          const l = w === 1 ? (buf[off] as number) : w === 2 ? buf.readUInt16BE(off) : buf.readUInt32BE(off);
+          off += w;
+          if (off + l > end) syntax('method arguments are truncated');
+          out[i] = buf.toString('utf8', off, off + l);
+          off += l;
+          break;
+        }
+        default:
+          return unpackWhole(buf, start, end);
+      }
+    }
+  }
+  if (off !== end) syntax('method arguments have trailing bytes');
+  return out;
+}
+
+function unpackWhole(buf: Buffer, start: number, end: number): unknown[] {
+  let value: unknown;
+  try {
+    value = unpackr.unpack(buf.subarray(start, end));
+  } catch (err) {
+    throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `malformed msgpack in method arguments: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (!Array.isArray(value)) syntax('method arguments are not a msgpack array');
+  return value;
+}
+
+function numberWidth(b: number): number {
+  switch (b) {
+    case 0xcc:
+    case 0xd0:
+      return 1;
+    case 0xcd:
+    case 0xd1:
+      return 2;
+    case 0xce:
+    case 0xd2:
+    case 0xca:
+      return 4;
+    default:
+      return 8;
+  }
+}
+
+function readNumber(buf: Buffer, b: number, off: number): number {
+  switch (b) {
+    case 0xcc:
+      return buf[off] as number;
+    case 0xcd:
+      return buf.readUInt16BE(off);
+    case 0xce:
+      return buf.readUInt32BE(off);
+    case 0xcf:
+      return Number(buf.readBigUInt64BE(off));
+    case 0xd0:
+      return buf.readInt8(off);
+    case 0xd1:
+      return buf.readInt16BE(off);
+    case 0xd2:
+      return buf.readInt32BE(off);
+    case 0xd3:
+      return Number(buf.readBigInt64BE(off));
+    case 0xca:
+      return buf.readFloatBE(off);
+    default:
+      return buf.readDoubleBE(off);
+  }
+}
+
+/** Decodes a property map (SPEC §3.3); throws SYNTAX_ERROR unless it is a msgpack map. */
+export function unpackProperties(buf: Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = unpackr.unpack(buf);
+  } catch (err) {
+    throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `malformed msgpack in message properties: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) {
+    syntax('message properties are not a msgpack map');
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,29 @@
+/** The Skiff wire codec, shared by the daemon and the client (see SPEC.md). */
+export { ReplyCode, ProtocolError, isConnectionCode, replyCodeName } from './codec/codes.js';
+export type { ReplyCodeName, ReplyCodeValue } from './codec/codes.js';
+export {
+  PROTOCOL_HEADER,
+  HEADER_LENGTH,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  FrameType,
+  FRAME_HEADER_SIZE,
+  DEFAULT_FRAME_MAX,
+  MIN_FRAME_MAX,
+  MAX_FRAME_MAX,
+  DEFAULT_CHANNEL_MAX,
+  DEFAULT_HEARTBEAT_MS,
+  HEARTBEAT_FRAME,
+  checkProtocolHeader,
+} from './codec/frame.js';
+export type { HeaderCheck } from './codec/frame.js';
+export { FrameDecoder } from './codec/decoder.js';
+export type { FrameSink } from './codec/decoder.js';
+export { Method, methodDef, methodName, allMethods, defineMethod, validateArgs } from './codec/methods.js';
+export type { MethodId, MethodDef, MethodField } from './codec/methods.js';
+export { parseMethod, splitContent } from './codec/parse.js';
+export type { ParsedMethod } from './codec/parse.js';
+export { ArgsEncoder, packValue, unpackValue, unpackArgs, unpackProperties } from './codec/msgpack.js';
+export type { ArgValue, Primitive } from './codec/msgpack.js';
+export { FrameWriter } from './codec/writer.js';
+export type { WritableLike } from './codec/writer.js';

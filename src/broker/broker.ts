@@ -1,0 +1,413 @@
+import { ProtocolError, ReplyCode } from '../../protocol/index.js';
+import { DefaultExchange } from './exchange/default.js';
+import type { Binding, Exchange, ExchangeOptions } from './exchange/exchange.js';
+import { EXCHANGE_TYPES } from './exchange/types.js';
+import { MESSAGE_OVERHEAD_BYTES, Message } from './message.js';
+import { checkName, generatedQueueName, isReserved } from './names.js';
+import { NoPersistence, type Persistence } from './persistence.js';
+import { Queue, type QueueHost, type QueueOptions } from './queue.js';
+import { Session, type SessionInfo } from './session.js';
+
+export interface BrokerOptions {
+  persistence?: Persistence;
+  /** Queued-message memory above which publishers are blocked (SPEC §3.1.4); 0 = no limit. */
+  memoryHighWatermarkBytes?: number;
+}
+
+export interface PublishResult {
+  /** Number of queues the message was enqueued in. */
+  routed: number;
+  /** True when a durable queue took it as persistent: its confirm waits for a checkpoint. */
+  needsCommit: boolean;
+}
+
+export interface BrokerStats {
+  exchanges: number;
+  queues: number;
+  connections: number;
+  channels: number;
+  consumers: number;
+  messagesReady: number;
+  messagesUnacked: number;
+  queuedBytes: number;
+  published: number;
+  delivered: number;
+  unroutable: number;
+  blocked: boolean;
+}
+
+const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: false, internal: false, arguments: {} };
+
+/**
+ * The in-memory model: exchanges, queues, bindings, sessions. Pure logic with no sockets: the
+ * server drives it through {@link Session} and {@link Channel}, the store through the
+ * {@link Persistence} it is given and the `restore*` methods.
+ */
+export class Broker implements QueueHost {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  readonly sessions = new Map<string, Session>();
+  readonly persistence: Persistence;
+  private readonly defaultExchange: DefaultExchange;
+  private nextMessageId = 1;
+  private consumers = 0;
+  private queuedBytesTotal = 0;
+  private readonly highWatermark: number;
+  private readonly lowWatermark: number;
+  private isBlocked = false;
+  private readonly blockListeners = new Set<(blocked: boolean) => void>();
+  publishedTotal = 0;
+  deliveredTotal = 0;
+  unroutableTotal = 0;
+
+  constructor(options: BrokerOptions = {}) {
+    this.persistence = options.persistence ?? new NoPersistence();
+    this.highWatermark = options.memoryHighWatermarkBytes ?? 0;
+    this.lowWatermark = Math.floor(this.highWatermark * 0.8);
+    this.defaultExchange = new DefaultExchange(this.queues);
+    this.exchanges.set('', this.defaultExchange);
+    for (const type of ['direct', 'fanout']) this.addExchange(`amq.${type}`, type, DEFAULT_EXCHANGE_OPTIONS);
+  }
+
+  // ---- sessions ----
+
+  openSession(info: SessionInfo): Session {
+    const s = new Session(this, info);
+    this.sessions.set(info.id, s);
+    return s;
+  }
+
+  /** @internal Called by {@link Session.close}. */
+  sessionClosed(session: Session): void {
+    this.sessions.delete(session.id);
+    for (const q of [...this.queues.values()]) {
+      if (q.owner === session.id) this.removeQueue(q);
+    }
+  }
+
+  // ---- exchanges ----
+
+  declareExchange(name: string, type: string, options: ExchangeOptions, passive: boolean): Exchange {
+    if (name === '') throw accessRefusedDefault();
+    const existing = this.exchanges.get(name);
+    if (passive) {
+      if (existing === undefined) throw notFound('exchange', name);
+      return existing;
+    }
+    checkName('exchange', name);
+    const ctor = EXCHANGE_TYPES.get(type);
+    if (ctor === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
+    for (const key of Object.keys(options.arguments)) {
+      throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown exchange argument '${key}'`);
+    }
+    if (existing !== undefined) {
+      inequivalent('exchange', name, 'type', type, existing.type);
+      inequivalent('exchange', name, 'durable', options.durable, existing.durable);
+      inequivalent('exchange', name, 'auto_delete', options.autoDelete, existing.autoDelete);
+      inequivalent('exchange', name, 'internal', options.internal, existing.internal);
+      return existing;
+    }
+    if (isReserved(name)) {
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.'`);
+    }
+    const x = this.addExchange(name, type, options);
+    if (x.durable) this.persistence.exchangeDeclared(x);
+    return x;
+  }
+
+  private addExchange(name: string, type: string, options: ExchangeOptions): Exchange {
+    const ctor = EXCHANGE_TYPES.get(type);
+    if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
+    const x = new ctor(name, options);
+    this.exchanges.set(name, x);
+    return x;
+  }
+
+  deleteExchange(name: string, ifUnused: boolean): void {
+    if (name === '') throw accessRefusedDefault();
+    const x = this.exchanges.get(name);
+    if (x === undefined) return; // idempotent, as RabbitMQ
+    if (isReserved(name)) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange '${name}' is built in and cannot be deleted`);
+    if (ifUnused && x.bindingCount !== 0) {
+      throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exchange '${name}' in use`);
+    }
+    this.removeExchange(x);
+  }
+
+  private removeExchange(x: Exchange): void {
+    for (const q of x.boundQueues()) {
+      x.unbindQueue(q);
+      q.boundTo.delete(x);
+    }
+    this.exchanges.delete(x.name);
+    if (x.durable) this.persistence.exchangeDeleted(x);
+  }
+
+  // ---- queues ----
+
+  declareQueue(name: string, options: QueueOptions, passive: boolean, session: Session | null): Queue {
+    if (passive) {
+      const q = this.queues.get(name);
+      if (q === undefined) throw notFound('queue', name);
+      checkOwner(q, session);
+      return q;
+    }
+    if (name === '') name = generatedQueueName();
+    checkName('queue', name);
+    for (const key of Object.keys(options.arguments)) {
+      throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown queue argument '${key}'`);
+    }
+    const existing = this.queues.get(name);
+    if (existing !== undefined) {
+      checkOwner(existing, session);
+      inequivalent('queue', name, 'durable', options.durable, existing.durable);
+      inequivalent('queue', name, 'exclusive', options.exclusive, existing.exclusive);
+      inequivalent('queue', name, 'auto_delete', options.autoDelete, existing.autoDelete);
+      return existing;
+    }
+    if (isReserved(name)) {
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.'`);
+    }
+    if (options.exclusive && session === null) {
+      throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
+    }
+    const q = new Queue(name, options, options.exclusive ? (session as Session).id : null, this);
+    this.queues.set(name, q);
+    if (this.isPersisted(q)) this.persistence.queueDeclared(q);
+    return q;
+  }
+
+  /** Looks a queue up for consume/get/purge/bind: it must exist and not be another's exclusive. */
+  queueForUse(name: string, session: Session | null): Queue {
+    const q = this.queues.get(name);
+    if (q === undefined) throw notFound('queue', name);
+    checkOwner(q, session);
+    return q;
+  }
+
+  /** Deletes a queue; returns the number of ready messages it held. Missing: 0 (as RabbitMQ). */
+  deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, session: Session | null): number {
+    const q = this.queues.get(name);
+    if (q === undefined) return 0;
+    checkOwner(q, session);
+    if (ifUnused && q.consumers.length !== 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' in use`);
+    if (ifEmpty && q.messageCount !== 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' is not empty`);
+    return this.removeQueue(q);
+  }
+
+  private removeQueue(q: Queue): number {
+    q.deleted = true;
+    this.queues.delete(q.name);
+    for (const c of [...q.consumers]) c.channel.consumerQueueDeleted(c);
+    q.consumers.length = 0;
+    const n = q.purge();
+    for (const x of q.boundTo) {
+      x.unbindQueue(q);
+      this.maybeAutoDeleteExchange(x);
+    }
+    q.boundTo.clear();
+    if (this.isPersisted(q)) this.persistence.queueDeleted(q);
+    return n;
+  }
+
+  purgeQueue(name: string, session: Session | null): number {
+    return this.queueForUse(name, session).purge();
+  }
+
+  private isPersisted(q: Queue): boolean {
+    return q.durable && !q.exclusive;
+  }
+
+  // ---- bindings ----
+
+  bind(queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>, session: Session | null): void {
+    const { q, x } = this.bindingEnds(queueName, exchangeName, session);
+    if (x.bind(q, routingKey, args)) {
+      q.boundTo.add(x);
+      if (x.durable && this.isPersisted(q)) this.persistence.bindingAdded(x, q, routingKey, args);
+    }
+  }
+
+  unbind(queueName: string, exchangeName: string, routingKey: string, session: Session | null): void {
+    const { q, x } = this.bindingEnds(queueName, exchangeName, session);
+    if (!x.unbind(q, routingKey)) return;
+    if (!x.hasQueue(q)) q.boundTo.delete(x);
+    if (x.durable && this.isPersisted(q)) this.persistence.bindingRemoved(x, q, routingKey);
+    this.maybeAutoDeleteExchange(x);
+  }
+
+  private bindingEnds(queueName: string, exchangeName: string, session: Session | null): { q: Queue; x: Exchange } {
+    if (exchangeName === '') throw accessRefusedDefault();
+    const q = this.queueForUse(queueName, session);
+    const x = this.exchanges.get(exchangeName);
+    if (x === undefined) throw notFound('exchange', exchangeName);
+    return { q, x };
+  }
+
+  private maybeAutoDeleteExchange(x: Exchange): void {
+    if (x.autoDelete && x.bindingCount === 0 && this.exchanges.get(x.name) === x) this.removeExchange(x);
+  }
+
+  bindings(): Binding[] {
+    const out: Binding[] = [];
+    for (const x of this.exchanges.values()) for (const b of x.bindings()) out.push(b);
+    return out;
+  }
+
+  // ---- messages ----
+
+  /**
+   * Routes a message and enqueues it in every target queue. Throws NOT_FOUND for a missing
+   * exchange and ACCESS_REFUSED for an internal one.
+   */
+  publish(
+    exchangeName: string,
+    routingKey: string,
+    content: Buffer,
+    persistent: boolean,
+    priority: number,
+    expiration: number,
+  ): PublishResult {
+    const x = this.exchanges.get(exchangeName);
+    if (x === undefined) throw notFound('exchange', exchangeName);
+    if (x.internal) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}'`);
+    this.publishedTotal++;
+    let routed = 0;
+    let needsCommit = false;
+    let message: Message | null = null;
+    for (const q of x.route(routingKey)) {
+      const m: Message =
+        message === null
+          ? (message = new Message(this.nextMessageId++, exchangeName, routingKey, content, persistent, priority, expiration))
+          : message.copy();
+      routed++;
+      if (persistent && this.isPersisted(q)) {
+        this.persistence.messageEnqueued(q, m);
+        needsCommit = true;
+      }
+      this.account(content.length + MESSAGE_OVERHEAD_BYTES);
+      q.enqueue(m);
+    }
+    if (routed === 0) this.unroutableTotal++;
+    return { routed, needsCommit };
+  }
+
+  /** @internal A delivery or get handed a message out. */
+  delivered(queue: Queue, message: Message): void {
+    this.deliveredTotal++;
+    if (message.persistent && this.isPersisted(queue)) this.persistence.messageDelivered(queue, message);
+  }
+
+  /** @internal {@link QueueHost}: a message left its queue for good. */
+  messageGone(queue: Queue, message: Message): void {
+    this.account(-(message.content.length + MESSAGE_OVERHEAD_BYTES));
+    if (message.persistent && !queue.deleted && this.isPersisted(queue)) this.persistence.messageRemoved(queue, message);
+  }
+
+  /** @internal {@link QueueHost}: a queue's last consumer left. */
+  consumersGone(queue: Queue): void {
+    if (queue.autoDelete && queue.hadConsumer && !queue.deleted) this.removeQueue(queue);
+  }
+
+  consumerAdded(): void {
+    this.consumers++;
+  }
+
+  consumerRemoved(): void {
+    this.consumers--;
+  }
+
+  // ---- restore (used by the store before the listener starts) ----
+
+  /** Puts a restored message at the tail of its queue without telling the store again. */
+  restoreMessage(queue: Queue, id: number, exchange: string, routingKey: string, content: Buffer, redelivered: boolean, deliveryCount: number): void {
+    const m = new Message(id, exchange, routingKey, content, true, 0, 0, redelivered, deliveryCount);
+    if (id >= this.nextMessageId) this.nextMessageId = id + 1;
+    this.account(content.length + MESSAGE_OVERHEAD_BYTES);
+    queue.enqueue(m);
+  }
+
+  /** Message ids continue after the highest one the store has seen. */
+  advanceMessageId(atLeast: number): void {
+    if (atLeast > this.nextMessageId) this.nextMessageId = atLeast;
+  }
+
+  // ---- memory and flow control (SPEC §3.1.4) ----
+
+  private account(delta: number): void {
+    this.queuedBytesTotal += delta;
+    if (this.highWatermark === 0) return;
+    if (!this.isBlocked && this.queuedBytesTotal > this.highWatermark) this.setBlocked(true);
+    else if (this.isBlocked && this.queuedBytesTotal < this.lowWatermark) this.setBlocked(false);
+  }
+
+  /** Also used by the store when its pending deltas pass their bound. */
+  private setBlocked(blocked: boolean): void {
+    this.isBlocked = blocked;
+    for (const l of this.blockListeners) l(blocked);
+  }
+
+  get blocked(): boolean {
+    return this.isBlocked;
+  }
+
+  onBlockedChange(listener: (blocked: boolean) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
+  get queuedBytes(): number {
+    return this.queuedBytesTotal;
+  }
+
+  stats(): BrokerStats {
+    let ready = 0;
+    let unacked = 0;
+    for (const q of this.queues.values()) {
+      ready += q.messageCount;
+      unacked += q.unackedCount;
+    }
+    let channels = 0;
+    for (const s of this.sessions.values()) channels += s.channels.size;
+    return {
+      exchanges: this.exchanges.size,
+      queues: this.queues.size,
+      connections: this.sessions.size,
+      channels,
+      consumers: this.consumers,
+      messagesReady: ready,
+      messagesUnacked: unacked,
+      queuedBytes: this.queuedBytesTotal,
+      published: this.publishedTotal,
+      delivered: this.deliveredTotal,
+      unroutable: this.unroutableTotal,
+      blocked: this.isBlocked,
+    };
+  }
+}
+
+function notFound(kind: 'exchange' | 'queue', name: string): ProtocolError {
+  return new ProtocolError(ReplyCode.NOT_FOUND, `no ${kind} '${name}' in vhost '/'`);
+}
+
+function accessRefusedDefault(): ProtocolError {
+  return new ProtocolError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
+}
+
+function checkOwner(q: Queue, session: Session | null): void {
+  if (q.owner !== null && (session === null || q.owner !== session.id)) {
+    throw new ProtocolError(
+      ReplyCode.RESOURCE_LOCKED,
+      `cannot obtain exclusive access to locked queue '${q.name}' in vhost '/'`,
+    );
+  }
+}
+
+function inequivalent(kind: string, name: string, arg: string, received: unknown, current: unknown): void {
+  if (received !== current) {
+    throw new ProtocolError(
+      ReplyCode.PRECONDITION_FAILED,
+      `inequivalent arg '${arg}' for ${kind} '${name}' in vhost '/': received '${String(received)}' but current is '${String(current)}'`,
+    );
+  }
+}

@@ -1,0 +1,260 @@
+import { ProtocolError, ReplyCode } from '../../protocol/index.js';
+import type { Broker } from './broker.js';
+import { ConfirmTracker } from './confirms.js';
+import { Consumer } from './consumer.js';
+import type { Message } from './message.js';
+import type { Queue } from './queue.js';
+import type { Session } from './session.js';
+
+/** What a channel writes to its client; the server implements it over a socket. */
+export interface ChannelSink {
+  /** False while the connection's socket is over its buffer bound (backpressure). */
+  readonly writable: boolean;
+  deliver(consumerTag: string, deliveryTag: number, message: Message): void;
+  returned(code: number, text: string, exchange: string, routingKey: string, content: Buffer): void;
+  confirm(seq: number, multiple: boolean, ack: boolean): void;
+  /** The broker cancelled a consumer (its queue was deleted). */
+  cancelled(consumerTag: string): void;
+}
+
+/** An unacked delivery, held by the channel until it is settled. */
+interface Delivery {
+  readonly queue: Queue;
+  readonly message: Message;
+  readonly consumer: Consumer | null;
+}
+
+export interface GetResult {
+  deliveryTag: number;
+  message: Message;
+  messageCount: number;
+}
+
+let consumerTagSeq = 0;
+
+/**
+ * One AMQP channel's semantics, without sockets: consumers, delivery tags, unacked messages,
+ * prefetch, acks, and publisher confirms.
+ */
+export class Channel {
+  readonly id: number;
+  readonly session: Session;
+  private readonly broker: Broker;
+  private readonly sink: ChannelSink;
+  readonly consumers = new Map<string, Consumer>();
+  /** Unacked deliveries by tag; a Map iterates in insertion (= tag) order, which `multiple` uses. */
+  private readonly unacked = new Map<number, Delivery>();
+  private nextTag = 1;
+  /** basic.qos global=false: the prefetch given to consumers created from now on. */
+  consumerPrefetch = 0;
+  /** basic.qos global=true: the limit for the channel as a whole. */
+  channelPrefetch = 0;
+  confirms: ConfirmTracker | null = null;
+  closed = false;
+
+  constructor(broker: Broker, session: Session, id: number, sink: ChannelSink) {
+    this.broker = broker;
+    this.session = session;
+    this.id = id;
+    this.sink = sink;
+  }
+
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
+  canDeliver(noAck: boolean): boolean {
+    if (this.closed || !this.sink.writable) return false;
+    return noAck || this.channelPrefetch === 0 || this.unacked.size < this.channelPrefetch;
+  }
+
+  qos(prefetchCount: number, global: boolean): void {
+    if (global) this.channelPrefetch = prefetchCount;
+    else this.consumerPrefetch = prefetchCount;
+    this.redispatch();
+  }
+
+  confirmSelect(): void {
+    if (this.confirms === null) this.confirms = new ConfirmTracker((seq, multiple, ack) => this.sink.confirm(seq, multiple, ack));
+  }
+
+  publish(
+    exchange: string,
+    routingKey: string,
+    mandatory: boolean,
+    persistent: boolean,
+    priority: number,
+    expiration: number,
+    content: Buffer,
+  ): void {
+    const seq = this.confirms === null ? 0 : this.confirms.next();
+    const result = this.broker.publish(exchange, routingKey, content, persistent, priority, expiration);
+    if (result.routed === 0 && mandatory) {
+      this.sink.returned(ReplyCode.NO_ROUTE, 'NO_ROUTE', exchange, routingKey, content);
+    }
+    const confirms = this.confirms;
+    if (confirms === null) return;
+    if (!result.needsCommit) confirms.resolve(seq, true);
+    else this.broker.persistence.afterCommit((err) => confirms.resolve(seq, err === null));
+  }
+
+  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean): string {
+    const queue = this.broker.queueForUse(queueName, this.session);
+    if (tag === '') tag = `sk.ctag-${this.id}.${++consumerTagSeq}`;
+    if (this.consumers.has(tag)) {
+      throw new ProtocolError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
+    }
+    if (queue.consumers.some((c) => c.exclusive)) {
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '/' has an exclusive consumer`);
+    }
+    if (exclusive && queue.consumers.length !== 0) {
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);
+    }
+    const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch);
+    this.consumers.set(tag, consumer);
+    this.broker.consumerAdded();
+    // Reply (consume-ok) goes out before the first delivery: the server writes it first and
+    // calls `start()` after.
+    return tag;
+  }
+
+  /** Starts deliveries to a consumer after its consume-ok has been written. */
+  start(tag: string): void {
+    const c = this.consumers.get(tag);
+    if (c !== undefined) c.queue.addConsumer(c);
+  }
+
+  /** Client cancel; returns false if the tag is unknown (a no-op, as AMQP). */
+  cancel(tag: string): boolean {
+    const c = this.consumers.get(tag);
+    if (c === undefined) return false;
+    this.dropConsumer(c);
+    return true;
+  }
+
+  /** The queue went away under the consumer: tell the client (server-sent basic.cancel). */
+  consumerQueueDeleted(c: Consumer): void {
+    if (this.consumers.get(c.tag) !== c) return;
+    this.consumers.delete(c.tag);
+    c.cancelled = true;
+    this.broker.consumerRemoved();
+    if (!this.closed) this.sink.cancelled(c.tag);
+  }
+
+  private dropConsumer(c: Consumer): void {
+    this.consumers.delete(c.tag);
+    c.cancelled = true;
+    this.broker.consumerRemoved();
+    c.queue.removeConsumer(c);
+  }
+
+  /** Called by a queue's dispatch loop. */
+  deliver(consumer: Consumer, message: Message): void {
+    const tag = this.nextTag++;
+    message.deliveryCount++;
+    const queue = consumer.queue;
+    this.broker.delivered(queue, message);
+    if (consumer.noAck) {
+      this.sink.deliver(consumer.tag, tag, message);
+      queue.settled(message);
+      return;
+    }
+    this.unacked.set(tag, { queue, message, consumer });
+    consumer.unacked++;
+    queue.unackedCount++;
+    this.sink.deliver(consumer.tag, tag, message);
+  }
+
+  get(queueName: string, noAck: boolean): GetResult | null {
+    const queue = this.broker.queueForUse(queueName, this.session);
+    const message = queue.take();
+    if (message === undefined) return null;
+    const tag = this.nextTag++;
+    message.deliveryCount++;
+    this.broker.delivered(queue, message);
+    if (noAck) queue.settled(message);
+    else {
+      this.unacked.set(tag, { queue, message, consumer: null });
+      queue.unackedCount++;
+    }
+    return { deliveryTag: tag, message, messageCount: queue.messageCount };
+  }
+
+  ack(tag: number, multiple: boolean): void {
+    this.settle(tag, multiple, false, 'ack');
+  }
+
+  nack(tag: number, multiple: boolean, requeue: boolean): void {
+    this.settle(tag, multiple, requeue, 'nack');
+  }
+
+  reject(tag: number, requeue: boolean): void {
+    this.settle(tag, false, requeue, 'reject');
+  }
+
+  private settle(tag: number, multiple: boolean, requeue: boolean, verb: string): void {
+    if (!multiple) {
+      const d = this.unacked.get(tag);
+      if (d === undefined) throw unknownTag(tag, verb);
+      this.unacked.delete(tag);
+      this.release(d, requeue);
+      if (requeue) d.queue.requeue([d.message]);
+      else d.queue.dispatch();
+      return;
+    }
+    const touched = new Map<Queue, Message[]>();
+    let any = false;
+    for (const [t, d] of this.unacked) {
+      if (tag !== 0 && t > tag) break;
+      any = true;
+      this.unacked.delete(t);
+      this.release(d, requeue);
+      let list = touched.get(d.queue);
+      if (list === undefined) touched.set(d.queue, (list = []));
+      if (requeue) list.push(d.message);
+    }
+    if (!any && tag !== 0) throw unknownTag(tag, verb);
+    for (const [q, list] of touched) {
+      if (requeue) q.requeue(list);
+      else q.dispatch();
+    }
+  }
+
+  /** Bookkeeping for one settled delivery; the caller requeues or lets the queue refill. */
+  private release(d: Delivery, requeue: boolean): void {
+    const q = d.queue;
+    if (d.consumer !== null) d.consumer.unacked--;
+    q.unackedCount--;
+    if (!requeue) q.settled(d.message);
+    if (this.channelPrefetch !== 0 && this.unacked.size === this.channelPrefetch - 1) this.redispatch();
+  }
+
+  /** Gives every queue this channel consumes from a chance to deliver (room appeared). */
+  redispatch(): void {
+    for (const c of this.consumers.values()) c.queue.dispatch();
+  }
+
+  /**
+   * Closes the channel: cancels its consumers and puts its unacked messages back in their
+   * queues, marked redelivered (SPEC §3.5.4).
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.confirms !== null) this.confirms.closed = true;
+    for (const c of [...this.consumers.values()]) this.dropConsumer(c);
+    const byQueue = new Map<Queue, Message[]>();
+    for (const d of this.unacked.values()) {
+      d.queue.unackedCount--;
+      let list = byQueue.get(d.queue);
+      if (list === undefined) byQueue.set(d.queue, (list = []));
+      list.push(d.message);
+    }
+    this.unacked.clear();
+    for (const [q, list] of byQueue) q.requeue(list);
+  }
+}
+
+function unknownTag(tag: number, verb: string): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `${verb}: unknown delivery tag ${tag}`);
+}

@@ -1,0 +1,31 @@
+import type { Channel } from './channel.js';
+import type { Queue } from './queue.js';
+
+/** A push subscription of one channel to one queue. */
+export class Consumer {
+  readonly tag: string;
+  readonly queue: Queue;
+  readonly channel: Channel;
+  readonly noAck: boolean;
+  readonly exclusive: boolean;
+  /** Per-consumer prefetch (basic.qos global=false) in force when it was created; 0 = none. */
+  readonly prefetch: number;
+  /** Deliveries of this consumer not yet settled. */
+  unacked = 0;
+  cancelled = false;
+
+  constructor(tag: string, queue: Queue, channel: Channel, noAck: boolean, exclusive: boolean, prefetch: number) {
+    this.tag = tag;
+    this.queue = queue;
+    this.channel = channel;
+    this.noAck = noAck;
+    this.exclusive = exclusive;
+    this.prefetch = prefetch;
+  }
+
+  /** Room in its prefetch window, its channel's, and its connection's socket (SPEC §3.5.3). */
+  get ready(): boolean {
+    if (!this.noAck && this.prefetch !== 0 && this.unacked >= this.prefetch) return false;
+    return this.channel.canDeliver(this.noAck);
+  }
+}

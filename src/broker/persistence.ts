@@ -1,0 +1,44 @@
+import type { Exchange } from './exchange/exchange.js';
+import type { Message } from './message.js';
+import type { Queue } from './queue.js';
+
+/**
+ * What the broker tells the store. The broker calls these synchronously on the event loop, for
+ * durable things only (durable exchanges and queues, bindings whose ends are both durable,
+ * persistent messages in durable queues); an implementation records the change in memory and
+ * writes it later, off the loop. See the durability section of the README.
+ */
+export interface Persistence {
+  exchangeDeclared(exchange: Exchange): void;
+  exchangeDeleted(exchange: Exchange): void;
+  queueDeclared(queue: Queue): void;
+  queueDeleted(queue: Queue): void;
+  bindingAdded(exchange: Exchange, queue: Queue, routingKey: string, args: Record<string, unknown>): void;
+  bindingRemoved(exchange: Exchange, queue: Queue, routingKey: string): void;
+  messageEnqueued(queue: Queue, message: Message): void;
+  /** Acked, dropped, purged or expired: the message leaves the queue for good. */
+  messageRemoved(queue: Queue, message: Message): void;
+  /** Delivered to a consumer: its redelivered flag and delivery count changed. */
+  messageDelivered(queue: Queue, message: Message): void;
+  /**
+   * Calls `done(null)` once every change recorded so far is committed, or `done(err)` if it cannot
+   * be. Publisher confirms of persistent messages wait on this (group commit).
+   */
+  afterCommit(done: (err: Error | null) => void): void;
+}
+
+/** The broker without a store: nothing is written and everything is safe at once. */
+export class NoPersistence implements Persistence {
+  exchangeDeclared(): void {}
+  exchangeDeleted(): void {}
+  queueDeclared(): void {}
+  queueDeleted(): void {}
+  bindingAdded(): void {}
+  bindingRemoved(): void {}
+  messageEnqueued(): void {}
+  messageRemoved(): void {}
+  messageDelivered(): void {}
+  afterCommit(done: (err: Error | null) => void): void {
+    done(null);
+  }
+}

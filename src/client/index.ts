@@ -1,0 +1,25 @@
+/**
+ * The Skiff TypeScript client.
+ *
+ * ```ts
+ * import { connect } from 'skiff';
+ * const conn = await connect('skiff://guest:guest@127.0.0.1:5680');
+ * const ch = await conn.channel();
+ * ```
+ */
+export { connect, Connection, DEFAULT_URL, parseUrl } from './connection.js';
+export type { ConnectOptions } from './connection.js';
+export { Channel } from './channel.js';
+export type {
+  ConsumeOptions,
+  Consumer,
+  ExchangeDeclareOptions,
+  ExchangeType,
+  QueueDeclareOptions,
+  QueueInfo,
+  ReturnedMessage,
+} from './channel.js';
+export { Message } from './message.js';
+export type { MessageProperties, PublishOptions } from './message.js';
+export { SkiffError, ServerError, ClosedError, ConnectionError, NackError } from './errors.js';
+export { ReplyCode } from '../../protocol/index.js';

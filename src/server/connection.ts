@@ -1,0 +1,466 @@
+import type { Socket } from 'node:net';
+import {
+  FrameDecoder,
+  FrameType,
+  FrameWriter,
+  HEADER_LENGTH,
+  Method,
+  PROTOCOL_HEADER,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  ProtocolError,
+  ReplyCode,
+  checkProtocolHeader,
+  methodName,
+  parseMethod,
+  type FrameSink,
+  type ParsedMethod,
+} from '../../protocol/index.js';
+import type { Channel, ChannelSink } from '../broker/channel.js';
+import type { Message } from '../broker/message.js';
+import type { Session } from '../broker/session.js';
+import type { Logger } from '../log/logger.js';
+import type { Principal } from './auth.js';
+import type { ServerContext } from './context.js';
+import { handleChannelMethod } from './handlers.js';
+
+type State = 'header' | 'opening' | 'open' | 'closing' | 'closed';
+
+/** How long a peer has to answer our close before we drop the socket. */
+const CLOSE_TIMEOUT_MS = 2000;
+/** How long a client has between connecting and connection.open (SPEC §3.1.1). */
+const OPEN_TIMEOUT_MS = 10_000;
+
+/**
+ * The server side of one channel: a broker {@link Channel} plus its wire state. It is the
+ * channel's {@link ChannelSink}, turning broker events into frames.
+ */
+export class ServerChannel implements ChannelSink {
+  readonly id: number;
+  readonly conn: Connection;
+  channel!: Channel;
+  /** We sent channel.close and are discarding frames until close-ok (SPEC §3.2). */
+  closing = false;
+
+  constructor(conn: Connection, id: number) {
+    this.conn = conn;
+    this.id = id;
+  }
+
+  get writable(): boolean {
+    return this.conn.writer.writable;
+  }
+
+  deliver(consumerTag: string, deliveryTag: number, m: Message): void {
+    this.conn.writer.contentRaw(
+      this.id,
+      Method.BasicDeliver,
+      [consumerTag, deliveryTag, m.redelivered, m.exchange, m.routingKey, m.persistent],
+      m.content,
+    );
+  }
+
+  returned(code: number, text: string, exchange: string, routingKey: string, content: Buffer): void {
+    this.conn.writer.contentRaw(this.id, Method.BasicReturn, [code, text, exchange, routingKey], content);
+  }
+
+  confirm(seq: number, multiple: boolean, ack: boolean): void {
+    if (ack) this.conn.writer.method(this.id, Method.BasicAck, [seq, multiple]);
+    else this.conn.writer.method(this.id, Method.BasicNack, [seq, multiple, false]);
+  }
+
+  cancelled(consumerTag: string): void {
+    this.conn.writer.method(this.id, Method.BasicCancel, [consumerTag]);
+  }
+}
+
+let connectionSeq = 0;
+
+/**
+ * One client connection: protocol header, handshake, frame dispatch, channel lifecycle,
+ * heartbeats, errors (SPEC §3.1, §3.2). Errors caused by the client close that channel or this
+ * connection, never anything else.
+ */
+export class Connection implements FrameSink {
+  readonly id = `c${++connectionSeq}`;
+  readonly socket: Socket;
+  readonly writer: FrameWriter;
+  readonly log: Logger;
+  readonly ctx: ServerContext;
+  readonly channels = new Map<number, ServerChannel>();
+  readonly remoteAddress: string;
+  readonly name: string;
+  session: Session | null = null;
+  principal: Principal | null = null;
+  clientProperties: Record<string, unknown> = {};
+  frameMax: number;
+  channelMax: number;
+  heartbeatMs = 0;
+  readonly connectedAt = Date.now();
+  private state: State = 'header';
+  private readonly decoder: FrameDecoder;
+  private headerBuf: Buffer | null = null;
+  private lastReadAt = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Set when the broker blocked this publishing connection (SPEC §3.1.4). */
+  private blocked = false;
+  private hasPublished = false;
+  /** Bytes received, frames and publishes, for admin listings. */
+  bytesIn = 0;
+  publishes = 0;
+  private closedResolve!: () => void;
+  readonly closed = new Promise<void>((r) => (this.closedResolve = r));
+
+  constructor(socket: Socket, ctx: ServerContext) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.name = `${this.remoteAddress}:${socket.remotePort ?? 0} -> ${socket.localAddress ?? ''}:${socket.localPort ?? 0}`;
+    this.log = ctx.log.child({ conn: this.id });
+    this.frameMax = ctx.frameMax;
+    this.channelMax = ctx.channelMax;
+    this.writer = new FrameWriter(socket, ctx.socketHighWaterMark);
+    this.writer.onDrain = () => this.drained();
+    this.decoder = new FrameDecoder(this, ctx.frameMax);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('close', () => this.onSocketClose());
+    this.timer = setTimeout(() => {
+      if (this.state === 'header' || this.state === 'opening') {
+        this.log.info('no connection.open within 10 s, closing');
+        this.destroy();
+      }
+    }, OPEN_TIMEOUT_MS);
+    this.timer.unref();
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get user(): string {
+    return this.principal?.user ?? '';
+  }
+
+  // ---- input ----
+
+  private onData(chunk: Buffer): void {
+    this.lastReadAt = Date.now();
+    this.bytesIn += chunk.length;
+    if (this.state === 'closed') return;
+    if (this.state === 'header') {
+      chunk = this.readHeader(chunk);
+      if (chunk.length === 0) return;
+    }
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Collects the 8-byte protocol header (SPEC §1); returns what follows it. */
+  private readHeader(chunk: Buffer): Buffer {
+    const have = this.headerBuf === null ? chunk : Buffer.concat([this.headerBuf, chunk]);
+    if (have.length < HEADER_LENGTH) {
+      this.headerBuf = have;
+      // Bytes that already differ from the magic need not wait for the rest (SPEC §1.1).
+      if (PROTOCOL_HEADER.subarray(0, Math.min(have.length, 6)).equals(have.subarray(0, 6))) return Buffer.alloc(0);
+    }
+    this.headerBuf = null;
+    const check = checkProtocolHeader(have.subarray(0, HEADER_LENGTH));
+    if (!check.ok) {
+      this.log.info({ reason: check.reason }, 'bad protocol header, closing');
+      this.state = 'closed';
+      this.socket.end(PROTOCOL_HEADER);
+      return Buffer.alloc(0);
+    }
+    this.state = 'opening';
+    this.writer.method(0, Method.ConnectionStart, [
+      PROTOCOL_MAJOR,
+      PROTOCOL_MINOR,
+      { product: 'skiff', version: this.ctx.version, platform: `Node.js ${process.version}` },
+      ['PLAIN'],
+      this.ctx.frameMax,
+      this.ctx.channelMax,
+      this.ctx.heartbeatMs,
+    ]);
+    return have.subarray(HEADER_LENGTH);
+  }
+
+  /** {@link FrameSink}: every whole frame from the decoder. */
+  onFrame(type: number, channel: number, payload: Buffer): void {
+    if (this.state === 'closed') return;
+    try {
+      if (type === FrameType.HEARTBEAT) {
+        if (channel !== 0 || payload.length !== 0) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'heartbeat frame must be empty and on channel 0');
+        return;
+      }
+      let parsed: ParsedMethod;
+      try {
+        parsed = parseMethod(payload);
+      } catch (err) {
+        // A malformed method on an open channel is a channel error (SPEC §3.2); else connection.
+        if (err instanceof ProtocolError && !err.isConnectionError && channel !== 0 && this.state === 'open') {
+          const ch = this.channels.get(channel);
+          if (ch !== undefined && !ch.closing) return this.channelError(ch, err);
+        }
+        throw err;
+      }
+      if (parsed.def.from === 'server') {
+        throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${parsed.def.name} is not sent by clients`, { methodId: parsed.def.id });
+      }
+      if (channel === 0) this.onConnectionMethod(parsed);
+      else this.onChannelMethod(channel, parsed);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onConnectionMethod(p: ParsedMethod): void {
+    const id = p.def.id;
+    if (this.state === 'closing') {
+      if (id === Method.ConnectionCloseOk || id === Method.ConnectionClose) this.destroy();
+      return;
+    }
+    if (this.state === 'opening') {
+      if (id !== Method.ConnectionOpen) {
+        throw new ProtocolError(ReplyCode.COMMAND_INVALID, `expected connection.open, got ${p.def.name}`, { methodId: id });
+      }
+      this.open(p.args);
+      return;
+    }
+    switch (id) {
+      case Method.ConnectionClose:
+        this.writer.method(0, Method.ConnectionCloseOk, []);
+        this.writer.flush();
+        this.log.info({ code: p.args[0], text: p.args[1] }, 'client closed connection');
+        this.state = 'closed';
+        this.cleanup();
+        this.socket.end();
+        return;
+      case Method.ConnectionCloseOk:
+        return;
+      case Method.ConnectionOpen:
+        throw new ProtocolError(ReplyCode.COMMAND_INVALID, 'connection is already open', { methodId: id });
+      default: {
+        const handler = this.ctx.connectionHandlers.get(id);
+        if (handler === undefined) {
+          throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${p.def.name} is not allowed on channel 0`, { methodId: id });
+        }
+        handler(this, p);
+      }
+    }
+  }
+
+  private open(args: unknown[]): void {
+    const [username, password, frameMax, channelMax, heartbeatMs, clientProperties] = args as [
+      string,
+      string,
+      number,
+      number,
+      number,
+      Record<string, unknown>,
+    ];
+    const tuned = (asked: number, max: number): number => (asked === 0 || asked > max ? max : asked);
+    this.frameMax = tuned(frameMax, this.ctx.frameMax);
+    if (this.frameMax < 4096) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, 'connection.open: frameMax must be 0 or at least 4096', { methodId: Method.ConnectionOpen });
+    this.channelMax = tuned(channelMax, this.ctx.channelMax);
+    const serverHb = this.ctx.heartbeatMs;
+    this.heartbeatMs = heartbeatMs === 0 || serverHb === 0 ? Math.max(heartbeatMs, serverHb) : Math.min(heartbeatMs, serverHb);
+    this.clientProperties = clientProperties;
+    this.state = 'closing'; // no frames are acted on while credentials are checked
+    Promise.resolve(this.ctx.auth.authenticate(username, password, this.remoteAddress)).then(
+      (principal) => this.opened(principal, username),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  private opened(principal: Principal | null, username: string): void {
+    if (this.socket.destroyed) return;
+    this.state = 'opening';
+    if (principal === null) {
+      this.log.warn({ user: username, remote: this.remoteAddress }, 'authentication failed');
+      this.closeConnection(ReplyCode.ACCESS_REFUSED, 'ACCESS_REFUSED - login refused: wrong username or password', Method.ConnectionOpen);
+      return;
+    }
+    this.principal = principal;
+    this.state = 'open';
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.decoder.maxFrameBytes = this.frameMax;
+    const name = typeof this.clientProperties['connectionName'] === 'string' ? (this.clientProperties['connectionName'] as string) : this.name;
+    this.session = this.ctx.broker.openSession({
+      id: this.id,
+      name,
+      user: principal.user,
+      peer: `${this.remoteAddress}:${this.socket.remotePort ?? 0}`,
+      connectedAt: this.connectedAt,
+    });
+    this.writer.method(0, Method.ConnectionOpenOk, [this.frameMax, this.channelMax, this.heartbeatMs, this.name]);
+    this.startHeartbeats();
+    this.ctx.connectionOpened(this);
+    this.log.info({ user: principal.user, remote: this.remoteAddress, name }, 'connection opened');
+  }
+
+  private onChannelMethod(channel: number, p: ParsedMethod): void {
+    if (this.state === 'closing') return;
+    if (this.state !== 'open') {
+      throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${p.def.name} before connection.open-ok`, { methodId: p.def.id });
+    }
+    const id = p.def.id;
+    let ch = this.channels.get(channel);
+    if (id === Method.ChannelOpen) {
+      if (channel > this.channelMax) {
+        throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is above channelMax ${this.channelMax}`, { methodId: id });
+      }
+      if (ch !== undefined) throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is already open`, { methodId: id });
+      ch = new ServerChannel(this, channel);
+      ch.channel = (this.session as Session).openChannel(channel, ch);
+      this.channels.set(channel, ch);
+      this.writer.method(channel, Method.ChannelOpenOk, []);
+      return;
+    }
+    if (ch === undefined) {
+      throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `${p.def.name} on channel ${channel}, which is not open`, { methodId: id });
+    }
+    if (ch.closing) {
+      if (id === Method.ChannelCloseOk || id === Method.ChannelClose) this.dropChannel(ch);
+      return;
+    }
+    switch (id) {
+      case Method.ChannelClose:
+        this.dropChannel(ch);
+        this.writer.method(channel, Method.ChannelCloseOk, []);
+        return;
+      case Method.ChannelCloseOk:
+        return;
+      default:
+        try {
+          if (id === Method.BasicPublish) this.notePublish();
+          handleChannelMethod(ch, p);
+        } catch (err) {
+          if (err instanceof ProtocolError && !err.isConnectionError) {
+            if (err.methodId === 0) err.methodId = id;
+            this.channelError(ch, err);
+            return;
+          }
+          throw err;
+        }
+    }
+  }
+
+  private notePublish(): void {
+    this.publishes++;
+    if (!this.hasPublished) {
+      this.hasPublished = true;
+      if (this.ctx.broker.blocked) this.setBlocked(true);
+    }
+  }
+
+  /** Closes one channel with an error; the connection and other channels carry on. */
+  private channelError(ch: ServerChannel, err: ProtocolError): void {
+    this.log.debug({ channel: ch.id, code: err.code, err: err.message }, 'channel error');
+    ch.closing = true;
+    ch.channel.session.closeChannel(ch.id);
+    this.writer.method(ch.id, Method.ChannelClose, [err.code, `${err.codeName} - ${err.message}`, err.methodId]);
+  }
+
+  private dropChannel(ch: ServerChannel): void {
+    this.channels.delete(ch.id);
+    this.session?.closeChannel(ch.id);
+  }
+
+  // ---- errors and closing ----
+
+  /** A connection error: tell the peer why, then close (SPEC §4). */
+  private fail(err: unknown): void {
+    if (this.state === 'closed') return;
+    if (err instanceof ProtocolError) {
+      this.log.info({ code: err.code, err: err.message, method: err.methodId ? methodName(err.methodId) : undefined }, 'connection error');
+      this.closeConnection(err.code, `${err.codeName} - ${err.message}`, err.methodId);
+      return;
+    }
+    this.log.error({ err }, 'internal error while handling a frame');
+    this.closeConnection(ReplyCode.INTERNAL_ERROR, 'INTERNAL_ERROR - the server failed handling this connection; see its log', 0);
+  }
+
+  /** Sends connection.close and waits (bounded) for close-ok. Used by errors and operators. */
+  closeConnection(code: number, text: string, methodId = 0): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.cleanup();
+    this.writer.method(0, Method.ConnectionClose, [code, text, methodId]);
+    this.writer.flush();
+    const t = setTimeout(() => this.destroy(), CLOSE_TIMEOUT_MS);
+    t.unref();
+    this.timer = t;
+    if (this.decoder.failed) this.socket.end();
+  }
+
+  /** Releases broker state: channels close (requeueing unacked), exclusive queues go. */
+  private cleanup(): void {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    for (const ch of this.channels.values()) ch.closing = true;
+    this.channels.clear();
+    if (this.session !== null) {
+      this.session.close();
+      this.ctx.connectionClosed(this);
+      this.session = null;
+    }
+  }
+
+  destroy(): void {
+    if (this.state !== 'closed') this.state = 'closed';
+    this.cleanup();
+    this.socket.destroy();
+  }
+
+  private onSocketClose(): void {
+    const wasOpen = this.session !== null;
+    this.state = 'closed';
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.cleanup();
+    if (wasOpen) this.log.info('connection closed');
+    this.closedResolve();
+  }
+
+  // ---- heartbeats and flow control ----
+
+  private startHeartbeats(): void {
+    const hb = this.heartbeatMs;
+    if (hb === 0) return;
+    this.heartbeatTimer = setInterval(() => {
+      const now = Date.now();
+      if (now - this.lastReadAt > 2 * hb) {
+        this.log.info({ heartbeatMs: hb }, 'missed heartbeats, closing');
+        this.destroy();
+        return;
+      }
+      if (now - this.writer.lastWriteAt >= hb / 2) {
+        this.writer.heartbeat();
+      }
+    }, Math.max(10, Math.floor(hb / 2)));
+    this.heartbeatTimer.unref();
+  }
+
+  /** The broker's memory alarm changed (SPEC §3.1.4); only publishing connections block. */
+  setBlocked(blocked: boolean): void {
+    if (!this.hasPublished || this.blocked === blocked || this.state !== 'open') return;
+    this.blocked = blocked;
+    if (blocked) {
+      this.writer.method(0, Method.ConnectionBlocked, ['memory high watermark']);
+      this.socket.pause();
+    } else {
+      this.writer.method(0, Method.ConnectionUnblocked, []);
+      this.socket.resume();
+    }
+  }
+
+  private drained(): void {
+    for (const ch of this.channels.values()) ch.channel.redispatch();
+  }
+}
