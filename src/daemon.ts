@@ -1,6 +1,7 @@
 import { Broker } from './broker/broker.js';
 import type { Logger } from './log/logger.js';
 import type { Authenticator } from './server/auth.js';
+import type { StoreOptions } from './store/options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
 
 export interface DaemonOptions {
@@ -12,6 +13,8 @@ export interface DaemonOptions {
   channelMax?: number;
   heartbeatMs?: number;
   memoryHighWatermarkBytes?: number;
+  /** Durable store; absent = run in memory only (tests, embedding). Wired up by the durability work. */
+  store?: StoreOptions;
 }
 
 export interface Daemon {
