@@ -24,7 +24,7 @@ import type { Principal } from './auth.js';
 import type { ServerContext } from './context.js';
 import { handleChannelMethod } from './handlers.js';
 
-type State = 'header' | 'opening' | 'open' | 'closing' | 'closed';
+type State = 'header' | 'opening' | 'authenticating' | 'open' | 'closing' | 'closed';
 
 /** How long a peer has to answer our close before we drop the socket. */
 const CLOSE_TIMEOUT_MS = 2000;
@@ -128,7 +128,7 @@ export class Connection implements FrameSink {
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.onSocketClose());
     this.timer = setTimeout(() => {
-      if (this.state === 'header' || this.state === 'opening') {
+      if (this.state === 'header' || this.state === 'opening' || this.state === 'authenticating') {
         this.log.info('no connection.open within 10 s, closing');
         this.destroy();
       }
@@ -225,8 +225,8 @@ export class Connection implements FrameSink {
       if (id === Method.ConnectionCloseOk || id === Method.ConnectionClose) this.destroy();
       return;
     }
-    if (this.state === 'opening') {
-      if (id !== Method.ConnectionOpen) {
+    if (this.state === 'opening' || this.state === 'authenticating') {
+      if (id !== Method.ConnectionOpen || this.state === 'authenticating') {
         throw new ProtocolError(ReplyCode.COMMAND_INVALID, `expected connection.open, got ${p.def.name}`, { methodId: id });
       }
       this.open(p.args);
@@ -271,7 +271,7 @@ export class Connection implements FrameSink {
     const serverHb = this.ctx.heartbeatMs;
     this.heartbeatMs = heartbeatMs === 0 || serverHb === 0 ? Math.max(heartbeatMs, serverHb) : Math.min(heartbeatMs, serverHb);
     this.clientProperties = clientProperties;
-    this.state = 'closing'; // no frames are acted on while credentials are checked
+    this.state = 'authenticating';
     Promise.resolve(this.ctx.auth.authenticate(username, password, this.remoteAddress)).then(
       (principal) => this.opened(principal, username),
       (err: unknown) => this.fail(err),
@@ -279,7 +279,7 @@ export class Connection implements FrameSink {
   }
 
   private opened(principal: Principal | null, username: string): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.state !== 'authenticating') return;
     this.state = 'opening';
     if (principal === null) {
       this.log.warn({ user: username, remote: this.remoteAddress }, 'authentication failed');
@@ -307,6 +307,7 @@ export class Connection implements FrameSink {
 
   private onChannelMethod(channel: number, p: ParsedMethod): void {
     if (this.state === 'closing') return;
+    // Before open-ok (including while credentials are checked) only connection.open is valid.
     if (this.state !== 'open') {
       throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${p.def.name} before connection.open-ok`, { methodId: p.def.id });
     }
