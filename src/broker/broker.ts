@@ -14,6 +14,9 @@ export interface BrokerOptions {
   memoryHighWatermarkBytes?: number;
 }
 
+/** Why publishers are blocked (SPEC §3.1.4): broker memory, or the durable store falling behind. */
+export type AlarmReason = 'memory' | 'store';
+
 export interface PublishResult {
   /** Number of queues the message was enqueued in. */
   routed: number;
@@ -55,6 +58,7 @@ export class Broker implements QueueHost {
   private readonly highWatermark: number;
   private readonly lowWatermark: number;
   private isBlocked = false;
+  private readonly alarms = new Set<AlarmReason>();
   private readonly blockListeners = new Set<(blocked: boolean) => void>();
   publishedTotal = 0;
   deliveredTotal = 0;
@@ -320,8 +324,18 @@ export class Broker implements QueueHost {
   // ---- restore (used by the store before the listener starts) ----
 
   /** Puts a restored message at the tail of its queue without telling the store again. */
-  restoreMessage(queue: Queue, id: number, exchange: string, routingKey: string, content: Buffer, redelivered: boolean, deliveryCount: number): void {
-    const m = new Message(id, exchange, routingKey, content, true, 0, 0, redelivered, deliveryCount);
+  restoreMessage(
+    queue: Queue,
+    id: number,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    redelivered: boolean,
+    deliveryCount: number,
+    priority = 0,
+    expiration = 0,
+  ): void {
+    const m = new Message(id, exchange, routingKey, content, true, priority, expiration, redelivered, deliveryCount);
     if (id >= this.nextMessageId) this.nextMessageId = id + 1;
     this.account(content.length + MESSAGE_OVERHEAD_BYTES);
     queue.enqueue(m);
@@ -337,11 +351,28 @@ export class Broker implements QueueHost {
   private account(delta: number): void {
     this.queuedBytesTotal += delta;
     if (this.highWatermark === 0) return;
-    if (!this.isBlocked && this.queuedBytesTotal > this.highWatermark) this.setBlocked(true);
-    else if (this.isBlocked && this.queuedBytesTotal < this.lowWatermark) this.setBlocked(false);
+    const memory = this.alarms.has('memory');
+    if (!memory && this.queuedBytesTotal > this.highWatermark) this.setAlarm('memory', true);
+    else if (memory && this.queuedBytesTotal < this.lowWatermark) this.setAlarm('memory', false);
   }
 
-  /** Also used by the store when its pending deltas pass their bound. */
+  /**
+   * Raises or clears one reason to block publishers: `memory` (queued bytes over the high
+   * watermark) or `store` (the store's unwritten deltas over their bound). Publishers stay
+   * blocked while any reason is raised.
+   */
+  setAlarm(reason: AlarmReason, raised: boolean): void {
+    if (raised) this.alarms.add(reason);
+    else this.alarms.delete(reason);
+    const blocked = this.alarms.size !== 0;
+    if (blocked !== this.isBlocked) this.setBlocked(blocked);
+  }
+
+  /** The reasons publishers are blocked right now (empty when they are not). */
+  get alarmReasons(): AlarmReason[] {
+    return [...this.alarms];
+  }
+
   private setBlocked(blocked: boolean): void {
     this.isBlocked = blocked;
     for (const l of this.blockListeners) l(blocked);
