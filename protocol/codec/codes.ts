@@ -1,6 +1,6 @@
 /**
  * Reply codes (SPEC.md §4). `kind` tells whether the code closes a channel or the whole
- * connection; the SPEC table and this object are kept in step by test/unit/codes.test.ts.
+ * connection; the SPEC table and this object are kept in step by test/unit/spec-drift.test.ts.
  */
 export const ReplyCode = {
   REPLY_SUCCESS: 200,

@@ -292,8 +292,8 @@ function typeOk(type: FieldType, v: unknown): boolean {
 export function validateArgs(d: MethodDef, args: unknown[]): unknown[] {
   const fields = d.fields;
   if (args.length < d.required || args.length > fields.length) {
-    const want = d.required === fields.length ? `${fields.length}` : `${d.required} to ${fields.length}`;
-    throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${d.name} takes ${want} arguments, got ${args.length}`, {
+    const want = d.required === fields.length ? `${fields.length} argument${fields.length === 1 ? '' : 's'}` : `${d.required} to ${fields.length} arguments`;
+    throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${d.name} takes ${want}, got ${args.length}`, {
       methodId: d.id,
     });
   }

@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { C1, Packr, Unpackr } from 'msgpackr';
 import { ProtocolError, ReplyCode } from './codes.js';
 
 /**
@@ -131,8 +131,10 @@ function writeShortString(buf: Buffer, off: number, s: string): number {
   return n;
 }
 
+// Integers past 2^53 go out as float64 like every other non-safe number: uint64/int64 could
+// not hold 1e300, and the reader turns 64-bit integers back into plain numbers anyway.
 function numberSize(v: number): number {
-  if (Number.isInteger(v)) {
+  if (Number.isSafeInteger(v)) {
     if (v >= 0) return v < 128 ? 1 : v < 256 ? 2 : v < 65536 ? 3 : v < 4294967296 ? 5 : 9;
     return v >= -32 ? 1 : v >= -128 ? 2 : v >= -32768 ? 3 : v >= -2147483648 ? 5 : 9;
   }
@@ -140,7 +142,7 @@ function numberSize(v: number): number {
 }
 
 function writeNumber(buf: Buffer, off: number, v: number): number {
-  if (Number.isInteger(v)) {
+  if (Number.isSafeInteger(v)) {
     if (v >= 0) {
       if (v < 128) {
         buf[off] = v;
@@ -285,7 +287,36 @@ function unpackWhole(buf: Buffer, start: number, end: number): unknown[] {
     });
   }
   if (!Array.isArray(value)) syntax('method arguments are not a msgpack array');
+  checkPlain(value, 'method arguments');
   return value;
+}
+
+/**
+ * msgpackr decodes more than plain MessagePack: the never-used byte 0xc1 comes back as a marker
+ * object and extension types as Date, Set, RegExp, undefined and so on. SPEC says plain
+ * MessagePack, and a broker that accepted a Set as a map would act on data the peer never
+ * meant to send, so anything but nil, booleans, numbers, strings, bin, arrays and plain maps
+ * is SYNTAX_ERROR.
+ */
+function checkPlain(value: unknown, where: string): void {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return;
+    case 'object':
+      if (value === null || Buffer.isBuffer(value)) return;
+      if (value === C1) syntax(`malformed msgpack in ${where}: byte 0xc1 is never used`);
+      if (Array.isArray(value)) {
+        for (const v of value) checkPlain(v, where);
+        return;
+      }
+      if (Object.getPrototypeOf(value) === Object.prototype) {
+        for (const k in value) checkPlain((value as Record<string, unknown>)[k], where);
+        return;
+      }
+  }
+  syntax(`malformed msgpack in ${where}: extension types are not allowed`);
 }
 
 function numberWidth(b: number): number {
@@ -343,5 +374,6 @@ export function unpackProperties(buf: Buffer): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) {
     syntax('message properties are not a msgpack map');
   }
+  checkPlain(value, 'message properties');
   return value as Record<string, unknown>;
 }

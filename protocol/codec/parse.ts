@@ -17,13 +17,18 @@ export interface ParsedMethod {
 
 /**
  * Decodes and validates a METHOD payload (SPEC §3). Throws {@link ProtocolError}:
- * COMMAND_INVALID for an unknown method id, SYNTAX_ERROR for malformed arguments or content.
+ * COMMAND_INVALID for an unknown method id or one `sentBy` may not send (SPEC §3.1, checked
+ * before the arguments, so a wrong-direction method is reported as such whatever it carries),
+ * SYNTAX_ERROR for malformed arguments or content.
  */
-export function parseMethod(payload: Buffer): ParsedMethod {
+export function parseMethod(payload: Buffer, sentBy?: 'client' | 'server'): ParsedMethod {
   if (payload.length < 2) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'method frame is too short for a method id');
   const id = payload.readUInt16BE(0);
   const def = methodDef(id);
   if (def === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown method ${methodName(id)}`, { methodId: id });
+  if (sentBy !== undefined && def.from !== 'both' && def.from !== sentBy) {
+    throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${def.name} is not sent by ${sentBy}s`, { methodId: id });
+  }
   try {
     if (!def.content) return { def, args: validateArgs(def, unpackArgs(payload, 2, payload.length)), content: null, propsSize: 0 };
     if (payload.length < 6) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${def.name}: content frame is truncated`);

@@ -259,7 +259,7 @@ export class Connection extends EventEmitter {
     if (type === FrameType.HEARTBEAT) return;
     let p: ParsedMethod;
     try {
-      p = parseMethod(payload);
+      p = parseMethod(payload, 'server');
     } catch (err) {
       this.protocolViolation(err as Error);
       return;

@@ -200,7 +200,7 @@ export class Connection implements FrameSink {
       }
       let parsed: ParsedMethod;
       try {
-        parsed = parseMethod(payload);
+        parsed = parseMethod(payload, 'client');
       } catch (err) {
         // A malformed method on an open channel is a channel error (SPEC §3.2); else connection.
         if (err instanceof ProtocolError && !err.isConnectionError && channel !== 0 && this.state === 'open') {
@@ -208,9 +208,6 @@ export class Connection implements FrameSink {
           if (ch !== undefined && !ch.closing) return this.channelError(ch, err);
         }
         throw err;
-      }
-      if (parsed.def.from === 'server') {
-        throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${parsed.def.name} is not sent by clients`, { methodId: parsed.def.id });
       }
       if (channel === 0) this.onConnectionMethod(parsed);
       else this.onChannelMethod(channel, parsed);
