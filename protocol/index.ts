@@ -27,3 +27,15 @@ export { ArgsEncoder, packValue, unpackValue, unpackArgs, unpackProperties } fro
 export type { ArgValue, Primitive } from './codec/msgpack.js';
 export { FrameWriter } from './codec/writer.js';
 export type { WritableLike } from './codec/writer.js';
+export { ADMIN_LIST_KINDS, isAdminListKind } from './codec/admin.js';
+export type {
+  AdminListKind,
+  AdminListRows,
+  BindingRow,
+  ConnectionRow,
+  ConsumerRow,
+  ExchangeRow,
+  MemoryStatus,
+  QueueRow,
+  ServerStatus,
+} from './codec/admin.js';

@@ -1,5 +1,6 @@
 import { Broker } from './broker/broker.js';
 import type { Logger } from './log/logger.js';
+import { registerAdminMethods } from './server/admin.js';
 import type { Authenticator } from './server/auth.js';
 import type { StoreOptions } from './store/options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
@@ -37,6 +38,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
+  const admin = registerAdminMethods(server, { memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0 });
   const addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
   options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   return {
@@ -44,6 +46,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     broker,
     host: addr.address,
     port: addr.port,
-    stop: () => server.close(),
+    stop: async () => {
+      await server.close();
+      admin.stop();
+    },
   };
 }

@@ -44,6 +44,13 @@ export const Method = {
   BasicNack: 0x3c0f,
   ConfirmSelect: 0x5501,
   ConfirmSelectOk: 0x5502,
+  AdminStatus: 0x0b01,
+  AdminStatusOk: 0x0b02,
+  AdminList: 0x0b03,
+  AdminListOk: 0x0b04,
+  AdminCloseConnection: 0x0b05,
+  AdminCloseConnectionOk: 0x0b06,
+  AdminError: 0x0b07,
 } as const;
 export type MethodId = (typeof Method)[keyof typeof Method];
 
@@ -241,6 +248,23 @@ def(M.BasicNack, 'basic.nack', 'both', [
 ]);
 def(M.ConfirmSelect, 'confirm.select', 'client', []);
 def(M.ConfirmSelectOk, 'confirm.select-ok', 'server', []);
+// Admin (SPEC §3.7): requests on channel 0, answered in order, for admin users only.
+def(M.AdminStatus, 'admin.status', 'client', []);
+def(M.AdminStatusOk, 'admin.status-ok', 'server', [['status', 'map']]);
+def(M.AdminList, 'admin.list', 'client', [
+  ['kind', 'str'],
+  ['offset', 'uint', 0],
+]);
+def(M.AdminListOk, 'admin.list-ok', 'server', [
+  ['rows', 'any'],
+  ['next', 'uint'],
+]);
+def(M.AdminCloseConnection, 'admin.close-connection', 'client', [
+  ['connection', 'str'],
+  ['reason', 'str', 'closed by an operator'],
+]);
+def(M.AdminCloseConnectionOk, 'admin.close-connection-ok', 'server', []);
+def(M.AdminError, 'admin.error', 'server', closeFields);
 
 export function methodDef(id: number): MethodDef | undefined {
   return defs.get(id);

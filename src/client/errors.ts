@@ -11,15 +11,16 @@ export class SkiffError extends Error {
 }
 
 /**
- * The server closed a channel or the connection with an error (SPEC §4). `replyCode` is the
+ * The server closed a channel or the connection with an error (SPEC §4), or refused one admin
+ * request (`scope: 'request'`, SPEC §3.7; the connection stays open). `replyCode` is the
  * protocol's numeric code, `code` its name (`NOT_FOUND`, `PRECONDITION_FAILED`, …).
  */
 export class ServerError extends SkiffError {
   override name = 'ServerError';
   readonly replyCode: number;
-  readonly scope: 'channel' | 'connection';
+  readonly scope: 'channel' | 'connection' | 'request';
   readonly methodId: number;
-  constructor(replyCode: number, text: string, scope: 'channel' | 'connection', methodId: number) {
+  constructor(replyCode: number, text: string, scope: 'channel' | 'connection' | 'request', methodId: number) {
     super(replyCodeName(replyCode), text);
     this.replyCode = replyCode;
     this.scope = scope;

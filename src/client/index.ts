@@ -22,4 +22,17 @@ export type {
 export { Message } from './message.js';
 export type { MessageProperties, PublishOptions } from './message.js';
 export { SkiffError, ServerError, ClosedError, ConnectionError, NackError } from './errors.js';
+export { Admin } from './admin.js';
+export { exportDefinitions, importDefinitions, parseDefinitions, definitionsCount, DefinitionsError } from './definitions.js';
+export type { Definitions, ExchangeDefinition, QueueDefinition, BindingDefinition } from './definitions.js';
+export type {
+  AdminListKind,
+  BindingRow,
+  ConnectionRow,
+  ConsumerRow,
+  ExchangeRow,
+  MemoryStatus,
+  QueueRow,
+  ServerStatus,
+} from '../../protocol/index.js';
 export { ReplyCode } from '../../protocol/index.js';

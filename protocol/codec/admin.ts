@@ -1,0 +1,130 @@
+/**
+ * What the admin methods carry (SPEC §3.7): the status map and the rows of each listing. The
+ * daemon builds these and the client reads them, so both sides share one definition.
+ */
+
+/** The listings `admin.list` knows, in the order the CLI shows them in help. */
+export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers'] as const;
+export type AdminListKind = (typeof ADMIN_LIST_KINDS)[number];
+
+export function isAdminListKind(kind: string): kind is AdminListKind {
+  return (ADMIN_LIST_KINDS as readonly string[]).includes(kind);
+}
+
+/** One exchange (`admin.list exchanges`). The default exchange is listed with name `""`. */
+export interface ExchangeRow {
+  name: string;
+  type: string;
+  durable: boolean;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: Record<string, unknown>;
+  /** Number of bindings from this exchange. */
+  bindings: number;
+}
+
+/** One queue (`admin.list queues`). */
+export interface QueueRow {
+  name: string;
+  durable: boolean;
+  exclusive: boolean;
+  autoDelete: boolean;
+  arguments: Record<string, unknown>;
+  /** Id of the owning connection for exclusive queues, else null. */
+  owner: string | null;
+  messagesReady: number;
+  messagesUnacked: number;
+  /** Body bytes of the ready messages. */
+  readyBytes: number;
+  consumers: number;
+  /** Messages enqueued and handed out since the queue was created (this daemon run). */
+  published: number;
+  delivered: number;
+}
+
+/** One binding (`admin.list bindings`); the default exchange's implicit bindings are not listed. */
+export interface BindingRow {
+  /** Exchange name. */
+  source: string;
+  /** Queue name. */
+  destination: string;
+  routingKey: string;
+  arguments: Record<string, unknown>;
+}
+
+/** One open connection (`admin.list connections`). */
+export interface ConnectionRow {
+  /** The id `admin.close-connection` takes (`c1`, `c2`, …; unique per daemon run). */
+  id: string;
+  /** The client's `connectionName`, else `peer -> local` addresses. */
+  name: string;
+  user: string;
+  peer: string;
+  /** ms since the epoch. */
+  connectedAt: number;
+  channels: number;
+  heartbeatMs: number;
+  publishes: number;
+  bytesIn: number;
+  /** The client's `product` property, '' when it sent none. */
+  client: string;
+}
+
+/** One consumer (`admin.list consumers`). */
+export interface ConsumerRow {
+  queue: string;
+  tag: string;
+  /** Connection id. */
+  connection: string;
+  channel: number;
+  noAck: boolean;
+  exclusive: boolean;
+  /** Per-consumer prefetch, 0 = unlimited. */
+  prefetch: number;
+  unacked: number;
+}
+
+export interface AdminListRows {
+  exchanges: ExchangeRow;
+  queues: QueueRow;
+  bindings: BindingRow;
+  connections: ConnectionRow;
+  consumers: ConsumerRow;
+}
+
+/** Memory figures of the daemon process, bytes. */
+export interface MemoryStatus {
+  rss: number;
+  heapUsed: number;
+  /** Body bytes of queued (ready and unacked) messages, the figure the watermark applies to. */
+  queuedBytes: number;
+  /** `memory_high_watermark`; 0 = no limit. */
+  highWatermark: number;
+  /** True while publishers are blocked (SPEC §3.1.4). */
+  blocked: boolean;
+}
+
+/** `admin.status-ok`: a snapshot of the daemon. */
+export interface ServerStatus {
+  version: string;
+  node: string;
+  pid: number;
+  uptimeMs: number;
+  connections: number;
+  channels: number;
+  consumers: number;
+  exchanges: number;
+  queues: number;
+  messagesReady: number;
+  messagesUnacked: number;
+  /** Totals since start. */
+  published: number;
+  delivered: number;
+  unroutable: number;
+  /** Messages per second over the last few seconds. */
+  publishRate: number;
+  deliverRate: number;
+  memory: MemoryStatus;
+  /** Checkpoint lag of the durable store; null when the daemon runs without one. */
+  store: Record<string, unknown> | null;
+}

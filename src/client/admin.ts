@@ -1,0 +1,91 @@
+import {
+  Method,
+  type AdminListKind,
+  type AdminListRows,
+  type BindingRow,
+  type ConnectionRow,
+  type ConsumerRow,
+  type ExchangeRow,
+  type ParsedMethod,
+  type QueueRow,
+  type ServerStatus,
+} from '../../protocol/index.js';
+import type { Connection } from './connection.js';
+import { SkiffError, ServerError } from './errors.js';
+
+/**
+ * The admin methods (SPEC §3.7) of a connection opened by an admin user: status, listings and
+ * closing connections. A refusal (not an admin, unknown connection) rejects with a
+ * {@link ServerError} of scope `'request'`; the connection stays open.
+ *
+ * ```ts
+ * const admin = new Admin(await connect(url));
+ * const { messagesReady } = await admin.status();
+ * ```
+ */
+export class Admin {
+  readonly connection: Connection;
+
+  constructor(connection: Connection) {
+    this.connection = connection;
+  }
+
+  /** A snapshot of the daemon: counts, rates, memory, store lag. */
+  async status(): Promise<ServerStatus> {
+    const r = await this.request(Method.AdminStatus, [], Method.AdminStatusOk);
+    return r.args[0] as ServerStatus;
+  }
+
+  /** Every row of a listing, fetched page by page (each page fits one frame). */
+  async list<K extends AdminListKind>(kind: K): Promise<AdminListRows[K][]> {
+    const out: AdminListRows[K][] = [];
+    let offset = 0;
+    do {
+      const r = await this.request(Method.AdminList, [kind, offset], Method.AdminListOk);
+      const [rows, next] = r.args as [unknown, number];
+      if (!Array.isArray(rows)) throw new SkiffError('ERR_UNEXPECTED_REPLY', 'admin.list-ok: rows is not an array');
+      out.push(...(rows as AdminListRows[K][]));
+      // A next offset that does not advance would loop forever on a broken server.
+      if (next !== 0 && next <= offset) throw new SkiffError('ERR_UNEXPECTED_REPLY', `admin.list-ok: next ${next} does not advance past ${offset}`);
+      offset = next;
+    } while (offset !== 0);
+    return out;
+  }
+
+  exchanges(): Promise<ExchangeRow[]> {
+    return this.list('exchanges');
+  }
+
+  queues(): Promise<QueueRow[]> {
+    return this.list('queues');
+  }
+
+  bindings(): Promise<BindingRow[]> {
+    return this.list('bindings');
+  }
+
+  connections(): Promise<ConnectionRow[]> {
+    return this.list('connections');
+  }
+
+  consumers(): Promise<ConsumerRow[]> {
+    return this.list('consumers');
+  }
+
+  /** Closes another connection with CONNECTION_FORCED; `id` as listed by {@link connections}. */
+  async closeConnection(id: string, reason = 'closed by an operator'): Promise<void> {
+    await this.request(Method.AdminCloseConnection, [id, reason], Method.AdminCloseConnectionOk);
+  }
+
+  private async request(methodId: number, args: unknown[], expect: number): Promise<ParsedMethod> {
+    const r = await this.connection.request0(methodId, args);
+    if (r.def.id === Method.AdminError) {
+      const [code, text, failedMethod] = r.args as [number, string, number];
+      throw new ServerError(code, text, 'request', failedMethod);
+    }
+    if (r.def.id !== expect) {
+      throw new SkiffError('ERR_UNEXPECTED_REPLY', `expected reply 0x${expect.toString(16)}, got ${r.def.name}`);
+    }
+    return r;
+  }
+}

@@ -1,0 +1,146 @@
+import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
+import type { LogLevel } from '../log/logger.js';
+import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/options.js';
+
+/** A user from the `[[users]]` tables. */
+export interface UserConfig {
+  readonly name: string;
+  /** As printed by `skiff hash-password`; checked at load time. */
+  readonly passwordHash: string;
+  readonly admin: boolean;
+}
+
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly heartbeatMs: number;
+  /** Bytes of queued messages above which publishers are blocked; 0 = no limit. */
+  readonly memoryHighWatermark: number;
+  readonly allowGuest: boolean;
+  readonly users: readonly UserConfig[];
+  readonly store: Readonly<StoreOptions>;
+}
+
+interface Common {
+  /** The TOML key; the environment variable is `SKIFF_` + its upper case. */
+  readonly key: string;
+  /** Where the value goes in {@link Config}: `port`, `store.dataDir`. */
+  readonly path: string;
+  /** One line for config.example.toml and `--help`. */
+  readonly doc: string;
+}
+
+export type ScalarSpec = Common &
+  (
+    | { readonly type: 'int'; readonly min: number; readonly max: number; readonly default: number }
+    | { readonly type: 'string'; readonly default: string }
+    | { readonly type: 'bool'; readonly default: boolean }
+    | { readonly type: 'enum'; readonly values: readonly string[]; readonly default: string }
+  );
+
+const GiB = 1024 * 1024 * 1024;
+const HOUR_MS = 3_600_000;
+
+/**
+ * Every scalar key, in the order of config.example.toml. `users` (an array of tables) is
+ * handled on its own by the loader.
+ */
+export const SCALARS: readonly ScalarSpec[] = [
+  { key: 'host', path: 'host', type: 'string', default: '127.0.0.1', doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
+  { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: 5680, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  {
+    key: 'log_level',
+    path: 'logLevel',
+    type: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    doc: 'fatal, error, warn, info, debug, trace or silent.',
+  },
+  { key: 'log_format', path: 'logFormat', type: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', doc: 'json, pretty, or auto (pretty when stdout is a terminal).' },
+  {
+    key: 'frame_max',
+    path: 'frameMax',
+    type: 'int',
+    min: MIN_FRAME_MAX,
+    max: MAX_FRAME_MAX,
+    default: DEFAULT_FRAME_MAX,
+    doc: 'Largest frame in bytes, which bounds the largest message; clients may ask for less.',
+  },
+  { key: 'channel_max', path: 'channelMax', type: 'int', min: 1, max: 65535, default: DEFAULT_CHANNEL_MAX, doc: 'Most channels per connection.' },
+  {
+    key: 'heartbeat_ms',
+    path: 'heartbeatMs',
+    type: 'int',
+    min: 0,
+    max: HOUR_MS,
+    default: DEFAULT_HEARTBEAT_MS,
+    doc: 'Heartbeat interval offered to clients; a peer silent for twice this is dropped. 0 disables.',
+  },
+  {
+    key: 'memory_high_watermark',
+    path: 'memoryHighWatermark',
+    type: 'int',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    default: GiB,
+    doc: 'Bytes of queued messages above which publishers are blocked until usage falls to 80%; 0 = no limit.',
+  },
+  {
+    key: 'allow_guest',
+    path: 'allowGuest',
+    type: 'bool',
+    default: true,
+    doc: 'The built-in guest/guest admin user, accepted from loopback addresses only.',
+  },
+  { key: 'data_dir', path: 'store.dataDir', type: 'string', default: DEFAULT_STORE_OPTIONS.dataDir, doc: 'Directory of the SQLite store and its lock (relative to the working directory).' },
+  {
+    key: 'checkpoint_interval_ms',
+    path: 'store.checkpointIntervalMs',
+    type: 'int',
+    min: 1,
+    max: HOUR_MS,
+    default: DEFAULT_STORE_OPTIONS.checkpointIntervalMs,
+    doc: 'How often a checkpoint writes changes to disk: the loss window for unconfirmed messages.',
+  },
+  { key: 'sync_workers', path: 'store.syncWorkers', type: 'int', min: 1, max: 64, default: DEFAULT_STORE_OPTIONS.syncWorkers, doc: 'Worker threads writing checkpoints, each owning its own database files.' },
+  {
+    key: 'max_confirm_delay_ms',
+    path: 'store.maxConfirmDelayMs',
+    type: 'int',
+    min: 0,
+    max: HOUR_MS,
+    default: DEFAULT_STORE_OPTIONS.maxConfirmDelayMs,
+    doc: 'A checkpoint starts early once a publisher confirm has waited this long.',
+  },
+  {
+    key: 'synchronous',
+    path: 'store.synchronous',
+    type: 'enum',
+    values: ['FULL', 'NORMAL'],
+    default: DEFAULT_STORE_OPTIONS.synchronous,
+    doc: 'SQLite fsync policy: FULL survives power loss, NORMAL only process crashes.',
+  },
+  {
+    key: 'max_pending_bytes',
+    path: 'store.maxPendingBytes',
+    type: 'int',
+    min: 1024 * 1024,
+    max: Number.MAX_SAFE_INTEGER,
+    default: DEFAULT_STORE_OPTIONS.maxPendingBytes,
+    doc: 'Unwritten checkpoint bytes above which publishers are blocked until the store catches up.',
+  },
+];
+
+/** Keys of one `[[users]]` table. */
+export const USER_KEYS = ['name', 'password_hash', 'admin'] as const;
+
+export function envName(key: string): string {
+  return `SKIFF_${key.toUpperCase()}`;
+}

@@ -1,0 +1,289 @@
+import {
+  Method,
+  ProtocolError,
+  ReplyCode,
+  isAdminListKind,
+  packValue,
+  type AdminListKind,
+  type BindingRow,
+  type ConnectionRow,
+  type ConsumerRow,
+  type ExchangeRow,
+  type ParsedMethod,
+  type QueueRow,
+  type ServerStatus,
+} from '../../protocol/index.js';
+import type { Broker } from '../broker/broker.js';
+import type { Connection } from './connection.js';
+import type { ConnectionMethodHandler } from './context.js';
+
+/** What the admin methods need of the server ({@link SkiffServer} has all of it). */
+export interface AdminHost {
+  readonly broker: Broker;
+  readonly version: string;
+  readonly startedAt: number;
+  readonly connections: ReadonlyMap<string, Connection>;
+  readonly connectionHandlers: Map<number, ConnectionMethodHandler>;
+}
+
+export interface AdminOptions {
+  /** `memory_high_watermark`, reported by status. */
+  memoryHighWatermarkBytes?: number;
+  /** Checkpoint lag of the durable store for status; absent or null without a store. */
+  storeStatus?: () => Record<string, unknown> | null;
+  /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
+  rateSampleMs?: number;
+}
+
+/** Stops the rate sampler; call it when the server stops. */
+export interface AdminHandle {
+  stop(): void;
+}
+
+/** Rates are averaged over this many samples (5 s at the default interval). */
+const RATE_WINDOW = 5;
+/** Room left in a list-ok frame for the frame header, method id, array headers and `next`. */
+const LIST_FRAME_OVERHEAD = 64;
+
+interface Sample {
+  t: number;
+  published: number;
+  delivered: number;
+}
+
+/**
+ * Keeps the last few counter samples so `status` can report rates without per-message work:
+ * the broker already counts publishes and deliveries.
+ */
+class RateMeter {
+  private readonly samples: Sample[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly broker: Broker,
+    intervalMs: number,
+  ) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    this.samples.push({ t: Date.now(), published: this.broker.publishedTotal, delivered: this.broker.deliveredTotal });
+    if (this.samples.length > RATE_WINDOW + 1) this.samples.shift();
+  }
+
+  rates(): { publishRate: number; deliverRate: number } {
+    const first = this.samples[0] as Sample;
+    const now = { t: Date.now(), published: this.broker.publishedTotal, delivered: this.broker.deliveredTotal };
+    const seconds = (now.t - first.t) / 1000;
+    if (seconds <= 0) return { publishRate: 0, deliverRate: 0 };
+    const rate = (d: number): number => Math.round((d / seconds) * 10) / 10;
+    return { publishRate: rate(now.published - first.published), deliverRate: rate(now.delivered - first.delivered) };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * Registers the admin methods (SPEC §3.7) on a server's channel 0. Each request gets exactly
+ * one reply, in order: its `-ok`, or `admin.error` for a refusal (not an admin, unknown
+ * connection …), which leaves the connection open.
+ */
+export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}): AdminHandle {
+  const broker = host.broker;
+  const meter = new RateMeter(broker, options.rateSampleMs ?? 1000);
+  const handlers: [number, ConnectionMethodHandler][] = [
+    [
+      Method.AdminStatus,
+      (conn) => {
+        conn.writer.method(0, Method.AdminStatusOk, [status(host, meter, options) as unknown as Record<string, unknown>]);
+      },
+    ],
+    [
+      Method.AdminList,
+      (conn, p) => {
+        const kind = p.args[0] as string;
+        if (!isAdminListKind(kind)) {
+          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections or consumers)`);
+        }
+        const { rows, next } = page(listRows(host, kind), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
+        conn.writer.method(0, Method.AdminListOk, [rows, next]);
+      },
+    ],
+    [
+      Method.AdminCloseConnection,
+      (conn, p) => {
+        const [id, reason] = p.args as [string, string];
+        const target = host.connections.get(id);
+        if (target === undefined) throw new ProtocolError(ReplyCode.NOT_FOUND, `no connection '${id}'`);
+        conn.writer.method(0, Method.AdminCloseConnectionOk, []);
+        conn.log.info({ target: id, user: target.user }, 'operator closed a connection');
+        target.closeConnection(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
+      },
+    ],
+  ];
+  for (const [id, handler] of handlers) host.connectionHandlers.set(id, guarded(handler));
+  return {
+    stop: () => {
+      meter.stop();
+      for (const [id] of handlers) host.connectionHandlers.delete(id);
+    },
+  };
+}
+
+/** Admin users only; refusals become `admin.error` replies, connection-level errors still close. */
+function guarded(handler: ConnectionMethodHandler): ConnectionMethodHandler {
+  return (conn: Connection, p: ParsedMethod) => {
+    try {
+      if (conn.principal?.admin !== true) {
+        throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an admin; ${p.def.name} needs an admin user`);
+      }
+      handler(conn, p);
+    } catch (err) {
+      if (!(err instanceof ProtocolError) || err.isConnectionError) throw err;
+      conn.writer.method(0, Method.AdminError, [err.code, `${err.codeName} - ${err.message}`, p.def.id]);
+    }
+  };
+}
+
+function status(host: AdminHost, meter: RateMeter, options: AdminOptions): ServerStatus {
+  const s = host.broker.stats();
+  const mem = process.memoryUsage();
+  return {
+    version: host.version,
+    node: process.version,
+    pid: process.pid,
+    uptimeMs: Date.now() - host.startedAt,
+    connections: s.connections,
+    channels: s.channels,
+    consumers: s.consumers,
+    exchanges: s.exchanges,
+    queues: s.queues,
+    messagesReady: s.messagesReady,
+    messagesUnacked: s.messagesUnacked,
+    published: s.published,
+    delivered: s.delivered,
+    unroutable: s.unroutable,
+    ...meter.rates(),
+    memory: {
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      queuedBytes: s.queuedBytes,
+      highWatermark: options.memoryHighWatermarkBytes ?? 0,
+      blocked: s.blocked,
+    },
+    store: options.storeStatus?.() ?? null,
+  };
+}
+
+function byName<T extends { name: string }>(a: T, b: T): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** Every row of a listing, in a stable order so that paging by offset works between requests. */
+function listRows(host: AdminHost, kind: AdminListKind): object[] {
+  const broker = host.broker;
+  switch (kind) {
+    case 'exchanges':
+      return [...broker.exchanges.values()]
+        .map(
+          (x): ExchangeRow => ({
+            name: x.name,
+            type: x.type,
+            durable: x.durable,
+            autoDelete: x.autoDelete,
+            internal: x.internal,
+            arguments: x.arguments,
+            bindings: x.bindingCount,
+          }),
+        )
+        .sort(byName);
+    case 'queues':
+      return [...broker.queues.values()]
+        .map(
+          (q): QueueRow => ({
+            name: q.name,
+            durable: q.durable,
+            exclusive: q.exclusive,
+            autoDelete: q.autoDelete,
+            arguments: q.arguments,
+            owner: q.owner,
+            messagesReady: q.messageCount,
+            messagesUnacked: q.unackedCount,
+            readyBytes: q.readyBytes,
+            consumers: q.consumerCount,
+            published: q.publishedTotal,
+            delivered: q.deliveredTotal,
+          }),
+        )
+        .sort(byName);
+    case 'bindings':
+      return broker
+        .bindings()
+        .map((b): BindingRow => ({ source: b.exchange, destination: b.queue, routingKey: b.routingKey, arguments: b.arguments }))
+        .sort((a, b) => compare(a.source, b.source) || compare(a.destination, b.destination) || compare(a.routingKey, b.routingKey));
+    case 'connections':
+      // Map order is open order, which is the order people expect here.
+      return [...host.connections.values()].map(
+        (c): ConnectionRow => ({
+          id: c.id,
+          name: c.session?.info.name ?? c.name,
+          user: c.user,
+          peer: c.session?.info.peer ?? c.remoteAddress,
+          connectedAt: c.connectedAt,
+          channels: c.channels.size,
+          heartbeatMs: c.heartbeatMs,
+          publishes: c.publishes,
+          bytesIn: c.bytesIn,
+          client: typeof c.clientProperties['product'] === 'string' ? (c.clientProperties['product'] as string) : '',
+        }),
+      );
+    case 'consumers': {
+      const out: ConsumerRow[] = [];
+      for (const s of broker.sessions.values()) {
+        for (const ch of s.channels.values()) {
+          for (const c of ch.consumers.values()) {
+            out.push({
+              queue: c.queue.name,
+              tag: c.tag,
+              connection: s.id,
+              channel: ch.id,
+              noAck: c.noAck,
+              exclusive: c.exclusive,
+              prefetch: c.prefetch,
+              unacked: c.unacked,
+            });
+          }
+        }
+      }
+      return out.sort((a, b) => compare(a.queue, b.queue) || compare(a.tag, b.tag));
+    }
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The rows from `offset` that fit in one frame; `next` is where the following page starts, 0
+ * after the last page (SPEC §3.7).
+ */
+function page(all: object[], offset: number, budget: number): { rows: object[]; next: number } {
+  const rows: object[] = [];
+  let size = 0;
+  let i = offset;
+  for (; i < all.length; i++) {
+    const n = packValue(all[i]).length;
+    if (size + n > budget) {
+      if (rows.length === 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `row ${i} does not fit in a frame of the negotiated frameMax`);
+      break;
+    }
+    size += n;
+    rows.push(all[i] as object);
+  }
+  return { rows, next: i < all.length ? i : 0 };
+}
