@@ -193,6 +193,10 @@ export class Channel {
   }
 
   private settle(tag: number, multiple: boolean, requeue: boolean, verb: string): void {
+    // Room in a full channel window is offered only once the settled messages are back in their
+    // queues: sooner, a newer message would overtake a requeued one, and with `multiple` and
+    // tag 0 the loop below would settle deliveries made while it runs.
+    const wasFull = this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch;
     if (!multiple) {
       const d = this.unacked.get(tag);
       if (d === undefined) throw unknownTag(tag, verb);
@@ -200,6 +204,7 @@ export class Channel {
       this.release(d, requeue);
       if (requeue) d.queue.requeue([d.message]);
       else d.queue.dispatch();
+      if (wasFull) this.redispatch();
       return;
     }
     const touched = new Map<Queue, Message[]>();
@@ -218,6 +223,7 @@ export class Channel {
       if (requeue) q.requeue(list);
       else q.dispatch();
     }
+    if (wasFull) this.redispatch();
   }
 
   /** Bookkeeping for one settled delivery; the caller requeues or lets the queue refill. */
@@ -226,7 +232,6 @@ export class Channel {
     if (d.consumer !== null) d.consumer.unacked--;
     q.unackedCount--;
     if (!requeue) q.settled(d.message);
-    if (this.channelPrefetch !== 0 && this.unacked.size === this.channelPrefetch - 1) this.redispatch();
   }
 
   /** Gives every queue this channel consumes from a chance to deliver (room appeared). */

@@ -73,21 +73,26 @@ export class Queue {
   }
 
   /**
-   * Puts messages back at the head, in their original order relative to each other (SPEC
-   * §3.5.4). Every unacked message is older than every ready one, so the head is their place.
+   * Puts messages back in their original place, by publish order (SPEC §3.5.4). A message was
+   * at the head when it was handed out, so only messages requeued since then can be older than
+   * it: those sit at the head of `ready` and are merged with the returning ones.
    */
   requeue(messages: Message[]): void {
     if (this.deleted) {
       for (const m of messages) this.host.messageGone(this, m);
       return;
     }
+    if (messages.length === 0) return;
     if (messages.length > 1) messages.sort((a, b) => a.id - b.id);
-    for (let i = messages.length - 1; i >= 0; i--) {
-      const m = messages[i] as Message;
+    for (const m of messages) {
       m.redelivered = true;
-      this.ready.unshift(m);
       this.readyBytes += m.content.length;
     }
+    const newest = (messages[messages.length - 1] as Message).id;
+    const older: Message[] = [];
+    for (let h = this.ready.peek(); h !== undefined && h.id < newest; h = this.ready.peek()) older.push(this.ready.shift() as Message);
+    const placed = older.length === 0 ? messages : mergeById(older, messages);
+    for (let i = placed.length - 1; i >= 0; i--) this.ready.unshift(placed[i] as Message);
     this.dispatch();
   }
 
@@ -158,4 +163,15 @@ export class Queue {
   settled(message: Message): void {
     this.host.messageGone(this, message);
   }
+}
+
+/** Merges two lists sorted by message id. */
+function mergeById(a: readonly Message[], b: readonly Message[]): Message[] {
+  const out: Message[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push((a[i] as Message).id <= (b[j] as Message).id ? (a[i++] as Message) : (b[j++] as Message));
+  while (i < a.length) out.push(a[i++] as Message);
+  while (j < b.length) out.push(b[j++] as Message);
+  return out;
 }
