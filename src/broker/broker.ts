@@ -1,10 +1,13 @@
 import { ProtocolError, ReplyCode } from '../../protocol/index.js';
+import { systemClock, type Clock } from './clock.js';
+import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-letter.js';
 import { DefaultExchange } from './exchange/default.js';
-import type { Binding, Exchange, ExchangeOptions } from './exchange/exchange.js';
+import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
 import { MESSAGE_OVERHEAD_BYTES, Message } from './message.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
 import { NoPersistence, type Persistence } from './persistence.js';
+import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
 import { Queue, type QueueHost, type QueueOptions } from './queue.js';
 import { Session, type SessionInfo } from './session.js';
 
@@ -12,6 +15,8 @@ export interface BrokerOptions {
   persistence?: Persistence;
   /** Queued-message memory above which publishers are blocked (SPEC §3.1.4); 0 = no limit. */
   memoryHighWatermarkBytes?: number;
+  /** Time for TTLs, queue expiry and consumer timeouts; tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 /** Why publishers are blocked (SPEC §3.1.4): broker memory, or the durable store falling behind. */
@@ -22,6 +27,8 @@ export interface PublishResult {
   routed: number;
   /** True when a durable queue took it as persistent: its confirm waits for a checkpoint. */
   needsCommit: boolean;
+  /** True when a full queue refused it (`x-overflow: reject-publish*`): its confirm is a nack. */
+  rejected: boolean;
 }
 
 export interface BrokerStats {
@@ -51,6 +58,7 @@ export class Broker implements QueueHost {
   readonly queues = new Map<string, Queue>();
   readonly sessions = new Map<string, Session>();
   readonly persistence: Persistence;
+  readonly clock: Clock;
   private readonly defaultExchange: DefaultExchange;
   private nextMessageId = 1;
   private consumers = 0;
@@ -66,11 +74,12 @@ export class Broker implements QueueHost {
 
   constructor(options: BrokerOptions = {}) {
     this.persistence = options.persistence ?? new NoPersistence();
+    this.clock = options.clock ?? systemClock;
     this.highWatermark = options.memoryHighWatermarkBytes ?? 0;
     this.lowWatermark = Math.floor(this.highWatermark * 0.8);
     this.defaultExchange = new DefaultExchange(this.queues);
     this.exchanges.set('', this.defaultExchange);
-    for (const type of ['direct', 'fanout']) this.addExchange(`amq.${type}`, type, DEFAULT_EXCHANGE_OPTIONS);
+    for (const type of ['direct', 'fanout', 'topic', 'headers']) this.addExchange(`amq.${type}`, type, DEFAULT_EXCHANGE_OPTIONS);
   }
 
   // ---- sessions ----
@@ -101,14 +110,13 @@ export class Broker implements QueueHost {
     checkName('exchange', name);
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
-    for (const key of Object.keys(options.arguments)) {
-      throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown exchange argument '${key}'`);
-    }
+    parseExchangeArguments(name, options.arguments);
     if (existing !== undefined) {
       inequivalent('exchange', name, 'type', type, existing.type);
       inequivalent('exchange', name, 'durable', options.durable, existing.durable);
       inequivalent('exchange', name, 'auto_delete', options.autoDelete, existing.autoDelete);
       inequivalent('exchange', name, 'internal', options.internal, existing.internal);
+      checkArgumentsEquivalent('exchange', name, options.arguments, existing.arguments);
       return existing;
     }
     if (isReserved(name)) {
@@ -122,7 +130,7 @@ export class Broker implements QueueHost {
   private addExchange(name: string, type: string, options: ExchangeOptions): Exchange {
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
-    const x = new ctor(name, options);
+    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments));
     this.exchanges.set(name, x);
     return x;
   }
@@ -138,13 +146,23 @@ export class Broker implements QueueHost {
     this.removeExchange(x);
   }
 
+  /** Deletes an exchange with every binding from it and to it (the store hears only `exchangeDeleted`). */
   private removeExchange(x: Exchange): void {
     for (const q of x.boundQueues()) {
       x.unbindQueue(q);
       q.boundTo.delete(x);
     }
+    for (const d of x.boundExchanges()) {
+      x.unbindDestination(d);
+      d.boundTo.delete(x);
+    }
     this.exchanges.delete(x.name);
     if (x.durable) this.persistence.exchangeDeleted(x);
+    for (const source of [...x.boundTo]) {
+      source.unbindDestination(x);
+      this.maybeAutoDeleteExchange(source);
+    }
+    x.boundTo.clear();
   }
 
   // ---- queues ----
@@ -158,15 +176,15 @@ export class Broker implements QueueHost {
     }
     if (name === '') name = generatedQueueName();
     checkName('queue', name);
-    for (const key of Object.keys(options.arguments)) {
-      throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown queue argument '${key}'`);
-    }
+    const policy = parseQueueArguments(name, options.arguments);
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       checkOwner(existing, session);
       inequivalent('queue', name, 'durable', options.durable, existing.durable);
       inequivalent('queue', name, 'exclusive', options.exclusive, existing.exclusive);
       inequivalent('queue', name, 'auto_delete', options.autoDelete, existing.autoDelete);
+      checkArgumentsEquivalent('queue', name, options.arguments, existing.arguments);
+      existing.touch();
       return existing;
     }
     if (isReserved(name)) {
@@ -175,7 +193,7 @@ export class Broker implements QueueHost {
     if (options.exclusive && session === null) {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
     }
-    const q = new Queue(name, options, options.exclusive ? (session as Session).id : null, this);
+    const q = new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
     this.queues.set(name, q);
     if (this.isPersisted(q)) this.persistence.queueDeclared(q);
     return q;
@@ -200,7 +218,7 @@ export class Broker implements QueueHost {
   }
 
   private removeQueue(q: Queue): number {
-    q.deleted = true;
+    q.markDeleted();
     this.queues.delete(q.name);
     for (const c of [...q.consumers]) c.channel.consumerQueueDeleted(c);
     q.consumers.length = 0;
@@ -226,18 +244,49 @@ export class Broker implements QueueHost {
 
   bind(queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>, session: Session | null): void {
     const { q, x } = this.bindingEnds(queueName, exchangeName, session);
+    x.checkBindingArguments(args);
     if (x.bind(q, routingKey, args)) {
       q.boundTo.add(x);
       if (x.durable && this.isPersisted(q)) this.persistence.bindingAdded(x, q, routingKey, args);
     }
   }
 
-  unbind(queueName: string, exchangeName: string, routingKey: string, session: Session | null): void {
+  /** `args` matter for headers exchanges, where they are part of what identifies a binding. */
+  unbind(queueName: string, exchangeName: string, routingKey: string, session: Session | null, args: Record<string, unknown> = {}): void {
     const { q, x } = this.bindingEnds(queueName, exchangeName, session);
-    if (!x.unbind(q, routingKey)) return;
+    if (!x.unbind(q, routingKey, args)) return;
     if (!x.hasQueue(q)) q.boundTo.delete(x);
-    if (x.durable && this.isPersisted(q)) this.persistence.bindingRemoved(x, q, routingKey);
+    if (x.durable && this.isPersisted(q)) this.persistence.bindingRemoved(x, q, routingKey, args);
     this.maybeAutoDeleteExchange(x);
+  }
+
+  /**
+   * Binds exchange `destination` to exchange `source` (SPEC §3.3.3): messages `source` routes
+   * with this key go on through `destination`. Durable when both ends are.
+   */
+  bindExchange(destinationName: string, sourceName: string, routingKey: string, args: Record<string, unknown>): void {
+    const { source, destination } = this.exchangeBindingEnds(destinationName, sourceName);
+    source.checkBindingArguments(args);
+    if (!source.bind(destination, routingKey, args)) return;
+    destination.boundTo.add(source);
+    if (source.durable && destination.durable) this.persistence.exchangeBindingAdded?.(source, destination, routingKey, args);
+  }
+
+  unbindExchange(destinationName: string, sourceName: string, routingKey: string, args: Record<string, unknown> = {}): void {
+    const { source, destination } = this.exchangeBindingEnds(destinationName, sourceName);
+    if (!source.unbind(destination, routingKey, args)) return;
+    if (!source.hasDestination(destination)) destination.boundTo.delete(source);
+    if (source.durable && destination.durable) this.persistence.exchangeBindingRemoved?.(source, destination, routingKey, args);
+    this.maybeAutoDeleteExchange(source);
+  }
+
+  private exchangeBindingEnds(destinationName: string, sourceName: string): { source: Exchange; destination: Exchange } {
+    if (destinationName === '' || sourceName === '') throw accessRefusedDefault();
+    const destination = this.exchanges.get(destinationName);
+    if (destination === undefined) throw notFound('exchange', destinationName);
+    const source = this.exchanges.get(sourceName);
+    if (source === undefined) throw notFound('exchange', sourceName);
+    return { source, destination };
   }
 
   private bindingEnds(queueName: string, exchangeName: string, session: Session | null): { q: Queue; x: Exchange } {
@@ -255,6 +304,13 @@ export class Broker implements QueueHost {
   bindings(): Binding[] {
     const out: Binding[] = [];
     for (const x of this.exchanges.values()) for (const b of x.bindings()) out.push(b);
+    return out;
+  }
+
+  /** Exchange → exchange bindings (SPEC §3.3.3). */
+  exchangeBindings(): ExchangeBinding[] {
+    const out: ExchangeBinding[] = [];
+    for (const x of this.exchanges.values()) for (const b of x.exchangeBindings()) out.push(b);
     return out;
   }
 
@@ -276,15 +332,41 @@ export class Broker implements QueueHost {
     if (x === undefined) throw notFound('exchange', exchangeName);
     if (x.internal) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}'`);
     this.publishedTotal++;
+    const result = this.enqueueRouted(x, routingKey, content, persistent, priority, expiration, null);
+    if (result.routed === 0) this.unroutableTotal++;
+    return result;
+  }
+
+  /**
+   * Enqueues a message in every queue `x` routes it to. `skip` leaves out queues (dead-letter
+   * cycles). A full `reject-publish` queue refuses its copy; `reject-publish-dlx` dead-letters it.
+   */
+  private enqueueRouted(
+    x: Exchange,
+    routingKey: string,
+    content: Buffer,
+    persistent: boolean,
+    priority: number,
+    expiration: number,
+    skip: ((q: Queue) => boolean) | null,
+  ): PublishResult {
     let routed = 0;
     let needsCommit = false;
+    let rejected = false;
     let message: Message | null = null;
-    for (const q of x.route(routingKey)) {
+    const targets = x.exchangeBindingCount === 0 && x.alternate === null ? (x.route(routingKey, content) as Iterable<Queue>) : this.routeThrough(x, routingKey, content);
+    for (const q of targets) {
+      if (skip !== null && skip(q)) continue;
       const m: Message =
         message === null
-          ? (message = new Message(this.nextMessageId++, exchangeName, routingKey, content, persistent, priority, expiration))
+          ? (message = new Message(this.nextMessageId++, x.name, routingKey, content, persistent, priority, expiration))
           : message.copy();
       routed++;
+      if (q.policy !== null && q.refuses(content.length)) {
+        rejected = true;
+        if (q.policy.overflow === 'reject-publish-dlx' && q.policy.deadLetterExchange !== null) this.deadLetter(q, m, 'maxlen');
+        continue;
+      }
       if (persistent && this.isPersisted(q)) {
         this.persistence.messageEnqueued(q, m);
         needsCommit = true;
@@ -292,8 +374,58 @@ export class Broker implements QueueHost {
       this.account(content.length + MESSAGE_OVERHEAD_BYTES);
       q.enqueue(m);
     }
-    if (routed === 0) this.unroutableTotal++;
-    return { routed, needsCommit };
+    return { routed, needsCommit, rejected };
+  }
+
+  /**
+   * The queues a message reaches through exchange → exchange bindings and alternate exchanges
+   * (SPEC §3.3.2–3.3.3). Each exchange is visited once, so binding loops end; an exchange that
+   * routes the message nowhere hands it to its alternate exchange, as RabbitMQ does.
+   */
+  private routeThrough(x: Exchange, routingKey: string, content: Buffer): Set<Queue> {
+    const queues = new Set<Queue>();
+    const seen = new Set<Exchange>([x]);
+    const work: Exchange[] = [x];
+    for (let e = work.pop(); e !== undefined; e = work.pop()) {
+      let any = false;
+      for (const d of e.route(routingKey, content) as Iterable<Destination>) {
+        any = true;
+        if (!(d instanceof Exchange)) queues.add(d);
+        else if (!seen.has(d)) {
+          seen.add(d);
+          work.push(d);
+        }
+      }
+      if (any || e.alternate === null) continue;
+      const ae = this.exchanges.get(e.alternate);
+      if (ae !== undefined && !seen.has(ae)) {
+        seen.add(ae);
+        work.push(ae);
+      }
+    }
+    return queues;
+  }
+
+  /**
+   * @internal {@link QueueHost}: publishes a copy of a message that leaves `queue` for `reason`
+   * to the queue's dead-letter exchange (SPEC §3.4.3), with its death recorded in `x-death` and
+   * its per-message TTL removed. A missing exchange drops it (RabbitMQ); a queue it already
+   * died in without a rejection since is skipped (a loop no client takes part in).
+   */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void {
+    const p = queue.policy;
+    if (p === null || p.deadLetterExchange === null) return;
+    const x = this.exchanges.get(p.deadLetterExchange);
+    if (x === undefined) return;
+    const dl = deadLetter(message, queue.name, reason, this.clock.now());
+    const deaths: DeathRecord[] = dl.deaths;
+    const key = p.deadLetterRoutingKey ?? message.routingKey;
+    this.enqueueRouted(x, key, dl.content, message.persistent, message.priority, 0, (q) => isCycle(reason, deaths, q.name));
+  }
+
+  /** @internal {@link QueueHost}: a queue's `x-expires` ran out. */
+  queueExpired(queue: Queue): void {
+    if (this.queues.get(queue.name) === queue) this.removeQueue(queue);
   }
 
   /** @internal A delivery or get handed a message out. */

@@ -1,5 +1,6 @@
 import { ProtocolError, ReplyCode } from '../../protocol/index.js';
 import type { Broker } from './broker.js';
+import type { TimerHandle } from './clock.js';
 import { ConfirmTracker } from './confirms.js';
 import { Consumer } from './consumer.js';
 import type { Message } from './message.js';
@@ -15,6 +16,11 @@ export interface ChannelSink {
   confirm(seq: number, multiple: boolean, ack: boolean): void;
   /** The broker cancelled a consumer (its queue was deleted). */
   cancelled(consumerTag: string): void;
+  /**
+   * The broker closes the channel with an error outside any client request (a consumer
+   * timeout). Without it the channel is closed without telling the client.
+   */
+  failed?(err: ProtocolError): void;
 }
 
 /** An unacked delivery, held by the channel until it is settled. */
@@ -22,6 +28,8 @@ interface Delivery {
   readonly queue: Queue;
   readonly message: Message;
   readonly consumer: Consumer | null;
+  /** When it must be acked by (`x-consumer-timeout`); 0 = never. */
+  readonly deadline: number;
 }
 
 export interface GetResult {
@@ -51,6 +59,8 @@ export class Channel {
   channelPrefetch = 0;
   confirms: ConfirmTracker | null = null;
   closed = false;
+  private ackTimer: TimerHandle | null = null;
+  private ackTimerAt = Infinity;
 
   constructor(broker: Broker, session: Session, id: number, sink: ChannelSink) {
     this.broker = broker;
@@ -94,7 +104,8 @@ export class Channel {
     }
     const confirms = this.confirms;
     if (confirms === null) return;
-    if (!result.needsCommit) confirms.resolve(seq, true);
+    if (result.rejected) confirms.resolve(seq, false);
+    else if (!result.needsCommit) confirms.resolve(seq, true);
     else this.broker.persistence.afterCommit((err) => confirms.resolve(seq, err === null));
   }
 
@@ -159,7 +170,7 @@ export class Channel {
       queue.settled(message);
       return;
     }
-    this.unacked.set(tag, { queue, message, consumer });
+    this.unacked.set(tag, { queue, message, consumer, deadline: this.deadline(queue) });
     consumer.unacked++;
     queue.unackedCount++;
     this.sink.deliver(consumer.tag, tag, message);
@@ -174,7 +185,7 @@ export class Channel {
     this.broker.delivered(queue, message);
     if (noAck) queue.settled(message);
     else {
-      this.unacked.set(tag, { queue, message, consumer: null });
+      this.unacked.set(tag, { queue, message, consumer: null, deadline: this.deadline(queue) });
       queue.unackedCount++;
     }
     return { deliveryTag: tag, message, messageCount: queue.messageCount };
@@ -197,11 +208,12 @@ export class Channel {
     // queues: sooner, a newer message would overtake a requeued one, and with `multiple` and
     // tag 0 the loop below would settle deliveries made while it runs.
     const wasFull = this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch;
+    const ack = verb === 'ack';
     if (!multiple) {
       const d = this.unacked.get(tag);
       if (d === undefined) throw unknownTag(tag, verb);
       this.unacked.delete(tag);
-      this.release(d, requeue);
+      this.release(d, requeue, ack);
       if (requeue) d.queue.requeue([d.message]);
       else d.queue.dispatch();
       if (wasFull) this.redispatch();
@@ -213,7 +225,7 @@ export class Channel {
       if (tag !== 0 && t > tag) break;
       any = true;
       this.unacked.delete(t);
-      this.release(d, requeue);
+      this.release(d, requeue, ack);
       let list = touched.get(d.queue);
       if (list === undefined) touched.set(d.queue, (list = []));
       if (requeue) list.push(d.message);
@@ -226,13 +238,56 @@ export class Channel {
     if (wasFull) this.redispatch();
   }
 
-  /** Bookkeeping for one settled delivery; the caller requeues or lets the queue refill. */
-  private release(d: Delivery, requeue: boolean): void {
+  /**
+   * Bookkeeping for one settled delivery; the caller requeues or lets the queue refill. A
+   * reject/nack without requeue may dead-letter the message (SPEC §3.4.3).
+   */
+  private release(d: Delivery, requeue: boolean, ack: boolean): void {
     const q = d.queue;
     if (d.consumer !== null) d.consumer.unacked--;
     q.unackedCount--;
-    if (!requeue) q.settled(d.message);
+    if (ack) q.settled(d.message);
+    else if (!requeue) q.rejected(d.message);
   }
+
+  // ---- consumer timeout (SPEC §3.4.1 `x-consumer-timeout`) ----
+
+  /** The ack deadline of a delivery from `queue` made now, arming the channel's timer. */
+  private deadline(queue: Queue): number {
+    const timeout = queue.consumerTimeout;
+    if (timeout === 0) return 0;
+    const at = this.broker.clock.now() + timeout;
+    this.armAckTimer(at);
+    return at;
+  }
+
+  /** One timer per channel, for its earliest deadline; acks leave it be (it re-checks on firing). */
+  private armAckTimer(at: number): void {
+    if (at >= this.ackTimerAt) return;
+    const clock = this.broker.clock;
+    if (this.ackTimer !== null) clock.clearTimer(this.ackTimer);
+    this.ackTimerAt = at;
+    this.ackTimer = clock.setTimer(this.onAckTimer, at - clock.now() + 1);
+  }
+
+  private readonly onAckTimer = (): void => {
+    this.ackTimer = null;
+    this.ackTimerAt = Infinity;
+    if (this.closed) return;
+    const now = this.broker.clock.now();
+    let next = Infinity;
+    for (const d of this.unacked.values()) {
+      if (d.deadline === 0) continue;
+      if (d.deadline < now) {
+        const err = ackTimeoutError(this.id, d.queue.consumerTimeout);
+        if (this.sink.failed !== undefined) this.sink.failed(err);
+        else this.session.closeChannel(this.id);
+        return;
+      }
+      if (d.deadline < next) next = d.deadline;
+    }
+    if (next !== Infinity) this.armAckTimer(next);
+  };
 
   /** Gives every queue this channel consumes from a chance to deliver (room appeared). */
   redispatch(): void {
@@ -246,6 +301,8 @@ export class Channel {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.ackTimer !== null) this.broker.clock.clearTimer(this.ackTimer);
+    this.ackTimer = null;
     if (this.confirms !== null) this.confirms.closed = true;
     for (const c of [...this.consumers.values()]) this.dropConsumer(c);
     const byQueue = new Map<Queue, Message[]>();
@@ -258,6 +315,14 @@ export class Channel {
     this.unacked.clear();
     for (const [q, list] of byQueue) q.requeue(list);
   }
+}
+
+/** The error a channel is closed with when a delivery was not acked in time (RabbitMQ's words). */
+export function ackTimeoutError(channel: number, timeoutMs: number): ProtocolError {
+  return new ProtocolError(
+    ReplyCode.PRECONDITION_FAILED,
+    `delivery acknowledgement on channel ${channel} timed out. Timeout value used: ${timeoutMs} ms`,
+  );
 }
 
 function unknownTag(tag: number, verb: string): ProtocolError {

@@ -1,3 +1,13 @@
+/** Whether a message is among its queue's ready messages (for queues that track expiry). */
+export const ReadyState = {
+  /** Delivered, unacked, or gone. */
+  Out: 0,
+  Ready: 1,
+  /** Expired while in the middle of the ready list; skipped when reached. */
+  Dead: 2,
+} as const;
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
 /**
  * One message in one queue. `content` is the message in wire form, `[u32 propsSize][props][body]`
  * (SPEC §3), shared by every queue the message was routed to and forwarded as-is on delivery.
@@ -16,6 +26,18 @@ export class Message {
   readonly expiration: number;
   redelivered: boolean;
   deliveryCount: number;
+  /**
+   * When this copy expires from its queue (ms since the epoch; 0 = never), fixed when it was
+   * enqueued from the queue's and the message's TTL (SPEC §3.4.1). Kept across requeues.
+   */
+  expiresAt = 0;
+  /**
+   * Where this copy is in a queue that tracks expiry: {@link ReadyState}. Plain queues never
+   * read it.
+   */
+  readyState: ReadyState = ReadyState.Out;
+  /** This copy has an entry in its queue's expiry index. */
+  indexed = false;
 
   constructor(
     id: number,

@@ -14,9 +14,19 @@ export interface Persistence {
   queueDeclared(queue: Queue): void;
   queueDeleted(queue: Queue): void;
   bindingAdded(exchange: Exchange, queue: Queue, routingKey: string, args: Record<string, unknown>): void;
-  bindingRemoved(exchange: Exchange, queue: Queue, routingKey: string): void;
+  /** `args` tell apart headers-exchange bindings that share a routing key (SPEC §3.3). */
+  bindingRemoved(exchange: Exchange, queue: Queue, routingKey: string, args: Record<string, unknown>): void;
+  /**
+   * An exchange → exchange binding between two durable exchanges (SPEC §3.3.3). Deleting an
+   * exchange removes every binding from and to it; the store hears only `exchangeDeleted`.
+   */
+  exchangeBindingAdded?(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void;
+  exchangeBindingRemoved?(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void;
   messageEnqueued(queue: Queue, message: Message): void;
-  /** Acked, dropped, purged or expired: the message leaves the queue for good. */
+  /**
+   * Acked, dropped, purged, expired or dead-lettered: the message leaves the queue for good. A
+   * dead-lettered persistent message is `messageEnqueued` into its durable targets first.
+   */
   messageRemoved(queue: Queue, message: Message): void;
   /** Delivered to a consumer: its redelivered flag and delivery count changed. */
   messageDelivered(queue: Queue, message: Message): void;

@@ -1,7 +1,12 @@
+import type { Clock, TimerHandle } from './clock.js';
 import type { Consumer } from './consumer.js';
-import type { Exchange } from './exchange/exchange.js';
+import type { DeathReason } from './dead-letter.js';
 import { Deque } from './deque.js';
-import type { Message } from './message.js';
+import type { Exchange } from './exchange/exchange.js';
+import { ExpiryIndex } from './expiry.js';
+import { ReadyState, type Message } from './message.js';
+import { PriorityList, type ReadyList } from './priority-list.js';
+import { parseQueueArguments, type QueuePolicy } from './queue-args.js';
 
 export interface QueueOptions {
   durable: boolean;
@@ -12,16 +17,26 @@ export interface QueueOptions {
 
 /** What a queue needs from the broker that owns it. */
 export interface QueueHost {
-  /** A message left the queue for good (acked, dropped, purged). */
+  /** Time for TTLs and queue expiry. */
+  readonly clock: Clock;
+  /** A message left the queue for good (acked, dropped, purged, expired, dead-lettered). */
   messageGone(queue: Queue, message: Message): void;
   /** Its last consumer left. */
   consumersGone(queue: Queue): void;
+  /** Publishes a copy of `message` to the queue's dead-letter exchange (SPEC §3.4.3). */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
+  /** The queue's `x-expires` ran out: delete it. */
+  queueExpired(queue: Queue): void;
 }
 
 /**
  * A FIFO of ready messages and the consumers competing for them, served round robin among
  * those with room (SPEC §3.5.3). Unacked messages are held by the channels that received them;
  * the queue only counts them.
+ *
+ * Policies (SPEC §3.4.1) cost nothing on a queue without them: a queue declared with no `x-`
+ * argument has `policy === null`, and expiry tracking starts only once a message with a TTL
+ * arrives.
  */
 export class Queue {
   readonly name: string;
@@ -31,11 +46,16 @@ export class Queue {
   readonly arguments: Record<string, unknown>;
   /** Id of the owning connection for exclusive queues. */
   readonly owner: string | null;
-  readonly ready = new Deque<Message>();
+  /** The `x-` arguments in force; null when the queue was declared without any. */
+  readonly policy: QueuePolicy | null;
+  /** ms a delivery from this queue may stay unacked (`x-consumer-timeout`); 0 = no limit. */
+  readonly consumerTimeout: number;
+  readonly ready: ReadyList;
   readonly consumers: Consumer[] = [];
   /** Exchanges holding a binding to this queue, so deleting it touches only those. */
   readonly boundTo = new Set<Exchange>();
   unackedCount = 0;
+  /** Content bytes (properties + body) of the ready messages. */
   readyBytes = 0;
   deleted = false;
   /** Auto-delete applies only once the queue has had a consumer (AMQP). */
@@ -46,8 +66,17 @@ export class Queue {
   private rr = 0;
   private dispatching = false;
   private readonly host: QueueHost;
+  /** Ready messages that can expire, by expiry; null until the first one arrives. */
+  private expiry: ExpiryIndex | null = null;
+  /** Messages expired in the middle of `ready`: still in it until reached or compacted. */
+  private dead = 0;
+  private expiryTimer: TimerHandle | null = null;
+  private expiryTimerAt = Infinity;
+  private idleTimer: TimerHandle | null = null;
+  private lastUsedAt = 0;
 
-  constructor(name: string, options: QueueOptions, owner: string | null, host: QueueHost) {
+  /** Throws PRECONDITION_FAILED for invalid `x-` arguments (see {@link parseQueueArguments}). */
+  constructor(name: string, options: QueueOptions, owner: string | null, host: QueueHost, policy?: QueuePolicy | null) {
     this.name = name;
     this.durable = options.durable;
     this.exclusive = options.exclusive;
@@ -55,10 +84,16 @@ export class Queue {
     this.arguments = options.arguments;
     this.owner = owner;
     this.host = host;
+    this.policy = policy === undefined ? parseQueueArguments(name, options.arguments) : policy;
+    const p = this.policy;
+    this.consumerTimeout = p?.consumerTimeout ?? 0;
+    this.ready = p?.maxPriority != null ? new PriorityList(p.maxPriority) : new Deque<Message>();
+    if (p?.messageTtl != null) this.expiry = new ExpiryIndex();
+    this.touch();
   }
 
   get messageCount(): number {
-    return this.ready.length;
+    return this.ready.length - this.dead;
   }
 
   get consumerCount(): number {
@@ -66,16 +101,64 @@ export class Queue {
   }
 
   enqueue(message: Message): void {
-    this.ready.push(message);
-    this.readyBytes += message.content.length;
+    if (this.policy === null && message.expiration === 0) {
+      this.ready.push(message);
+      this.readyBytes += message.content.length;
+      this.publishedTotal++;
+      if (this.consumers.length !== 0) this.dispatch();
+      return;
+    }
+    this.enqueueWithPolicy(message);
+  }
+
+  private enqueueWithPolicy(m: Message): void {
+    const p = this.policy;
+    let ttl = p === null ? null : p.messageTtl;
+    // The lower of the queue's and the message's TTL wins (SPEC §3.4.2).
+    if (m.expiration !== 0 && (ttl === null || m.expiration < ttl)) ttl = m.expiration;
+    this.ready.push(m);
+    this.readyBytes += m.content.length;
     this.publishedTotal++;
+    if (ttl !== null) {
+      m.expiresAt = this.host.clock.now() + ttl;
+      const index = (this.expiry ??= new ExpiryIndex());
+      m.readyState = ReadyState.Ready;
+      index.add(m);
+      index.compactIfSparse(this.messageCount);
+      this.armExpiry(m.expiresAt);
+    }
     if (this.consumers.length !== 0) this.dispatch();
+    this.dropOverflow();
+  }
+
+  /**
+   * True when this queue is full and its `x-overflow` is `reject-publish(-dlx)`: it refuses a
+   * message of `size` content bytes (the publisher's confirm is a nack).
+   */
+  refuses(size: number): boolean {
+    const p = this.policy;
+    if (p === null || p.overflow === 'drop-head') return false;
+    return (p.maxLength !== null && this.messageCount >= p.maxLength) || (p.maxLengthBytes !== null && this.readyBytes + size > p.maxLengthBytes);
+  }
+
+  /** `x-overflow: drop-head`: drops (or dead-letters, reason `maxlen`) the oldest until within limits. */
+  private dropOverflow(): void {
+    const p = this.policy;
+    if (p === null || p.overflow !== 'drop-head' || (p.maxLength === null && p.maxLengthBytes === null)) return;
+    while ((p.maxLength !== null && this.messageCount > p.maxLength) || (p.maxLengthBytes !== null && this.readyBytes > p.maxLengthBytes)) {
+      if (this.expiry !== null && !this.trimHead()) return;
+      const m = this.ready.shift();
+      if (m === undefined) return;
+      this.leaveReady(m);
+      this.discard(m, 'maxlen');
+    }
   }
 
   /**
    * Puts messages back in their original place, by publish order (SPEC §3.5.4). A message was
    * at the head when it was handed out, so only messages requeued since then can be older than
-   * it: those sit at the head of `ready` and are merged with the returning ones.
+   * it: those sit at the head of `ready` and are merged with the returning ones. A message
+   * returned more often than `x-delivery-limit` allows is dead-lettered instead.
    */
   requeue(messages: Message[]): void {
     if (this.deleted) {
@@ -84,34 +167,63 @@ export class Queue {
     }
     if (messages.length === 0) return;
     if (messages.length > 1) messages.sort((a, b) => a.id - b.id);
+    const limit = this.policy === null ? null : this.policy.deliveryLimit;
+    const index = this.expiry;
+    const back: Message[] = [];
     for (const m of messages) {
+      if (limit !== null && m.deliveryCount > limit) {
+        this.discard(m, 'delivery_limit');
+        continue;
+      }
       m.redelivered = true;
       this.readyBytes += m.content.length;
+      if (index !== null && m.expiresAt !== 0) {
+        m.readyState = ReadyState.Ready;
+        index.add(m);
+      }
+      back.push(m);
     }
-    const newest = (messages[messages.length - 1] as Message).id;
-    const older: Message[] = [];
-    for (let h = this.ready.peek(); h !== undefined && h.id < newest; h = this.ready.peek()) older.push(this.ready.shift() as Message);
-    const placed = older.length === 0 ? messages : mergeById(older, messages);
-    for (let i = placed.length - 1; i >= 0; i--) this.ready.unshift(placed[i] as Message);
+    if (back.length !== 0) {
+      const newest = (back[back.length - 1] as Message).id;
+      const older: Message[] = [];
+      for (let h = this.ready.peek(); h !== undefined && h.id < newest; h = this.ready.peek()) older.push(this.ready.shift() as Message);
+      const placed = older.length === 0 ? back : mergeById(older, back);
+      for (let i = placed.length - 1; i >= 0; i--) this.ready.unshift(placed[i] as Message);
+    }
+    if (index !== null) this.armExpiry(index.nextAt());
     this.dispatch();
+    this.dropOverflow();
   }
 
   /** Takes the next ready message for basic.get. */
   take(): Message | undefined {
+    this.touch();
+    if (this.expiry !== null && !this.trimHead()) return undefined;
     const m = this.ready.shift();
     if (m !== undefined) {
-      this.readyBytes -= m.content.length;
+      this.leaveReady(m);
       this.deliveredTotal++;
     }
     return m;
   }
 
-  /** Drops every ready message; returns how many. */
+  /** Drops every ready message (never dead-lettered, as AMQP); returns how many. */
   purge(): number {
-    const n = this.ready.length;
-    for (const m of this.ready.drain()) this.host.messageGone(this, m);
+    const n = this.messageCount;
+    for (const m of this.ready.drain()) {
+      if (m.readyState === ReadyState.Dead) continue;
+      m.readyState = ReadyState.Out;
+      this.host.messageGone(this, m);
+    }
     this.readyBytes = 0;
+    this.dead = 0;
+    this.expiry?.clear();
     return n;
+  }
+
+  /** Every ready message in delivery order (for listings and checkpoints). */
+  *readyMessages(): IterableIterator<Message> {
+    for (const m of this.ready) if (m.readyState !== ReadyState.Dead) yield m;
   }
 
   addConsumer(c: Consumer): void {
@@ -125,7 +237,10 @@ export class Queue {
     if (i === -1) return;
     this.consumers.splice(i, 1);
     if (this.rr > i) this.rr--;
-    if (this.consumers.length === 0) this.host.consumersGone(this);
+    if (this.consumers.length === 0) {
+      this.host.consumersGone(this);
+      this.touch();
+    }
   }
 
   /**
@@ -137,7 +252,9 @@ export class Queue {
     this.dispatching = true;
     try {
       const consumers = this.consumers;
+      const expiring = this.expiry !== null;
       while (this.ready.length !== 0 && consumers.length !== 0) {
+        if (expiring && !this.trimHead()) return;
         const n = consumers.length;
         let chosen: Consumer | undefined;
         for (let tries = 0; tries < n; tries++) {
@@ -151,6 +268,7 @@ export class Queue {
         if (chosen === undefined) return;
         const m = this.ready.shift() as Message;
         this.readyBytes -= m.content.length;
+        if (expiring) m.readyState = ReadyState.Out;
         this.deliveredTotal++;
         chosen.channel.deliver(chosen, m);
       }
@@ -159,10 +277,115 @@ export class Queue {
     }
   }
 
-  /** Called by a channel when a delivery from this queue is settled for good. */
+  /** Called by a channel when a delivery from this queue is acked (or sent with noAck). */
   settled(message: Message): void {
     this.host.messageGone(this, message);
   }
+
+  /** Called by a channel for reject/nack without requeue: dead-lettered if the queue says so. */
+  rejected(message: Message): void {
+    this.discard(message, 'rejected');
+  }
+
+  /** Stops the queue's timers; the broker calls it when it deletes the queue. */
+  markDeleted(): void {
+    this.deleted = true;
+    const clock = this.host.clock;
+    if (this.expiryTimer !== null) clock.clearTimer(this.expiryTimer);
+    if (this.idleTimer !== null) clock.clearTimer(this.idleTimer);
+    this.expiryTimer = this.idleTimer = null;
+  }
+
+  /**
+   * The queue was used (declared again, consumed from, read with get): restarts its `x-expires`
+   * countdown. The countdown only runs while the queue has no consumers.
+   */
+  touch(): void {
+    const p = this.policy;
+    if (p === null || p.expires === null || this.deleted) return;
+    this.lastUsedAt = this.host.clock.now();
+    if (this.consumers.length === 0 && this.idleTimer === null) this.idleTimer = this.host.clock.setTimer(this.onIdleTimer, p.expires);
+  }
+
+  private readonly onIdleTimer = (): void => {
+    this.idleTimer = null;
+    const expires = this.policy?.expires;
+    if (this.deleted || expires == null || this.consumers.length !== 0) return;
+    const left = this.lastUsedAt + expires - this.host.clock.now();
+    if (left > 0) this.idleTimer = this.host.clock.setTimer(this.onIdleTimer, left);
+    else this.host.queueExpired(this);
+  };
+
+  // ---- expiry (SPEC §3.4.2) ----
+
+  /** Lets a message go for `reason`: to the dead-letter exchange if there is one, else dropped. */
+  private discard(m: Message, reason: DeathReason): void {
+    if (this.policy !== null && this.policy.deadLetterExchange !== null) this.host.deadLetter(this, m, reason);
+    this.host.messageGone(this, m);
+  }
+
+  /** Bookkeeping for a message shifted off the ready list. */
+  private leaveReady(m: Message): void {
+    this.readyBytes -= m.content.length;
+    if (this.expiry !== null) m.readyState = ReadyState.Out;
+  }
+
+  /** Drops dead and expired messages at the head; false when no ready message is left. */
+  private trimHead(): boolean {
+    let now = -1;
+    for (;;) {
+      const m = this.ready.peek();
+      if (m === undefined) return false;
+      if (m.readyState === ReadyState.Dead) {
+        this.ready.shift();
+        this.dead--;
+        continue;
+      }
+      if (m.expiresAt === 0) return true;
+      if (now === -1) now = this.host.clock.now();
+      if (m.expiresAt >= now) return true;
+      this.ready.shift();
+      this.leaveReady(m);
+      this.discard(m, 'expired');
+    }
+  }
+
+  private armExpiry(at: number): void {
+    if (at === Infinity || at >= this.expiryTimerAt || this.deleted) return;
+    const clock = this.host.clock;
+    if (this.expiryTimer !== null) clock.clearTimer(this.expiryTimer);
+    this.expiryTimerAt = at;
+    // A message expires once it is older than its TTL: one ms past `expiresAt`.
+    this.expiryTimer = clock.setTimer(this.onExpiryTimer, at - clock.now() + 1);
+  }
+
+  private readonly onExpiryTimer = (): void => {
+    this.expiryTimer = null;
+    this.expiryTimerAt = Infinity;
+    const index = this.expiry;
+    if (this.deleted || index === null) return;
+    index.popExpired(this.host.clock.now(), this.expireReady);
+    this.trimHead();
+    // Expired messages left in the middle are only skipped; rebuild once they are most of it.
+    if (this.dead > 64 && this.dead * 2 > this.ready.length) {
+      for (const m of this.ready.drain()) if (m.readyState !== ReadyState.Dead) this.ready.push(m);
+      this.dead = 0;
+    }
+    this.armExpiry(index.nextAt());
+  };
+
+  /** An indexed ready message expired: off the head at once, else marked dead where it sits. */
+  private readonly expireReady = (m: Message): void => {
+    if (this.ready.peek() === m) {
+      this.ready.shift();
+      m.readyState = ReadyState.Out;
+    } else {
+      m.readyState = ReadyState.Dead;
+      this.dead++;
+    }
+    this.readyBytes -= m.content.length;
+    this.discard(m, 'expired');
+  };
 }
 
 /** Merges two lists sorted by message id. */

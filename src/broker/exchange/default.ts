@@ -1,5 +1,5 @@
 import type { Queue } from '../queue.js';
-import { Exchange } from './exchange.js';
+import { Exchange, type Destination } from './exchange.js';
 
 /**
  * The nameless default exchange: every queue is implicitly bound to it by its own name
@@ -14,7 +14,7 @@ export class DefaultExchange extends Exchange {
     this.queues = queues;
   }
 
-  route(routingKey: string): Iterable<Queue> {
+  route(routingKey: string): Iterable<Destination> {
     const q = this.queues.get(routingKey);
     return q === undefined ? Exchange.EMPTY : [q];
   }

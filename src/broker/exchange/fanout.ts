@@ -1,12 +1,11 @@
-import type { Queue } from '../queue.js';
-import { Exchange } from './exchange.js';
+import { Exchange, type Destination } from './exchange.js';
 
-/** Routes to every bound queue, once each, whatever the routing key. */
+/** Routes to every bound destination, once each, whatever the routing key. */
 export class FanoutExchange extends Exchange {
   readonly type = 'fanout';
 
-  route(): Iterable<Queue> {
-    return this.byQueue.keys();
+  route(): Iterable<Destination> {
+    return this.byDestination.keys();
   }
 
   protected added(): void {}
