@@ -3,6 +3,7 @@ import type { Logger } from './log/logger.js';
 import { registerAdminMethods } from './server/admin.js';
 import type { Authenticator } from './server/auth.js';
 import type { StoreOptions } from './store/options.js';
+import { Store } from './store/store.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
 
 export interface DaemonOptions {
@@ -14,22 +15,41 @@ export interface DaemonOptions {
   channelMax?: number;
   heartbeatMs?: number;
   memoryHighWatermarkBytes?: number;
-  /** Durable store; absent = run in memory only (tests, embedding). Wired up by the durability work. */
-  store?: StoreOptions;
+  /** Durable store (missing keys take their defaults); absent = run in memory only (tests, embedding). */
+  store?: Partial<StoreOptions>;
 }
 
 export interface Daemon {
   readonly server: SkiffServer;
   readonly broker: Broker;
+  /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
+  readonly store: Store | null;
   readonly host: string;
   readonly port: number;
-  /** Graceful stop: stop accepting, close connections, release everything. */
+  /**
+   * Graceful stop: stop accepting, close connections (their unacked messages go back to their
+   * queues), run a final checkpoint, close the store and release everything. Rejects with
+   * ERR_STORE_CLOSED if the final checkpoint could not be written.
+   */
   stop(): Promise<void>;
 }
 
-/** Builds the broker and server and starts listening. */
+/**
+ * Builds the broker and server, restores the durable store into the broker, and only then
+ * starts listening, so no client ever sees a half-restored broker.
+ */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const broker = new Broker({ memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0 });
+  const store = options.store === undefined ? null : await Store.open(options.store, options.log);
+  const broker = new Broker({
+    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+    ...(store !== null && { persistence: store }),
+  });
+  try {
+    if (store !== null) await store.restore(broker);
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    throw err;
+  }
   const server = new SkiffServer({
     broker,
     log: options.log,
@@ -38,17 +58,31 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
-  const admin = registerAdminMethods(server, { memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0 });
-  const addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
+  const admin = registerAdminMethods(server, {
+    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+    storeStatus: () => (store === null ? null : { ...store.stats() }),
+  });
+  let addr;
+  try {
+    addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
+  } catch (err) {
+    admin.stop();
+    await store?.close().catch(() => undefined);
+    throw err;
+  }
   options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  let stopped: Promise<void> | null = null;
   return {
     server,
     broker,
+    store,
     host: addr.address,
     port: addr.port,
-    stop: async () => {
-      await server.close();
-      admin.stop();
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        await server.close();
+        admin.stop();
+        await store?.close();
+      })()),
   };
 }

@@ -1,3 +1,5 @@
+import { StoreError } from './errors.js';
+
 /** Store settings (config keys in parentheses; see config.example.toml). */
 export interface StoreOptions {
   /** Directory holding the SQLite files and the lock (`data_dir`, env SKIFF_DATA_DIR). Default `./data`. */
@@ -12,6 +14,12 @@ export interface StoreOptions {
   synchronous: 'FULL' | 'NORMAL';
   /** Pending (unwritten) delta bytes above which publishers are blocked (`max_pending_bytes`). Default 256 MiB. */
   maxPendingBytes: number;
+  /**
+   * Test hook, not a config key: in every sync worker, write transactions `nth` to
+   * `nth + times - 1` (counting from 1) fail midway and roll back. Also set by the environment
+   * variable SKIFF_STORE_FAIL_WRITES=`nth[:times]`.
+   */
+  failWrites?: { nth: number; times: number } | null;
 }
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
@@ -22,3 +30,30 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = {
   synchronous: 'FULL',
   maxPendingBytes: 256 * 1024 * 1024,
 };
+
+/** Upper bound for `sync_workers`: more threads than this only contend for cores and disk. */
+export const MAX_SYNC_WORKERS = 64;
+
+/** Rejects options the store cannot run with, naming the config key. */
+export function checkStoreOptions(o: StoreOptions): void {
+  const bad = (key: string, value: unknown, want: string): never => {
+    throw new StoreError('ERR_STORE_OPTIONS', `${key} must be ${want}, got ${JSON.stringify(value)}`);
+  };
+  if (typeof o.dataDir !== 'string' || o.dataDir === '') bad('data_dir', o.dataDir, 'a non-empty path');
+  if (!Number.isInteger(o.checkpointIntervalMs) || o.checkpointIntervalMs < 1) bad('checkpoint_interval_ms', o.checkpointIntervalMs, 'an integer >= 1');
+  if (!Number.isInteger(o.syncWorkers) || o.syncWorkers < 1 || o.syncWorkers > MAX_SYNC_WORKERS) {
+    bad('sync_workers', o.syncWorkers, `an integer from 1 to ${MAX_SYNC_WORKERS}`);
+  }
+  if (!Number.isInteger(o.maxConfirmDelayMs) || o.maxConfirmDelayMs < 0) bad('max_confirm_delay_ms', o.maxConfirmDelayMs, 'an integer >= 0');
+  if (o.synchronous !== 'FULL' && o.synchronous !== 'NORMAL') bad('synchronous', o.synchronous, '"FULL" or "NORMAL"');
+  if (!Number.isInteger(o.maxPendingBytes) || o.maxPendingBytes < 1024 * 1024) bad('max_pending_bytes', o.maxPendingBytes, 'an integer >= 1048576');
+}
+
+/** Parses SKIFF_STORE_FAIL_WRITES (`nth` or `nth:times`); null when unset. */
+export function failWritesFromEnv(env: NodeJS.ProcessEnv): { nth: number; times: number } | null {
+  const v = env['SKIFF_STORE_FAIL_WRITES'];
+  if (v === undefined || v === '') return null;
+  const m = /^(\d+)(?::(\d+))?$/.exec(v);
+  if (m === null) throw new StoreError('ERR_STORE_OPTIONS', `SKIFF_STORE_FAIL_WRITES must be 'nth' or 'nth:times', got ${JSON.stringify(v)}`);
+  return { nth: Number(m[1]), times: m[2] === undefined ? 1 : Number(m[2]) };
+}

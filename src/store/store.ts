@@ -1,0 +1,508 @@
+import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import type { Broker } from '../broker/broker.js';
+import { Deque } from '../broker/deque.js';
+import type { Exchange } from '../broker/exchange/exchange.js';
+import type { Message } from '../broker/message.js';
+import type { Persistence } from '../broker/persistence.js';
+import type { Queue } from '../broker/queue.js';
+import type { Logger } from '../log/logger.js';
+import { encodeArgs } from './args-json.js';
+import { StoreError, fromErrorData } from './errors.js';
+import { DirLock } from './lock.js';
+import { MessageShard, type QueueRef } from './message-shard.js';
+import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, type StoreOptions } from './options.js';
+import { restoreStore, type RestoreSummary } from './restore.js';
+import { shardOfFile, storeFilePath } from './schema.js';
+import type { Shard, Delta } from './shard.js';
+import { TopologyShard } from './topology-shard.js';
+import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** Checkpoint lag and health, for the `status` admin command. */
+export interface StoreStats {
+  dataDir: string;
+  syncWorkers: number;
+  /** Queue files (message shards). */
+  shards: number;
+  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
+  pendingBytes: number;
+  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
+  checkpointLagMs: number;
+  checkpointsInFlight: number;
+  /** Committed checkpoints (one per shard transaction) since start. */
+  checkpoints: number;
+  failedCheckpoints: number;
+  /** Wall time (ms since the epoch) of the last commit, or null. */
+  lastCheckpointAt: number | null;
+  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
+  lastError: string | null;
+  /** Publisher confirms waiting for a commit. */
+  confirmsWaiting: number;
+  /** Whether the store is holding publishers back (pending bytes over the bound). */
+  blockingPublishers: boolean;
+}
+
+/** Consecutive failures after which a retried checkpoint waits this long at most. */
+const MAX_RETRY_DELAY_MS = 5000;
+const FIRST_RETRY_DELAY_MS = 50;
+/** While closing, a checkpoint that fails this many times in a row is given up. */
+const CLOSE_ATTEMPTS = 3;
+/** A shard with this many buffered bytes checkpoints without waiting for the interval. */
+const EARLY_CHECKPOINT_BYTES = 8 * 1024 * 1024;
+
+interface Waiter {
+  readonly seq: number;
+  readonly done: (err: Error | null) => void;
+}
+
+/**
+ * The durable store: records the broker's durable changes on the event loop (cheap, in memory)
+ * and checkpoints them to SQLite through a bounded pool of sync workers, off the loop.
+ *
+ * Every recorded change takes the next sequence number. Each file (the topology, and one queue
+ * file per shard) has its own pipeline with at most one snapshot in flight; a confirm waits
+ * for the sequence number current when its message was recorded, and is released once every
+ * pipeline has committed past it (group commit). Restore, close and the pending-bytes bound
+ * live here too.
+ */
+export class Store implements Persistence {
+  readonly dataDir: string;
+  readonly options: StoreOptions;
+  private readonly log: Logger;
+  private readonly lock: DirLock;
+  private readonly pool: WorkerPool;
+  readonly topology: TopologyShard;
+  /** Indexed by shard number; holes where no file exists. */
+  readonly messageShards: (MessageShard | undefined)[] = [];
+  private readonly allShards: Shard<Delta>[] = [];
+  /** Shards that hash new queues: 0 .. syncWorkers-1. Older files beyond keep their queues. */
+  private readonly hashShards: number;
+  readonly refs = new Map<Queue, QueueRef>();
+  private seq = 0;
+  nextQid = 1;
+  private readonly waiters = new Deque<Waiter>();
+  private pendingBytes = 0;
+  private alarm = false;
+  private broker: Broker | null = null;
+  /** Broker callbacks are ignored while it is being rebuilt from the store. */
+  private recording = false;
+  private interval: NodeJS.Timeout | null = null;
+  private confirmTimer: NodeJS.Timeout | null = null;
+  private kickScheduled = false;
+  private closing = false;
+  private closed = false;
+  private checkpoints = 0;
+  private failedCheckpoints = 0;
+  private lastCheckpointAt: number | null = null;
+  private lastError: string | null = null;
+  /** Restore's handler for worker replies (topology, rows); null outside restore. */
+  restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
+  readonly opened: { shards: ShardSummary[]; topologyCreated: boolean };
+
+  private constructor(
+    options: StoreOptions,
+    dataDir: string,
+    log: Logger,
+    lock: DirLock,
+    shardIds: number[],
+    startPool: (store: Store) => WorkerPool,
+  ) {
+    this.options = options;
+    this.dataDir = dataDir;
+    this.log = log;
+    this.lock = lock;
+    this.hashShards = options.syncWorkers;
+    const n = options.syncWorkers;
+    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(dataDir, 'topology', 0), this, (w, b) => this.pool.post(w, b));
+    this.allShards.push(this.topology);
+    for (const id of shardIds) {
+      const s = new MessageShard(id, id % n, storeFilePath(dataDir, 'queues', id), this, (w, part, transfer) =>
+        this.pool.post(w, part, transfer),
+      );
+      this.messageShards[id] = s;
+      this.allShards.push(s);
+    }
+    this.pool = startPool(this);
+    this.opened = { shards: [], topologyCreated: false };
+  }
+
+  /**
+   * Opens the data directory: creates it if needed, takes its lock, and starts the sync
+   * workers, which open (and create or migrate) their files. Refuses with a {@link StoreError}
+   * rather than start over a store it cannot read.
+   */
+  static async open(options: Partial<StoreOptions>, log: Logger): Promise<Store> {
+    const o: StoreOptions = { ...DEFAULT_STORE_OPTIONS, ...options };
+    if (o.failWrites === undefined) o.failWrites = failWritesFromEnv(process.env);
+    checkStoreOptions(o);
+    const dir = resolvePath(o.dataDir);
+    try {
+      mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      throw new StoreError('ERR_STORE_DIR', `cannot use data directory '${dir}': ${(err as Error).message}`, { cause: err });
+    }
+    const lock = DirLock.acquire(dir);
+    try {
+      const ids = new Set<number>();
+      for (let i = 0; i < o.syncWorkers; i++) ids.add(i);
+      for (const name of readdirSync(dir)) {
+        const id = shardOfFile(name);
+        if (id !== null) ids.add(id);
+      }
+      const shardIds = [...ids].sort((a, b) => a - b);
+      const setups: WorkerSetup[] = [];
+      for (let w = 0; w < o.syncWorkers; w++) {
+        setups.push({
+          dataDir: dir,
+          topology: w === 0,
+          shards: shardIds.filter((id) => id % o.syncWorkers === w),
+          synchronous: o.synchronous,
+          failWrites: o.failWrites ?? null,
+        });
+      }
+      const store = new Store(o, dir, log.child({ component: 'store' }), lock, shardIds, (s) => new WorkerPool(setups, s.poolEvents()));
+      const opened = await store.pool.start();
+      Object.assign(store.opened, opened);
+      return store;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  /**
+   * Rebuilds the broker from the store — topology, then every queue's messages in order — and
+   * starts checkpointing. Call once, before the listener accepts connections.
+   */
+  async restore(broker: Broker): Promise<RestoreSummary> {
+    if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
+    this.broker = broker;
+    const summary = await restoreStore(this, broker, this.log);
+    this.recording = true;
+    this.interval = setInterval(() => this.checkpoint(), this.options.checkpointIntervalMs);
+    this.interval.unref();
+    return summary;
+  }
+
+  /** @internal Restore sends requests to workers through this. */
+  post(worker: number, m: Parameters<WorkerPool['post']>[1]): void {
+    this.pool.post(worker, m);
+  }
+
+  /** @internal */
+  get workerCount(): number {
+    return this.pool.size;
+  }
+
+  private poolEvents(): ConstructorParameters<typeof WorkerPool>[1] {
+    return {
+      message: (w, m) => this.onWorkerMessage(w, m),
+      lost: (w, err) => {
+        this.log.error({ worker: w, err: err.message }, 'sync worker lost; restarting it');
+        for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
+        this.restoreHandler?.(w, { t: 'read-failed', error: { code: err.code, message: err.message } });
+      },
+      restored: (w) => {
+        for (const s of this.allShards) if (s.worker === w && s.inflight !== null && s.retryTimer === null) this.resend(s);
+        this.kick();
+      },
+    };
+  }
+
+  private onWorkerMessage(w: number, m: FromWorker): void {
+    switch (m.t) {
+      case 'committed':
+        this.onCommitted(this.shard(m.shard), m.batch);
+        return;
+      case 'failed':
+        this.onFailed(this.shard(m.shard), m.batch, fromErrorData(m.error));
+        return;
+      default:
+        this.restoreHandler?.(w, m);
+    }
+  }
+
+  private shard(id: number): Shard<Delta> {
+    return id === TOPOLOGY_SHARD ? this.topology : (this.messageShards[id] as MessageShard);
+  }
+
+  // ---- Persistence: called by the broker on the event loop ----
+
+  exchangeDeclared(x: Exchange): void {
+    this.recordTopology({ op: 'exchange', name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
+  }
+
+  exchangeDeleted(x: Exchange): void {
+    this.recordTopology({ op: 'exchange-delete', name: x.name });
+  }
+
+  queueDeclared(q: Queue): void {
+    if (!this.recording) return;
+    const ref: QueueRef = { queue: q, qid: this.nextQid++, shard: hashName(q.name) % this.hashShards, dropped: false };
+    this.refs.set(q, ref);
+    this.recordTopology({ op: 'queue', name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
+  }
+
+  queueDeleted(q: Queue): void {
+    const ref = this.refs.get(q);
+    if (!this.recording || ref === undefined) return;
+    this.refs.delete(q);
+    ref.dropped = true;
+    this.recordTopology({ op: 'queue-delete', name: q.name, qid: ref.qid });
+    const shard = this.messageShards[ref.shard] as MessageShard;
+    this.pendingChanged(shard.delta.drop(++this.seq, ref));
+  }
+
+  bindingAdded(x: Exchange, q: Queue, routingKey: string, args: Record<string, unknown>): void {
+    this.recordTopology({ op: 'bind', exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
+  }
+
+  bindingRemoved(x: Exchange, q: Queue, routingKey: string): void {
+    if (!this.recording) return;
+    const keep: string[] = [];
+    for (const b of x.bindings()) if (b.queue === q.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
+    this.recordTopology({ op: 'unbind', exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
+  }
+
+  exchangeBindingAdded(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void {
+    this.recordTopology({ op: 'xbind', source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
+  }
+
+  exchangeBindingRemoved(source: Exchange, destination: Exchange, routingKey: string): void {
+    if (!this.recording) return;
+    const keep: string[] = [];
+    for (const b of source.exchangeBindings()) {
+      if (b.destination === destination.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
+    }
+    this.recordTopology({ op: 'xunbind', source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
+  }
+
+  private recordTopology(op: TopologyOp): void {
+    if (!this.recording) return;
+    this.topology.record(++this.seq, op);
+  }
+
+  messageEnqueued(q: Queue, m: Message): void {
+    const ref = this.refs.get(q);
+    if (ref === undefined || !this.recording) return;
+    const shard = this.messageShards[ref.shard] as MessageShard;
+    this.pendingChanged(shard.delta.insert(++this.seq, ref, m));
+    if (shard.delta.bytes >= EARLY_CHECKPOINT_BYTES && shard.idle) this.kick();
+  }
+
+  messageRemoved(q: Queue, m: Message): void {
+    const ref = this.refs.get(q);
+    if (ref === undefined || !this.recording) return;
+    this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.remove(++this.seq, ref, m));
+  }
+
+  messageDelivered(q: Queue, m: Message): void {
+    const ref = this.refs.get(q);
+    if (ref === undefined || !this.recording) return;
+    this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.update(++this.seq, ref, m));
+  }
+
+  afterCommit(done: (err: Error | null) => void): void {
+    if (this.closed) {
+      done(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
+      return;
+    }
+    if (this.durableSeq() >= this.seq) {
+      done(null);
+      return;
+    }
+    this.waiters.push({ seq: this.seq, done });
+    if (this.confirmTimer === null) {
+      this.confirmTimer = setTimeout(() => {
+        this.confirmTimer = null;
+        this.checkpoint();
+      }, this.options.maxConfirmDelayMs);
+    }
+  }
+
+  /** @internal {@link ShardHost}: the bytes held by unwritten deltas changed. */
+  pendingChanged(bytes: number): void {
+    if (bytes === 0) return;
+    this.pendingBytes += bytes;
+    const max = this.options.maxPendingBytes;
+    if (!this.alarm && this.pendingBytes > max) this.setAlarm(true);
+    else if (this.alarm && this.pendingBytes < max * 0.8) this.setAlarm(false);
+  }
+
+  private setAlarm(raised: boolean): void {
+    this.alarm = raised;
+    if (raised) {
+      this.log.warn({ pendingBytes: this.pendingBytes, maxPendingBytes: this.options.maxPendingBytes }, 'store is behind: blocking publishers');
+      this.kick();
+    } else {
+      this.log.info({ pendingBytes: this.pendingBytes }, 'store caught up: unblocking publishers');
+    }
+    this.broker?.setAlarm('store', raised);
+  }
+
+  // ---- checkpoints ----
+
+  /** Everything up to this sequence number is committed. */
+  private durableSeq(): number {
+    let first = Infinity;
+    for (const s of this.allShards) {
+      const u = s.unwrittenFrom;
+      if (u < first) first = u;
+    }
+    return first === Infinity ? this.seq : first - 1;
+  }
+
+  /** Runs a checkpoint soon (next loop turn), letting the current turn's changes join it. */
+  private kick(): void {
+    if (this.kickScheduled || this.closed) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.checkpoint();
+    });
+  }
+
+  /** Starts a checkpoint on every idle shard with buffered changes. */
+  checkpoint(): void {
+    if (this.closed) return;
+    if (this.confirmTimer !== null) {
+      clearTimeout(this.confirmTimer);
+      this.confirmTimer = null;
+    }
+    for (const s of this.allShards) {
+      if (s.retryTimer !== null || !this.pool.ready(s.worker)) continue;
+      if (s.start()) this.dispatch(s);
+    }
+    this.settle();
+  }
+
+  private dispatch(s: Shard<Delta>): void {
+    const f = s.inflight;
+    if (f === null) return;
+    const batch = f.batch;
+    s.send(f.delta, batch).catch((err: unknown) =>
+      this.onFailed(s, batch, new StoreError('ERR_STORE_WRITE', `checkpoint of '${s.file}' could not be sent: ${(err as Error).message}`)),
+    );
+  }
+
+  private resend(s: Shard<Delta>): void {
+    if (s.inflight === null || this.closed || !this.pool.ready(s.worker)) return;
+    s.retry();
+    this.dispatch(s);
+  }
+
+  private onCommitted(s: Shard<Delta>, batch: number): void {
+    const failures = s.failures;
+    if (!s.committed(batch)) return;
+    this.checkpoints++;
+    this.lastCheckpointAt = Date.now();
+    if (failures !== 0) {
+      this.log.info({ file: s.file, failures }, 'checkpoint succeeded after retries');
+      this.lastError = null;
+    }
+    this.settle();
+    // Group commit: what arrived while this one was in flight goes next, without waiting.
+    if (this.waiters.length !== 0 || this.closing || s.delta.bytes >= EARLY_CHECKPOINT_BYTES) this.kick();
+  }
+
+  private onFailed(s: Shard<Delta>, batch: number, err: StoreError): void {
+    if (!s.failed(batch)) return;
+    this.failedCheckpoints++;
+    this.lastError = err.message;
+    // One error per failure streak; the retries of that streak are debug noise.
+    if (s.failures === 1) this.log.error({ file: s.file, code: err.code, err: err.message }, 'checkpoint failed; retrying, confirms wait');
+    else this.log.debug({ file: s.file, failures: s.failures, err: err.message }, 'checkpoint retry failed');
+    if (this.closing && s.failures >= CLOSE_ATTEMPTS) {
+      this.abandon(err);
+      return;
+    }
+    const delay = Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** (s.failures - 1));
+    if (s.retryTimer !== null) clearTimeout(s.retryTimer);
+    s.retryTimer = setTimeout(() => {
+      s.retryTimer = null;
+      this.resend(s);
+    }, delay);
+  }
+
+  /** Releases every confirm whose changes are all committed. */
+  private settle(): void {
+    const durable = this.durableSeq();
+    for (let w = this.waiters.peek(); w !== undefined && w.seq <= durable; w = this.waiters.peek()) {
+      this.waiters.shift();
+      w.done(null);
+    }
+  }
+
+  /** Closing and a checkpoint keeps failing: nack what waits instead of hanging the shutdown. */
+  private abandon(err: StoreError): void {
+    const e = new StoreError('ERR_STORE_CLOSED', `store closed with changes unwritten: ${err.message}`, { cause: err });
+    for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) w.done(e);
+  }
+
+  // ---- status and shutdown ----
+
+  stats(): StoreStats {
+    let since = Infinity;
+    let inFlight = 0;
+    for (const s of this.allShards) {
+      const t = s.unwrittenSince;
+      if (t !== 0 && t < since) since = t;
+      if (s.inflight !== null) inFlight++;
+    }
+    return {
+      dataDir: this.dataDir,
+      syncWorkers: this.pool.size,
+      shards: this.allShards.length - 1,
+      pendingBytes: this.pendingBytes,
+      checkpointLagMs: since === Infinity ? 0 : Math.max(0, Date.now() - since),
+      checkpointsInFlight: inFlight,
+      checkpoints: this.checkpoints,
+      failedCheckpoints: this.failedCheckpoints,
+      lastCheckpointAt: this.lastCheckpointAt,
+      lastError: this.lastError,
+      confirmsWaiting: this.waiters.length,
+      blockingPublishers: this.alarm,
+    };
+  }
+
+  /**
+   * Final checkpoint, then closes the workers and releases the lock. Call after the server has
+   * stopped, so nothing changes meanwhile. Rejects with ERR_STORE_CLOSED if the final
+   * checkpoint could not be written (after retries); the store is closed either way.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.interval !== null) clearInterval(this.interval);
+    let failure: Error | null = null;
+    if (this.recording) {
+      failure = await new Promise<Error | null>((resolve) => {
+        this.afterCommit(resolve);
+        this.checkpoint();
+      });
+    }
+    this.closed = true;
+    this.recording = false;
+    if (this.confirmTimer !== null) clearTimeout(this.confirmTimer);
+    for (const s of this.allShards) if (s.retryTimer !== null) clearTimeout(s.retryTimer);
+    await this.pool.close();
+    this.lock.release();
+    if (failure !== null) {
+      this.log.error({ err: failure.message }, 'final checkpoint failed');
+      throw failure;
+    }
+    this.log.info({ checkpoints: this.checkpoints }, 'store closed');
+  }
+}
+
+/** FNV-1a: a stable, well-spread hash of a queue name, for picking its shard. */
+function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -1,0 +1,174 @@
+/**
+ * A sync worker (worker_threads entry). It owns its files outright — the topology file if
+ * asked, and some queue files — with its own read-write SQLite connections, so workers never
+ * contend for a database lock and the pool writes in parallel (STYLE §17). It runs one
+ * transaction per checkpoint and posts back which one committed.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { StoreError, toErrorData } from './errors.js';
+import { QueueFile } from './queue-file.js';
+import { openStoreFile, storeFilePath, storeReadError } from './schema.js';
+import { TopologyFile } from './topology-file.js';
+import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
+
+/** Restore chunks in flight to the main thread before the worker waits for it to catch up. */
+const READ_CREDIT = 4;
+
+const setup = workerData as WorkerSetup;
+const port = parentPort;
+if (port === null) throw new Error('sync-worker must run as a worker thread');
+
+let topology: TopologyFile | null = null;
+const queueFiles = new Map<number, QueueFile>();
+/** Per shard: the batch whose transaction is open; parts of any other (failed, stale) are skipped. */
+const openBatch = new Map<number, number>();
+/** Per shard: whether the open transaction is the one fault injection picked to fail. */
+const doomed = new Map<number, number>();
+let transactions = 0;
+let credit = READ_CREDIT;
+let creditWaiter: (() => void) | null = null;
+
+function post(m: FromWorker, transfer?: ArrayBuffer[]): void {
+  (port as NonNullable<typeof port>).postMessage(m, transfer);
+}
+
+/** Test hook (StoreOptions.failWrites): transactions nth .. nth+times-1 of this worker fail midway. */
+function pickFault(): number {
+  const n = ++transactions;
+  const f = setup.failWrites;
+  return f !== null && n >= f.nth && n < f.nth + f.times ? n : 0;
+}
+
+function injected(n: number): () => void {
+  return () => {
+    throw new Error(`injected write failure (transaction ${n} of this worker)`);
+  };
+}
+
+function open(): void {
+  try {
+    let topologyCreated = false;
+    if (setup.topology) {
+      const file = storeFilePath(setup.dataDir, 'topology', 0);
+      const { db, created } = openStoreFile(file, 'topology', setup.synchronous);
+      topology = new TopologyFile(db, file);
+      topologyCreated = created;
+    }
+    const shards: ShardSummary[] = [];
+    for (const shard of setup.shards) {
+      const file = storeFilePath(setup.dataDir, 'queues', shard);
+      const { db, created } = openStoreFile(file, 'queues', setup.synchronous);
+      const q = new QueueFile(db, shard, file);
+      queueFiles.set(shard, q);
+      shards.push({ shard, created, ...q.summary() });
+    }
+    post({ t: 'ready', shards, topologyCreated });
+  } catch (err) {
+    closeAll();
+    post({ t: 'fatal', error: toErrorData(err, 'ERR_STORE_WORKER') });
+  }
+}
+
+function writeMessages(m: MessagesPart): void {
+  const file = queueFiles.get(m.shard);
+  if (file === undefined) {
+    post({ t: 'failed', shard: m.shard, batch: m.batch, error: { code: 'ERR_STORE_WORKER', message: `shard ${m.shard} is not owned by this worker` } });
+    return;
+  }
+  try {
+    if (m.first) {
+      file.rollback();
+      file.begin();
+      openBatch.set(m.shard, m.batch);
+      doomed.set(m.shard, pickFault());
+    } else if (openBatch.get(m.shard) !== m.batch) {
+      return;
+    }
+    const fault = m.last ? (doomed.get(m.shard) ?? 0) : 0;
+    file.apply(m, fault === 0 ? null : injected(fault));
+    if (m.last) {
+      openBatch.delete(m.shard);
+      file.commit();
+      post({ t: 'committed', shard: m.shard, batch: m.batch });
+    }
+  } catch (err) {
+    file.rollback();
+    openBatch.delete(m.shard);
+    post({ t: 'failed', shard: m.shard, batch: m.batch, error: writeError(err, file.file) });
+  }
+}
+
+function writeTopology(m: TopologyBatch): void {
+  const file = topology;
+  if (file === null) return;
+  try {
+    const fault = pickFault();
+    file.apply(m.ops, fault === 0 ? null : injected(fault));
+    post({ t: 'committed', shard: TOPOLOGY_SHARD, batch: m.batch });
+  } catch (err) {
+    post({ t: 'failed', shard: TOPOLOGY_SHARD, batch: m.batch, error: writeError(err, file.file) });
+  }
+}
+
+function writeError(err: unknown, file: string): { code: 'ERR_STORE_WRITE'; message: string } {
+  return { code: 'ERR_STORE_WRITE', message: `checkpoint of '${file}' failed: ${(err as Error).message}` };
+}
+
+async function readMessages(live: number[]): Promise<void> {
+  let file: QueueFile | null = null;
+  try {
+    for (const q of queueFiles.values()) {
+      file = q;
+      const orphans = q.deleteOrphans(live);
+      for (const chunk of q.read()) {
+        post(chunk, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
+        if (--credit <= 0) await new Promise<void>((r) => (creditWaiter = r));
+      }
+      post({ t: 'rows-done', shard: q.shard, orphans });
+    }
+  } catch (err) {
+    post({ t: 'read-failed', error: toErrorData(file === null ? err : storeReadError(err, file.file), 'ERR_STORE_CORRUPT') });
+  }
+}
+
+function closeAll(): void {
+  for (const q of queueFiles.values()) q.close();
+  queueFiles.clear();
+  topology?.close();
+  topology = null;
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'msgs':
+      writeMessages(m);
+      return;
+    case 'topo':
+      writeTopology(m);
+      return;
+    case 'read-topology':
+      try {
+        if (topology === null) throw new StoreError('ERR_STORE_WORKER', 'this worker does not own the topology file');
+        post({ t: 'topology', topology: topology.read() });
+      } catch (err) {
+        post({ t: 'read-failed', error: toErrorData(storeReadError(err, topology?.file ?? 'topology.db'), 'ERR_STORE_CORRUPT') });
+      }
+      return;
+    case 'read-messages':
+      void readMessages(m.live);
+      return;
+    case 'credit':
+      credit++;
+      creditWaiter?.();
+      creditWaiter = null;
+      return;
+    case 'close':
+      for (const q of queueFiles.values()) q.rollback();
+      closeAll();
+      post({ t: 'closed' });
+      port.close();
+      return;
+  }
+});
+
+open();

@@ -1,0 +1,87 @@
+import type Database from 'better-sqlite3';
+import type { StoredBinding, StoredExchange, StoredExchangeBinding, StoredQueue, StoredTopology, TopologyOp } from './wire.js';
+
+/**
+ * The topology file: durable exchanges, durable queues (with the shard and incarnation id that
+ * locate their messages) and bindings between durable ends. Ops are applied in the order the
+ * broker made them, in one transaction per checkpoint, so a crash never leaves half of a
+ * delete applied.
+ */
+export class TopologyFile {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly stmts: Record<TopologyOp['op'], Database.Statement[]>;
+
+  constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+    const p = (sql: string): Database.Statement => db.prepare(sql);
+    // Named parameters are the op's own fields, so every op runs the same way.
+    const keep = 'arguments NOT IN (SELECT value FROM json_each(@keep))';
+    this.stmts = {
+      exchange: [
+        p('INSERT OR REPLACE INTO exchanges (name, type, auto_delete, internal, arguments) VALUES (@name, @type, @autoDelete, @internal, @arguments)'),
+      ],
+      // Deleting an exchange removes every binding from it and every exchange binding to it.
+      'exchange-delete': [
+        p('DELETE FROM bindings WHERE exchange = @name'),
+        p('DELETE FROM exchange_bindings WHERE source = @name OR destination = @name'),
+        p('DELETE FROM exchanges WHERE name = @name'),
+      ],
+      queue: [p('INSERT OR REPLACE INTO queues (name, qid, shard, auto_delete, arguments) VALUES (@name, @qid, @shard, @autoDelete, @arguments)')],
+      // By qid as well as name: a stale delete must not remove a newer queue of the same name.
+      'queue-delete': [p('DELETE FROM bindings WHERE queue = @name'), p('DELETE FROM queues WHERE name = @name AND qid = @qid')],
+      bind: [p('INSERT OR REPLACE INTO bindings (exchange, queue, routing_key, arguments) VALUES (@exchange, @queue, @routingKey, @arguments)')],
+      unbind: [p(`DELETE FROM bindings WHERE exchange = @exchange AND queue = @queue AND routing_key = @routingKey AND ${keep}`)],
+      xbind: [
+        p(
+          'INSERT OR REPLACE INTO exchange_bindings (source, destination, routing_key, arguments) VALUES (@source, @destination, @routingKey, @arguments)',
+        ),
+      ],
+      xunbind: [
+        p(`DELETE FROM exchange_bindings WHERE source = @source AND destination = @destination AND routing_key = @routingKey AND ${keep}`),
+      ],
+    };
+  }
+
+  /** Applies a checkpoint's ops in one transaction. */
+  apply(ops: readonly TopologyOp[], failMidway: (() => void) | null): void {
+    this.db.transaction(() => {
+      const half = ops.length >> 1;
+      for (let i = 0; i < ops.length; i++) {
+        if (i === half) failMidway?.();
+        const o = ops[i] as TopologyOp;
+        const params = bindable(o);
+        for (const st of this.stmts[o.op]) st.run(params);
+      }
+      if (ops.length === 0) failMidway?.();
+    })();
+  }
+
+  read(): StoredTopology {
+    const all = <T>(sql: string): T[] => this.db.prepare(sql).all() as T[];
+    type Flags = { autoDelete: number; internal: number };
+    const exchanges = all<Omit<StoredExchange, keyof Flags> & Flags>(
+      'SELECT name, type, auto_delete AS autoDelete, internal, arguments FROM exchanges ORDER BY name',
+    ).map((r) => ({ ...r, autoDelete: r.autoDelete !== 0, internal: r.internal !== 0 }));
+    const queues = all<Omit<StoredQueue, 'autoDelete'> & { autoDelete: number }>(
+      'SELECT name, qid, shard, auto_delete AS autoDelete, arguments FROM queues ORDER BY qid',
+    ).map((r) => ({ ...r, autoDelete: r.autoDelete !== 0 }));
+    const bindings = all<StoredBinding>('SELECT exchange, queue, routing_key AS routingKey, arguments FROM bindings ORDER BY rowid');
+    const exchangeBindings = all<StoredExchangeBinding>(
+      'SELECT source, destination, routing_key AS routingKey, arguments FROM exchange_bindings ORDER BY rowid',
+    );
+    return { exchanges, queues, bindings, exchangeBindings };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** SQLite has no booleans: the op's fields as statement parameters. */
+function bindable(o: TopologyOp): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  return out;
+}

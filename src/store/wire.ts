@@ -1,0 +1,161 @@
+import type { StoreErrorData } from './errors.js';
+
+/**
+ * Messages between the store (main thread) and its sync workers. Numbers travel in
+ * Float64Arrays and message bytes in one concatenated buffer, both transferred rather than
+ * cloned, so handing a large checkpoint to a worker costs one copy of the bytes.
+ */
+
+/** Columns of one inserted message row in {@link MessagesPart.rows}. */
+export const INS_STRIDE = 9;
+/** Offsets within an insert row. */
+export const INS = {
+  qid: 0,
+  id: 1,
+  priority: 2,
+  expiration: 3,
+  redelivered: 4,
+  deliveryCount: 5,
+  exchange: 6,
+  routingKey: 7,
+  contentLength: 8,
+} as const;
+/** Columns of one update row: qid, id, redelivered, deliveryCount. */
+export const UPD_STRIDE = 4;
+/** Columns of one delete row: qid, id. */
+export const DEL_STRIDE = 2;
+
+/**
+ * One part of a message-shard checkpoint. A checkpoint is one transaction; it is sent in parts
+ * so that neither thread ever holds one giant buffer for a large backlog. The worker begins the
+ * transaction on `first` and commits on `last`.
+ */
+export interface MessagesPart {
+  t: 'msgs';
+  shard: number;
+  batch: number;
+  first: boolean;
+  last: boolean;
+  /** Inserted rows, INS_STRIDE numbers each. */
+  rows: Float64Array;
+  /** Exchange names and routing keys, referenced by index from `rows`. */
+  strings: string[];
+  content: Uint8Array;
+  upd: Float64Array;
+  del: Float64Array;
+  /** Queue incarnations whose messages all go (queue deleted). */
+  drop: number[];
+}
+
+export type TopologyOp =
+  | { op: 'exchange'; name: string; type: string; autoDelete: boolean; internal: boolean; arguments: string }
+  | { op: 'exchange-delete'; name: string }
+  | { op: 'queue'; name: string; qid: number; shard: number; autoDelete: boolean; arguments: string }
+  | { op: 'queue-delete'; name: string; qid: number }
+  | { op: 'bind'; exchange: string; queue: string; routingKey: string; arguments: string }
+  /**
+   * Removes the bindings exchange → queue with this key except those whose arguments are in
+   * `keep` (the ones still bound): whether arguments tell bindings apart is the exchange type's
+   * business, so the store states the outcome instead of guessing the identity.
+   */
+  | { op: 'unbind'; exchange: string; queue: string; routingKey: string; keep: string }
+  | { op: 'xbind'; source: string; destination: string; routingKey: string; arguments: string }
+  | { op: 'xunbind'; source: string; destination: string; routingKey: string; keep: string };
+
+/** A topology checkpoint: small, so always one part and one transaction. */
+export interface TopologyBatch {
+  t: 'topo';
+  batch: number;
+  ops: TopologyOp[];
+}
+
+export interface StoredExchange {
+  name: string;
+  type: string;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: string;
+}
+
+export interface StoredQueue {
+  name: string;
+  qid: number;
+  shard: number;
+  autoDelete: boolean;
+  arguments: string;
+}
+
+export interface StoredBinding {
+  exchange: string;
+  queue: string;
+  routingKey: string;
+  arguments: string;
+}
+
+export interface StoredExchangeBinding {
+  source: string;
+  destination: string;
+  routingKey: string;
+  arguments: string;
+}
+
+export interface StoredTopology {
+  exchanges: StoredExchange[];
+  queues: StoredQueue[];
+  bindings: StoredBinding[];
+  exchangeBindings: StoredExchangeBinding[];
+}
+
+/** Rows of restored messages, in (qid, id) order; same columns as an insert. */
+export interface RowsChunk {
+  t: 'rows';
+  shard: number;
+  rows: Float64Array;
+  strings: string[];
+  content: Uint8Array;
+}
+
+export type ToWorker =
+  | MessagesPart
+  | TopologyBatch
+  | { t: 'read-topology' }
+  /** Deletes messages of queues not in `live` (orphans of a crash), then streams the rest. */
+  | { t: 'read-messages'; live: number[] }
+  /** The main thread took one restore chunk: the worker may send another. */
+  | { t: 'credit' }
+  | { t: 'close' };
+
+export type FromWorker =
+  | { t: 'ready'; shards: ShardSummary[]; topologyCreated: boolean }
+  | { t: 'fatal'; error: StoreErrorData }
+  | { t: 'committed'; shard: number; batch: number }
+  | { t: 'failed'; shard: number; batch: number; error: StoreErrorData }
+  | { t: 'topology'; topology: StoredTopology }
+  | RowsChunk
+  | { t: 'rows-done'; shard: number; orphans: number }
+  | { t: 'read-failed'; error: StoreErrorData }
+  | { t: 'closed' };
+
+/** What a worker found in one of its queue files when it opened it. */
+export interface ShardSummary {
+  shard: number;
+  messages: number;
+  maxQid: number;
+  /** The file did not exist (or was empty) before this start. */
+  created: boolean;
+}
+
+/** The shard number of the topology file in `committed`/`failed` replies. */
+export const TOPOLOGY_SHARD = -1;
+
+/** Settings a worker gets at start (`workerData`). */
+export interface WorkerSetup {
+  dataDir: string;
+  /** Whether this worker owns the topology file. */
+  topology: boolean;
+  /** The queue files (shard numbers) this worker owns. */
+  shards: number[];
+  synchronous: 'FULL' | 'NORMAL';
+  /** Test hook: make write transactions fail (see StoreOptions.failWrites). */
+  failWrites: { nth: number; times: number } | null;
+}
