@@ -17,6 +17,10 @@ export const Method = {
   ExchangeDeclareOk: 0x2802,
   ExchangeDelete: 0x2803,
   ExchangeDeleteOk: 0x2804,
+  ExchangeBind: 0x2805,
+  ExchangeBindOk: 0x2806,
+  ExchangeUnbind: 0x2807,
+  ExchangeUnbindOk: 0x2808,
   QueueDeclare: 0x3201,
   QueueDeclareOk: 0x3202,
   QueueBind: 0x3203,
@@ -128,6 +132,16 @@ def(M.ExchangeDelete, 'exchange.delete', 'client', [
   ['ifUnused', 'bool', false],
 ]);
 def(M.ExchangeDeleteOk, 'exchange.delete-ok', 'server', []);
+const exchangeBindFields: Field[] = [
+  ['destination', 'str'],
+  ['source', 'str'],
+  ['routingKey', 'str'],
+  ['arguments', 'map', {}],
+];
+def(M.ExchangeBind, 'exchange.bind', 'client', exchangeBindFields);
+def(M.ExchangeBindOk, 'exchange.bind-ok', 'server', []);
+def(M.ExchangeUnbind, 'exchange.unbind', 'client', exchangeBindFields);
+def(M.ExchangeUnbindOk, 'exchange.unbind-ok', 'server', []);
 def(M.QueueDeclare, 'queue.declare', 'client', [
   ['queue', 'str'],
   ['passive', 'bool', false],

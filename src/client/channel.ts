@@ -3,7 +3,7 @@ import type { Connection } from './connection.js';
 import { ClosedError, NackError, ServerError, SkiffError } from './errors.js';
 import { Message, PROPERTY_KEYS, type PublishOptions, type Settler } from './message.js';
 
-export type ExchangeType = 'direct' | 'fanout' | (string & {});
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers' | (string & {});
 
 export interface ExchangeDeclareOptions {
   durable?: boolean;
@@ -135,6 +135,18 @@ export class Channel implements Settler {
 
   async unbindQueue(queue: string, exchange: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
     await this.rpc(Method.QueueUnbind, [queue, exchange, routingKey, args], Method.QueueUnbindOk);
+  }
+
+  /**
+   * Binds exchange `destination` to exchange `source` (exchange.bind, SPEC §3.3.3): what
+   * `source` routes with this key goes on through `destination`.
+   */
+  async bindExchange(destination: string, source: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
+    await this.rpc(Method.ExchangeBind, [destination, source, routingKey, args], Method.ExchangeBindOk);
+  }
+
+  async unbindExchange(destination: string, source: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
+    await this.rpc(Method.ExchangeUnbind, [destination, source, routingKey, args], Method.ExchangeUnbindOk);
   }
 
   /** Drops a queue's ready messages; returns how many. */
@@ -386,7 +398,9 @@ export class Channel implements Settler {
 
   /** @internal the connection ended under this channel. */
   connectionClosed(err: Error): void {
-    this.finish(err, err instanceof ClosedError ? err : new ClosedError(`channel ${this.id} closed: ${err.message}`, err));
+    // A server's connection.close says why; calls it cut short reject with that, not a wrapper.
+    const rejectWith = err instanceof ClosedError || err instanceof ServerError ? err : new ClosedError(`channel ${this.id} closed: ${err.message}`, err);
+    this.finish(err, rejectWith);
   }
 
   private finish(cause: Error | null, rejectWith: Error): void {

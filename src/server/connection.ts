@@ -72,6 +72,13 @@ export class ServerChannel implements ChannelSink {
   cancelled(consumerTag: string): void {
     this.conn.writer.method(this.id, Method.BasicCancel, [consumerTag]);
   }
+
+  /** The broker closes this channel on its own (a consumer timeout): channel.close to the client. */
+  failed(err: ProtocolError): void {
+    if (this.closing || !this.conn.isOpen) return;
+    this.conn.log.info({ channel: this.id, err: err.message }, 'channel closed by the broker');
+    this.conn.channelError(this, err);
+  }
 }
 
 let connectionSeq = 0;
@@ -358,8 +365,11 @@ export class Connection implements FrameSink {
     }
   }
 
-  /** Closes one channel with an error; the connection and other channels carry on. */
-  private channelError(ch: ServerChannel, err: ProtocolError): void {
+  /**
+   * Closes one channel with an error; the connection and other channels carry on.
+   * @internal also used by {@link ServerChannel.failed} for broker-initiated closes.
+   */
+  channelError(ch: ServerChannel, err: ProtocolError): void {
     this.log.debug({ channel: ch.id, code: err.code, err: err.message }, 'channel error');
     ch.closing = true;
     ch.channel.session.closeChannel(ch.id);

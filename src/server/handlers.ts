@@ -89,8 +89,16 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       broker.bind(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>, session);
       w.method(ch.id, Method.QueueBindOk, []);
       return;
+    case Method.ExchangeBind:
+      broker.bindExchange(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>);
+      w.method(ch.id, Method.ExchangeBindOk, []);
+      return;
+    case Method.ExchangeUnbind:
+      broker.unbindExchange(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>);
+      w.method(ch.id, Method.ExchangeUnbindOk, []);
+      return;
     case Method.QueueUnbind:
-      broker.unbind(a[0] as string, a[1] as string, a[2] as string, session);
+      broker.unbind(a[0] as string, a[1] as string, a[2] as string, session, a[3] as Record<string, unknown>);
       w.method(ch.id, Method.QueueUnbindOk, []);
       return;
     case Method.QueuePurge:
