@@ -85,6 +85,7 @@ export async function connect(url: string = DEFAULT_URL, options: ConnectOptions
 }
 
 type Pending = { resolve: (p: ParsedMethod) => void; reject: (e: Error) => void };
+type Pending0 = { resolve: () => void; reject: (e: Error) => void };
 
 /**
  * A connection to the daemon. Channels do the work; the connection carries them, answers
@@ -103,7 +104,7 @@ export class Connection extends EventEmitter {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastReadAt = Date.now();
   private sawFirstBytes = false;
-  private writeWaiters: (() => void)[] = [];
+  private writeWaiters: Pending0[] = [];
   frameMax = 0;
   channelMax = 0;
   heartbeatMs = 0;
@@ -224,14 +225,14 @@ export class Connection extends EventEmitter {
    */
   writable(): Promise<void> | null {
     if (this.writer.writable && !this.blocked) return null;
-    return new Promise((resolve) => this.writeWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.writeWaiters.push({ resolve, reject }));
   }
 
   private wakeWriters(): void {
     if (!this.writer.writable || this.blocked) return;
     const ws = this.writeWaiters;
     this.writeWaiters = [];
-    for (const w of ws) w();
+    for (const w of ws) w.resolve();
   }
 
   // ---- input ----
@@ -352,15 +353,17 @@ export class Connection extends EventEmitter {
     for (const w of this.channel0Waiters.splice(0)) w.reject(rejectWith);
     for (const ch of [...this.channels.values()]) ch.connectionClosed(rejectWith);
     this.channels.clear();
-    this.wakeWritersOnClose();
+    this.rejectWriters(rejectWith);
     this.resolveClosed(cause);
     this.emit('close', cause);
   }
 
-  private wakeWritersOnClose(): void {
+  /** A publish waiting for room learns that its message may not have left (no silent hang). */
+  private rejectWriters(err: Error): void {
     const ws = this.writeWaiters;
     this.writeWaiters = [];
-    for (const w of ws) w();
+    const closed = err instanceof ClosedError ? err : new ClosedError('connection is closed', err);
+    for (const w of ws) w.reject(closed);
   }
 
   private startHeartbeats(): void {

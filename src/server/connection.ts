@@ -443,7 +443,8 @@ export class Connection implements FrameSink {
     if (hb === 0) return;
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
-      if (now - this.lastReadAt > 2 * hb) {
+      // While blocked we are not reading, so the peer's silence proves nothing (SPEC §3.1.4).
+      if (!this.blocked && now - this.lastReadAt > 2 * hb) {
         this.log.info({ heartbeatMs: hb }, 'missed heartbeats, closing');
         this.destroy();
         return;
@@ -464,6 +465,7 @@ export class Connection implements FrameSink {
       this.socket.pause();
     } else {
       this.writer.method(0, Method.ConnectionUnblocked, []);
+      this.lastReadAt = Date.now();
       this.socket.resume();
     }
   }

@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import {
   FrameDecoder,
   FrameType,
+  HEARTBEAT_FRAME,
   MAX_FRAME_MAX,
   Method,
   PROTOCOL_HEADER,
@@ -30,6 +31,8 @@ export class RawClient {
   readonly received: Buffer[] = [];
   readonly methods = new Collector<RawMethod>();
   heartbeats = 0;
+  /** Answer every server heartbeat with one, to stay alive without a client library. */
+  answerHeartbeats = false;
   /** Resolves when the socket has closed (either side). */
   readonly ended: Promise<void>;
   private cursor = 0;
@@ -43,6 +46,7 @@ export class RawClient {
         onFrame: (type, channel, payload) => {
           if (type === FrameType.HEARTBEAT) {
             this.heartbeats++;
+            if (this.answerHeartbeats) this.send(HEARTBEAT_FRAME);
             return;
           }
           const p = parseMethod(payload);
