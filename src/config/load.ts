@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { TomlError, parse as parseToml } from 'smol-toml';
 import { parsePasswordHash } from '../server/auth.js';
 import { KeyLocator, type KeyPath } from './locate.js';
@@ -46,7 +45,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const values = new Map<string, unknown>(SCALARS.map((s) => [s.key, s.default]));
   let users: UserConfig[] = [];
   const problems: string[] = [];
-  const file = env['SKIFF_CONFIG'] ?? options.file;
+  const fromEnv = env['SKIFF_CONFIG'];
+  const file = fromEnv !== undefined && fromEnv !== '' ? fromEnv : options.file;
   if (file !== undefined && file !== '') {
     const fromFile = readConfigFile(file);
     problems.push(...fromFile.problems);
@@ -186,7 +186,8 @@ function describe(v: unknown): string {
 }
 
 function unknownKey(key: string, known: readonly string[]): string {
-  const near = known.filter((k) => distance(k, key) <= 2);
+  // A typo (prot → port) or a misspelt start of a longer key (pasword → password_hash).
+  const near = known.filter((k) => distance(k, key) <= 2 || (key.length >= 4 && distance(k.slice(0, key.length), key) <= 2));
   return near.length === 0 ? `unknown key '${key}'` : `unknown key '${key}' (did you mean '${near[0]}'?)`;
 }
 
@@ -213,10 +214,4 @@ function build(values: Map<string, unknown>, users: UserConfig[]): Config {
   out['users'] = Object.freeze(users.map((u) => Object.freeze({ ...u })));
   Object.freeze(out['store']);
   return Object.freeze(out) as unknown as Config;
-}
-
-/** The config file's name as shown in logs. */
-export function configLabel(file: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  const f = env['SKIFF_CONFIG'] ?? file;
-  return f === undefined || f === '' ? '(built-in defaults)' : basename(f);
 }

@@ -6,7 +6,7 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface LoggerOptions {
   level: LogLevel;
-  /** 'json' always, 'pretty' always, 'auto' = pretty when stderr... stdout is a TTY. */
+  /** 'json' always, 'pretty' always, 'auto' (default) = pretty when stdout is a TTY. */
   format?: 'json' | 'pretty' | 'auto';
 }
 
@@ -17,13 +17,16 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const format = options.format ?? 'auto';
   const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+  // Credentials never reach a log line, whichever format (connection.open carries a password).
+  const redact = ['password', '*.password', 'passwordHash', '*.passwordHash'];
   if (pretty) {
     return pino({
       level: options.level,
+      redact,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level: options.level, redact: ['password', '*.password'] });
+  return pino({ level: options.level, redact });
 }
 
 /** A logger that drops everything: for tests and embedding. */

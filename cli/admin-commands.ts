@@ -1,0 +1,176 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ADMIN_LIST_KINDS, isAdminListKind, type AdminListRows } from '../protocol/index.js';
+import {
+  Admin,
+  definitionsCount,
+  exportDefinitions,
+  importDefinitions,
+  parseDefinitions,
+  type ServerStatus,
+} from '../src/client/index.js';
+import { usageError } from './exit.js';
+import { formatBytes, formatCount, formatDuration, formatTable, printJson, println, type Column, type Io } from './io.js';
+import { Progress } from './progress.js';
+import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
+
+const yes = (b: boolean): string => (b ? 'yes' : '');
+const flags = (pairs: [boolean, string][]): string => pairs.filter(([on]) => on).map(([, f]) => f).join(',');
+
+/** The table columns of each listing; `--json` prints the rows as they came. */
+const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
+  exchanges: [
+    { header: 'name', value: (x) => (x.name === '' ? '(default)' : x.name) },
+    { header: 'type', value: (x) => x.type },
+    { header: 'durable', value: (x) => yes(x.durable) },
+    { header: 'flags', value: (x) => flags([[x.autoDelete, 'auto-delete'], [x.internal, 'internal']]) },
+    { header: 'bindings', value: (x) => x.bindings },
+  ],
+  queues: [
+    { header: 'name', value: (q) => q.name },
+    { header: 'durable', value: (q) => yes(q.durable) },
+    { header: 'flags', value: (q) => flags([[q.exclusive, 'exclusive'], [q.autoDelete, 'auto-delete']]) },
+    { header: 'ready', value: (q) => q.messagesReady },
+    { header: 'unacked', value: (q) => q.messagesUnacked },
+    { header: 'consumers', value: (q) => q.consumers },
+    { header: 'bytes', value: (q) => formatBytes(q.readyBytes) },
+  ],
+  bindings: [
+    { header: 'exchange', value: (b) => b.source },
+    { header: 'queue', value: (b) => b.destination },
+    { header: 'routing key', value: (b) => b.routingKey },
+  ],
+  connections: [
+    { header: 'id', value: (c) => c.id },
+    { header: 'user', value: (c) => c.user },
+    { header: 'peer', value: (c) => c.peer },
+    { header: 'channels', value: (c) => c.channels },
+    { header: 'publishes', value: (c) => c.publishes },
+    { header: 'since', value: (c) => new Date(c.connectedAt).toISOString().replace('T', ' ').slice(0, 19) },
+    { header: 'name', value: (c) => c.name },
+  ],
+  consumers: [
+    { header: 'queue', value: (c) => c.queue },
+    { header: 'tag', value: (c) => c.tag },
+    { header: 'connection', value: (c) => c.connection },
+    { header: 'channel', value: (c) => c.channel },
+    { header: 'ack', value: (c) => (c.noAck ? 'auto' : 'manual') },
+    { header: 'prefetch', value: (c) => c.prefetch },
+    { header: 'unacked', value: (c) => c.unacked },
+  ],
+};
+
+function statusLines(s: ServerStatus): string {
+  const m = s.memory;
+  const watermark = m.highWatermark === 0 ? 'no watermark' : `watermark ${formatBytes(m.highWatermark)}`;
+  const rows: [string, string][] = [
+    ['version', `${s.version} (Node.js ${s.node}, pid ${s.pid})`],
+    ['uptime', formatDuration(s.uptimeMs)],
+    ['connections', formatCount(s.connections)],
+    ['channels', formatCount(s.channels)],
+    ['consumers', formatCount(s.consumers)],
+    ['exchanges', formatCount(s.exchanges)],
+    ['queues', formatCount(s.queues)],
+    ['messages', `${formatCount(s.messagesReady)} ready, ${formatCount(s.messagesUnacked)} unacked`],
+    ['publish rate', `${formatCount(s.publishRate)} msg/s (${formatCount(s.published)} since start, ${formatCount(s.unroutable)} unroutable)`],
+    ['deliver rate', `${formatCount(s.deliverRate)} msg/s (${formatCount(s.delivered)} since start)`],
+    ['memory', `rss ${formatBytes(m.rss)}, heap ${formatBytes(m.heapUsed)}, queued ${formatBytes(m.queuedBytes)} (${watermark})`],
+    ['publishers', m.blocked ? 'BLOCKED (memory or store alarm)' : 'flowing'],
+  ];
+  if (s.store !== null) {
+    rows.push(['store', Object.entries(s.store).map(([k, v]) => `${k} ${typeof v === 'number' ? formatCount(v) : String(v)}`).join(', ')]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** status, list, close-connection, definitions export|import: the commands that need admin methods. */
+export function addAdminCommands(program: Command, io: Io): void {
+  addTargetOptions(program.command('status').description('show the daemon: counts, rates, memory, store lag')).action(
+    async (opts: TargetOptions) => {
+      const s = await withConnection(opts, io, (conn) => new Admin(conn).status());
+      if (opts.json) printJson(io, s);
+      else println(io.stdout, statusLines(s));
+    },
+  );
+
+  addTargetOptions(
+    program
+      .command('list')
+      .description(`list ${ADMIN_LIST_KINDS.join(', ')}`)
+      .argument('<what>', ADMIN_LIST_KINDS.join('|')),
+  ).action(async (what: string, opts: TargetOptions) => {
+    if (!isAdminListKind(what)) throw usageError(`list: unknown listing '${what}' (expected ${ADMIN_LIST_KINDS.join(', ')})`);
+    const rows = await withConnection(opts, io, (conn) => new Admin(conn).list(what));
+    if (opts.json) printJson(io, rows);
+    else println(io.stdout, formatTable(rows as never[], COLUMNS[what] as Column<never>[]));
+  });
+
+  addTargetOptions(
+    program
+      .command('close-connection')
+      .description("close a client connection (ids from 'skiff list connections')")
+      .argument('<id>', 'connection id, e.g. c12')
+      .argument('[reason]', 'shown to the client', 'closed by an operator'),
+  ).action(async (id: string, reason: string, opts: TargetOptions) => {
+    await withConnection(opts, io, (conn) => new Admin(conn).closeConnection(id, reason));
+    if (opts.json) printJson(io, { closed: id });
+    else println(io.stdout, `closed connection ${id}`);
+  });
+
+  const defs = program.command('definitions').description('export or import the topology (exchanges, queues, bindings) as JSON');
+  addTargetOptions(
+    defs
+      .command('export')
+      .description('write the topology as JSON')
+      .argument('[file]', "output file; '-' or none for stdout"),
+  ).action(async (file: string | undefined, opts: TargetOptions) => {
+    const d = await withConnection(opts, io, (conn) => exportDefinitions(new Admin(conn)));
+    const text = `${JSON.stringify(d, null, 2)}\n`;
+    if (file === undefined || file === '-') {
+      io.stdout.write(text);
+      return;
+    }
+    writeFileSync(file, text);
+    const summary = { exchanges: d.exchanges.length, queues: d.queues.length, bindings: d.bindings.length, file };
+    if (opts.json) printJson(io, summary);
+    else println(io.stdout, `exported ${summary.exchanges} exchanges, ${summary.queues} queues, ${summary.bindings} bindings to ${file}`);
+  });
+
+  addTargetOptions(
+    defs
+      .command('import')
+      .description('declare the topology of a JSON file (existing equal things are kept)')
+      .argument('<file>', "definitions file; '-' for stdin"),
+  ).action(async (file: string, opts: TargetOptions) => {
+    const d = parseDefinitions(await readJson(io, file));
+    const progress = new Progress(io.stderr, 'importing', definitionsCount(d));
+    const counts = await withConnection(opts, io, (conn) => importDefinitions(conn, d, (done) => progress.update(done)));
+    progress.finish();
+    if (opts.json) printJson(io, counts);
+    else println(io.stdout, `imported ${counts.exchanges} exchanges, ${counts.queues} queues, ${counts.bindings} bindings`);
+  });
+}
+
+async function readAll(stream: Io['stdin']): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A JSON document from a file, or from stdin for '-'; problems are usage errors naming the file. */
+async function readJson(io: Io, file: string): Promise<unknown> {
+  const label = file === '-' ? 'stdin' : file;
+  let text: string;
+  try {
+    text = file === '-' ? await readAll(io.stdin) : readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw usageError(`${label}: cannot read: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw usageError(`${label}: not valid JSON: ${(err as Error).message}`);
+  }
+}

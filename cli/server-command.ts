@@ -1,0 +1,138 @@
+import type { Command } from 'commander';
+import { daemonOptions } from '../src/config/daemon-options.js';
+import { loadConfig, type FlagValue } from '../src/config/load.js';
+import { startDaemon, type Daemon } from '../src/daemon.js';
+import { createLogger } from '../src/log/logger.js';
+import { hashPassword } from '../src/server/auth.js';
+import { VERSION } from '../src/version.js';
+import { CliError, ExitCode, usageError } from './exit.js';
+import { println, type Io } from './io.js';
+
+interface ServerFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  data?: string;
+  logLevel?: string;
+  logFormat?: string;
+  check?: boolean;
+}
+
+/** Flags that set config keys: [commander's option property, config key, flag as typed]. */
+const CONFIG_FLAGS: [keyof ServerFlags, string, string][] = [
+  ['host', 'host', '--host'],
+  ['port', 'port', '--port'],
+  ['data', 'data_dir', '--data'],
+  ['logLevel', 'log_level', '--log-level'],
+  ['logFormat', 'log_format', '--log-format'],
+];
+
+/** `skiff server` and `skiff hash-password`. */
+export function addServerCommands(program: Command, io: Io): void {
+  program
+    .command('server')
+    .description('run the daemon in the foreground (settings: defaults < --config file < flags < SKIFF_* environment)')
+    .option('-c, --config <file>', 'TOML config file (env SKIFF_CONFIG); see config.example.toml')
+    .option('--host <host>', 'address to listen on (env SKIFF_HOST)')
+    .option('--port <port>', 'port to listen on, 0 for any free one (env SKIFF_PORT)')
+    .option('--data <dir>', 'data directory (env SKIFF_DATA_DIR)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env SKIFF_LOG_LEVEL)')
+    .option('--log-format <format>', 'auto|json|pretty (env SKIFF_LOG_FORMAT)')
+    .option('--check', 'check the configuration, print it, and exit')
+    .action(async (opts: ServerFlags) => {
+      const flags: FlagValue[] = [];
+      for (const [prop, key, flag] of CONFIG_FLAGS) {
+        const value = opts[prop];
+        if (typeof value === 'string') flags.push({ key, flag, value });
+      }
+      const config = loadConfig({ ...(opts.config !== undefined && { file: opts.config }), flags, env: io.env });
+      if (opts.check) {
+        const shown = { ...config, users: config.users.map((u) => ({ name: u.name, admin: u.admin })) };
+        println(io.stdout, JSON.stringify(shown, null, 2));
+        return;
+      }
+      const log = createLogger({ level: config.logLevel, format: config.logFormat });
+      log.info({ version: VERSION, config: io.env['SKIFF_CONFIG'] || opts.config || null, dataDir: config.store.dataDir, users: config.users.length }, 'starting');
+      let daemon: Daemon;
+      try {
+        daemon = await startDaemon(daemonOptions(config, log));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EADDRINUSE') throw new CliError(ExitCode.FAILURE, `cannot listen on ${config.host}:${config.port}: address already in use`);
+        if (e.code === 'EADDRNOTAVAIL') throw new CliError(ExitCode.FAILURE, `cannot listen on ${config.host}:${config.port}: no such local address`);
+        if (e.code === 'EACCES') throw new CliError(ExitCode.FAILURE, `cannot listen on ${config.host}:${config.port}: permission denied`);
+        throw err;
+      }
+      await new Promise<void>((resolve, reject) => {
+        let stopping = false;
+        const off = io.onInterrupt(() => {
+          if (stopping) {
+            log.warn('second signal: exiting without a clean stop');
+            io.exit(ExitCode.FAILURE);
+            return;
+          }
+          stopping = true;
+          log.info('shutting down');
+          daemon.stop().then(() => {
+            off();
+            log.info('stopped');
+            resolve();
+          }, reject);
+        });
+      });
+    });
+
+  program
+    .command('hash-password')
+    .description('print a scrypt hash of a password for the users table of the config')
+    .argument('[password]', 'omitted: prompted for on a terminal, else the first line of stdin')
+    .action(async (given: string | undefined) => {
+      const password = given ?? (io.stdin.isTTY === true ? await promptTwice(io) : await firstLine(io));
+      if (password === '') throw usageError('hash-password: the password is empty');
+      println(io.stdout, await hashPassword(password));
+    });
+}
+
+async function firstLine(io: Io): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of io.stdin) {
+    chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+    if ((c as Buffer).includes(10)) break;
+  }
+  return (Buffer.concat(chunks).toString('utf8').split('\n')[0] ?? '').replace(/\r$/, '');
+}
+
+async function promptTwice(io: Io): Promise<string> {
+  const first = await promptHidden(io, 'password: ');
+  const again = await promptHidden(io, 'again: ');
+  if (first !== again) throw usageError('hash-password: the passwords do not match');
+  return first;
+}
+
+/** Reads a line from the terminal without echoing it. */
+function promptHidden(io: Io, prompt: string): Promise<string> {
+  const stdin = io.stdin;
+  io.stderr.write(prompt);
+  stdin.setRawMode?.(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err: Error | null): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode?.(false);
+      stdin.pause();
+      io.stderr.write('\n');
+      if (err === null) resolve(text);
+      else reject(err);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of chunk.toString()) {
+        if (ch === '\r' || ch === '\n') return done(null);
+        if (ch === '\u0003' || ch === '\u0004') return done(usageError('hash-password: cancelled'));
+        if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1);
+        else text += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}

@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { connect, type Connection } from '../src/client/index.js';
+import { usageError } from './exit.js';
+import type { Io } from './io.js';
+
+/** The options every command that talks to a daemon takes (see {@link addTargetOptions}). */
+export interface TargetOptions {
+  url?: string;
+  host?: string;
+  port?: string;
+  user?: string;
+  password?: string;
+  json?: boolean;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/** Adds --url/--host/--port/--user/--password/--json to a command. */
+export function addTargetOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'daemon URL, skiff://user:password@host:port (env SKIFF_URL)')
+    .option('-H, --host <host>', 'daemon host (env SKIFF_HOST; default 127.0.0.1)')
+    .option('-p, --port <port>', 'daemon port (env SKIFF_PORT; default 5680)')
+    .option('-u, --user <name>', 'user name (env SKIFF_USER; default guest)')
+    .option('--password <password>', 'password (env SKIFF_PASSWORD; default guest)')
+    .option('--json', 'print JSON for scripts instead of tables');
+}
+
+function fromUrl(url: string, source: string): Partial<Target> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw usageError(`${source}: invalid URL '${url}'`);
+  }
+  if (u.protocol !== 'skiff:') throw usageError(`${source}: URL must start with skiff:// (got '${u.protocol}')`);
+  const out: Partial<Target> = {};
+  if (u.hostname !== '') out.host = u.hostname.replace(/^\[|\]$/g, '');
+  if (u.port !== '') out.port = Number(u.port);
+  if (u.username !== '') out.user = decodeURIComponent(u.username);
+  if (u.password !== '') out.password = decodeURIComponent(u.password);
+  return out;
+}
+
+function port(text: string, source: string): number {
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw usageError(`${source}: port must be an integer from 1 to 65535, got '${text}'`);
+  return n;
+}
+
+/**
+ * Where to connect. For each part the first given wins: its own flag, then the --url flag,
+ * then its environment variable, then SKIFF_URL, then the default (guest on 127.0.0.1:5680).
+ */
+export function resolveTarget(opts: TargetOptions, env: Io['env']): Target {
+  const sources: Partial<Target>[] = [
+    {
+      ...(opts.host !== undefined && { host: opts.host }),
+      ...(opts.port !== undefined && { port: port(opts.port, '--port') }),
+      ...(opts.user !== undefined && { user: opts.user }),
+      ...(opts.password !== undefined && { password: opts.password }),
+    },
+    opts.url !== undefined ? fromUrl(opts.url, '--url') : {},
+    {
+      ...(env['SKIFF_HOST'] && { host: env['SKIFF_HOST'] }),
+      ...(env['SKIFF_PORT'] && { port: port(env['SKIFF_PORT'], 'SKIFF_PORT') }),
+      ...(env['SKIFF_USER'] && { user: env['SKIFF_USER'] }),
+      ...(env['SKIFF_PASSWORD'] !== undefined && { password: env['SKIFF_PASSWORD'] }),
+    },
+    env['SKIFF_URL'] ? fromUrl(env['SKIFF_URL'], 'SKIFF_URL') : {},
+    { host: '127.0.0.1', port: 5680, user: 'guest', password: 'guest' },
+  ];
+  const pick = <K extends keyof Target>(k: K): Target[K] => sources.find((s) => s[k] !== undefined)?.[k] as Target[K];
+  return { host: pick('host'), port: pick('port'), user: pick('user'), password: pick('password') };
+}
+
+/** Connects and runs `fn`, closing the connection afterwards whatever happens. */
+export async function withConnection<T>(opts: TargetOptions, io: Io, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  const t = resolveTarget(opts, io.env);
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  const url = `skiff://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password)}@${host}:${t.port}`;
+  const conn = await connect(url, { connectionName: 'skiff-cli', timeoutMs: 5000 });
+  try {
+    return await fn(conn);
+  } finally {
+    if (conn.isOpen) await conn.close();
+  }
+}

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { within } from './wait.js';
+
+/** The built CLI: `npm test` builds first (pretest); run `npm run build` before vitest by hand. */
+export const SKIFF_BIN = fileURLToPath(new URL('../../dist/cli/skiff.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The test runner's environment without SKIFF_* variables, so only what a test sets applies. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SKIFF_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** Runs `skiff <args>` to completion; `input` is written to its stdin, then stdin is closed. */
+export function skiff(args: readonly string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [SKIFF_BIN, ...args], { env: cleanEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  child.stdin.end(options.input ?? '');
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+  return within(done, () => `skiff ${args.join(' ')} to exit (stdout so far: ${stdout}, stderr: ${stderr})`, 20_000).finally(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+}
+
+/** A `skiff server` child process listening on a port it picked. */
+export interface DaemonProcess {
+  readonly port: number;
+  readonly proc: ChildProcess;
+  readonly dataDir: string;
+  /** Every stdout line so far (JSON log lines). */
+  logLines(): string[];
+  stderr(): string;
+  /** Runs a CLI command against this daemon (`-p <port>` appended). */
+  cli(args: readonly string[], options?: { input?: string; env?: Record<string, string> }): Promise<CliResult>;
+  /** Sends `signal` and resolves with the exit code; removes the data directory. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<DaemonProcess>();
+
+/**
+ * Spawns `skiff server --port 0 --data <fresh tmp dir> --log-format json` plus `args` and
+ * resolves once the "skiff listening" log line gives the port.
+ */
+export async function spawnDaemon(args: readonly string[] = [], options: { env?: Record<string, string> } = {}): Promise<DaemonProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-cli-data-'));
+  const proc = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json', ...args], {
+    env: cleanEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const listening = new Promise<number>((resolve, reject) => {
+    proc.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      const parts = (partial + s).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        const rec = JSON.parse(line) as { msg?: string; port?: number };
+        if (rec.msg === 'skiff listening' && typeof rec.port === 'number') resolve(rec.port);
+      }
+    });
+    void exited.then((code) => reject(new Error(`skiff server exited with ${code} before listening: ${err}`)));
+  });
+  proc.stderr?.setEncoding('utf8').on('data', (s: string) => (err += s));
+  const port = await within(listening, 'skiff server to log "skiff listening"', 15_000).catch((e: unknown) => {
+    proc.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  });
+  const d: DaemonProcess = {
+    port,
+    proc,
+    dataDir,
+    logLines: () => [...lines],
+    stderr: () => err,
+    cli: (a, o) => skiff([...a, '-p', String(port)], o),
+    async stop(signal = 'SIGTERM') {
+      running.delete(d);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const code = await within(exited, 'skiff server to exit', 15_000).catch((e: unknown) => {
+        proc.kill('SIGKILL');
+        throw e;
+      });
+      rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+  running.add(d);
+  return d;
+}
+
+/** Kills whatever a failed test left running (use in afterAll/afterEach). */
+export async function stopAllDaemons(): Promise<void> {
+  await Promise.all([...running].map((d) => d.stop('SIGKILL').catch(() => undefined)));
+}

@@ -1,0 +1,340 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { daemonOptions } from '../../src/config/daemon-options.js';
+import { ConfigError, loadConfig, parseConfigText, type LoadOptions } from '../../src/config/load.js';
+import { KeyLocator } from '../../src/config/locate.js';
+import { SCALARS } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { UserAuthenticator, hashPassword } from '../../src/server/auth.js';
+import { DEFAULT_STORE_OPTIONS } from '../../src/store/options.js';
+
+const EXAMPLE = new URL('../../config.example.toml', import.meta.url);
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'skiff-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeEach(() => {
+  expect.hasAssertions();
+});
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The problems a load reports, or [] when it succeeds. */
+function problems(options: LoadOptions): readonly string[] {
+  try {
+    loadConfig({ env: {}, ...options });
+    return [];
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+}
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 5680,
+  logLevel: 'info',
+  logFormat: 'auto',
+  frameMax: 1048576,
+  channelMax: 2047,
+  heartbeatMs: 60000,
+  memoryHighWatermark: 1073741824,
+  allowGuest: true,
+  users: [],
+  store: { ...DEFAULT_STORE_OPTIONS },
+};
+
+describe('defaults', () => {
+  it('without a file, flags or environment every key has its default', () => {
+    expect(loadConfig({ env: {} })).toEqual(DEFAULTS);
+  });
+
+  it('returns a frozen Config, store and users included', async () => {
+    const hash = await hashPassword('pw', { ln: 10, r: 8, p: 1 });
+    const c = loadConfig({ file: file('frozen.toml', `[[users]]\nname = "a"\npassword_hash = "${hash}"\n`), env: {} });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.store)).toBe(true);
+    expect(Object.isFrozen(c.users)).toBe(true);
+    expect(Object.isFrozen(c.users[0])).toBe(true);
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+});
+
+describe('config.example.toml', () => {
+  const text = readFileSync(EXAMPLE, 'utf8');
+
+  it('parses without problems to exactly the defaults', () => {
+    expect(loadConfig({ file: EXAMPLE.pathname, env: {} })).toEqual(DEFAULTS);
+  });
+
+  it('sets every key explicitly, after a one-line comment', () => {
+    const lines = text.split('\n');
+    for (const spec of SCALARS) {
+      const i = lines.findIndex((l) => l.startsWith(`${spec.key} = `));
+      expect(i, `${spec.key} in config.example.toml`).toBeGreaterThan(0);
+      expect(lines[i - 1], `comment above ${spec.key}`).toMatch(/^# \S/);
+    }
+  });
+
+  it('documents the users table', () => {
+    expect(text).toContain('# [[users]]');
+    expect(text).toMatch(/# password_hash = "\$scrypt\$ln=14,r=8,p=1\$/);
+  });
+});
+
+describe('validation: every problem at once, naming file, line and key', () => {
+  it('reports unknown keys (with a suggestion), wrong types and out-of-range values together', () => {
+    const path = file(
+      'bad.toml',
+      [
+        '# comment',
+        'host = "0.0.0.0"',
+        'port = 70000',
+        'prot = 1',
+        'log_level = "loud"',
+        'frame_max = "big"',
+        'heartbeat_ms = -1',
+        'allow_guest = "yes"',
+        'synchronous = "full"',
+        'sync_workers = 1.5',
+        'colour = "blue"',
+        '[tuning]',
+        'x = 1',
+      ].join('\n'),
+    );
+    expect(problems({ file: path })).toEqual([
+      `${path}:3: port: must be an integer from 0 to 65535, got 70000`,
+      `${path}:4: unknown key 'prot' (did you mean 'port'?)`,
+      `${path}:5: log_level: must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', got 'loud'`,
+      `${path}:6: frame_max: must be an integer from 4096 to 67108864, got 'big'`,
+      `${path}:7: heartbeat_ms: must be an integer from 0 to 3600000, got -1`,
+      `${path}:8: allow_guest: must be true or false, got 'yes'`,
+      `${path}:9: synchronous: must be one of 'FULL', 'NORMAL', got 'full'`,
+      `${path}:10: sync_workers: must be an integer from 1 to 64, got 1.5`,
+      `${path}:11: unknown key 'colour'`,
+      `${path}:12: unknown key 'tuning'`,
+    ]);
+  });
+
+  it('checks the store keys with their ranges', () => {
+    const path = file('store.toml', 'data_dir = ""\ncheckpoint_interval_ms = 0\nmax_confirm_delay_ms = -5\nmax_pending_bytes = 1000\n');
+    expect(problems({ file: path })).toEqual([
+      `${path}:1: data_dir: must be a non-empty string, got ''`,
+      `${path}:2: checkpoint_interval_ms: must be an integer from 1 to 3600000, got 0`,
+      `${path}:3: max_confirm_delay_ms: must be an integer from 0 to 3600000, got -5`,
+      `${path}:4: max_pending_bytes: must be an integer from 1048576 to 9007199254740991, got 1000`,
+    ]);
+  });
+
+  it('gives the line and column of a TOML syntax error', () => {
+    const path = file('syntax.toml', 'port = 5680\nhost = = "x"\n');
+    expect(problems({ file: path })).toEqual([`${path}:2:8: invalid TOML: invalid value`]);
+  });
+
+  it('reports a key defined twice as the parser does', () => {
+    const path = file('twice.toml', 'port = 1\nport = 2\n');
+    expect(problems({ file: path })).toEqual([`${path}:2:1: invalid TOML: trying to redefine an already defined table or value`]);
+  });
+
+  it('reports a missing file', () => {
+    const path = join(dir, 'missing.toml');
+    expect(problems({ file: path })).toEqual([`${path}: cannot read config file: no such file`]);
+  });
+
+  it('reports a directory given as the file', () => {
+    expect(problems({ file: dir })).toEqual([`${dir}: cannot read config file: is a directory`]);
+  });
+});
+
+describe('users', () => {
+  let hash: string;
+  beforeAll(async () => {
+    hash = await hashPassword('s3cret', { ln: 10, r: 8, p: 1 });
+  });
+
+  it('reads users with their admin flag (default false)', () => {
+    const path = file('users.toml', `[[users]]\nname = "ops"\npassword_hash = "${hash}"\nadmin = true\n\n[[users]]\nname = "app"\npassword_hash = "${hash}"\n`);
+    expect(loadConfig({ file: path, env: {} }).users).toEqual([
+      { name: 'ops', passwordHash: hash, admin: true },
+      { name: 'app', passwordHash: hash, admin: false },
+    ]);
+  });
+
+  it('names each bad user field by index and line', () => {
+    const path = file(
+      'bad-users.toml',
+      [
+        '[[users]]', // 1
+        'name = "ops"',
+        `password_hash = "${hash}"`,
+        'admin = "yes"', // 4
+        '[[users]]', // 5
+        'admin = true',
+        '[[users]]', // 7
+        'name = "ops"',
+        'password_hash = "plaintext"', // 9
+        'pasword = "x"', // 10
+        '[[users]]', // 11
+        'name = 7',
+        'password_hash = "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"', // 13
+      ].join('\n'),
+    );
+    expect(problems({ file: path })).toEqual([
+      `${path}:4: users[0].admin: must be true or false, got 'yes'`,
+      `${path}:5: users[1].name: is required`,
+      `${path}:5: users[1].password_hash: is required`,
+      `${path}:10: users[2]: unknown key 'pasword' (did you mean 'password_hash'?)`,
+      `${path}:9: users[2].password_hash: must be a scrypt hash as printed by 'skiff hash-password' ($scrypt$ln=…,r=…,p=…$salt$hash)`,
+      `${path}:12: users[3].name: must be a non-empty string, got 7`,
+      `${path}:13: users[3].password_hash: scrypt ln must be from 10 to 20, got 30`,
+    ]);
+  });
+
+  it('rejects a duplicate user name', () => {
+    const path = file('dup.toml', `[[users]]\nname = "a"\npassword_hash = "${hash}"\n[[users]]\nname = "a"\npassword_hash = "${hash}"\n`);
+    expect(problems({ file: path })).toEqual([`${path}:5: users[1].name: duplicate user 'a'`]);
+  });
+
+  it('rejects users that are not an array of tables', () => {
+    const path = file('users-str.toml', 'users = "ops"\n');
+    expect(problems({ file: path })).toEqual([`${path}:1: users: must be an array of tables ([[users]]), got 'ops'`]);
+  });
+
+  it('accepts users as inline tables, pointing at the users line when one is wrong', () => {
+    const path = file('inline.toml', `users = [\n  { name = "a", password_hash = "${hash}" },\n  { name = "b" },\n]\n`);
+    expect(problems({ file: path })).toEqual([`${path}:1: users[1].password_hash: is required`]);
+  });
+});
+
+describe('precedence: defaults < file < flags < environment', () => {
+  let path: string;
+  beforeAll(() => {
+    path = file('prec.toml', 'port = 1000\nhost = "127.0.0.2"\ndata_dir = "/from/file"\n');
+  });
+
+  it('the file overrides defaults', () => {
+    const c = loadConfig({ file: path, env: {} });
+    expect([c.port, c.host, c.store.dataDir]).toEqual([1000, '127.0.0.2', '/from/file']);
+  });
+
+  it('flags override the file', () => {
+    const c = loadConfig({ file: path, env: {}, flags: [{ key: 'port', flag: '--port', value: '2000' }, { key: 'data_dir', flag: '--data', value: '/from/flag' }] });
+    expect([c.port, c.host, c.store.dataDir]).toEqual([2000, '127.0.0.2', '/from/flag']);
+  });
+
+  it('environment variables override flags and the file', () => {
+    const c = loadConfig({
+      file: path,
+      flags: [{ key: 'port', flag: '--port', value: '2000' }],
+      env: { SKIFF_PORT: '3000', SKIFF_DATA_DIR: '/from/env', SKIFF_LOG_LEVEL: 'debug', SKIFF_ALLOW_GUEST: 'false', SKIFF_SYNCHRONOUS: 'NORMAL', SKIFF_FRAME_MAX: '131_072' },
+    });
+    expect([c.port, c.host, c.store.dataDir, c.logLevel, c.allowGuest, c.store.synchronous, c.frameMax]).toEqual([
+      3000,
+      '127.0.0.2',
+      '/from/env',
+      'debug',
+      false,
+      'NORMAL',
+      131072,
+    ]);
+  });
+
+  it('SKIFF_CONFIG names the file, over --config', () => {
+    const other = file('other.toml', 'port = 4000\n');
+    expect(loadConfig({ file: path, env: { SKIFF_CONFIG: other } }).port).toBe(4000);
+  });
+
+  it('empty environment variables count as unset', () => {
+    expect(loadConfig({ file: path, env: { SKIFF_PORT: '', SKIFF_CONFIG: '' } }).port).toBe(1000);
+  });
+
+  it('names the flag or variable of a bad value, and reports them with the file problems', () => {
+    const bad = file('prec-bad.toml', 'port = "x"\n');
+    expect(
+      problems({
+        file: bad,
+        flags: [{ key: 'port', flag: '--port', value: 'eighty' }],
+        env: { SKIFF_PORT: '99999', SKIFF_LOG_FORMAT: 'xml', SKIFF_ALLOW_GUEST: 'maybe', SKIFF_HEARTBEAT_MS: '1.5' },
+      }),
+    ).toEqual([
+      `${bad}:1: port: must be an integer from 0 to 65535, got 'x'`,
+      `--port: must be an integer from 0 to 65535, got 'eighty'`,
+      `SKIFF_PORT: must be an integer from 0 to 65535, got 99999`,
+      `SKIFF_LOG_FORMAT: must be one of 'auto', 'json', 'pretty', got 'xml'`,
+      `SKIFF_HEARTBEAT_MS: must be an integer from 0 to 3600000, got '1.5'`,
+      `SKIFF_ALLOW_GUEST: must be true or false, got 'maybe'`,
+    ]);
+  });
+});
+
+describe('daemonOptions', () => {
+  it('maps every key onto the daemon and store options', async () => {
+    const hash = await hashPassword('pw', { ln: 10, r: 8, p: 1 });
+    const path = file(
+      'full.toml',
+      [
+        'host = "::1"',
+        'port = 0',
+        'frame_max = 65536',
+        'channel_max = 16',
+        'heartbeat_ms = 0',
+        'memory_high_watermark = 0',
+        'data_dir = "/d"',
+        'checkpoint_interval_ms = 250',
+        'sync_workers = 4',
+        'max_confirm_delay_ms = 5',
+        'synchronous = "NORMAL"',
+        'max_pending_bytes = 2_097_152',
+        '[[users]]',
+        'name = "ops"',
+        `password_hash = "${hash}"`,
+        'admin = true',
+      ].join('\n'),
+    );
+    const log = silentLogger();
+    const o = daemonOptions(loadConfig({ file: path, env: {} }), log);
+    expect(o).toMatchObject({
+      host: '::1',
+      port: 0,
+      frameMax: 65536,
+      channelMax: 16,
+      heartbeatMs: 0,
+      memoryHighWatermarkBytes: 0,
+      store: { dataDir: '/d', checkpointIntervalMs: 250, syncWorkers: 4, maxConfirmDelayMs: 5, synchronous: 'NORMAL', maxPendingBytes: 2097152 },
+    });
+    expect(o.log).toBe(log);
+    expect(o.auth).toBeInstanceOf(UserAuthenticator);
+    expect(await o.auth?.authenticate('ops', 'pw', '10.0.0.1')).toEqual({ user: 'ops', admin: true });
+    expect(await o.auth?.authenticate('ops', 'wrong', '127.0.0.1')).toBeNull();
+  });
+});
+
+describe('KeyLocator', () => {
+  it('finds keys in tables, arrays of tables and dotted keys, skipping multi-line strings', () => {
+    const text = ['a = 1', '[t]', 'b.c = 2', '"quoted" = 3', 's = """', 'fake = 1', '"""', '[[arr]]', 'x = 1', '[[arr]]', 'x = 2'].join('\n');
+    const l = new KeyLocator(text);
+    expect(l.line(['a'])).toBe(1);
+    expect(l.line(['t'])).toBe(2);
+    expect(l.line(['t', 'b', 'c'])).toBe(3);
+    expect(l.line(['t', 'quoted'])).toBe(4);
+    expect(l.line(['t', 'fake'])).toBe(2);
+    expect(l.line(['arr', 0, 'x'])).toBe(9);
+    expect(l.line(['arr', 1, 'x'])).toBe(11);
+    expect(l.line(['arr', 1, 'missing'])).toBe(10);
+    expect(l.line(['nowhere'])).toBeUndefined();
+  });
+
+  it('parseConfigText works on text with any name', () => {
+    expect(parseConfigText('port = -1\n', 'inline').problems).toEqual(['inline:1: port: must be an integer from 0 to 65535, got -1']);
+  });
+});
