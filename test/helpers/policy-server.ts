@@ -1,0 +1,47 @@
+import { afterEach, beforeEach } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import { ManualClock } from '../../src/broker/clock.js';
+import type { Channel } from '../../src/client/index.js';
+import { startServer, type TestServer } from './server.js';
+
+/** A real server whose broker runs on a {@link ManualClock}, and a way to open channels on it. */
+export interface PolicyServer {
+  readonly ts: TestServer;
+  readonly broker: Broker;
+  readonly clock: ManualClock;
+  /** A fresh channel on a new connection, in confirm mode unless told otherwise. */
+  channel(options?: { confirm?: boolean }): Promise<Channel>;
+}
+
+/**
+ * Gives each test a server whose time moves only with `clock.advance(ms)`: TTL, queue expiry
+ * and consumer timeouts are tested without sleeping. Timers fire inside `advance`; what they
+ * send reaches clients asynchronously, so tests follow with a round trip or a collector.
+ */
+export function usePolicyServer(): () => PolicyServer {
+  let current: PolicyServer | null = null;
+  beforeEach(async () => {
+    const clock = new ManualClock();
+    const broker = new Broker({ clock });
+    const ts = await startServer({ broker });
+    current = {
+      ts,
+      broker,
+      clock,
+      async channel(options = {}) {
+        const ch = await (await ts.connect()).channel();
+        if (options.confirm ?? true) await ch.confirmSelect();
+        return ch;
+      },
+    };
+  });
+  afterEach(async () => {
+    const c = current;
+    current = null;
+    if (c !== null) await c.ts.stop();
+  });
+  return () => {
+    if (current === null) throw new Error('usePolicyServer: no server outside a test');
+    return current;
+  };
+}
