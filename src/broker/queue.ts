@@ -190,7 +190,8 @@ export class Queue {
       const placed = older.length === 0 ? back : mergeById(older, back);
       for (let i = placed.length - 1; i >= 0; i--) this.ready.unshift(placed[i] as Message);
     }
-    if (index !== null) this.armExpiry(index.nextAt());
+    // A returning message keeps its expiry and may be past it already.
+    if (index !== null) this.expireDue();
     this.dispatch();
     this.dropOverflow();
   }
@@ -362,6 +363,11 @@ export class Queue {
   private readonly onExpiryTimer = (): void => {
     this.expiryTimer = null;
     this.expiryTimerAt = Infinity;
+    this.expireDue();
+  };
+
+  /** Removes every expired ready message and arms the timer for the next expiry. */
+  private expireDue(): void {
     const index = this.expiry;
     if (this.deleted || index === null) return;
     index.popExpired(this.host.clock.now(), this.expireReady);
@@ -372,7 +378,7 @@ export class Queue {
       this.dead = 0;
     }
     this.armExpiry(index.nextAt());
-  };
+  }
 
   /** An indexed ready message expired: off the head at once, else marked dead where it sits. */
   private readonly expireReady = (m: Message): void => {

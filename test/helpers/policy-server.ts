@@ -1,6 +1,7 @@
 import { afterEach, beforeEach } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { ManualClock } from '../../src/broker/clock.js';
+import type { Persistence } from '../../src/broker/persistence.js';
 import type { Channel } from '../../src/client/index.js';
 import { startServer, type TestServer } from './server.js';
 
@@ -18,11 +19,11 @@ export interface PolicyServer {
  * and consumer timeouts are tested without sleeping. Timers fire inside `advance`; what they
  * send reaches clients asynchronously, so tests follow with a round trip or a collector.
  */
-export function usePolicyServer(): () => PolicyServer {
+export function usePolicyServer(options: { persistence?: () => Persistence } = {}): () => PolicyServer {
   let current: PolicyServer | null = null;
   beforeEach(async () => {
     const clock = new ManualClock();
-    const broker = new Broker({ clock });
+    const broker = new Broker({ clock, ...(options.persistence !== undefined && { persistence: options.persistence() }) });
     const ts = await startServer({ broker });
     current = {
       ts,
