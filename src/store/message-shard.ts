@@ -101,7 +101,7 @@ export class MessageDelta extends Delta {
     let first = true;
     for (const [m, ref] of this.inserts) {
       if (ref.dropped) continue;
-      cols.add(ref.qid, m.id, m.priority, m.expiration, m.redelivered ? 1 : 0, m.deliveryCount, m.exchange, m.routingKey, m.content);
+      cols.add(ref.qid, m.id, m.priority, m.expiration, m.redelivered ? 1 : 0, m.deliveryCount, m.exchange, m.routingKey, m.content, m.expiresAt);
       if (cols.full) {
         yield seal(cols, shard, batch, first, false, EMPTY, EMPTY, []);
         first = false;

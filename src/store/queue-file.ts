@@ -3,15 +3,15 @@ import { RowColumns } from './row-columns.js';
 import { DEL_STRIDE, INS, INS_STRIDE, UPD_STRIDE, type MessagesPart, type RowsChunk } from './wire.js';
 
 /**
- * Rows per multi-row INSERT. 64 rows × 9 columns = 576 host parameters, under SQLite's oldest
+ * Rows per multi-row INSERT. 64 rows × 10 columns = 640 host parameters, under SQLite's oldest
  * default limit of 999, so a backlog of any size is written in statements that always compile.
  */
 const INSERT_CHUNK = 64;
 
 /** A messages row as selected by {@link COLUMNS}. */
-type StoredRow = [number, number, string, string, Buffer, number, number, number, number];
+type StoredRow = [number, number, string, string, Buffer, number, number, number, number, number];
 
-const COLUMNS = 'qid, id, exchange, routing_key, content, priority, expiration, redelivered, delivery_count';
+const COLUMNS = 'qid, id, exchange, routing_key, content, priority, expiration, redelivered, delivery_count, expires_at';
 
 /**
  * One queue file (a shard of durable queues), driven by its sync worker. Every write is
@@ -33,7 +33,7 @@ export class QueueFile {
     this.db = db;
     this.shard = shard;
     this.file = file;
-    const row = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    const row = `(${new Array(INS_STRIDE).fill('?').join(', ')})`;
     this.insertOne = db.prepare(`INSERT OR REPLACE INTO messages (${COLUMNS}) VALUES ${row}`);
     this.insertMany = db.prepare(`INSERT OR REPLACE INTO messages (${COLUMNS}) VALUES ${new Array(INSERT_CHUNK).fill(row).join(', ')}`);
     this.update = db.prepare('UPDATE messages SET redelivered = ?, delivery_count = ? WHERE qid = ? AND id = ?');
@@ -110,8 +110,8 @@ export class QueueFile {
     const stmt = this.db.prepare(`SELECT ${COLUMNS} FROM messages ORDER BY qid, id`).raw();
     let chunk = new RowColumns();
     for (const row of stmt.iterate() as IterableIterator<StoredRow>) {
-      const [qid, id, exchange, routingKey, content, priority, expiration, redelivered, deliveryCount] = row;
-      chunk.add(qid, id, priority, expiration, redelivered, deliveryCount, exchange, routingKey, content);
+      const [qid, id, exchange, routingKey, content, priority, expiration, redelivered, deliveryCount, expiresAt] = row;
+      chunk.add(qid, id, priority, expiration, redelivered, deliveryCount, exchange, routingKey, content, expiresAt);
       if (chunk.full) {
         yield { t: 'rows', shard: this.shard, ...chunk.build() };
         chunk = new RowColumns();
@@ -136,5 +136,6 @@ function fillRow(params: unknown[], p: number, ins: Float64Array, i: number, str
   params[p + 6] = ins[i + INS.expiration];
   params[p + 7] = ins[i + INS.redelivered];
   params[p + 8] = ins[i + INS.deliveryCount];
+  params[p + 9] = ins[i + INS.expiresAt];
   return off + len;
 }

@@ -38,8 +38,20 @@ export class RowColumns {
     exchange: string,
     routingKey: string,
     content: Uint8Array,
+    expiresAt: number,
   ): void {
-    this.nums.push(qid, id, priority, expiration, redelivered, deliveryCount, this.intern(exchange), this.intern(routingKey), content.length);
+    this.nums.push(
+      qid,
+      id,
+      priority,
+      expiration,
+      redelivered,
+      deliveryCount,
+      this.intern(exchange),
+      this.intern(routingKey),
+      content.length,
+      expiresAt,
+    );
     this.blobs.push(content);
     this.bytes += content.length;
     this.rows++;

@@ -60,6 +60,7 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
        expiration INTEGER NOT NULL,
        redelivered INTEGER NOT NULL,
        delivery_count INTEGER NOT NULL,
+       expires_at INTEGER NOT NULL,
        PRIMARY KEY (qid, id)
      );`,
   ],

@@ -104,14 +104,14 @@ export abstract class Shard<D extends Delta> {
     return f.batch;
   }
 
-  /** The worker committed `batch`; returns false for a stale reply. */
-  committed(batch: number): boolean {
+  /** The worker committed `batch`; returns the delta it held, or null for a stale reply. */
+  committed(batch: number): D | null {
     const f = this.inflight;
-    if (f === null || f.batch !== batch) return false;
+    if (f === null || f.batch !== batch) return null;
     this.inflight = null;
     this.failures = 0;
     this.host.pendingChanged(-f.delta.bytes);
-    return true;
+    return f.delta;
   }
 
   /** The worker could not commit `batch`; returns false for a stale reply. */

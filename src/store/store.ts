@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { encodeArgs } from './args-json.js';
 import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
-import { MessageShard, type QueueRef } from './message-shard.js';
+import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, type StoreOptions } from './options.js';
 import { restoreStore, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
@@ -41,6 +41,11 @@ export interface StoreStats {
   confirmsWaiting: number;
   /** Whether the store is holding publishers back (pending bytes over the bound). */
   blockingPublishers: boolean;
+  /**
+   * Rows committed since start: messages inserted, delivery updates, removals. A message
+   * published and acked within one checkpoint interval adds to none of them.
+   */
+  written: { messages: number; updates: number; removals: number };
 }
 
 /** Consecutive failures after which a retried checkpoint waits this long at most. */
@@ -96,6 +101,7 @@ export class Store implements Persistence {
   private failedCheckpoints = 0;
   private lastCheckpointAt: number | null = null;
   private lastError: string | null = null;
+  private readonly written = { messages: 0, updates: 0, removals: 0 };
   /** Restore's handler for worker replies (topology, rows); null outside restore. */
   restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
   readonly opened: { shards: ShardSummary[]; topologyCreated: boolean };
@@ -395,7 +401,13 @@ export class Store implements Persistence {
 
   private onCommitted(s: Shard<Delta>, batch: number): void {
     const failures = s.failures;
-    if (!s.committed(batch)) return;
+    const delta = s.committed(batch);
+    if (delta === null) return;
+    if (delta instanceof MessageDelta) {
+      this.written.messages += delta.inserts.size;
+      this.written.updates += delta.updates.size;
+      this.written.removals += delta.deletes.length / 2;
+    }
     this.checkpoints++;
     this.lastCheckpointAt = Date.now();
     if (failures !== 0) {
@@ -464,6 +476,7 @@ export class Store implements Persistence {
       lastError: this.lastError,
       confirmsWaiting: this.waiters.length,
       blockingPublishers: this.alarm,
+      written: { ...this.written },
     };
   }
 

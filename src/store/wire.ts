@@ -7,7 +7,7 @@ import type { StoreErrorData } from './errors.js';
  */
 
 /** Columns of one inserted message row in {@link MessagesPart.rows}. */
-export const INS_STRIDE = 9;
+export const INS_STRIDE = 10;
 /** Offsets within an insert row. */
 export const INS = {
   qid: 0,
@@ -19,6 +19,8 @@ export const INS = {
   exchange: 6,
   routingKey: 7,
   contentLength: 8,
+  /** Absolute expiry (ms since the epoch, 0 = never) from the queue's or message's TTL. */
+  expiresAt: 9,
 } as const;
 /** Columns of one update row: qid, id, redelivered, deliveryCount. */
 export const UPD_STRIDE = 4;

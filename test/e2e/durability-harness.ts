@@ -1,0 +1,57 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { connect, type Connection } from '../../src/client/index.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { StoreOptions } from '../../src/store/options.js';
+
+/** A fresh data directory under the OS temp dir; `removeDataDirs()` deletes them all. */
+const dirs: string[] = [];
+export function freshDataDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'skiff-durable-'));
+  dirs.push(d);
+  return d;
+}
+
+export function removeDataDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** An in-process daemon with a store, on port 0, and the client connections opened to it. */
+export interface DurableDaemon {
+  readonly daemon: Daemon;
+  connect(): Promise<Connection>;
+  /** Closes the clients, then the daemon (final checkpoint). */
+  stop(): Promise<void>;
+}
+
+export async function startDurable(dataDir: string, store: Partial<StoreOptions> = {}): Promise<DurableDaemon> {
+  const daemon = await startDaemon({ port: 0, host: '127.0.0.1', log: silentLogger(), store: { dataDir, ...store } });
+  const clients: Connection[] = [];
+  return {
+    daemon,
+    async connect() {
+      const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0 });
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      await daemon.stop();
+    },
+  };
+}
+
+/** Message rows per queue file in a stopped daemon's data directory (read-only peek). */
+export function storedMessageCount(dataDir: string): number {
+  let n = 0;
+  for (const name of readdirSync(dataDir)) {
+    if (!/^queues-\d+\.db$/.test(name)) continue;
+    const db = new Database(join(dataDir, name), { readonly: true });
+    n += db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
+    db.close();
+  }
+  return n;
+}
