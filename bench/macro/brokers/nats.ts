@@ -1,0 +1,30 @@
+/** NATS core (Debian's nats-server) as the speed-of-light reference for the non-durable scenarios. */
+import { execFileSync, spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { outDir } from '../paths.js';
+import { freePort } from '../proc.js';
+import { stopChild, waitForPort, type BrokerHandle } from './broker.js';
+import { ensureDebianPackage } from './install.js';
+
+const SERVER = '/usr/sbin/nats-server';
+
+export async function startNats(): Promise<BrokerHandle> {
+  if (!ensureDebianPackage('nats-server', SERVER)) throw new Error('nats-server is not available');
+  const port = await freePort();
+  const log = openSync(`${outDir('logs')}/nats-${port}.log`, 'a');
+  const child = spawn(SERVER, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', log, log] });
+  await waitForPort(port, 20_000, child);
+  let version = 'unknown';
+  try {
+    version = execFileSync(SERVER, ['--version'], { encoding: 'utf8' }).trim().replace(/^nats-server:\s*/, '');
+  } catch {
+    // keep 'unknown'
+  }
+  return {
+    kind: 'nats',
+    url: `nats://127.0.0.1:${port}`,
+    pid: child.pid as number,
+    version,
+    stop: () => stopChild(child, 5000),
+  };
+}

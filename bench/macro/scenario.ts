@@ -1,0 +1,192 @@
+import type { BrokerHandle } from './brokers/broker.js';
+import type { BenchConnection, BenchDriver, BrokerKind } from './driver.js';
+import { Agents, sleep, type AgentOptions } from './harness.js';
+import { mergeHistograms, summarize } from './latency.js';
+import { UsageSampler } from './proc.js';
+import type { AgentReport } from './roles.js';
+
+export interface BenchOptions {
+  /** Measurement window and the warm-up discarded before it, ms. */
+  durationMs: number;
+  warmupMs: number;
+  /** Max-rate runs: publishers pause while this many messages are published but not yet consumed (0 = unbounded). */
+  maxLag: number;
+  /** Run publisher and consumer in one agent process instead of one each. */
+  colocate: boolean;
+  prefetch: number;
+  /** Body sizes for throughput, rates for latency, queue counts and rate for fanout. */
+  sizes: number[];
+  rates: number[];
+  fanoutQueues: number[];
+  fanoutRate: number;
+  /** Durable: the most unconfirmed messages a publisher keeps in flight. */
+  outstanding: number;
+  restoreMessages: number;
+  memoryMessages: number;
+  idleConnections: number;
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = {
+  durationMs: 5000,
+  warmupMs: 1000,
+  maxLag: 100_000,
+  colocate: false,
+  prefetch: 1000,
+  sizes: [128, 4096],
+  rates: [10_000, 50_000],
+  fanoutQueues: [1000, 5000],
+  fanoutRate: 20,
+  outstanding: 2000,
+  restoreMessages: 1_000_000,
+  memoryMessages: 1_000_000,
+  idleConnections: 1000,
+};
+
+/** A restart of the broker on its own data: when it was spawned and how long until it accepted connections. */
+export interface Restarted {
+  spawnedAt: number;
+  acceptMs: number;
+}
+
+export interface RunContext {
+  broker: BrokerHandle;
+  driver: BenchDriver;
+  options: BenchOptions;
+  /** A connection from the harness process for declaring and inspecting topology. */
+  admin: BenchConnection;
+  /** Restarts the broker on the same data; null for a broker given with `--url`. */
+  restart: (() => Promise<Restarted>) | null;
+  /** The Skiff daemon's data directory, when this run started it. */
+  dataDir: string | null;
+  log(message: string): void;
+}
+
+export type Metrics = Record<string, number | string | null>;
+
+export interface Variant {
+  label: string;
+  /** Brokers this variant applies to; all of the scenario's when absent. */
+  brokers?: BrokerKind[];
+  run(ctx: RunContext): Promise<Metrics>;
+}
+
+export interface Column {
+  key: string;
+  label: string;
+  /** Which way is better, for ratios and for picking the best of several runs. */
+  better?: 'higher' | 'lower';
+  digits?: number;
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** What the numbers mean, for RESULTS.md. */
+  about: string;
+  brokers: BrokerKind[];
+  columns: Column[];
+  /** The metric that decides which of several runs is reported. */
+  primary: { key: string; better: 'higher' | 'lower' };
+  variants(o: BenchOptions): Variant[];
+}
+
+/** Columns of every publish → route → deliver scenario. */
+export const FLOW_COLUMNS: Column[] = [
+  { key: 'pub', label: 'published msg/s', better: 'higher', digits: 0 },
+  { key: 'recv', label: 'delivered msg/s', better: 'higher', digits: 0 },
+  { key: 'p50', label: 'p50 ms', better: 'lower', digits: 2 },
+  { key: 'p99', label: 'p99 ms', better: 'lower', digits: 2 },
+  { key: 'p999', label: 'p99.9 ms', better: 'lower', digits: 2 },
+  { key: 'cpu', label: 'broker CPU %', digits: 0 },
+  { key: 'rss', label: 'broker RSS MB', better: 'lower', digits: 0 },
+  { key: 'clientCpu', label: 'load CPU %', digits: 0 },
+];
+
+export interface FlowPlan extends Omit<AgentOptions, 'broker' | 'url'> {
+  /** Copies of each message the consumers get in all (fanout: the number of queues). */
+  copies?: number;
+  /** How long to wait after publishing stops for the last deliveries. */
+  drainMs?: number;
+}
+
+export interface FlowResult {
+  metrics: Metrics;
+  windowReports: AgentReport[];
+  finalReports: AgentReport[];
+  publishedTotal: number;
+  receivedTotal: number;
+  allDelivered: boolean;
+}
+
+const sum = (rs: AgentReport[], f: (r: AgentReport) => number): number => rs.reduce((s, r) => s + f(r), 0);
+
+/**
+ * The common measurement: start the agents, publish, discard the warm-up, measure a window
+ * (rates, broker CPU and peak RSS), stop publishing, wait for the last deliveries, and take the
+ * latency histogram over everything delivered since the window opened.
+ */
+export async function runFlow(ctx: RunContext, plan: FlowPlan): Promise<FlowResult> {
+  const o = ctx.options;
+  const t0 = performance.now();
+  const agents = await Agents.start({ ...plan, broker: ctx.broker.kind, url: ctx.broker.url });
+  const setupS = (performance.now() - t0) / 1000;
+  try {
+    const sampler = new UsageSampler(ctx.broker.pid);
+    agents.go();
+    await sleep(o.warmupMs);
+    agents.mark();
+    sampler.start();
+    await sleep(o.durationMs);
+    const windowReports = await agents.report();
+    const usage = sampler.stop();
+    await agents.stopPublishing();
+    const copies = plan.copies ?? 1;
+    const publishedTotal = agents.publishedTotal;
+    const allDelivered = await agents.waitReceived(publishedTotal * copies, plan.drainMs ?? 30_000);
+    const finalReports = await agents.report();
+    const windowS = Math.max(...windowReports.map((r) => r.windowMs)) / 1000;
+    const lat = summarize(mergeHistograms(finalReports.map((r) => r.histogram)));
+    const errors = finalReports.flatMap((r) => r.errors);
+    if (errors.length > 0) ctx.log(`agent errors: ${errors.slice(0, 3).join('; ')}`);
+    return {
+      metrics: {
+        pub: sum(windowReports, (r) => r.published) / windowS,
+        recv: sum(windowReports, (r) => r.received) / windowS,
+        confirmed: sum(windowReports, (r) => r.confirmed) / windowS,
+        p50: lat.p50Ms,
+        p99: lat.p99Ms,
+        p999: lat.p999Ms,
+        max: lat.maxMs,
+        cpu: usage.cpuPercent,
+        rss: usage.peakRss / 2 ** 20,
+        clientCpu: (100 * sum(windowReports, (r) => r.cpuMs)) / (windowS * 1000),
+        setupS,
+      },
+      windowReports,
+      finalReports,
+      publishedTotal,
+      receivedTotal: agents.receivedTotal,
+      allDelivered,
+    };
+  } finally {
+    await agents.close();
+  }
+}
+
+/** Runs `f` over `items`, `size` at a time (pipelined on one channel, without flooding it). */
+export async function inBatches<T>(items: readonly T[], size: number, f: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(f));
+}
+
+/** Declares a direct or fanout exchange and its queues, each bound with its own name as key. */
+export async function declareTopology(admin: BenchConnection, exchange: string, type: 'direct' | 'fanout', queues: readonly string[], durable = false): Promise<void> {
+  await admin.declareExchange(exchange, type, durable);
+  await inBatches(queues, 200, (q) => admin.declareQueue(q, durable));
+  await inBatches(queues, 200, (q) => admin.bindQueue(q, exchange, type === 'direct' ? q : ''));
+}
+
+/** Deletes queues and exchanges a variant declared, ignoring ones already gone. */
+export async function cleanup(admin: BenchConnection, queues: readonly string[], exchanges: readonly string[]): Promise<void> {
+  await inBatches(queues, 200, (q) => admin.deleteQueue(q).catch(() => undefined));
+  for (const x of exchanges) await admin.deleteExchange(x).catch(() => undefined);
+}

@@ -1,0 +1,54 @@
+import type { ConsumerRole } from '../roles.js';
+import { cleanup, declareTopology, FLOW_COLUMNS, runFlow, type BenchOptions, type Column, type Scenario, type Variant } from '../scenario.js';
+import { publisher } from './throughput.js';
+
+const EXCHANGE = 'bench.fanout';
+
+const COLUMNS: Column[] = [
+  ...FLOW_COLUMNS,
+  { key: 'delivered', label: 'delivered %', better: 'higher', digits: 2 },
+  { key: 'held', label: 'connections held', better: 'higher', digits: 0 },
+  { key: 'setupS', label: 'setup s', better: 'lower', digits: 1 },
+];
+
+export const fanout: Scenario = {
+  name: 'fanout',
+  title: 'Fanout: 1 publisher → fanout → N queues, each with a consumer on its own connection, 100 B ticks',
+  about:
+    'Market-data style: one publisher at a fixed rate, every queue bound to one fanout exchange, every consumer (auto-ack) on its own connection. "delivered %" counts every copy received after publishing stopped and the queues drained; "connections held" is how many consumer connections were still open at the end. Setup (connect + consume N times) is timed separately and not part of the rates.',
+  brokers: ['skiff', 'rabbitmq', 'nats'],
+  columns: COLUMNS,
+  primary: { key: 'p99', better: 'lower' },
+  variants(o: BenchOptions): Variant[] {
+    return o.fanoutQueues.map((n) => ({
+      label: `${n.toLocaleString('en-US')} queues, ${o.fanoutRate} msg/s → ${(n * o.fanoutRate).toLocaleString('en-US')} deliveries/s`,
+      async run(ctx) {
+        const { admin } = ctx;
+        const names = Array.from({ length: n }, (_, i) => `bench.fan.${i}`);
+        await declareTopology(admin, EXCHANGE, 'fanout', names);
+        try {
+          const consumers: ConsumerRole = {
+            kind: 'consumer',
+            queues: names.map((q) => ({ name: q, route: EXCHANGE })),
+            perConnection: 1,
+            noAck: true,
+            prefetch: 0,
+          };
+          const pub = publisher({ exchange: EXCHANGE, keys: [''], bodySize: 100, rate: o.fanoutRate });
+          // One load process: the publisher is light, and a third busy process on 2 cores would
+          // only steal time from the broker.
+          const r = await runFlow(ctx, { groups: [[consumers, pub]], copies: n, drainMs: 60_000, setupTimeoutMs: 600_000 });
+          const final = r.finalReports;
+          const held = final.reduce((s, x) => s + x.connectionsOpen, 0) - 1; // minus the publisher's
+          return {
+            ...r.metrics,
+            delivered: r.publishedTotal === 0 ? 0 : (100 * r.receivedTotal) / (r.publishedTotal * n),
+            held,
+          };
+        } finally {
+          await cleanup(admin, names, [EXCHANGE]);
+        }
+      },
+    }));
+  },
+};
