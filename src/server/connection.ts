@@ -182,6 +182,10 @@ export class Connection implements FrameSink {
       this.log.info({ reason: check.reason }, 'bad protocol header, closing');
       this.state = 'closed';
       this.socket.end(PROTOCOL_HEADER);
+      // A peer that keeps its side open would otherwise hold the socket forever.
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS);
+      this.timer.unref();
       return Buffer.alloc(0);
     }
     this.state = 'opening';
@@ -347,10 +351,13 @@ export class Connection implements FrameSink {
           if (id === Method.BasicPublish) this.notePublish();
           handleChannelMethod(ch, p);
         } catch (err) {
-          if (err instanceof ProtocolError && !err.isConnectionError) {
+          if (err instanceof ProtocolError) {
+            // The broker does not know which method it serves; the close names it (SPEC §3.1.2).
             if (err.methodId === 0) err.methodId = id;
-            this.channelError(ch, err);
-            return;
+            if (!err.isConnectionError) {
+              this.channelError(ch, err);
+              return;
+            }
           }
           throw err;
         }

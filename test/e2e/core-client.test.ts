@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { ClosedError, ServerError, connect, type Message } from '../../src/client/index.js';
+import { ClosedError, ServerError, connect, type Channel, type ConnectOptions, type Message } from '../../src/client/index.js';
 import { ReplyCode } from '../../protocol/index.js';
 import { startServer, useServer } from '../helpers/server.js';
 import { Collector, deferred, waitFor, within } from '../helpers/wait.js';
@@ -115,16 +115,11 @@ describe('client error handling', () => {
     });
   });
 
-  it('a publish parked on a full socket rejects when the connection is lost', async () => {
-    const ts = await startServer({ broker: new Broker({ memoryHighWatermarkBytes: 64 * 1024 }) });
+  it('a publish parked on a blocked connection rejects when the connection is lost', async () => {
+    const { ts, ch, blocked } = await withAlarm(64 * 1024);
     try {
-      const conn = await ts.connect({ writeHighWaterMark: 16 * 1024 });
-      const ch = await conn.channel();
-      await ch.declareQueue('q');
-      const blocked = deferred();
-      conn.on('blocked', () => blocked.resolve());
       await ch.publish('', 'q', Buffer.alloc(100 * 1024));
-      await within(blocked.promise, 'connection.blocked');
+      await within(blocked, 'connection.blocked');
       const parked = ch.publish('', 'q', 'waits for unblocked').catch((e: unknown) => e);
       for (const c of ts.server.connections.values()) c.destroy();
       expect(await within(parked, 'the parked publish to settle')).toMatchObject({
@@ -151,75 +146,46 @@ describe('publisher confirms', () => {
 
 describe('publish backpressure', () => {
   it('a blocked broker makes publish wait, and it resumes when memory is released', async () => {
-    const ts = await startServer({ broker: new Broker({ memoryHighWatermarkBytes: 256 * 1024 }) });
+    const { ts, conn, ch, blocked, unblocked } = await withAlarm(256 * 1024);
     try {
-      const pubConn = await ts.connect();
-      const ch = await pubConn.channel();
-      await ch.declareQueue('q');
-      const blocked = deferred<string>();
-      pubConn.on('blocked', (reason: string) => blocked.resolve(reason));
-      const unblocked = deferred();
-      pubConn.on('unblocked', () => unblocked.resolve());
-      const body = Buffer.alloc(16 * 1024, 1);
-      let published = 0;
-      let stop = false;
-      const publishing = (async () => {
-        while (!stop) {
-          await ch.publish('', 'q', body);
-          published++;
-        }
-      })();
-      expect(await within(blocked.promise, 'connection.blocked')).toBe('memory high watermark');
+      const loop = publishLoop(ch, Buffer.alloc(16 * 1024, 1));
+      expect(await within(blocked, 'connection.blocked')).toBe('memory high watermark');
       // While blocked, the publisher is parked: it does not keep filling memory.
       const other = await (await ts.connect()).channel();
-      await waitFor(() => pubConn.blocked, 'the client to see blocked');
-      const parkedAt = published;
+      await waitFor(() => conn.blocked, 'the client to see blocked');
+      const parkedAt = loop.count;
       for (let i = 0; i < 5; i++) await other.declareQueue('q', { passive: true });
-      expect(published).toBe(parkedAt);
-      expect(pubConn.writer.bufferedBytes).toBeLessThan(4 * 1024 * 1024);
+      expect(loop.count).toBe(parkedAt);
       // A consumer drains the queue: memory falls, publishers are released.
       const got = new Collector<Message>();
       await other.consume('q', got.push, { noAck: true });
-      await within(unblocked.promise, 'connection.unblocked');
-      await waitFor(() => published > parkedAt + 10, 'the publisher to resume');
-      stop = true;
-      await publishing;
-      await within(got.take(published), 'every published message to arrive', 10_000);
+      await within(unblocked, 'connection.unblocked');
+      await waitFor(() => loop.count > parkedAt + 10, 'the publisher to resume');
+      await loop.stop();
+      await within(got.take(loop.count), 'every published message to arrive', 10_000);
     } finally {
       await ts.stop();
     }
   });
 
   it('publish waits while the socket is over the write high-water mark', async () => {
-    const ts = await startServer({ broker: new Broker({ memoryHighWatermarkBytes: 64 * 1024 }) });
+    const highWater = 64 * 1024;
+    const { ts, conn, ch, blocked } = await withAlarm(64 * 1024, { writeHighWaterMark: highWater });
     try {
-      const highWater = 64 * 1024;
-      const conn = await ts.connect({ writeHighWaterMark: highWater });
-      const ch = await conn.channel();
-      await ch.declareQueue('q');
-      const blocked = deferred();
-      conn.on('blocked', () => blocked.resolve());
       // Fill the broker past its alarm so the server stops reading this socket...
       await ch.publish('', 'q', Buffer.alloc(100 * 1024));
-      await within(blocked.promise, 'connection.blocked');
+      await within(blocked, 'connection.blocked');
       // ...and play a client that ignores `blocked`, so only the socket bound holds it back.
       conn.blocked = false;
       const body = Buffer.alloc(64 * 1024, 2);
-      let published = 0;
-      let stop = false;
-      const publishing = (async () => {
-        while (!stop) {
-          await ch.publish('', 'q', body);
-          published++;
-        }
-      })();
+      const loop = publishLoop(ch, body);
       // Parked for good once the kernel buffers on both ends are full.
       let seen = -1;
       let still = 0;
       await waitFor(
         () => {
-          still = published === seen && !conn.writer.writable ? still + 1 : 0;
-          seen = published;
+          still = loop.count === seen && !conn.writer.writable ? still + 1 : 0;
+          seen = loop.count;
           return still >= 20;
         },
         'the publisher to park',
@@ -230,12 +196,45 @@ describe('publish backpressure', () => {
       const other = await (await ts.connect()).channel();
       const got = new Collector<Message>();
       await other.consume('q', got.push, { noAck: true });
-      await waitFor(() => published > seen + 10, 'the publisher to resume', 15_000);
-      stop = true;
-      await publishing;
-      await within(got.take(published + 1), 'every message', 15_000);
+      await waitFor(() => loop.count > seen + 10, 'the publisher to resume', 15_000);
+      await loop.stop();
+      await within(got.take(loop.count + 1), 'every message', 15_000);
     } finally {
       await ts.stop();
     }
   });
 });
+
+/** A server whose broker blocks publishers past `watermark` bytes, and a publisher on it. */
+async function withAlarm(watermark: number, options: ConnectOptions = {}) {
+  const ts = await startServer({ broker: new Broker({ memoryHighWatermarkBytes: watermark }) });
+  const conn = await ts.connect(options);
+  const ch = await conn.channel();
+  await ch.declareQueue('q');
+  const blocked = deferred<string>();
+  conn.on('blocked', (reason: string) => blocked.resolve(reason));
+  const unblocked = deferred();
+  conn.on('unblocked', () => unblocked.resolve());
+  return { ts, conn, ch, blocked: blocked.promise, unblocked: unblocked.promise };
+}
+
+/** Publishes `body` to 'q' in a loop, awaiting each publish as a well-behaved publisher does. */
+function publishLoop(ch: Channel, body: Buffer): { readonly count: number; stop(): Promise<void> } {
+  let count = 0;
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      await ch.publish('', 'q', body);
+      count++;
+    }
+  })();
+  return {
+    get count() {
+      return count;
+    },
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}

@@ -72,9 +72,10 @@ export class RawClient {
     );
   }
 
-  static connect(port: number): Promise<RawClient> {
+  /** `allowHalfOpen` keeps our side open after the server ends its side (a rude peer). */
+  static connect(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = netConnect({ host: '127.0.0.1', port, noDelay: true });
+      const s = netConnect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: options.allowHalfOpen ?? false });
       s.once('connect', () => resolve(new RawClient(s)));
       s.once('error', reject);
     });

@@ -14,7 +14,7 @@ export interface TestServer {
   /** Connects the real client over TCP; closed at teardown. */
   connect(options?: ConnectOptions): Promise<Connection>;
   /** Connects a bare socket and completes the handshake; destroyed at teardown. */
-  raw(options?: { heartbeatMs?: number; handshake?: boolean }): Promise<RawClient>;
+  raw(options?: { heartbeatMs?: number; handshake?: boolean; allowHalfOpen?: boolean }): Promise<RawClient>;
   /**
    * Closes every client, checks the broker let go of them (no sessions, consumers or unacked
    * messages left behind), and stops the server.
@@ -40,7 +40,8 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       return c;
     },
     async raw(opts = {}) {
-      const r = opts.handshake === false ? await RawClient.connect(port) : await RawClient.open(port, opts);
+      const r = await RawClient.connect(port, opts);
+      if (opts.handshake !== false) await r.handshake(opts);
       raws.push(r);
       return r;
     },
