@@ -8,7 +8,12 @@ export interface StoreOptions {
   checkpointIntervalMs: number;
   /** Size of the sync-worker pool (`sync_workers`). Default 2. */
   syncWorkers: number;
-  /** A checkpoint starts early once a confirm has waited this long (`max_confirm_delay_ms`). Default 20. */
+  /**
+   * A checkpoint starts early once a confirm has waited this long (`max_confirm_delay_ms`).
+   * Default 0: at the end of the event-loop turn, so a confirm costs about one commit; confirms
+   * that arrive while a checkpoint is in flight join the next one (group commit). Raise it on
+   * disks with slow fsync to put more confirms in each commit, at that much extra latency.
+   */
   maxConfirmDelayMs: number;
   /** SQLite `synchronous` pragma (`synchronous`): FULL survives power loss, NORMAL only process crashes. Default FULL. */
   synchronous: 'FULL' | 'NORMAL';
@@ -16,17 +21,24 @@ export interface StoreOptions {
   maxPendingBytes: number;
   /**
    * Test hook, not a config key: in every sync worker, write transactions `nth` to
-   * `nth + times - 1` (counting from 1) fail midway and roll back. Also set by the environment
-   * variable SKIFF_STORE_FAIL_WRITES=`nth[:times]`.
+   * `nth + times - 1` (counting from 1, only those on `file` files if given) fail midway and
+   * roll back. Also set by the environment variable SKIFF_STORE_FAIL_WRITES=`nth[:times[:file]]`.
    */
-  failWrites?: { nth: number; times: number } | null;
+  failWrites?: FailWrites | null;
+}
+
+/** See {@link StoreOptions.failWrites}. */
+export interface FailWrites {
+  nth: number;
+  times: number;
+  file?: 'topology' | 'queues';
 }
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
   dataDir: './data',
   checkpointIntervalMs: 1000,
   syncWorkers: 2,
-  maxConfirmDelayMs: 20,
+  maxConfirmDelayMs: 0,
   synchronous: 'FULL',
   maxPendingBytes: 256 * 1024 * 1024,
 };
@@ -49,11 +61,15 @@ export function checkStoreOptions(o: StoreOptions): void {
   if (!Number.isInteger(o.maxPendingBytes) || o.maxPendingBytes < 1024 * 1024) bad('max_pending_bytes', o.maxPendingBytes, 'an integer >= 1048576');
 }
 
-/** Parses SKIFF_STORE_FAIL_WRITES (`nth` or `nth:times`); null when unset. */
-export function failWritesFromEnv(env: NodeJS.ProcessEnv): { nth: number; times: number } | null {
+/** Parses SKIFF_STORE_FAIL_WRITES (`nth[:times[:topology|queues]]`); null when unset. */
+export function failWritesFromEnv(env: NodeJS.ProcessEnv): FailWrites | null {
   const v = env['SKIFF_STORE_FAIL_WRITES'];
   if (v === undefined || v === '') return null;
-  const m = /^(\d+)(?::(\d+))?$/.exec(v);
-  if (m === null) throw new StoreError('ERR_STORE_OPTIONS', `SKIFF_STORE_FAIL_WRITES must be 'nth' or 'nth:times', got ${JSON.stringify(v)}`);
-  return { nth: Number(m[1]), times: m[2] === undefined ? 1 : Number(m[2]) };
+  const m = /^([1-9]\d*)(?::(\d+)(?::(topology|queues))?)?$/.exec(v);
+  if (m === null) {
+    throw new StoreError('ERR_STORE_OPTIONS', `SKIFF_STORE_FAIL_WRITES must be 'nth[:times[:topology|queues]]', got ${JSON.stringify(v)}`);
+  }
+  const f: FailWrites = { nth: Number(m[1]), times: m[2] === undefined ? 1 : Number(m[2]) };
+  if (m[3] !== undefined) f.file = m[3] as 'topology' | 'queues';
+  return f;
 }

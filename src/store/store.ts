@@ -320,7 +320,8 @@ export class Store implements Persistence {
       return;
     }
     this.waiters.push({ seq: this.seq, done });
-    if (this.confirmTimer === null) {
+    if (this.options.maxConfirmDelayMs === 0) this.kick();
+    else if (this.confirmTimer === null) {
       this.confirmTimer = setTimeout(() => {
         this.confirmTimer = null;
         this.checkpoint();

@@ -22,9 +22,10 @@ let topology: TopologyFile | null = null;
 const queueFiles = new Map<number, QueueFile>();
 /** Per shard: the batch whose transaction is open; parts of any other (failed, stale) are skipped. */
 const openBatch = new Map<number, number>();
-/** Per shard: whether the open transaction is the one fault injection picked to fail. */
-const doomed = new Map<number, number>();
-let transactions = 0;
+/** Per shard: whether the open transaction is one fault injection picked to fail. */
+const doomed = new Map<number, boolean>();
+/** Write transactions started, for fault injection. */
+const transactions = { all: 0, topology: 0, queues: 0 };
 let credit = READ_CREDIT;
 let creditWaiter: (() => void) | null = null;
 
@@ -32,17 +33,18 @@ function post(m: FromWorker, transfer?: ArrayBuffer[]): void {
   (port as NonNullable<typeof port>).postMessage(m, transfer);
 }
 
-/** Test hook (StoreOptions.failWrites): transactions nth .. nth+times-1 of this worker fail midway. */
-function pickFault(): number {
-  const n = ++transactions;
+/** Test hook (StoreOptions.failWrites): whether this transaction is one that must fail midway. */
+function pickFault(kind: 'topology' | 'queues'): boolean {
+  transactions.all++;
+  transactions[kind]++;
   const f = setup.failWrites;
-  return f !== null && n >= f.nth && n < f.nth + f.times ? n : 0;
+  if (f === null || (f.file !== undefined && f.file !== kind)) return false;
+  const n = f.file === undefined ? transactions.all : transactions[kind];
+  return n >= f.nth && n < f.nth + f.times;
 }
 
-function injected(n: number): () => void {
-  return () => {
-    throw new Error(`injected write failure (transaction ${n} of this worker)`);
-  };
+function injected(): void {
+  throw new Error('injected write failure (SKIFF_STORE_FAIL_WRITES)');
 }
 
 function open(): void {
@@ -80,12 +82,11 @@ function writeMessages(m: MessagesPart): void {
       file.rollback();
       file.begin();
       openBatch.set(m.shard, m.batch);
-      doomed.set(m.shard, pickFault());
+      doomed.set(m.shard, pickFault('queues'));
     } else if (openBatch.get(m.shard) !== m.batch) {
       return;
     }
-    const fault = m.last ? (doomed.get(m.shard) ?? 0) : 0;
-    file.apply(m, fault === 0 ? null : injected(fault));
+    file.apply(m, m.last && doomed.get(m.shard) === true ? injected : null);
     if (m.last) {
       openBatch.delete(m.shard);
       file.commit();
@@ -102,8 +103,7 @@ function writeTopology(m: TopologyBatch): void {
   const file = topology;
   if (file === null) return;
   try {
-    const fault = pickFault();
-    file.apply(m.ops, fault === 0 ? null : injected(fault));
+    file.apply(m.ops, pickFault('topology') ? injected : null);
     post({ t: 'committed', shard: TOPOLOGY_SHARD, batch: m.batch });
   } catch (err) {
     post({ t: 'failed', shard: TOPOLOGY_SHARD, batch: m.batch, error: writeError(err, file.file) });

@@ -1,4 +1,5 @@
 import type { StoreErrorData } from './errors.js';
+import type { FailWrites } from './options.js';
 
 /**
  * Messages between the store (main thread) and its sync workers. Numbers travel in
@@ -159,5 +160,5 @@ export interface WorkerSetup {
   shards: number[];
   synchronous: 'FULL' | 'NORMAL';
   /** Test hook: make write transactions fail (see StoreOptions.failWrites). */
-  failWrites: { nth: number; times: number } | null;
+  failWrites: FailWrites | null;
 }

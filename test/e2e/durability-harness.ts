@@ -1,10 +1,12 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
+import pino from 'pino';
 import { connect, type Connection } from '../../src/client/index.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { silentLogger, type Logger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
 
 /** A fresh data directory under the OS temp dir; `removeDataDirs()` deletes them all. */
@@ -27,8 +29,8 @@ export interface DurableDaemon {
   stop(): Promise<void>;
 }
 
-export async function startDurable(dataDir: string, store: Partial<StoreOptions> = {}): Promise<DurableDaemon> {
-  const daemon = await startDaemon({ port: 0, host: '127.0.0.1', log: silentLogger(), store: { dataDir, ...store } });
+export async function startDurable(dataDir: string, store: Partial<StoreOptions> = {}, log: Logger = silentLogger()): Promise<DurableDaemon> {
+  const daemon = await startDaemon({ port: 0, host: '127.0.0.1', log, store: { dataDir, ...store } });
   const clients: Connection[] = [];
   return {
     daemon,
@@ -54,4 +56,36 @@ export function storedMessageCount(dataDir: string): number {
     db.close();
   }
   return n;
+}
+
+/** A logger whose JSON lines a test can read and wait for (logs are how the store reports faults). */
+export interface LogCapture {
+  readonly log: Logger;
+  records(): Record<string, unknown>[];
+  /** Resolves with the first record whose `msg` is `msg` (bounded wait). */
+  next(msg: string): Promise<Record<string, unknown>>;
+}
+
+export function captureLog(): LogCapture {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') records.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const log = pino({ level: 'debug' }, stream);
+  return {
+    log,
+    records: () => [...records],
+    async next(msg) {
+      const end = Date.now() + 10_000;
+      for (;;) {
+        const r = records.find((x) => x['msg'] === msg);
+        if (r !== undefined) return r;
+        if (Date.now() > end) throw new Error(`timed out waiting for log '${msg}'`);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    },
+  };
 }
