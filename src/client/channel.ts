@@ -329,7 +329,7 @@ export class Channel implements Settler {
         if (handler === undefined) return;
         const { props, body } = splitContent(p.content as Buffer);
         const m = new Message(this, props, body, a[3] as string, a[4] as string, a[2] as boolean, a[1] as number, a[5] as boolean, a[0] as string);
-        handler(m);
+        this.callApp(handler, m);
         return;
       }
       case Method.BasicAck:
@@ -347,7 +347,7 @@ export class Channel implements Settler {
           routingKey: a[3] as string,
           message: new Message(null, props, body, a[2] as string, a[3] as string, false, 0, false, ''),
         };
-        for (const l of this.returnListeners) l(r);
+        for (const l of this.returnListeners) this.callApp(l, r);
         return;
       }
       case Method.BasicCancel: {
@@ -373,6 +373,19 @@ export class Channel implements Settler {
         w.onReply?.(p);
         w.resolve(p);
       }
+    }
+  }
+
+  /**
+   * Runs an application callback. What it throws is the application's error, not a broken
+   * stream: thrown through the frame decoder it would lose the rest of the chunk and close the
+   * connection as if the server had misbehaved.
+   */
+  private callApp<T>(callback: (value: T) => void, value: T): void {
+    try {
+      callback(value);
+    } catch (err) {
+      this.conn.applicationError(err);
     }
   }
 

@@ -307,6 +307,19 @@ export class Connection extends EventEmitter {
     }
   }
 
+  /**
+   * @internal A consumer or return callback threw. The connection is fine, so the error goes to
+   * the application: the connection's 'error' listeners if it has any, else it is thrown as
+   * uncaught, like an exception in any other Node.js callback.
+   */
+  applicationError(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else
+      process.nextTick(() => {
+        throw err;
+      });
+  }
+
   /** @internal Replies to channel-0 requests (admin methods) in order. */
   private readonly channel0Waiters: Pending[] = [];
 

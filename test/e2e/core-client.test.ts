@@ -98,6 +98,32 @@ describe('client error handling', () => {
     await expect(ch.get('q')).rejects.toBeInstanceOf(ClosedError);
   });
 
+  it("an exception in the application's consumer callback goes to 'error' and breaks nothing", async () => {
+    const conn = await server().connect();
+    const errors = new Collector<unknown>();
+    conn.on('error', errors.push);
+    const ch = await conn.channel();
+    await ch.declareQueue('q');
+    await ch.confirmSelect();
+    const got = new Collector<string>();
+    await ch.consume(
+      'q',
+      (m) => {
+        got.push(m.text());
+        if (m.text() === 'boom') throw new Error('bug in the app');
+      },
+      { noAck: true },
+    );
+    ch.onReturn(() => {
+      throw new Error('bug in the return listener');
+    });
+    await Promise.all([ch.publish('', 'q', 'boom'), ch.publish('', 'q', 'after'), ch.publish('', 'nowhere', 'r', { mandatory: true })]);
+    expect(await got.take(2)).toEqual(['boom', 'after']);
+    expect((await errors.take(2)).map((e) => (e as Error).message).sort()).toEqual(['bug in the app', 'bug in the return listener']);
+    expect([conn.isOpen, ch.isOpen]).toEqual([true, true]);
+    await ch.declareQueue('q', { passive: true });
+  });
+
   it('connecting to a port nobody listens on fails with a clear error', async () => {
     const ts = await startServer();
     const port = ts.port;

@@ -140,6 +140,16 @@ describe('consuming over TCP with the real client', () => {
     expect(rest.map((m) => m?.text())).toEqual(['m4', 'm5']);
   });
 
+  it('the async iterator of a missing queue throws NOT_FOUND out of the loop', async () => {
+    const ch = await (await server().connect()).channel();
+    const loop = async (): Promise<number> => {
+      let n = 0;
+      for await (const _ of ch.messages('nope')) n++;
+      return n;
+    };
+    await expect(loop()).rejects.toMatchObject({ code: 'NOT_FOUND', message: "NOT_FOUND - no queue 'nope' in vhost '/'" });
+  });
+
   it('the async iterator ends when the server cancels the consumer (queue deleted)', async () => {
     const pub = await publisher();
     await pub.declareQueue('q');

@@ -81,13 +81,6 @@ export class RawClient {
     });
   }
 
-  /** A raw client that has completed the handshake (header, start, open, open-ok). */
-  static async open(port: number, options: { heartbeatMs?: number } = {}): Promise<RawClient> {
-    const c = await RawClient.connect(port);
-    await c.handshake(options);
-    return c;
-  }
-
   send(...chunks: Buffer[]): void {
     for (const c of chunks) this.socket.write(c);
   }
