@@ -13,7 +13,7 @@ class Node {
   }
 }
 
-/** Routing keys remembered with their result; forgotten on any bind or unbind. */
+/** Routing keys remembered with their result; all forgotten on any bind or unbind, or when full. */
 const CACHE_SIZE = 4096;
 
 /**
@@ -38,10 +38,12 @@ export class TopicExchange extends Exchange {
   route(routingKey: string): Iterable<Destination> {
     const hit = this.cache.get(routingKey);
     if (hit !== undefined) return hit;
-    const out = new Set<Destination>();
-    match(this.root, words(routingKey), 0, out);
-    const result = [...out];
-    if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
+    const found = new Found();
+    match(this.root, words(routingKey), 0, found);
+    const result = found.list;
+    // Start over when full: evicting the oldest entry one by one makes V8's Map skip an ever
+    // longer run of deleted slots on each eviction.
+    if (this.cache.size >= CACHE_SIZE) this.cache = new Map();
     this.cache.set(routingKey, result);
     return result;
   }
@@ -95,7 +97,30 @@ function pattern(key: string): string[] {
   return ws.filter((w, i) => !(w === '#' && ws[i - 1] === '#'));
 }
 
-function match(node: Node, ws: readonly string[], i: number, out: Set<Destination>): void {
+/**
+ * The destinations found for one routing key, each once. Results are usually few, so a linear
+ * duplicate check beats a Set per message; past a handful a Set takes over the checking.
+ */
+class Found {
+  readonly list: Destination[] = [];
+  private seen: Set<Destination> | null = null;
+
+  add(d: Destination): void {
+    const list = this.list;
+    if (this.seen !== null) {
+      if (this.seen.has(d)) return;
+      this.seen.add(d);
+    } else if (list.length !== 0 && list.includes(d)) {
+      return;
+    } else if (list.length === 16) {
+      this.seen = new Set(list).add(d);
+    }
+    list.push(d);
+  }
+}
+
+/** Collects the destinations of the bindings that match `ws` from word `i` on. */
+function match(node: Node, ws: readonly string[], i: number, out: Found): void {
   const hash = node.hash;
   if (hash !== null) {
     // `#` takes zero or more of the remaining words.
