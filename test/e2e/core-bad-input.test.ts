@@ -61,6 +61,14 @@ async function open(channel = 1): Promise<RawClient> {
   return raw;
 }
 
+/** A bare socket that has sent the protocol header and read connection.start, but not opened. */
+async function started(): Promise<RawClient> {
+  const raw = await server().raw({ handshake: false });
+  raw.send(PROTOCOL_HEADER);
+  await raw.expect(Method.ConnectionStart);
+  return raw;
+}
+
 /** The connection is closed with exactly this error, and the server drops the socket. */
 async function connectionError(raw: RawClient, code: number, text: string, methodId = 0): Promise<void> {
   expect(await within(raw.expectConnectionClose(), `connection.close ${code}`)).toEqual({ code, text, methodId });
@@ -121,9 +129,7 @@ describe('malformed frames (SPEC §2): connection errors', () => {
   });
 
   it('a frame over the negotiated frameMax is FRAME_TOO_LARGE even when small', async () => {
-    const raw = await server().raw({ handshake: false });
-    raw.send(PROTOCOL_HEADER);
-    await raw.expect(Method.ConnectionStart);
+    const raw = await started();
     raw.sendMethod(0, Method.ConnectionOpen, ['guest', 'guest', 4096, 0, 0]);
     expect((await raw.expect(Method.ConnectionOpenOk)).args[0]).toBe(4096);
     await raw.openChannel(1);
@@ -132,9 +138,7 @@ describe('malformed frames (SPEC §2): connection errors', () => {
   });
 
   it('an oversize frame before connection.open is FRAME_TOO_LARGE against the server frameMax', async () => {
-    const raw = await server().raw({ handshake: false });
-    raw.send(PROTOCOL_HEADER);
-    await raw.expect(Method.ConnectionStart);
+    const raw = await started();
     raw.send(frame(FrameType.METHOD, 0, Buffer.alloc(0), 2_000_000));
     await connectionError(raw, ReplyCode.FRAME_TOO_LARGE, 'FRAME_TOO_LARGE - frame of 2000004 bytes exceeds frameMax 1048576');
   });
@@ -193,17 +197,13 @@ describe('unknown, misplaced and out-of-state methods (SPEC §3.1): COMMAND_INVA
   });
 
   it('a channel method before connection.open', async () => {
-    const raw = await server().raw({ handshake: false });
-    raw.send(PROTOCOL_HEADER);
-    await raw.expect(Method.ConnectionStart);
+    const raw = await started();
     raw.sendMethod(1, Method.ChannelOpen, []);
     await connectionError(raw, ReplyCode.COMMAND_INVALID, 'COMMAND_INVALID - channel.open before connection.open-ok', Method.ChannelOpen);
   });
 
   it('a channel-0 method other than connection.open before it', async () => {
-    const raw = await server().raw({ handshake: false });
-    raw.send(PROTOCOL_HEADER);
-    await raw.expect(Method.ConnectionStart);
+    const raw = await started();
     raw.sendMethod(0, Method.ConnectionCloseOk, []);
     await connectionError(raw, ReplyCode.COMMAND_INVALID, 'COMMAND_INVALID - expected connection.open, got connection.close-ok', Method.ConnectionCloseOk);
   });
@@ -327,9 +327,7 @@ describe('malformed arguments (SPEC §3.2): SYNTAX_ERROR', () => {
   });
 
   it('a malformed connection.open is a connection error', async () => {
-    const raw = await server().raw({ handshake: false });
-    raw.send(PROTOCOL_HEADER);
-    await raw.expect(Method.ConnectionStart);
+    const raw = await started();
     raw.sendMethod(0, Method.ConnectionOpen, [1, 'guest', 0, 0, 0]);
     await connectionError(raw, S, "SYNTAX_ERROR - connection.open: argument 'username' must be a string", Method.ConnectionOpen);
   });
