@@ -30,7 +30,10 @@ export class TopologyFile {
       ],
       queue: [p('INSERT OR REPLACE INTO queues (name, qid, shard, auto_delete, arguments) VALUES (@name, @qid, @shard, @autoDelete, @arguments)')],
       // By qid as well as name: a stale delete must not remove a newer queue of the same name.
-      'queue-delete': [p('DELETE FROM bindings WHERE queue = @name'), p('DELETE FROM queues WHERE name = @name AND qid = @qid')],
+      'queue-delete': [
+        p('DELETE FROM bindings WHERE queue = @name AND EXISTS (SELECT 1 FROM queues WHERE name = @name AND qid = @qid)'),
+        p('DELETE FROM queues WHERE name = @name AND qid = @qid'),
+      ],
       bind: [p('INSERT OR REPLACE INTO bindings (exchange, queue, routing_key, arguments) VALUES (@exchange, @queue, @routingKey, @arguments)')],
       unbind: [p(`DELETE FROM bindings WHERE exchange = @exchange AND queue = @queue AND routing_key = @routingKey AND ${keep}`)],
       xbind: [

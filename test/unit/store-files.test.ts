@@ -1,0 +1,237 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { decodeArgs, encodeArgs } from '../../src/store/args-json.js';
+import { checkStoreOptions, DEFAULT_STORE_OPTIONS, failWritesFromEnv } from '../../src/store/options.js';
+import { QueueFile } from '../../src/store/queue-file.js';
+import { RowColumns } from '../../src/store/row-columns.js';
+import { APPLICATION_ID, openStoreFile, schemaVersion } from '../../src/store/schema.js';
+import { TopologyFile } from '../../src/store/topology-file.js';
+import { INS, INS_STRIDE, type MessagesPart } from '../../src/store/wire.js';
+
+beforeEach(() => {
+  expect.hasAssertions();
+});
+
+const root = mkdtempSync(join(tmpdir(), 'skiff-store-unit-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let fileSeq = 0;
+const nextFile = (): string => join(root, `f${++fileSeq}.db`);
+
+function part(rows: RowColumns, extra: Partial<MessagesPart> = {}): MessagesPart {
+  const { rows: r, strings, content } = rows.build();
+  return { t: 'msgs', shard: 0, batch: 1, first: true, last: true, rows: r, strings, content, upd: new Float64Array(), del: new Float64Array(), drop: [], ...extra };
+}
+
+function rowsOf(qid: number, ids: number[]): RowColumns {
+  const c = new RowColumns();
+  for (const id of ids) c.add(qid, id, 0, 0, 0, 0, 'x', `rk${id % 3}`, Buffer.from(`body-${id}`), 0);
+  return c;
+}
+
+function write(f: QueueFile, p: MessagesPart): void {
+  f.begin();
+  f.apply(p, null);
+  f.commit();
+}
+
+function readIds(f: QueueFile): [number, number][] {
+  const out: [number, number][] = [];
+  for (const chunk of f.read()) {
+    for (let i = 0; i < chunk.rows.length; i += INS_STRIDE) out.push([chunk.rows[i + INS.qid] as number, chunk.rows[i + INS.id] as number]);
+  }
+  return out;
+}
+
+describe('openStoreFile', () => {
+  it('creates a new file in WAL mode with the skiff application id and the current schema', () => {
+    const file = nextFile();
+    const { db, created } = openStoreFile(file, 'queues', 'NORMAL');
+    expect({
+      created,
+      journal: db.pragma('journal_mode', { simple: true }),
+      appId: db.pragma('application_id', { simple: true }),
+      version: db.pragma('user_version', { simple: true }),
+      synchronous: db.pragma('synchronous', { simple: true }),
+    }).toEqual({ created: true, journal: 'wal', appId: APPLICATION_ID, version: schemaVersion('queues'), synchronous: 1 });
+    db.close();
+    const again = openStoreFile(file, 'queues', 'FULL');
+    expect({ created: again.created, synchronous: again.db.pragma('synchronous', { simple: true }) }).toEqual({ created: false, synchronous: 2 });
+    again.db.close();
+  });
+
+  it('refuses a file of the other kind', () => {
+    const file = nextFile();
+    openStoreFile(file, 'topology', 'FULL').db.close();
+    expect(() => openStoreFile(file, 'queues', 'FULL')).toThrow(
+      expect.objectContaining({ code: 'ERR_STORE_FOREIGN', message: `store file '${file}' is not a skiff store (it holds topology, expected queues); refusing to use it` }),
+    );
+  });
+
+  it('refuses a SQLite file with another application id', () => {
+    const file = nextFile();
+    const db = new Database(file);
+    db.pragma('application_id = 42');
+    db.close();
+    expect(() => openStoreFile(file, 'topology', 'FULL')).toThrow(
+      expect.objectContaining({ code: 'ERR_STORE_FOREIGN', message: `store file '${file}' is not a skiff store (its application id is 0x2a); refusing to use it` }),
+    );
+  });
+});
+
+describe('QueueFile', () => {
+  it('writes a batch far above the statement-variable limit in one transaction', () => {
+    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const ids = Array.from({ length: 5000 }, (_, i) => i + 1);
+    write(f, part(rowsOf(1, ids)));
+    expect(f.summary()).toEqual({ messages: 5000, maxQid: 1 });
+    f.close();
+  });
+
+  it('a retried batch leaves the same rows (idempotent), updates and deletes by key', () => {
+    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const p = part(rowsOf(1, [1, 2, 3]));
+    write(f, p);
+    write(f, part(rowsOf(1, [1, 2, 3])));
+    write(f, part(new RowColumns(), { upd: Float64Array.from([1, 2, 1, 4]), del: Float64Array.from([1, 3]) }));
+    const chunk = [...f.read()][0];
+    const rows = Array.from(chunk?.rows ?? []);
+    expect(readIds(f)).toEqual([
+      [1, 1],
+      [1, 2],
+    ]);
+    expect([rows[INS_STRIDE + INS.redelivered], rows[INS_STRIDE + INS.deliveryCount]]).toEqual([1, 4]);
+    f.close();
+  });
+
+  it('a failure midway rolls the whole transaction back', () => {
+    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    f.begin();
+    expect(() =>
+      f.apply(part(rowsOf(1, [1, 2])), () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    f.rollback();
+    expect(f.summary().messages).toBe(0);
+    f.close();
+  });
+
+  it('reads back in (queue, id) order and deletes orphans of queues the topology lost', () => {
+    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    write(f, part(rowsOf(2, [9, 3])));
+    write(f, part(rowsOf(1, [5, 4])));
+    write(f, part(rowsOf(7, [1])));
+    expect(f.deleteOrphans([1, 2])).toBe(1);
+    expect(readIds(f)).toEqual([
+      [1, 4],
+      [1, 5],
+      [2, 3],
+      [2, 9],
+    ]);
+    write(f, part(new RowColumns(), { drop: [1] }));
+    expect(readIds(f)).toEqual([
+      [2, 3],
+      [2, 9],
+    ]);
+    f.close();
+  });
+});
+
+describe('TopologyFile', () => {
+  it('applies ops in order; deletes take their bindings along', () => {
+    const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
+    t.apply(
+      [
+        { op: 'exchange', name: 'a', type: 'direct', autoDelete: false, internal: true, arguments: '{}' },
+        { op: 'exchange', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' },
+        { op: 'queue', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
+        { op: 'bind', exchange: 'a', queue: 'q', routingKey: 'k', arguments: '{}' },
+        { op: 'xbind', source: 'b', destination: 'a', routingKey: '', arguments: '{}' },
+        { op: 'queue-delete', name: 'q', qid: 1 },
+        { op: 'queue', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' },
+        { op: 'bind', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' },
+        // A stale delete of the first incarnation must not remove the second.
+        { op: 'queue-delete', name: 'q', qid: 1 },
+        { op: 'exchange-delete', name: 'a' },
+      ],
+      null,
+    );
+    expect(t.read()).toEqual({
+      exchanges: [{ name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' }],
+      queues: [{ name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' }],
+      bindings: [{ exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' }],
+      exchangeBindings: [],
+    });
+    t.close();
+  });
+
+  it('unbind keeps the bindings the broker still has under the same key', () => {
+    const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
+    const one = encodeArgs({ 'x-match': 'all', a: 1 });
+    const two = encodeArgs({ 'x-match': 'any', b: 2 });
+    t.apply(
+      [
+        { op: 'bind', exchange: 'h', queue: 'q', routingKey: '', arguments: one },
+        { op: 'bind', exchange: 'h', queue: 'q', routingKey: '', arguments: two },
+        { op: 'unbind', exchange: 'h', queue: 'q', routingKey: '', keep: JSON.stringify([two]) },
+      ],
+      null,
+    );
+    expect(t.read().bindings.map((b) => b.arguments)).toEqual([two]);
+    t.close();
+  });
+
+  it('a failure midway leaves none of the checkpoint applied', () => {
+    const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
+    const ops = [
+      { op: 'exchange', name: 'a', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
+      { op: 'queue', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
+    ] as const;
+    expect(() =>
+      t.apply([...ops], () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(t.read()).toEqual({ exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
+    t.close();
+  });
+});
+
+describe('arguments as JSON', () => {
+  it('round-trips binary values and sorts keys so equal arguments have equal text', () => {
+    const args = { b: [1, { z: Buffer.from([1, 2]) }], a: 'x', n: null, f: 1.5 };
+    const text = encodeArgs(args);
+    expect(text).toBe('{"a":"x","b":[1,{"z":{"$bytes":"AQI="}}],"f":1.5,"n":null}');
+    expect(decodeArgs(text)).toEqual(args);
+    expect(encodeArgs({ y: 1, x: 2 })).toBe(encodeArgs({ x: 2, y: 1 }));
+  });
+});
+
+describe('store options', () => {
+  it('accepts the defaults and names the config key of a bad value', () => {
+    expect(() => checkStoreOptions(DEFAULT_STORE_OPTIONS)).not.toThrow();
+    const bad: [Partial<typeof DEFAULT_STORE_OPTIONS>, string][] = [
+      [{ dataDir: '' }, 'data_dir must be a non-empty path, got ""'],
+      [{ checkpointIntervalMs: 0 }, 'checkpoint_interval_ms must be an integer >= 1, got 0'],
+      [{ syncWorkers: 65 }, 'sync_workers must be an integer from 1 to 64, got 65'],
+      [{ maxConfirmDelayMs: -1 }, 'max_confirm_delay_ms must be an integer >= 0, got -1'],
+      [{ synchronous: 'OFF' as 'FULL' }, 'synchronous must be "FULL" or "NORMAL", got "OFF"'],
+      [{ maxPendingBytes: 1000 }, 'max_pending_bytes must be an integer >= 1048576, got 1000'],
+    ];
+    for (const [o, message] of bad) {
+      expect(() => checkStoreOptions({ ...DEFAULT_STORE_OPTIONS, ...o })).toThrow(expect.objectContaining({ code: 'ERR_STORE_OPTIONS', message }));
+    }
+  });
+
+  it('reads the fault-injection hook from the environment', () => {
+    expect(failWritesFromEnv({})).toBeNull();
+    expect(failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '3' })).toEqual({ nth: 3, times: 1 });
+    expect(failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '2:5:topology' })).toEqual({ nth: 2, times: 5, file: 'topology' });
+    expect(() => failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '0' })).toThrow(
+      expect.objectContaining({ code: 'ERR_STORE_OPTIONS', message: `SKIFF_STORE_FAIL_WRITES must be 'nth[:times[:topology|queues]]', got "0"` }),
+    );
+  });
+});
