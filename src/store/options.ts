@@ -32,6 +32,11 @@ export interface FailWrites {
   nth: number;
   times: number;
   file?: 'topology' | 'queues';
+  /**
+   * Instead of failing the transaction, the worker thread exits in the middle of it (a crash).
+   * Only a pool's first workers get this; their replacements run clean.
+   */
+  exit?: boolean;
 }
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
@@ -61,15 +66,16 @@ export function checkStoreOptions(o: StoreOptions): void {
   if (!Number.isInteger(o.maxPendingBytes) || o.maxPendingBytes < 1024 * 1024) bad('max_pending_bytes', o.maxPendingBytes, 'an integer >= 1048576');
 }
 
-/** Parses SKIFF_STORE_FAIL_WRITES (`nth[:times[:topology|queues]]`); null when unset. */
+/** Parses SKIFF_STORE_FAIL_WRITES (`nth[:times[:topology|queues|any[:exit]]]`); null when unset. */
 export function failWritesFromEnv(env: NodeJS.ProcessEnv): FailWrites | null {
   const v = env['SKIFF_STORE_FAIL_WRITES'];
   if (v === undefined || v === '') return null;
-  const m = /^([1-9]\d*)(?::(\d+)(?::(topology|queues))?)?$/.exec(v);
+  const m = /^([1-9]\d*)(?::(\d+)(?::(topology|queues|any)(:exit)?)?)?$/.exec(v);
   if (m === null) {
-    throw new StoreError('ERR_STORE_OPTIONS', `SKIFF_STORE_FAIL_WRITES must be 'nth[:times[:topology|queues]]', got ${JSON.stringify(v)}`);
+    throw new StoreError('ERR_STORE_OPTIONS', `SKIFF_STORE_FAIL_WRITES must be 'nth[:times[:topology|queues|any[:exit]]]', got ${JSON.stringify(v)}`);
   }
   const f: FailWrites = { nth: Number(m[1]), times: m[2] === undefined ? 1 : Number(m[2]) };
-  if (m[3] !== undefined) f.file = m[3] as 'topology' | 'queues';
+  if (m[3] === 'topology' || m[3] === 'queues') f.file = m[3];
+  if (m[4] !== undefined) f.exit = true;
   return f;
 }

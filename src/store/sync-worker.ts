@@ -44,6 +44,7 @@ function pickFault(kind: 'topology' | 'queues'): boolean {
 }
 
 function injected(): void {
+  if (setup.failWrites?.exit === true) process.exit(1);
   throw new Error('injected write failure (SKIFF_STORE_FAIL_WRITES)');
 }
 

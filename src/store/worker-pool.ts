@@ -61,9 +61,11 @@ export class WorkerPool {
     return { shards: ok.flatMap((r) => r.shards), topologyCreated: ok.some((r) => r.topologyCreated) };
   }
 
-  private spawn(i: number): Promise<{ shards: ShardSummary[]; topologyCreated: boolean }> {
+  private spawn(i: number, replacement = false): Promise<{ shards: ShardSummary[]; topologyCreated: boolean }> {
     const slot = this.slots[i] as Slot;
-    const w = new Worker(workerUrl(), { workerData: slot.setup });
+    // Injected faults hit a worker's first life only, or a crash fault would recur forever.
+    const setup = replacement ? { ...slot.setup, failWrites: null } : slot.setup;
+    const w = new Worker(workerUrl(), { workerData: setup });
     slot.worker = w;
     return new Promise((resolve, reject) => {
       let phase: 'starting' | 'running' | 'refused' = 'starting';
@@ -107,7 +109,7 @@ export class WorkerPool {
     if (this.closed) return;
     setTimeout(() => {
       if (this.closed) return;
-      this.spawn(i).then(
+      this.spawn(i, true).then(
         () => this.events.restored(i),
         (err: unknown) => {
           const e = err instanceof StoreError ? err : new StoreError('ERR_STORE_WORKER', String(err));

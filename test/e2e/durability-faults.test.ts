@@ -220,6 +220,23 @@ describe('failing checkpoints', () => {
     await back.stop();
   });
 
+  it('a sync worker that dies mid-checkpoint is replaced, and the checkpoint is resent before the confirm', async () => {
+    const dataDir = freshDataDir();
+    const logs = captureLog();
+    const d = await startDurable(dataDir, { syncWorkers: 1, failWrites: { nth: 1, times: 1, file: 'queues', exit: true } }, logs.log);
+    const ch = await (await d.connect()).channel();
+    await ch.declareQueue('q', { durable: true });
+    await ch.confirmSelect();
+    await ch.publish('', 'q', 'survivor', { persistent: true });
+    const lost = await logs.next('sync worker lost; restarting it');
+    expect({ worker: lost['worker'], err: lost['err'] }).toEqual({ worker: 0, err: 'sync worker 0 exited with code 1' });
+    expect(d.daemon.store?.stats()).toMatchObject({ failedCheckpoints: 1, written: { messages: 1 }, confirmsWaiting: 0 });
+    await d.stop();
+    const back = await startDurable(dataDir);
+    expect(back.daemon.broker.queues.get('q')?.messageCount).toBe(1);
+    await back.stop();
+  });
+
   it('a checkpoint that never succeeds: no confirm is sent, stop reports it, and nothing is half-written', async () => {
     const dataDir = freshDataDir();
     const logs = captureLog();

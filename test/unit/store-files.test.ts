@@ -230,8 +230,9 @@ describe('store options', () => {
     expect(failWritesFromEnv({})).toBeNull();
     expect(failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '3' })).toEqual({ nth: 3, times: 1 });
     expect(failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '2:5:topology' })).toEqual({ nth: 2, times: 5, file: 'topology' });
+    expect(failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '1:1:any:exit' })).toEqual({ nth: 1, times: 1, exit: true });
     expect(() => failWritesFromEnv({ SKIFF_STORE_FAIL_WRITES: '0' })).toThrow(
-      expect.objectContaining({ code: 'ERR_STORE_OPTIONS', message: `SKIFF_STORE_FAIL_WRITES must be 'nth[:times[:topology|queues]]', got "0"` }),
+      expect.objectContaining({ code: 'ERR_STORE_OPTIONS', message: `SKIFF_STORE_FAIL_WRITES must be 'nth[:times[:topology|queues|any[:exit]]]', got "0"` }),
     );
   });
 });
