@@ -9,6 +9,7 @@ import {
   parseDefinitions,
   type ServerStatus,
 } from '../src/client/index.js';
+import type { StoreStats } from '../src/store/store.js';
 import { usageError } from './exit.js';
 import { formatBytes, formatCount, formatDuration, formatTable, printJson, println, type Column, type Io } from './io.js';
 import { Progress } from './progress.js';
@@ -36,8 +37,9 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'bytes', value: (q) => formatBytes(q.readyBytes) },
   ],
   bindings: [
-    { header: 'exchange', value: (b) => b.source },
-    { header: 'queue', value: (b) => b.destination },
+    { header: 'source', value: (b) => b.source },
+    { header: 'destination', value: (b) => b.destination },
+    { header: 'type', value: (b) => b.destinationType },
     { header: 'routing key', value: (b) => b.routingKey },
   ],
   connections: [
@@ -77,11 +79,24 @@ function statusLines(s: ServerStatus): string {
     ['memory', `rss ${formatBytes(m.rss)}, heap ${formatBytes(m.heapUsed)}, queued ${formatBytes(m.queuedBytes)} (${watermark})`],
     ['publishers', m.blocked ? 'BLOCKED (memory or store alarm)' : 'flowing'],
   ];
-  if (s.store !== null) {
-    rows.push(['store', Object.entries(s.store).map(([k, v]) => `${k} ${typeof v === 'number' ? formatCount(v) : String(v)}`).join(', ')]);
-  }
+  if (s.store !== null) rows.push(...storeLines(s.store as Partial<StoreStats>));
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** The store's part of status; keys a newer daemon adds are shown by `--json` only. */
+function storeLines(st: Partial<StoreStats>): [string, string][] {
+  const n = (v: number | undefined): string => formatCount(v ?? 0);
+  const rows: [string, string][] = [
+    ['store', `${st.dataDir ?? '?'}, ${n(st.syncWorkers)} sync workers, ${n(st.shards)} queue files`],
+    [
+      'checkpoints',
+      `${n(st.checkpoints)} committed, ${n(st.failedCheckpoints)} failed, ${n(st.checkpointsInFlight)} in flight; ` +
+        `lag ${n(st.checkpointLagMs)} ms, ${formatBytes(st.pendingBytes ?? 0)} pending, ${n(st.confirmsWaiting)} confirms waiting`,
+    ],
+  ];
+  if (typeof st.lastError === 'string') rows.push(['store error', st.lastError]);
+  return rows;
 }
 
 /** status, list, close-connection, definitions export|import: the commands that need admin methods. */

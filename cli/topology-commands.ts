@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Channel } from '../src/client/index.js';
+import { usageError } from './exit.js';
 import { printJson, println, type Io } from './io.js';
 import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
 
@@ -18,6 +19,38 @@ async function onChannel<T>(
 
 const quote = (name: string): string => `'${name}'`;
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * `--argument key=value` pairs as a map. Values are read as JSON when they parse (numbers,
+ * booleans, objects: `x-message-ttl=5000`), else kept as strings (`x-dead-letter-exchange=dlx`).
+ */
+export function parseArguments(pairs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw usageError(`--argument: expected key=value, got '${pair}'`);
+    const text = pair.slice(eq + 1);
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // not JSON: a plain string
+    }
+    out[pair.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+interface DeclareFlags extends TargetOptions {
+  durable?: boolean;
+  autoDelete?: boolean;
+  internal?: boolean;
+  argument: string[];
+}
+
 /** declare, delete, bind, unbind, purge: ordinary channel methods, open to every user. */
 export function addTopologyCommands(program: Command, io: Io): void {
   const declare = program.command('declare').description('declare an exchange or a queue');
@@ -26,12 +59,13 @@ export function addTopologyCommands(program: Command, io: Io): void {
       .command('exchange')
       .description('declare an exchange')
       .argument('<name>')
-      .argument('<type>', 'direct or fanout')
+      .argument('<type>', 'direct, fanout, topic or headers')
       .option('--durable', 'survives a restart')
       .option('--auto-delete', 'deleted when its last binding goes')
-      .option('--internal', 'no direct publishing'),
-  ).action(async (name: string, type: string, opts: TargetOptions & { durable?: boolean; autoDelete?: boolean; internal?: boolean }) => {
-    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, internal: opts.internal === true };
+      .option('--internal', 'no direct publishing')
+      .option('--argument <key=value>', 'an exchange argument, e.g. alternate-exchange=unrouted (repeatable)', collect, []),
+  ).action(async (name: string, type: string, opts: DeclareFlags) => {
+    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, internal: opts.internal === true, arguments: parseArguments(opts.argument) };
     await onChannel(
       opts,
       io,
@@ -45,9 +79,10 @@ export function addTopologyCommands(program: Command, io: Io): void {
       .description('declare a queue (no name: the server makes one up and prints it)')
       .argument('[name]', 'queue name', '')
       .option('--durable', 'survives a restart')
-      .option('--auto-delete', 'deleted when its last consumer goes'),
-  ).action(async (name: string, opts: TargetOptions & { durable?: boolean; autoDelete?: boolean }) => {
-    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true };
+      .option('--auto-delete', 'deleted when its last consumer goes')
+      .option('--argument <key=value>', 'a queue argument, e.g. x-message-ttl=5000 (repeatable)', collect, []),
+  ).action(async (name: string, opts: DeclareFlags) => {
+    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, arguments: parseArguments(opts.argument) };
     await onChannel(
       opts,
       io,
@@ -94,20 +129,23 @@ export function addTopologyCommands(program: Command, io: Io): void {
     addTargetOptions(
       program
         .command(verb)
-        .description(`${verb} a queue ${verb === 'bind' ? 'to' : 'from'} an exchange`)
-        .argument('<exchange>')
-        .argument('<queue>')
-        .argument('[routing-key]', 'binding key', ''),
-    ).action(async (exchange: string, queue: string, key: string, opts: TargetOptions) => {
-      await onChannel(
-        opts,
-        io,
-        (ch) => (verb === 'bind' ? ch.bindQueue(queue, exchange, key) : ch.unbindQueue(queue, exchange, key)),
-        () => ({
-          json: { [past]: { exchange, queue, routingKey: key } },
-          text: `${past} queue ${quote(queue)} ${verb === 'bind' ? 'to' : 'from'} exchange ${quote(exchange)} with key ${quote(key)}`,
-        }),
-      );
+        .description(`${verb} a queue (or with --to-exchange an exchange) ${verb === 'bind' ? 'to' : 'from'} an exchange`)
+        .argument('<exchange>', 'source exchange')
+        .argument('<destination>', 'queue, or exchange with --to-exchange')
+        .argument('[routing-key]', 'binding key', '')
+        .option('--to-exchange', 'the destination is an exchange (exchange-to-exchange binding)')
+        .option('--argument <key=value>', 'a binding argument, e.g. x-match=any for headers exchanges (repeatable)', collect, []),
+    ).action(async (exchange: string, destination: string, key: string, opts: TargetOptions & { toExchange?: boolean; argument: string[] }) => {
+      const kind = opts.toExchange === true ? 'exchange' : 'queue';
+      const args = parseArguments(opts.argument);
+      const run = (ch: Channel): Promise<void> => {
+        if (kind === 'exchange') return verb === 'bind' ? ch.bindExchange(destination, exchange, key, args) : ch.unbindExchange(destination, exchange, key, args);
+        return verb === 'bind' ? ch.bindQueue(destination, exchange, key, args) : ch.unbindQueue(destination, exchange, key, args);
+      };
+      await onChannel(opts, io, run, () => ({
+        json: { [past]: { source: exchange, destination, destinationType: kind, routingKey: key, arguments: args } },
+        text: `${past} ${kind} ${quote(destination)} ${verb === 'bind' ? 'to' : 'from'} exchange ${quote(exchange)} with key ${quote(key)}`,
+      }));
     });
   }
 

@@ -46,8 +46,10 @@ export interface QueueRow {
 export interface BindingRow {
   /** Exchange name. */
   source: string;
-  /** Queue name. */
+  /** Queue or exchange name. */
   destination: string;
+  /** `exchange` for an exchange → exchange binding. */
+  destinationType: 'queue' | 'exchange';
   routingKey: string;
   arguments: Record<string, unknown>;
 }

@@ -34,9 +34,9 @@ export interface QueueDefinition {
 export interface BindingDefinition {
   /** Exchange. */
   source: string;
-  /** Queue. */
+  /** Queue, or exchange for an exchange → exchange binding. */
   destination: string;
-  destination_type: 'queue';
+  destination_type: 'queue' | 'exchange';
   routing_key: string;
   arguments: Record<string, unknown>;
 }
@@ -63,7 +63,8 @@ function builtIn(exchange: string): boolean {
 export async function exportDefinitions(admin: Admin): Promise<Definitions> {
   const [exchanges, queues, bindings] = [await admin.exchanges(), await admin.queues(), await admin.bindings()];
   const shared = queues.filter((q) => !q.exclusive);
-  const names = new Set(shared.map((q) => q.name));
+  const queueNames = new Set(shared.map((q) => q.name));
+  const kept = (destination: string, type: 'queue' | 'exchange'): boolean => (type === 'queue' ? queueNames.has(destination) : destination !== '');
   return {
     skiff_version: VERSION,
     exchanges: exchanges
@@ -71,8 +72,8 @@ export async function exportDefinitions(admin: Admin): Promise<Definitions> {
       .map((x) => ({ name: x.name, type: x.type, durable: x.durable, auto_delete: x.autoDelete, internal: x.internal, arguments: x.arguments })),
     queues: shared.map((q) => ({ name: q.name, durable: q.durable, auto_delete: q.autoDelete, arguments: q.arguments })),
     bindings: bindings
-      .filter((b) => names.has(b.destination))
-      .map((b) => ({ source: b.source, destination: b.destination, destination_type: 'queue', routing_key: b.routingKey, arguments: b.arguments })),
+      .filter((b) => kept(b.destination, b.destinationType))
+      .map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destinationType, routing_key: b.routingKey, arguments: b.arguments })),
   };
 }
 
@@ -138,8 +139,8 @@ export function parseDefinitions(doc: unknown): Definitions {
           filled[key] = v;
         }
       }
-      if (section === 'bindings' && filled['destination_type'] !== 'queue') {
-        problems.push(`${at}.destination_type: must be 'queue', got '${String(filled['destination_type'])}'`);
+      if (section === 'bindings' && filled['destination_type'] !== 'queue' && filled['destination_type'] !== 'exchange') {
+        problems.push(`${at}.destination_type: must be 'queue' or 'exchange', got '${String(filled['destination_type'])}'`);
       }
       return out[section]?.push(filled);
     });
@@ -157,7 +158,7 @@ export function definitionsCount(defs: Definitions): number {
 
 /**
  * Declares everything in `defs` through an ordinary channel: exchanges, then queues, then
- * bindings. Existing equal things are left alone; a conflicting one stops the import with the
+ * bindings (so every end of a binding exists by then). Existing equal things are left alone; a conflicting one stops the import with the
  * server's PRECONDITION_FAILED (everything before it stays declared).
  */
 export async function importDefinitions(
@@ -179,7 +180,8 @@ export async function importDefinitions(
       step();
     }
     for (const b of defs.bindings) {
-      await ch.bindQueue(b.destination, b.source, b.routing_key, b.arguments);
+      if (b.destination_type === 'exchange') await ch.bindExchange(b.destination, b.source, b.routing_key, b.arguments);
+      else await ch.bindQueue(b.destination, b.source, b.routing_key, b.arguments);
       step();
     }
   } finally {

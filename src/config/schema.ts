@@ -117,7 +117,7 @@ export const SCALARS: readonly ScalarSpec[] = [
     min: 0,
     max: HOUR_MS,
     default: DEFAULT_STORE_OPTIONS.maxConfirmDelayMs,
-    doc: 'A checkpoint starts early once a publisher confirm has waited this long.',
+    doc: 'A waiting publisher confirm starts a checkpoint after this long; 0 = at the end of the event-loop turn.',
   },
   {
     key: 'synchronous',

@@ -221,10 +221,20 @@ function listRows(host: AdminHost, kind: AdminListKind): object[] {
         )
         .sort(byName);
     case 'bindings':
-      return broker
-        .bindings()
-        .map((b): BindingRow => ({ source: b.exchange, destination: b.queue, routingKey: b.routingKey, arguments: b.arguments }))
-        .sort((a, b) => compare(a.source, b.source) || compare(a.destination, b.destination) || compare(a.routingKey, b.routingKey));
+      return [
+        ...broker
+          .bindings()
+          .map((b): BindingRow => ({ source: b.exchange, destination: b.queue, destinationType: 'queue', routingKey: b.routingKey, arguments: b.arguments })),
+        ...broker
+          .exchangeBindings()
+          .map((b): BindingRow => ({ source: b.source, destination: b.destination, destinationType: 'exchange', routingKey: b.routingKey, arguments: b.arguments })),
+      ].sort(
+        (a, b) =>
+          compare(a.source, b.source) ||
+          compare(a.destinationType, b.destinationType) ||
+          compare(a.destination, b.destination) ||
+          compare(a.routingKey, b.routingKey),
+      );
     case 'connections':
       // Map order is open order, which is the order people expect here.
       return [...host.connections.values()].map(

@@ -97,10 +97,35 @@ describe('topology and messages', () => {
   it('--json gives machine-readable results for topology commands', async () => {
     const declared = await daemon.cli(['declare', 'queue', '--json']);
     const q = JSON.parse(declared.stdout) as { queue: string; messageCount: number; consumerCount: number; durable: boolean };
-    expect(q).toEqual({ queue: expect.stringMatching(/^sk\.gen-/) as unknown, messageCount: 0, consumerCount: 0, durable: false, autoDelete: false });
+    expect(q).toEqual({ queue: expect.stringMatching(/^sk\.gen-/) as unknown, messageCount: 0, consumerCount: 0, durable: false, autoDelete: false, arguments: {} });
     expect(JSON.parse((await daemon.cli(['publish', '', q.queue, 'x', '--json'])).stdout)).toEqual({ published: 1, returned: 0 });
     expect(JSON.parse((await daemon.cli(['purge', q.queue, '--json'])).stdout)).toEqual({ purged: q.queue, messageCount: 1 });
     expect(JSON.parse((await daemon.cli(['delete', 'queue', q.queue, '--json'])).stdout)).toEqual({ deleted: q.queue, messageCount: 0 });
+  });
+
+  it('declare --argument passes typed arguments; bind --to-exchange binds exchanges', async () => {
+    expect(await daemon.cli(['declare', 'queue', 'cli.ttl', '--argument', 'x-message-ttl=60000', '--argument', 'x-dead-letter-exchange=cli.dlx'])).toMatchObject({ code: 0 });
+    expect(await daemon.cli(['declare', 'exchange', 'cli.up', 'topic'])).toMatchObject({ code: 0 });
+    expect(await daemon.cli(['declare', 'exchange', 'cli.down', 'fanout'])).toMatchObject({ code: 0 });
+    expect(await daemon.cli(['bind', 'cli.up', 'cli.down', 'a.#', '--to-exchange'])).toEqual({
+      code: 0,
+      stdout: "bound exchange 'cli.down' to exchange 'cli.up' with key 'a.#'\n",
+      stderr: '',
+    });
+    expect(await daemon.cli(['bind', 'cli.down', 'cli.ttl'])).toMatchObject({ code: 0 });
+    const queues = JSON.parse((await daemon.cli(['list', 'queues', '--json'])).stdout) as QueueRow[];
+    expect(queues.find((q) => q.name === 'cli.ttl')?.arguments).toEqual({ 'x-message-ttl': 60000, 'x-dead-letter-exchange': 'cli.dlx' });
+    const bindings = JSON.parse((await daemon.cli(['list', 'bindings', '--json'])).stdout) as unknown[];
+    expect(bindings).toContainEqual({ source: 'cli.up', destination: 'cli.down', destinationType: 'exchange', routingKey: 'a.#', arguments: {} });
+    expect(await daemon.cli(['publish', 'cli.up', 'a.b.c', 'through two exchanges'])).toMatchObject({ code: 0 });
+    expect((await daemon.cli(['consume', 'cli.ttl', '-n', '1', '--ack'])).stdout).toBe('through two exchanges\n');
+    expect(await daemon.cli(['unbind', 'cli.up', 'cli.down', 'a.#', '--to-exchange'])).toMatchObject({ code: 0 });
+    expect(await daemon.cli(['declare', 'queue', 'cli.ttl', '--argument', 'x-message-ttl'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "skiff: --argument: expected key=value, got 'x-message-ttl'\n",
+    });
+    for (const args of [['delete', 'queue', 'cli.ttl'], ['delete', 'exchange', 'cli.up'], ['delete', 'exchange', 'cli.down']]) await daemon.cli(args);
   });
 
   it('publish --mandatory of an unroutable message exits 5 after saying so', async () => {
@@ -202,9 +227,9 @@ describe('status and listings', () => {
     expect(x?.stdout).toMatch(/^name\s+type\s+durable\s+flags\s+bindings\n/);
     expect(x?.stdout).toMatch(/\n\(default\)\s+direct\s+yes\s+0\n/);
     expect(x?.stdout).toMatch(/\nls\.events\s+fanout\s+yes\s+2\n/);
-    expect(b?.stdout).toMatch(/^exchange\s+queue\s+routing key\n/);
-    expect(b?.stdout).toMatch(/\nls\.events\s+ls\.a\n/);
-    expect(b?.stdout).toMatch(/\nls\.events\s+ls\.b\s+x\n/);
+    expect(b?.stdout).toMatch(/^source\s+destination\s+type\s+routing key\n/);
+    expect(b?.stdout).toMatch(/\nls\.events\s+ls\.a\s+queue\n/);
+    expect(b?.stdout).toMatch(/\nls\.events\s+ls\.b\s+queue\s+x\n/);
     expect(c?.stdout).toMatch(/^id\s+user\s+peer\s+channels\s+publishes\s+since\s+name\n/);
     expect(c?.stdout).toMatch(/\nc\d+\s+guest\s+127\.0\.0\.1:\d+\s+1\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+lister\n/);
     expect(c?.stdout).toMatch(/\nc\d+\s+guest\s+127\.0\.0\.1:\d+\s+0\s+0\s+\S+ \S+\s+skiff-cli\n/);
@@ -219,7 +244,7 @@ describe('status and listings', () => {
       { queue: 'ls.b', tag: 'ls-consumer', connection: expect.stringMatching(/^c\d+$/) as unknown, channel: 1, noAck: false, exclusive: false, prefetch: 1, unacked: 1 },
     ]);
     const bindings = JSON.parse((await daemon.cli(['list', 'bindings', '--json'])).stdout) as unknown[];
-    expect(bindings).toContainEqual({ source: 'ls.events', destination: 'ls.b', routingKey: 'x', arguments: {} });
+    expect(bindings).toContainEqual({ source: 'ls.events', destination: 'ls.b', destinationType: 'queue', routingKey: 'x', arguments: {} });
   });
 
   it('close-connection closes a client with CONNECTION_FORCED and the reason', async () => {

@@ -73,9 +73,8 @@ describe('UserAuthenticator', () => {
   let appHash: PasswordHash;
   let guestHash: PasswordHash;
   beforeAll(async () => {
-    [opsHash, appHash, guestHash] = (await Promise.all(['ops-pw', 'app-pw', 'guest-pw'].map((p) => hashPassword(p, FAST)))).map(
-      (h) => parsePasswordHash(h) as PasswordHash,
-    );
+    const hash = async (pw: string): Promise<PasswordHash> => parsePasswordHash(await hashPassword(pw, FAST)) as PasswordHash;
+    [opsHash, appHash, guestHash] = await Promise.all([hash('ops-pw'), hash('app-pw'), hash('guest-pw')]);
   });
 
   it('accepts configured users from any address, with their admin flag', async () => {

@@ -1,7 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { daemonOptions } from '../../src/config/daemon-options.js';
 import { ConfigError, loadConfig, parseConfigText, type LoadOptions } from '../../src/config/load.js';
 import { KeyLocator } from '../../src/config/locate.js';
@@ -9,23 +7,15 @@ import { SCALARS } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { UserAuthenticator, hashPassword } from '../../src/server/auth.js';
 import { DEFAULT_STORE_OPTIONS } from '../../src/store/options.js';
+import { useTempDir } from '../helpers/tmp.js';
 
 const EXAMPLE = new URL('../../config.example.toml', import.meta.url);
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'skiff-config-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = useTempDir('skiff-config-');
+const file = tmp.file;
 beforeEach(() => {
   expect.hasAssertions();
 });
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
 
 /** The problems a load reports, or [] when it succeeds. */
 function problems(options: LoadOptions): readonly string[] {
@@ -147,12 +137,12 @@ describe('validation: every problem at once, naming file, line and key', () => {
   });
 
   it('reports a missing file', () => {
-    const path = join(dir, 'missing.toml');
+    const path = tmp.join('missing.toml');
     expect(problems({ file: path })).toEqual([`${path}: cannot read config file: no such file`]);
   });
 
   it('reports a directory given as the file', () => {
-    expect(problems({ file: dir })).toEqual([`${dir}: cannot read config file: is a directory`]);
+    expect(problems({ file: tmp.path })).toEqual([`${tmp.path}: cannot read config file: is a directory`]);
   });
 });
 
