@@ -3,14 +3,10 @@ import type { Channel, Message } from '../../src/client/index.js';
 import { NoPersistence } from '../../src/broker/persistence.js';
 import type { Message as StoredMessage } from '../../src/broker/message.js';
 import type { Queue } from '../../src/broker/queue.js';
-import { usePolicyServer } from '../helpers/policy-server.js';
+import { count, usePolicyServer } from '../helpers/policy-server.js';
 import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();
-
-async function count(ch: Channel, queue: string): Promise<number> {
-  return (await ch.declareQueue(queue, { passive: true })).messageCount;
-}
 
 /** A work queue whose dead letters go through exchange `dlx` (direct) to queue `dead`. */
 async function setup(ch: Channel, args: Record<string, unknown> = {}, dlrk?: string): Promise<void> {

@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, Message } from '../../src/client/index.js';
 import { NackError, ServerError } from '../../src/client/index.js';
-import { usePolicyServer } from '../helpers/policy-server.js';
+import { drain, usePolicyServer } from '../helpers/policy-server.js';
 import { Collector, within } from '../helpers/wait.js';
 
 const server = usePolicyServer();
-
-async function drain(ch: Channel, queue: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) out.push(m.text());
-  return out;
-}
 
 async function deaths(ch: Channel, queue: string): Promise<[string, string][]> {
   const out: [string, string][] = [];

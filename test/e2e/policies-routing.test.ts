@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, ReturnedMessage } from '../../src/client/index.js';
-import { usePolicyServer } from '../helpers/policy-server.js';
+import { drain, usePolicyServer } from '../helpers/policy-server.js';
 import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();
 
 /** Ready message bodies of a queue, read with get (acked). */
-async function drain(ch: Channel, queue: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) out.push(m.text());
-  return out;
-}
 
 describe('topic exchange over TCP (SPEC §3.3)', () => {
   it('routes by wildcard binding keys, one copy per queue', async () => {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Channel, Message } from '../../src/client/index.js';
-import { usePolicyServer } from '../helpers/policy-server.js';
+import type { Message } from '../../src/client/index.js';
+import { count, drain, usePolicyServer } from '../helpers/policy-server.js';
 import { Collector, waitFor } from '../helpers/wait.js';
 
 const server = usePolicyServer();
-
-async function count(ch: Channel, queue: string): Promise<number> {
-  return (await ch.declareQueue(queue, { passive: true })).messageCount;
-}
-
-async function drain(ch: Channel, queue: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) out.push(m.text());
-  return out;
-}
 
 describe('message TTL (SPEC §3.4.2)', () => {
   it('x-message-ttl: a message expires once older than the TTL, and is never delivered', async () => {

@@ -46,3 +46,15 @@ export function usePolicyServer(options: { persistence?: () => Persistence } = {
     return current;
   };
 }
+
+/** Bodies of a queue's ready messages, taken with get (noAck) until it is empty. */
+export async function drain(ch: Channel, queue: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) out.push(m.text());
+  return out;
+}
+
+/** A queue's ready message count, by passive declare (a round trip on `ch`). */
+export async function count(ch: Channel, queue: string): Promise<number> {
+  return (await ch.declareQueue(queue, { passive: true })).messageCount;
+}
