@@ -124,7 +124,9 @@ export function addMessageCommands(program: Command, io: Io): void {
       .option('--prefetch <n>', 'unacked messages in flight (default: --count, else 100)'),
   ).action(async (queue: string, f: ConsumeFlags) => {
     const count = positiveInt(f.count, '--count');
-    const prefetch = positiveInt(f.prefetch, '--prefetch') ?? Math.min(count ?? 100, 10_000);
+    // With --count the window never exceeds what is still wanted, so no message is delivered
+    // only to go back to the queue marked redelivered.
+    const window = Math.min(positiveInt(f.prefetch, '--prefetch') ?? 100, count ?? Infinity, 10_000);
     await withConnection(f, io, async (conn) => {
       const ch = await conn.channel();
       let interrupted = false;
@@ -134,14 +136,23 @@ export function addMessageCommands(program: Command, io: Io): void {
         void conn.close();
       });
       let n = 0;
+      let last: Message | null = null;
       try {
-        for await (const m of ch.messages(queue, { prefetch })) {
+        for await (const m of ch.messages(queue, { prefetch: window })) {
           if (f.json) println(io.stdout, JSON.stringify(messageJson(m)));
           else println(io.stdout, m.body.toString('utf8'));
-          if (f.ack) m.ack();
+          last = m;
           if (++n === count) break;
+          if (!f.ack) continue;
+          if (count === undefined) m.ack();
+          else if (n % window === 0) {
+            // Releasing a full window lets the broker send a window more: cap it at what is left.
+            if (count - n < window) await ch.prefetch(count - n, true);
+            m.ack(true);
+          }
         }
-      } catch (err) {
+        // The loop's exit cancelled the consumer, so this ack frees nothing new to deliver.
+        if (f.ack && count !== undefined && last !== null) last.ack(true);      } catch (err) {
         if (!interrupted) throw err;
       } finally {
         stop();
