@@ -94,6 +94,17 @@ describe('topology and messages', () => {
     expect(await daemon.cli(['delete', 'queue', 'cli.peek'])).toEqual({ code: 0, stdout: "deleted queue 'cli.peek' (2 messages)\n", stderr: '' });
   });
 
+  it('consume --count --ack takes exactly that many: the rest were never delivered', async () => {
+    await daemon.cli(['declare', 'queue', 'cli.exact']);
+    await daemon.cli(['publish', '', 'cli.exact'], { input: '1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n' });
+    expect((await daemon.cli(['consume', 'cli.exact', '-n', '5', '--ack', '--prefetch', '2'])).stdout).toBe('1\n2\n3\n4\n5\n');
+    const rest = await daemon.cli(['consume', 'cli.exact', '-n', '5', '--ack', '--json']);
+    expect(rest.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { body: string; redelivered: boolean })).toEqual(
+      ['6', '7', '8', '9', '10'].map((body) => expect.objectContaining({ body, redelivered: false }) as unknown),
+    );
+    await daemon.cli(['delete', 'queue', 'cli.exact', '--if-empty']);
+  });
+
   it('--json gives machine-readable results for topology commands', async () => {
     const declared = await daemon.cli(['declare', 'queue', '--json']);
     const q = JSON.parse(declared.stdout) as { queue: string; messageCount: number; consumerCount: number; durable: boolean };
