@@ -455,7 +455,11 @@ export class Broker implements QueueHost {
 
   // ---- restore (used by the store before the listener starts) ----
 
-  /** Puts a restored message at the tail of its queue without telling the store again. */
+  /**
+   * Puts a restored message at the tail of its queue without telling the store again.
+   * `expiresAt` (ms since the epoch, 0 = none) keeps a TTL running across the restart; a
+   * message already past it expires (or is dead-lettered) once the event loop turns.
+   */
   restoreMessage(
     queue: Queue,
     id: number,
@@ -466,8 +470,10 @@ export class Broker implements QueueHost {
     deliveryCount: number,
     priority = 0,
     expiration = 0,
+    expiresAt = 0,
   ): void {
     const m = new Message(id, exchange, routingKey, content, true, priority, expiration, redelivered, deliveryCount);
+    m.expiresAt = expiresAt;
     if (id >= this.nextMessageId) this.nextMessageId = id + 1;
     this.account(content.length + MESSAGE_OVERHEAD_BYTES);
     queue.enqueue(m);

@@ -112,15 +112,17 @@ export class Queue {
   }
 
   private enqueueWithPolicy(m: Message): void {
-    const p = this.policy;
-    let ttl = p === null ? null : p.messageTtl;
-    // The lower of the queue's and the message's TTL wins (SPEC §3.4.2).
-    if (m.expiration !== 0 && (ttl === null || m.expiration < ttl)) ttl = m.expiration;
+    if (m.expiresAt === 0) {
+      // The lower of the queue's and the message's TTL wins (SPEC §3.4.2). A restored message
+      // comes with its expiry already set.
+      let ttl = this.policy === null ? null : this.policy.messageTtl;
+      if (m.expiration !== 0 && (ttl === null || m.expiration < ttl)) ttl = m.expiration;
+      if (ttl !== null) m.expiresAt = this.host.clock.now() + ttl;
+    }
     this.ready.push(m);
     this.readyBytes += m.content.length;
     this.publishedTotal++;
-    if (ttl !== null) {
-      m.expiresAt = this.host.clock.now() + ttl;
+    if (m.expiresAt !== 0) {
       const index = (this.expiry ??= new ExpiryIndex());
       m.readyState = ReadyState.Ready;
       index.add(m);

@@ -185,6 +185,7 @@ function restoreRows(broker: Broker, byQid: Map<number, Queue>, chunk: RowsChunk
       deliveryCount,
       rows[i + INS.priority] as number,
       rows[i + INS.expiration] as number,
+      rows[i + INS.expiresAt] as number,
     );
     n++;
   }
