@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { Message, PublishOptions } from '../src/client/index.js';
 import { CliError, ExitCode, usageError } from './exit.js';
-import { printJson, println, type Io } from './io.js';
+import { formatCount, printJson, println, type Io } from './io.js';
 import { Progress } from './progress.js';
 import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
 
@@ -110,7 +110,7 @@ export function addMessageCommands(program: Command, io: Io): void {
       }
     });
     if (f.json) printJson(io, { published, returned });
-    else println(io.stdout, `published ${published} message${published === 1 ? '' : 's'}${returned ? `, ${returned} returned unroutable` : ''}`);
+    else println(io.stdout, `published ${formatCount(published)} message${published === 1 ? '' : 's'}${returned ? `, ${returned} returned unroutable` : ''}`);
     if (returned !== 0) throw new CliError(ExitCode.SERVER, `NO_ROUTE - ${returned} of ${published} messages reached no queue`);
   });
 
