@@ -69,8 +69,8 @@ export class MessageDelta extends Delta {
     return change;
   }
 
-  /** Drops a deleted queue: its buffered changes go, and one DELETE takes its stored rows. */
-  drop(seq: number, ref: QueueRef): number {
+  /** Forgets the buffered changes of a deleted queue; returns the change in pending bytes. */
+  discard(ref: QueueRef): number {
     let change = 0;
     for (const [m, r] of this.inserts) {
       if (r !== ref) continue;
@@ -84,12 +84,21 @@ export class MessageDelta extends Delta {
       this.count--;
       change -= CHANGE_BYTES;
     }
+    this.bytes += change;
+    return change;
+  }
+
+  /**
+   * Deletes a deleted queue's stored rows. Recorded only once the topology file has committed
+   * the queue's deletion: until then a crash brings the queue back with its rows, never
+   * without them.
+   */
+  drop(seq: number, ref: QueueRef): number {
     this.touch(seq);
     this.drops.push(ref.qid);
     this.count++;
-    change += CHANGE_BYTES;
-    this.bytes += change;
-    return change;
+    this.bytes += CHANGE_BYTES;
+    return CHANGE_BYTES;
   }
 
   /**

@@ -15,7 +15,7 @@ import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, type Store
 import { restoreStore, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
-import { TopologyShard } from './topology-shard.js';
+import { TopologyDelta, TopologyShard } from './topology-shard.js';
 import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -256,9 +256,8 @@ export class Store implements Persistence {
     if (!this.recording || ref === undefined) return;
     this.refs.delete(q);
     ref.dropped = true;
-    this.recordTopology({ op: 'queue-delete', name: q.name, qid: ref.qid });
-    const shard = this.messageShards[ref.shard] as MessageShard;
-    this.pendingChanged(shard.delta.drop(++this.seq, ref));
+    this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.discard(ref));
+    this.topology.record(++this.seq, { op: 'queue-delete', name: q.name, qid: ref.qid }, ref);
   }
 
   bindingAdded(x: Exchange, q: Queue, routingKey: string, args: Record<string, unknown>): void {
@@ -408,6 +407,10 @@ export class Store implements Persistence {
       this.written.messages += delta.inserts.size;
       this.written.updates += delta.updates.size;
       this.written.removals += delta.deletes.length / 2;
+    } else if (delta instanceof TopologyDelta) {
+      for (const ref of delta.deletedQueues) {
+        this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.drop(++this.seq, ref));
+      }
     }
     this.checkpoints++;
     this.lastCheckpointAt = Date.now();

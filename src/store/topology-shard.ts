@@ -1,3 +1,4 @@
+import type { QueueRef } from './message-shard.js';
 import { Delta, Shard, type ShardHost } from './shard.js';
 import type { TopologyBatch, TopologyOp } from './wire.js';
 
@@ -7,6 +8,8 @@ const OP_BYTES = 256;
 /** Topology changes in the order the broker made them: replaying them in order is always right. */
 export class TopologyDelta extends Delta {
   readonly ops: TopologyOp[] = [];
+  /** Queues deleted by these ops: their message rows go once the deletion is committed. */
+  readonly deletedQueues: QueueRef[] = [];
 
   add(seq: number, op: TopologyOp): number {
     this.touch(seq);
@@ -35,7 +38,8 @@ export class TopologyShard extends Shard<TopologyDelta> {
     return Promise.resolve();
   }
 
-  record(seq: number, op: TopologyOp): void {
+  record(seq: number, op: TopologyOp, deletedQueue: QueueRef | null = null): void {
     this.host.pendingChanged(this.delta.add(seq, op));
+    if (deletedQueue !== null) this.delta.deletedQueues.push(deletedQueue);
   }
 }

@@ -265,6 +265,21 @@ describe('failing checkpoints', () => {
     await back.stop();
   });
 
+  it('a queue deletion that never reached the topology file leaves the queue whole, messages included', async () => {
+    const dataDir = freshDataDir();
+    // Topology transaction 1 declares the queue; every later one (the deletion) fails.
+    const d = await startDurable(dataDir, { syncWorkers: 1, failWrites: { nth: 2, times: 1_000_000, file: 'topology' } });
+    const ch = await (await d.connect()).channel();
+    await ch.declareQueue('q', { durable: true });
+    await ch.confirmSelect();
+    for (let i = 0; i < 3; i++) await ch.publish('', 'q', `m${i}`, { persistent: true });
+    expect(await ch.deleteQueue('q')).toBe(3);
+    await expect(d.daemon.stop()).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
+    const back = await startDurable(dataDir);
+    expect(back.daemon.broker.queues.get('q')?.messageCount).toBe(3);
+    await back.stop();
+  });
+
   it('when unwritten changes pass max_pending_bytes, publishers are blocked until the store catches up', async () => {
     const dataDir = freshDataDir();
     const d = await startDurable(dataDir, {

@@ -72,14 +72,18 @@ describe('MessageDelta', () => {
     expect({ upd: Array.from(part?.upd ?? []), del: Array.from(part?.del ?? []) }).toEqual({ upd: [], del: [3, 7] });
   });
 
-  it('dropping a queue discards only its buffered changes and records one drop', () => {
+  it('a deleted queue: its buffered changes are discarded, and its rows dropped by one op', () => {
     const d = new MessageDelta();
     const a = ref('d4a', 4);
     const b = ref('d4b', 5);
-    d.insert(1, a, msg(1));
+    const m1 = msg(1);
+    d.insert(1, a, m1);
     d.insert(2, b, msg(2));
     d.update(3, a, msg(3));
     a.dropped = true;
+    const before = d.bytes;
+    expect(d.discard(a)).toBe(-(m1.content.length + 64 + 64));
+    expect({ count: d.count, bytes: d.bytes }).toEqual({ count: 1, bytes: before - (m1.content.length + 128) });
     d.drop(4, a);
     const [part] = allParts(d);
     expect({ ids: part ? ids(part) : [], upd: part?.upd.length, drop: part?.drop }).toEqual({ ids: [2], upd: 0, drop: [4] });
