@@ -18,6 +18,7 @@ export interface Io {
   exit(code: number): void;
 }
 
+/** The real process streams, environment and signals. */
 export function processIo(): Io {
   return {
     stdout: process.stdout,
@@ -36,6 +37,7 @@ export function processIo(): Io {
   };
 }
 
+/** Writes one line. */
 export function println(stream: Writable, line = ''): void {
   stream.write(`${line}\n`);
 }
@@ -45,6 +47,7 @@ export function printJson(io: Io, value: unknown): void {
   println(io.stdout, JSON.stringify(value, null, 2));
 }
 
+/** A table column: its header and how to read its cell from a row. */
 export interface Column<T> {
   header: string;
   value: (row: T) => string | number | boolean | null;

@@ -10,6 +10,7 @@ export interface UserConfig {
   readonly admin: boolean;
 }
 
+/** `log_format`: json, pretty, or auto (pretty when stdout is a terminal). */
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
 /** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
@@ -37,6 +38,7 @@ interface Common {
   readonly doc: string;
 }
 
+/** One scalar key: its type, range or allowed values, and default. */
 export type ScalarSpec = Common &
   (
     | { readonly type: 'int'; readonly min: number; readonly max: number; readonly default: number }
@@ -141,6 +143,7 @@ export const SCALARS: readonly ScalarSpec[] = [
 /** Keys of one `[[users]]` table. */
 export const USER_KEYS = ['name', 'password_hash', 'admin'] as const;
 
+/** The environment variable of a key: `data_dir` → `SKIFF_DATA_DIR`. */
 export function envName(key: string): string {
   return `SKIFF_${key.toUpperCase()}`;
 }
