@@ -53,33 +53,38 @@ export function addServerCommands(program: Command, io: Io): void {
       }
       const log = createLogger({ level: config.logLevel, format: config.logFormat });
       log.info({ version: VERSION, config: io.env['SKIFF_CONFIG'] || opts.config || null, dataDir: config.store.dataDir, users: config.users.length }, 'starting');
+      // Signals are caught from before start-up: one during a long restore stops the daemon as
+      // soon as it is up, a second one exits at once.
+      let signals = 0;
+      let wake: (() => void) | null = null;
+      const off = io.onInterrupt(() => {
+        if (++signals > 1) {
+          log.warn('second signal: exiting without a clean stop');
+          io.exit(ExitCode.FAILURE);
+          return;
+        }
+        log.info('shutting down');
+        wake?.();
+      });
       let daemon: Daemon;
       try {
         daemon = await startDaemon(daemonOptions(config, log));
       } catch (err) {
+        off();
         const e = err as NodeJS.ErrnoException;
-        if (e.code === 'EADDRINUSE') throw new CliError(ExitCode.FAILURE, `cannot listen on ${config.host}:${config.port}: address already in use`);
-        if (e.code === 'EADDRNOTAVAIL') throw new CliError(ExitCode.FAILURE, `cannot listen on ${config.host}:${config.port}: no such local address`);
-        if (e.code === 'EACCES') throw new CliError(ExitCode.FAILURE, `cannot listen on ${config.host}:${config.port}: permission denied`);
+        const where = `cannot listen on ${config.host}:${config.port}`;
+        if (e.code === 'EADDRINUSE') throw new CliError(ExitCode.FAILURE, `${where}: address already in use`);
+        if (e.code === 'EADDRNOTAVAIL') throw new CliError(ExitCode.FAILURE, `${where}: no such local address`);
+        if (e.code === 'EACCES') throw new CliError(ExitCode.FAILURE, `${where}: permission denied`);
         throw err;
       }
-      await new Promise<void>((resolve, reject) => {
-        let stopping = false;
-        const off = io.onInterrupt(() => {
-          if (stopping) {
-            log.warn('second signal: exiting without a clean stop');
-            io.exit(ExitCode.FAILURE);
-            return;
-          }
-          stopping = true;
-          log.info('shutting down');
-          daemon.stop().then(() => {
-            off();
-            log.info('stopped');
-            resolve();
-          }, reject);
-        });
-      });
+      if (signals === 0) await new Promise<void>((resolve) => (wake = resolve));
+      try {
+        await daemon.stop();
+      } finally {
+        off();
+      }
+      log.info('stopped');
     });
 
   program

@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { parsePasswordHash, verifyPassword, type PasswordHash } from '../../src/server/auth.js';
 import { DEFAULT_STORE_OPTIONS } from '../../src/store/options.js';
 import { skiff, spawnDaemon, stopAllDaemons } from '../helpers/cli.js';
+import { RawClient } from '../helpers/raw.js';
 import { useTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -133,6 +134,18 @@ describe('the running daemon', () => {
   it('SIGINT stops it cleanly too', async () => {
     const d = await spawnDaemon();
     expect(await d.stop('SIGINT')).toBe(0);
+  });
+
+  it('a second signal while stopping exits 1 at once', async () => {
+    const d = await spawnDaemon();
+    // A peer that never answers connection.close holds the clean stop open (up to 2 s).
+    const rude = await RawClient.connect(d.port);
+    await rude.handshake();
+    d.proc.kill('SIGTERM');
+    await waitFor(() => d.logLines().some((l) => l.includes('"msg":"shutting down"')), 'the first signal to start the stop');
+    expect(await d.stop('SIGTERM')).toBe(1);
+    expect(d.logLines().some((l) => l.includes('"msg":"second signal: exiting without a clean stop"'))).toBe(true);
+    rude.destroy();
   });
 
   it('exits 1 with one line when the port is taken', async () => {
