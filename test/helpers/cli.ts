@@ -48,18 +48,23 @@ export interface DaemonProcess {
   stderr(): string;
   /** Runs a CLI command against this daemon (`-p <port>` appended). */
   cli(args: readonly string[], options?: { input?: string; env?: Record<string, string> }): Promise<CliResult>;
-  /** Sends `signal` and resolves with the exit code; removes the data directory. */
+  /** Sends `signal` and resolves with the exit code; removes a temporary data directory. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 const running = new Set<DaemonProcess>();
 
 /**
- * Spawns `skiff server --port 0 --data <fresh tmp dir> --log-format json` plus `args` and
- * resolves once the "skiff listening" log line gives the port.
+ * Spawns `skiff server --port 0 --data <dir> --log-format json` plus `args` and resolves once
+ * the "skiff listening" log line gives the port. Without `dataDir` the directory is a fresh
+ * temporary one, removed by `stop()`; a given one (a restart test's) is left in place.
  */
-export async function spawnDaemon(args: readonly string[] = [], options: { env?: Record<string, string> } = {}): Promise<DaemonProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-cli-data-'));
+export async function spawnDaemon(
+  args: readonly string[] = [],
+  options: { env?: Record<string, string>; dataDir?: string } = {},
+): Promise<DaemonProcess> {
+  const owned = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-cli-data-'));
   const proc = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json', ...args], {
     env: cleanEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,7 +88,7 @@ export async function spawnDaemon(args: readonly string[] = [], options: { env?:
   proc.stderr?.setEncoding('utf8').on('data', (s: string) => (err += s));
   const port = await within(listening, 'skiff server to log "skiff listening"', 15_000).catch((e: unknown) => {
     proc.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    if (owned) rmSync(dataDir, { recursive: true, force: true });
     throw e;
   });
   const d: DaemonProcess = {
@@ -100,7 +105,7 @@ export async function spawnDaemon(args: readonly string[] = [], options: { env?:
         proc.kill('SIGKILL');
         throw e;
       });
-      rmSync(dataDir, { recursive: true, force: true });
+      if (owned) rmSync(dataDir, { recursive: true, force: true });
       return code;
     },
   };
