@@ -92,7 +92,8 @@ interface Lease {
 /**
  * Hands out brokers: a fresh Skiff daemon per run (it starts in a fraction of a second), one
  * RabbitMQ node and one NATS server shared by the whole run (RabbitMQ takes seconds to boot;
- * every variant deletes what it declared).
+ * every variant deletes what it declared), or a fresh one of those too for scenarios that
+ * measure memory (a runtime rarely hands freed memory back, so a used node skews RSS deltas).
  */
 class BrokerPool {
   private readonly shared = new Map<BrokerKind, Promise<BrokerHandle>>();
@@ -100,7 +101,7 @@ class BrokerPool {
 
   constructor(private readonly req: RunRequest) {}
 
-  async lease(kind: BrokerKind): Promise<Lease> {
+  async lease(kind: BrokerKind, fresh: boolean): Promise<Lease> {
     const { url } = this.req;
     if (url !== undefined) {
       const port = Number(new URL(url).port);
@@ -113,15 +114,16 @@ class BrokerPool {
       this.versions.skiff = h.version;
       return { handle: h, restart: () => h.restart(), dataDir: h.dataDir, release: () => h.stop() };
     }
-    let p = this.shared.get(kind);
+    const start = (): Promise<BrokerHandle> => (kind === 'rabbitmq' ? startRabbitMQ() : startNats());
+    let p = fresh ? start() : this.shared.get(kind);
     if (p === undefined) {
-      p = kind === 'rabbitmq' ? startRabbitMQ() : startNats();
+      p = start();
       this.shared.set(kind, p);
     }
     const h = await p;
     this.versions[kind] = h.version;
     const restart = kind === 'rabbitmq' ? () => (h as RabbitHandle).restart() : null;
-    return { handle: h, restart, dataDir: null, release: async () => undefined };
+    return { handle: h, restart, dataDir: null, release: fresh ? () => h.stop() : async () => undefined };
   }
 
   async close(): Promise<void> {
@@ -162,7 +164,7 @@ export async function runBench(req: RunRequest): Promise<RunResults> {
             req.log(`${scenario.name} / ${variant.label} / ${kind} — run ${run} of ${req.runs}`);
             let lease: Lease;
             try {
-              lease = await pool.lease(kind);
+              lease = await pool.lease(kind, scenario.freshBroker === true);
             } catch (err) {
               req.log(`  ${kind} unavailable: ${(err as Error).message}`);
               unavailable.add(kind);

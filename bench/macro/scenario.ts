@@ -27,9 +27,9 @@ export interface BenchOptions {
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
-  durationMs: 5000,
+  durationMs: 4000,
   warmupMs: 1000,
-  maxLag: 100_000,
+  maxLag: 20_000,
   colocate: false,
   prefetch: 1000,
   sizes: [128, 4096],
@@ -84,6 +84,8 @@ export interface Scenario {
   /** What the numbers mean, for RESULTS.md. */
   about: string;
   brokers: BrokerKind[];
+  /** Every run gets a broker of its own, even where one is otherwise shared (RabbitMQ, NATS). */
+  freshBroker?: boolean;
   columns: Column[];
   /** The metric that decides which of several runs is reported. */
   primary: { key: string; better: 'higher' | 'lower' };
@@ -98,6 +100,7 @@ export const FLOW_COLUMNS: Column[] = [
   { key: 'p99', label: 'p99 ms', better: 'lower', digits: 2 },
   { key: 'p999', label: 'p99.9 ms', better: 'lower', digits: 2 },
   { key: 'cpu', label: 'broker CPU %', digits: 0 },
+  { key: 'cpuPerMsg', label: 'broker CPU µs/msg', better: 'lower', digits: 2 },
   { key: 'rss', label: 'broker RSS MB', better: 'lower', digits: 0 },
   { key: 'clientCpu', label: 'load CPU %', digits: 0 },
 ];
@@ -145,19 +148,22 @@ export async function runFlow(ctx: RunContext, plan: FlowPlan): Promise<FlowResu
     const allDelivered = await agents.waitReceived(publishedTotal * copies, plan.drainMs ?? 30_000);
     const finalReports = await agents.report();
     const windowS = Math.max(...windowReports.map((r) => r.windowMs)) / 1000;
+    const received = sum(windowReports, (r) => r.received);
     const lat = summarize(mergeHistograms(finalReports.map((r) => r.histogram)));
     const errors = finalReports.flatMap((r) => r.errors);
     if (errors.length > 0) ctx.log(`agent errors: ${errors.slice(0, 3).join('; ')}`);
     return {
       metrics: {
         pub: sum(windowReports, (r) => r.published) / windowS,
-        recv: sum(windowReports, (r) => r.received) / windowS,
+        recv: received / windowS,
         confirmed: sum(windowReports, (r) => r.confirmed) / windowS,
         p50: lat.p50Ms,
         p99: lat.p99Ms,
         p999: lat.p999Ms,
         max: lat.maxMs,
         cpu: usage.cpuPercent,
+        // CPU time per delivered message: robust to other load on the machine, unlike rates.
+        cpuPerMsg: received > 0 ? (usage.cpuPercent / 100) * windowS * 1e6 / received : null,
         rss: usage.peakRss / 2 ** 20,
         clientCpu: (100 * sum(windowReports, (r) => r.cpuMs)) / (windowS * 1000),
         setupS,

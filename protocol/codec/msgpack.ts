@@ -25,22 +25,22 @@ export function unpackValue(buf: Buffer): unknown {
  * `write()` writes it. Non-primitive elements are packed once during `measure()`.
  */
 export class ArgsEncoder {
-  private packed: (Buffer | undefined)[] = [];
-  private lens: number[] = [];
+  // Preallocated (packed, not holey) and only ever overwritten: measure() runs for every frame.
+  private packed: (Buffer | undefined)[] = new Array<Buffer | undefined>(32).fill(undefined);
+  private lens: number[] = new Array<number>(32).fill(0);
   private values: readonly ArgValue[] = [];
 
   measure(values: readonly ArgValue[]): number {
     this.values = values;
     const n = values.length;
     let size = n < 16 ? 1 : 3;
-    this.packed.length = n;
-    this.lens.length = n;
+    // No `length =` resets: that is a runtime call per frame; the slots are overwritten below.
     for (let i = 0; i < n; i++) {
       const v = values[i];
       this.packed[i] = undefined;
       switch (typeof v) {
         case 'string': {
-          const l = Buffer.byteLength(v);
+          const l = v.length < 48 ? shortByteLength(v) : Buffer.byteLength(v);
           this.lens[i] = l;
           size += (l < 32 ? 1 : l < 256 ? 2 : l < 65536 ? 3 : 5) + l;
           break;
@@ -115,9 +115,18 @@ export class ArgsEncoder {
           }
       }
     }
-    this.values = [];
+    this.values = NO_VALUES;
     return off;
   }
+}
+
+const NO_VALUES: readonly ArgValue[] = [];
+
+/** UTF-8 length of a short string: a char loop beats the native call; non-ASCII falls back. */
+function shortByteLength(s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return n;
 }
 
 /** Short strings: a char loop beats the native call's fixed cost; falls back for non-ASCII. */
@@ -226,7 +235,7 @@ export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
     else if ((b & 0xe0) === 0xa0) {
       const l = b & 0x1f;
       if (off + l > end) syntax('method arguments are truncated');
-      out[i] = buf.toString('utf8', off, off + l);
+      out[i] = readShortString(buf, off, l);
       off += l;
     } else if (b >= 0xe0) out[i] = b - 0x100;
     else {
@@ -275,6 +284,35 @@ export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
   }
   if (off !== end) syntax('method arguments have trailing bytes');
   return out;
+}
+
+/**
+ * Strings seen recently, by a hash of their bytes. Exchange names, routing keys and consumer
+ * tags repeat on nearly every frame; a hit costs two short byte loops instead of a native
+ * decode and a new string. Only ASCII strings of up to 31 bytes (msgpack fixstr) are kept, and
+ * a slot holds one string, so a peer sending endless new names only churns a fixed table.
+ */
+const STRING_SLOTS = 4096;
+const stringCache: (string | undefined)[] = new Array<string | undefined>(STRING_SLOTS).fill(undefined);
+
+function readShortString(buf: Buffer, off: number, l: number): string {
+  if (l === 0) return '';
+  let h = l;
+  for (let i = 0; i < l; i++) {
+    const c = buf[off + i] as number;
+    if (c > 0x7f) return buf.toString('utf8', off, off + l);
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  const slot = (h ^ (h >>> 12)) & (STRING_SLOTS - 1);
+  const hit = stringCache[slot];
+  if (hit !== undefined && hit.length === l) {
+    let i = 0;
+    while (i < l && hit.charCodeAt(i) === buf[off + i]) i++;
+    if (i === l) return hit;
+  }
+  const s = buf.toString('latin1', off, off + l); // ASCII: latin1 and UTF-8 agree
+  stringCache[slot] = s;
+  return s;
 }
 
 function unpackWhole(buf: Buffer, start: number, end: number): unknown[] {

@@ -7,7 +7,7 @@ import { publisher } from './throughput.js';
 const QUEUE = 'bench.mem.q';
 const BODY = 128;
 /** Let allocations settle (sockets, GC) before reading RSS. */
-const SETTLE_MS = 2000;
+const SETTLE_MS = 3000;
 
 const COLUMNS: Column[] = [
   { key: 'baseMB', label: 'RSS before MB', digits: 0 },
@@ -66,8 +66,9 @@ export const memory: Scenario = {
   name: 'memory',
   title: 'Memory: broker RSS per queued message and per idle connection',
   about:
-    'RSS of the broker process before and after (a) publishing N transient 128 B messages into one queue with no consumer, (b) opening N connections that do nothing. Read 2 s after the last message was queued / connection opened. RSS includes garbage the runtime has not collected yet, so it is an upper bound.',
+    'RSS of the broker process before and after (a) publishing N transient 128 B messages into one queue with no consumer, (b) opening N connections that do nothing. Read 3 s after the last message was queued / connection opened. Each variant runs on a broker started for it. RSS includes garbage the runtime has not collected yet, so it is an upper bound.',
   brokers: ['skiff', 'rabbitmq'],
+  freshBroker: true,
   columns: COLUMNS,
   primary: { key: 'afterMB', better: 'lower' },
   variants(o: BenchOptions): Variant[] {

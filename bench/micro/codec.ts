@@ -1,0 +1,108 @@
+/**
+ * The broker's per-message wire work, without sockets or the broker model:
+ *
+ *   npm run build && node dist/bench/micro/codec.js [--seconds 1]
+ *
+ * - decode publish: FrameDecoder.push of a 64 KiB chunk of basic.publish frames (128 B bodies)
+ *   and parseMethod of each, as the server's read path does;
+ * - decode ack: the same for basic.ack frames;
+ * - encode deliver: FrameWriter.contentRaw of basic.deliver for each message, as the server's
+ *   delivery path does, into a socket stand-in that discards the bytes;
+ * - encode publish: the client's FrameWriter.content for basic.publish.
+ * Prints ns per message for each and a JSON summary line.
+ */
+import {
+  FrameDecoder,
+  FrameWriter,
+  Method,
+  parseMethod,
+  type ArgValue,
+  type FrameSink,
+  type WritableLike,
+} from '../../protocol/index.js';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 1);
+
+/** Collects written bytes into one buffer (to build input) or discards them (to time encoding). */
+class Sink implements WritableLike {
+  chunks: Buffer[] = [];
+  keep = true;
+  writableLength = 0;
+  destroyed = false;
+  write(chunk: Buffer): boolean {
+    if (this.keep) this.chunks.push(Buffer.from(chunk));
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  once(): this {
+    return this;
+  }
+}
+
+function frames(n: number, write: (w: FrameWriter, i: number) => void): Buffer {
+  const s = new Sink();
+  const w = new FrameWriter(s, 1 << 30);
+  for (let i = 0; i < n; i++) write(w, i);
+  w.flush();
+  return Buffer.concat(s.chunks);
+}
+
+const body = Buffer.alloc(128, 7);
+const publishArgs = (): ArgValue[] => ['bench.direct', 'bench.q', false, false, 0, 0];
+const PER_CHUNK = Math.floor(65536 / 170);
+const publishChunk = frames(PER_CHUNK, (w) => w.content(1, Method.BasicPublish, publishArgs(), null, body));
+const ackChunk = frames(PER_CHUNK, (w, i) => w.method(1, Method.BasicAck, [100_000 + i, false]));
+
+let sink = 0;
+const decodeSink: FrameSink = {
+  onFrame(_type, _channel, payload) {
+    const p = parseMethod(payload);
+    sink += p.args.length + (p.content?.length ?? 0);
+  },
+};
+
+function measure(name: string, perCall: number, fn: () => void): { name: string; nsPerMsg: number } {
+  const warm = process.hrtime.bigint() + 300_000_000n;
+  while (process.hrtime.bigint() < warm) fn();
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(Math.round(seconds * 1e9));
+  let calls = 0;
+  let now = start;
+  while (now < end) {
+    for (let k = 0; k < 10; k++) fn();
+    calls += 10;
+    now = process.hrtime.bigint();
+  }
+  const nsPerMsg = Number(now - start) / (calls * perCall);
+  process.stdout.write(`${name.padEnd(16)} ${nsPerMsg.toFixed(1).padStart(8)} ns/msg\n`);
+  return { name, nsPerMsg };
+}
+
+const decoder = new FrameDecoder(decodeSink, 1 << 20);
+const results = [
+  measure('decode publish', PER_CHUNK, () => decoder.push(publishChunk)),
+  measure('decode ack', PER_CHUNK, () => decoder.push(ackChunk)),
+];
+
+// The content tail of a received publish, as the broker stores and forwards it.
+let stored: Buffer | null = null;
+new FrameDecoder({ onFrame: (_t, _c, p) => (stored ??= parseMethod(p).content) }, 1 << 20).push(publishChunk);
+const tail = stored as unknown as Buffer;
+const out = new Sink();
+out.keep = false;
+const writer = new FrameWriter(out, 1 << 30);
+let tag = 1;
+results.push(
+  measure('encode deliver', PER_CHUNK, () => {
+    for (let i = 0; i < PER_CHUNK; i++) {
+      writer.contentRaw(1, Method.BasicDeliver, ['sk.ctag-1.1', tag++, false, 'bench.direct', 'bench.q', false], tail);
+    }
+    writer.flush();
+  }),
+  measure('encode publish', PER_CHUNK, () => {
+    for (let i = 0; i < PER_CHUNK; i++) writer.content(1, Method.BasicPublish, publishArgs(), null, body);
+    writer.flush();
+  }),
+);
+process.stdout.write(`${JSON.stringify({ bench: 'codec', results, sink: sink > 0 })}\n`);
