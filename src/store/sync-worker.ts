@@ -92,11 +92,21 @@ function writeMessages(m: MessagesPart): void {
       openBatch.delete(m.shard);
       file.commit();
       post({ t: 'committed', shard: m.shard, batch: m.batch });
+      setImmediate(() => walCheckpoint(file));
     }
   } catch (err) {
     file.rollback();
     openBatch.delete(m.shard);
     post({ t: 'failed', shard: m.shard, batch: m.batch, error: writeError(err, file.file) });
+  }
+}
+
+/** After the reply: a failed WAL copy loses nothing (the WAL holds it) and is tried again later. */
+function walCheckpoint(file: QueueFile): void {
+  try {
+    if (queueFiles.get(file.shard) === file) file.checkpointWal();
+  } catch {
+    // The next commit tries again; SQLite also copies the WAL back when the file is closed.
   }
 }
 
