@@ -72,7 +72,7 @@ export function schemaVersion(kind: FileKind): number {
 }
 
 export const TOPOLOGY_FILE = 'topology.db';
-const QUEUE_FILE = /^queues-(\d+)\.db$/;
+const QUEUE_FILE = /^queues-(0|[1-9]\d*)\.db$/;
 
 export function queueFileName(shard: number): string {
   return `queues-${shard}.db`;

@@ -7,7 +7,7 @@ import { decodeArgs, encodeArgs } from '../../src/store/args-json.js';
 import { checkStoreOptions, DEFAULT_STORE_OPTIONS, failWritesFromEnv } from '../../src/store/options.js';
 import { QueueFile } from '../../src/store/queue-file.js';
 import { RowColumns } from '../../src/store/row-columns.js';
-import { APPLICATION_ID, openStoreFile, schemaVersion } from '../../src/store/schema.js';
+import { APPLICATION_ID, openStoreFile, queueFileName, schemaVersion, shardOfFile } from '../../src/store/schema.js';
 import { TopologyFile } from '../../src/store/topology-file.js';
 import { INS, INS_STRIDE, type MessagesPart } from '../../src/store/wire.js';
 
@@ -44,6 +44,20 @@ function readIds(f: QueueFile): [number, number][] {
   }
   return out;
 }
+
+describe('file names', () => {
+  it('recognises exactly the names it writes', () => {
+    expect([0, 7, 12].map(queueFileName)).toEqual(['queues-0.db', 'queues-7.db', 'queues-12.db']);
+    expect(['queues-0.db', 'queues-12.db', 'queues-01.db', 'queues-3.db-wal', 'topology.db', 'queues-.db'].map(shardOfFile)).toEqual([
+      0,
+      12,
+      null,
+      null,
+      null,
+      null,
+    ]);
+  });
+});
 
 describe('openStoreFile', () => {
   it('creates a new file in WAL mode with the skiff application id and the current schema', () => {
