@@ -102,18 +102,12 @@ export class Store implements Persistence {
   private lastCheckpointAt: number | null = null;
   private lastError: string | null = null;
   private readonly written = { messages: 0, updates: 0, removals: 0 };
-  /** Restore's handler for worker replies (topology, rows); null outside restore. */
+  /** @internal Restore's handler for worker replies (topology, rows); null outside restore. */
   restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
-  readonly opened: { shards: ShardSummary[]; topologyCreated: boolean };
+  /** @internal What the workers found when they opened their files. */
+  opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
 
-  private constructor(
-    options: StoreOptions,
-    dataDir: string,
-    log: Logger,
-    lock: DirLock,
-    shardIds: number[],
-    startPool: (store: Store) => WorkerPool,
-  ) {
+  private constructor(options: StoreOptions, dataDir: string, log: Logger, lock: DirLock, shardIds: number[], setups: WorkerSetup[]) {
     this.options = options;
     this.dataDir = dataDir;
     this.log = log;
@@ -129,8 +123,7 @@ export class Store implements Persistence {
       this.messageShards[id] = s;
       this.allShards.push(s);
     }
-    this.pool = startPool(this);
-    this.opened = { shards: [], topologyCreated: false };
+    this.pool = new WorkerPool(setups, this.poolEvents());
   }
 
   /**
@@ -168,9 +161,8 @@ export class Store implements Persistence {
           failWrites: o.failWrites ?? null,
         });
       }
-      const store = new Store(o, dir, log.child({ component: 'store' }), lock, shardIds, (s) => new WorkerPool(setups, s.poolEvents()));
-      const opened = await store.pool.start();
-      Object.assign(store.opened, opened);
+      const store = new Store(o, dir, log.child({ component: 'store' }), lock, shardIds, setups);
+      store.opened = await store.pool.start();
       return store;
     } catch (err) {
       lock.release();
