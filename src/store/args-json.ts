@@ -6,10 +6,12 @@
  */
 const BYTES = '$bytes';
 
+/** Canonical JSON text of an arguments table. */
 export function encodeArgs(args: Record<string, unknown>): string {
   return JSON.stringify(toJson(args));
 }
 
+/** The arguments table stored by {@link encodeArgs}, binary values as Buffers. */
 export function decodeArgs(text: string): Record<string, unknown> {
   return fromJson(JSON.parse(text)) as Record<string, unknown>;
 }

@@ -43,11 +43,13 @@ export interface StoreErrorData {
   message: string;
 }
 
+/** A worker-side failure as plain data; anything not already a StoreError gets `fallback`. */
 export function toErrorData(err: unknown, fallback: StoreErrorCode): StoreErrorData {
   if (err instanceof StoreError) return { code: err.code, message: err.message };
   return { code: fallback, message: err instanceof Error ? err.message : String(err) };
 }
 
+/** The main thread's StoreError for a failure a worker reported. */
 export function fromErrorData(data: StoreErrorData): StoreError {
   return new StoreError(data.code, data.message);
 }

@@ -1,5 +1,6 @@
-/** A part or chunk is cut once it holds about this many content bytes, or this many rows. */
+/** A part or chunk is cut once it holds about this many content bytes… */
 export const PART_BYTES = 4 * 1024 * 1024;
+/** …or this many rows. */
 export const PART_ROWS = 8192;
 
 /** Message rows in the columnar form of `wire.ts` (INS layout). */

@@ -5,6 +5,7 @@ import { StoreError } from './errors.js';
 /** 'Skif' in the SQLite header: tells our files from any other SQLite database. */
 export const APPLICATION_ID = 0x536b6966;
 
+/** The two kinds of store file: one topology file, and queue files (one per shard). */
 export type FileKind = 'topology' | 'queues';
 
 /**
@@ -71,9 +72,11 @@ export function schemaVersion(kind: FileKind): number {
   return MIGRATIONS[kind].length;
 }
 
+/** The topology file's name in the data directory. */
 export const TOPOLOGY_FILE = 'topology.db';
 const QUEUE_FILE = /^queues-(0|[1-9]\d*)\.db$/;
 
+/** The file holding queue shard `shard`. */
 export function queueFileName(shard: number): string {
   return `queues-${shard}.db`;
 }
@@ -84,6 +87,7 @@ export function shardOfFile(name: string): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/** Where a store file lives (`shard` is ignored for the topology file). */
 export function storeFilePath(dataDir: string, kind: FileKind, shard: number): string {
   return join(dataDir, kind === 'topology' ? TOPOLOGY_FILE : queueFileName(shard));
 }

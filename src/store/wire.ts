@@ -50,6 +50,7 @@ export interface MessagesPart {
   drop: number[];
 }
 
+/** One topology change, as the topology file applies it (arguments as canonical JSON). */
 export type TopologyOp =
   | { op: 'exchange'; name: string; type: string; autoDelete: boolean; internal: boolean; arguments: string }
   | { op: 'exchange-delete'; name: string }
@@ -72,6 +73,7 @@ export interface TopologyBatch {
   ops: TopologyOp[];
 }
 
+/** Rows of the topology file, as read back on restore. */
 export interface StoredExchange {
   name: string;
   type: string;
@@ -118,6 +120,7 @@ export interface RowsChunk {
   content: Uint8Array;
 }
 
+/** Main thread → sync worker. */
 export type ToWorker =
   | MessagesPart
   | TopologyBatch
@@ -128,6 +131,7 @@ export type ToWorker =
   | { t: 'credit' }
   | { t: 'close' };
 
+/** Sync worker → main thread. */
 export type FromWorker =
   | { t: 'ready'; shards: ShardSummary[]; topologyCreated: boolean }
   | { t: 'fatal'; error: StoreErrorData }
