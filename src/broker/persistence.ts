@@ -45,9 +45,10 @@ export class NoPersistence implements Persistence {
   queueDeleted(): void {}
   bindingAdded(): void {}
   bindingRemoved(): void {}
-  messageEnqueued(): void {}
-  messageRemoved(): void {}
-  messageDelivered(): void {}
+  // Parameters are declared so subclasses (test recorders) can override with them.
+  messageEnqueued(_queue: Queue, _message: Message): void {}
+  messageRemoved(_queue: Queue, _message: Message): void {}
+  messageDelivered(_queue: Queue, _message: Message): void {}
   afterCommit(done: (err: Error | null) => void): void {
     done(null);
   }
