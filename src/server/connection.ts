@@ -12,7 +12,7 @@ import {
   ReplyCode,
   checkProtocolHeader,
   methodName,
-  parseMethod,
+  parseMethodAt,
   type FrameSink,
   type ParsedMethod,
 } from '../../protocol/index.js';
@@ -203,15 +203,20 @@ export class Connection implements FrameSink {
 
   /** {@link FrameSink}: every whole frame from the decoder. */
   onFrame(type: number, channel: number, payload: Buffer): void {
+    this.onFrameAt(type, channel, payload, 0, payload.length);
+  }
+
+  /** {@link FrameSink}: the hot path, without a view per frame. */
+  onFrameAt(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     if (this.state === 'closed') return;
     try {
       if (type === FrameType.HEARTBEAT) {
-        if (channel !== 0 || payload.length !== 0) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'heartbeat frame must be empty and on channel 0');
+        if (channel !== 0 || end !== start) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'heartbeat frame must be empty and on channel 0');
         return;
       }
       let parsed: ParsedMethod;
       try {
-        parsed = parseMethod(payload, 'client');
+        parsed = parseMethodAt(buf, start, end, 'client');
       } catch (err) {
         // A malformed method on an open channel is a channel error (SPEC §3.2); else connection.
         if (err instanceof ProtocolError && !err.isConnectionError && channel !== 0 && this.state === 'open') {
@@ -463,12 +468,12 @@ export class Connection implements FrameSink {
     this.heartbeatTimer.unref();
   }
 
-  /** The broker's memory alarm changed (SPEC §3.1.4); only publishing connections block. */
+  /** The broker's alarms changed (SPEC §3.1.4); only publishing connections block. */
   setBlocked(blocked: boolean): void {
     if (!this.hasPublished || this.blocked === blocked || this.state !== 'open') return;
     this.blocked = blocked;
     if (blocked) {
-      this.writer.method(0, Method.ConnectionBlocked, ['memory high watermark']);
+      this.writer.method(0, Method.ConnectionBlocked, [blockReason(this.ctx.broker.alarmReasons)]);
       this.socket.pause();
     } else {
       this.writer.method(0, Method.ConnectionUnblocked, []);
@@ -480,4 +485,14 @@ export class Connection implements FrameSink {
   private drained(): void {
     for (const ch of this.channels.values()) ch.channel.redispatch();
   }
+}
+
+const ALARM_TEXT: Readonly<Record<string, string>> = {
+  memory: 'memory high watermark',
+  store: 'store checkpoint backlog',
+};
+
+/** The `connection.blocked` reason: what the client's operator should look at. */
+export function blockReason(reasons: readonly string[]): string {
+  return reasons.map((r) => ALARM_TEXT[r] ?? r).join(', ');
 }

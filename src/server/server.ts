@@ -4,7 +4,7 @@ import { Broker } from '../broker/broker.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { VERSION } from '../version.js';
 import { GuestOnlyAuthenticator, type Authenticator } from './auth.js';
-import { Connection } from './connection.js';
+import { Connection, blockReason } from './connection.js';
 import type { ConnectionMethodHandler, ServerContext } from './context.js';
 
 export const DEFAULT_PORT = 5680;
@@ -51,7 +51,9 @@ export class SkiffServer implements ServerContext {
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.unsubscribeBlocked = this.broker.onBlockedChange((blocked) => {
-      this.log.warn({ queuedBytes: this.broker.queuedBytes }, blocked ? 'memory alarm: blocking publishers' : 'memory alarm cleared');
+      const reasons = this.broker.alarmReasons;
+      if (blocked) this.log.warn({ reasons, queuedBytes: this.broker.queuedBytes }, `blocking publishers: ${blockReason(reasons)}`);
+      else this.log.warn({ queuedBytes: this.broker.queuedBytes }, 'alarms cleared: publishers unblocked');
       for (const c of this.connections.values()) c.setBlocked(blocked);
     });
   }

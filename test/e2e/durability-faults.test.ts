@@ -299,7 +299,7 @@ describe('failing checkpoints', () => {
     const publishing = (async () => {
       for (let i = 0; i < 128; i++) await ch.publish('', 'big', body, { persistent: true });
     })();
-    await within(blocked.promise, 'the client to be told it is blocked');
+    expect(await within(blocked.promise, 'the client to be told it is blocked')).toBe('store checkpoint backlog');
     const broker = d.daemon.broker;
     expect({ reasons: broker.alarmReasons, store: d.daemon.store?.stats().blockingPublishers }).toEqual({ reasons: ['store'], store: true });
     await within(unblocked.promise, 'the store to catch up and unblock');
