@@ -4,7 +4,7 @@ import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-
 import { DefaultExchange } from './exchange/default.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
-import { MESSAGE_OVERHEAD_BYTES, Message } from './message.js';
+import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, isWastefulView } from './message.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
 import { NoPersistence, type Persistence } from './persistence.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
@@ -60,6 +60,8 @@ export class Broker implements QueueHost {
   readonly persistence: Persistence;
   readonly clock: Clock;
   private readonly defaultExchange: DefaultExchange;
+  /** Compact copies of messages parked in queues without consumers. */
+  private readonly parked = new ContentArena();
   private nextMessageId = 1;
   private consumers = 0;
   private queuedBytesTotal = 0;
@@ -355,12 +357,17 @@ export class Broker implements QueueHost {
     let rejected = false;
     let message: Message | null = null;
     const targets = x.exchangeBindingCount === 0 && x.alternate === null ? (x.route(routingKey, content) as Iterable<Queue>) : this.routeThrough(x, routingKey, content);
+    let compact = false;
     for (const q of targets) {
       if (skip !== null && skip(q)) continue;
+      if (!compact && q.consumers.length === 0 && isWastefulView(content)) {
+        content = this.parked.copy(content);
+        compact = true;
+      }
       const m: Message =
         message === null
           ? (message = new Message(this.nextMessageId++, x.name, routingKey, content, persistent, priority, expiration))
-          : message.copy();
+          : message.copy(content);
       routed++;
       if (q.policy !== null && q.refuses(content.length)) {
         rejected = true;

@@ -70,9 +70,49 @@ export class Message {
     return this.content.subarray(4 + this.content.readUInt32BE(0));
   }
 
-  /** A copy for another queue: same bytes, fresh per-queue state. */
-  copy(): Message {
-    return new Message(this.id, this.exchange, this.routingKey, this.content, this.persistent, this.priority, this.expiration);
+  /** A copy for another queue: same bytes (or `content`, an identical compact copy), fresh per-queue state. */
+  copy(content: Buffer = this.content): Message {
+    return new Message(this.id, this.exchange, this.routingKey, content, this.persistent, this.priority, this.expiration);
+  }
+}
+
+/**
+ * Message content arrives as a view into the socket chunk it was read from, which keeps the
+ * whole chunk (up to 64 KiB) alive. That costs nothing while the message passes through, but a
+ * message parked in a queue nobody consumes, while its chunk-mates are long gone, would hold
+ * far more than its size (think 1% of traffic routed to an unwatched queue). Such messages are
+ * copied into slabs that hold only parked messages (see Broker.enqueueRouted).
+ */
+export function isWastefulView(content: Buffer): boolean {
+  const backing = content.buffer.byteLength;
+  return backing >= 16 * 1024 && backing > 2 * content.length;
+}
+
+const SLAB_BYTES = 64 * 1024;
+
+/**
+ * Bump allocator for parked message copies. A slab is shared only by parked messages, so it is
+ * freed once they are consumed; node's shared Buffer pool would mix them with everything else.
+ */
+export class ContentArena {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private used = 0;
+
+  copy(src: Buffer): Buffer {
+    const n = src.length;
+    if (n > SLAB_BYTES / 8) {
+      const own = Buffer.allocUnsafeSlow(n);
+      src.copy(own);
+      return own;
+    }
+    if (this.used + n > SLAB_BYTES) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.used = 0;
+    }
+    const start = this.used;
+    src.copy(this.slab, start);
+    this.used = start + n;
+    return this.slab.subarray(start, start + n);
   }
 }
 
