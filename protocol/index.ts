@@ -21,7 +21,7 @@ export { FrameDecoder } from './codec/decoder.js';
 export type { FrameSink } from './codec/decoder.js';
 export { Method, methodDef, methodName, allMethods, defineMethod, validateArgs } from './codec/methods.js';
 export type { MethodId, MethodDef, MethodField } from './codec/methods.js';
-export { parseMethod, splitContent } from './codec/parse.js';
+export { parseMethod, parseMethodAt, splitContent } from './codec/parse.js';
 export type { ParsedMethod } from './codec/parse.js';
 export { ArgsEncoder, packValue, unpackValue, unpackArgs, unpackProperties } from './codec/msgpack.js';
 export type { ArgValue, Primitive } from './codec/msgpack.js';

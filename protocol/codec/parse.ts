@@ -22,24 +22,30 @@ export interface ParsedMethod {
  * SYNTAX_ERROR for malformed arguments or content.
  */
 export function parseMethod(payload: Buffer, sentBy?: 'client' | 'server'): ParsedMethod {
-  if (payload.length < 2) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'method frame is too short for a method id');
-  const id = payload.readUInt16BE(0);
+  return parseMethodAt(payload, 0, payload.length, sentBy);
+}
+
+/** {@link parseMethod} of the payload `buf[start, end)` (see `FrameSink.onFrameAt`). */
+export function parseMethodAt(buf: Buffer, start: number, end: number, sentBy?: 'client' | 'server'): ParsedMethod {
+  const length = end - start;
+  if (length < 2) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'method frame is too short for a method id');
+  const id = ((buf[start] as number) << 8) | (buf[start + 1] as number);
   const def = methodDef(id);
   if (def === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown method ${methodName(id)}`, { methodId: id });
   if (sentBy !== undefined && def.from !== 'both' && def.from !== sentBy) {
     throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${def.name} is not sent by ${sentBy}s`, { methodId: id });
   }
   try {
-    if (!def.content) return { def, args: validateArgs(def, unpackArgs(payload, 2, payload.length)), content: null, propsSize: 0 };
-    if (payload.length < 6) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${def.name}: content frame is truncated`);
-    const argsEnd = 6 + payload.readUInt32BE(2);
-    if (argsEnd + 4 > payload.length) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${def.name}: content frame is truncated`);
-    const args = validateArgs(def, unpackArgs(payload, 6, argsEnd));
-    const propsSize = payload.readUInt32BE(argsEnd);
-    if (argsEnd + 4 + propsSize > payload.length) {
+    if (!def.content) return { def, args: validateArgs(def, unpackArgs(buf, start + 2, end)), content: null, propsSize: 0 };
+    if (length < 6) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${def.name}: content frame is truncated`);
+    const argsEnd = 6 + buf.readUInt32BE(start + 2);
+    if (argsEnd + 4 > length) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${def.name}: content frame is truncated`);
+    const args = validateArgs(def, unpackArgs(buf, start + 6, start + argsEnd));
+    const propsSize = buf.readUInt32BE(start + argsEnd);
+    if (argsEnd + 4 + propsSize > length) {
       throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `${def.name}: property map runs past the end of the frame`);
     }
-    return { def, args, content: payload.subarray(argsEnd), propsSize };
+    return { def, args, content: buf.subarray(start + argsEnd, end), propsSize };
   } catch (err) {
     if (err instanceof ProtocolError) err.methodId = id;
     throw err;
@@ -49,5 +55,8 @@ export function parseMethod(payload: Buffer, sentBy?: 'client' | 'server'): Pars
 /** Splits a content tail (see {@link ParsedMethod.content}) into properties and body views. */
 export function splitContent(content: Buffer): { props: Buffer; body: Buffer } {
   const propsSize = content.readUInt32BE(0);
-  return { props: content.subarray(4, 4 + propsSize), body: content.subarray(4 + propsSize) };
+  // Most messages carry no properties: share one empty view rather than make one per message.
+  return { props: propsSize === 0 ? NO_PROPS : content.subarray(4, 4 + propsSize), body: content.subarray(4 + propsSize) };
 }
+
+const NO_PROPS: Buffer = Buffer.alloc(0);

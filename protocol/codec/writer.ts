@@ -17,6 +17,22 @@ const BY_REFERENCE = 8 * 1024;
 /** Flush early once this much is pending, so a burst never piles up unbounded in user space. */
 const EARLY_FLUSH = 256 * 1024;
 
+/**
+ * Big-endian stores for offsets `reserve()` has already made room for: the Buffer methods
+ * re-validate value and bounds on every call, and these run several times per frame.
+ */
+function u16(b: Buffer, off: number, v: number): void {
+  b[off] = v >>> 8;
+  b[off + 1] = v;
+}
+
+function u32(b: Buffer, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = v >>> 16;
+  b[off + 2] = v >>> 8;
+  b[off + 3] = v;
+}
+
 const dirty = new Set<FrameWriter>();
 let flushScheduled = false;
 
@@ -50,6 +66,12 @@ export class FrameWriter {
   onDrain: (() => void) | null = null;
   /** Time of the last flush that wrote something, for heartbeats. */
   lastWriteAt = Date.now();
+  /**
+   * Arguments `contentFrameSize` just measured (the encoder still holds them), so the `content`
+   * call that follows with the same array does not measure them again.
+   */
+  private sizedArgs: readonly ArgValue[] | null = null;
+  private sizedArgsSize = 0;
 
   constructor(socket: WritableLike, highWaterMark = 1024 * 1024) {
     this.socket = socket;
@@ -68,12 +90,12 @@ export class FrameWriter {
 
   /** A plain method frame. */
   method(channel: number, methodId: number, args: readonly ArgValue[]): void {
-    const argsSize = this.encoder.measure(args);
+    const argsSize = this.measure(args);
     const total = FRAME_HEADER_SIZE + 2 + argsSize;
     const off = this.reserve(total);
     const b = this.buf;
     this.header(b, off, total, channel);
-    b.writeUInt16BE(methodId, off + FRAME_HEADER_SIZE);
+    u16(b, off + FRAME_HEADER_SIZE, methodId);
     this.encoder.write(b, off + FRAME_HEADER_SIZE + 2);
     this.end = off + total;
     this.queued(total);
@@ -84,15 +106,15 @@ export class FrameWriter {
    * `[u32 propsSize][props][body]` exactly as received (the broker's forwarding path).
    */
   contentRaw(channel: number, methodId: number, args: readonly ArgValue[], content: Buffer): void {
-    const argsSize = this.encoder.measure(args);
+    const argsSize = this.measure(args);
     const head = FRAME_HEADER_SIZE + 6 + argsSize;
     const total = head + content.length;
     const byRef = content.length >= BY_REFERENCE;
     const off = this.reserve(byRef ? head : total);
     const b = this.buf;
     this.header(b, off, total, channel);
-    b.writeUInt16BE(methodId, off + FRAME_HEADER_SIZE);
-    b.writeUInt32BE(argsSize, off + FRAME_HEADER_SIZE + 2);
+    u16(b, off + FRAME_HEADER_SIZE, methodId);
+    u32(b, off + FRAME_HEADER_SIZE + 2, argsSize);
     this.encoder.write(b, off + head - argsSize);
     if (byRef) {
       this.end = off + head;
@@ -107,7 +129,8 @@ export class FrameWriter {
 
   /** A content method from its parts (the client's publishing path). */
   content(channel: number, methodId: number, args: readonly ArgValue[], props: Buffer | null, body: Buffer): void {
-    const argsSize = this.encoder.measure(args);
+    const argsSize = this.sizedArgs === args ? this.sizedArgsSize : this.measure(args);
+    this.sizedArgs = null;
     const propsSize = props === null ? 0 : props.length;
     const head = FRAME_HEADER_SIZE + 6 + argsSize + 4 + propsSize;
     const total = head + body.length;
@@ -115,10 +138,10 @@ export class FrameWriter {
     const off = this.reserve(byRef ? head : total);
     const b = this.buf;
     this.header(b, off, total, channel);
-    b.writeUInt16BE(methodId, off + FRAME_HEADER_SIZE);
-    b.writeUInt32BE(argsSize, off + FRAME_HEADER_SIZE + 2);
+    u16(b, off + FRAME_HEADER_SIZE, methodId);
+    u32(b, off + FRAME_HEADER_SIZE + 2, argsSize);
     let p = this.encoder.write(b, off + FRAME_HEADER_SIZE + 6);
-    b.writeUInt32BE(propsSize, p);
+    u32(b, p, propsSize);
     p += 4;
     if (props !== null) p += props.copy(b, p);
     if (byRef) {
@@ -132,11 +155,20 @@ export class FrameWriter {
     this.queued(total);
   }
 
-  /** Size of a content frame, to check it against frameMax before writing it. */
+  /**
+   * Size of a content frame, to check it against frameMax before writing it. A `content` call
+   * right after with the same (unchanged) `args` array reuses this measurement.
+   */
   contentFrameSize(args: readonly ArgValue[], propsSize: number, bodySize: number): number {
-    const argsSize = this.encoder.measure(args);
-    this.encoder.measure([]);
+    const argsSize = this.measure(args);
+    this.sizedArgs = args;
+    this.sizedArgsSize = argsSize;
     return FRAME_HEADER_SIZE + 6 + argsSize + 4 + propsSize + bodySize;
+  }
+
+  private measure(args: readonly ArgValue[]): number {
+    this.sizedArgs = null; // the encoder is about to hold other values
+    return this.encoder.measure(args);
   }
 
   heartbeat(): void {
@@ -181,9 +213,9 @@ export class FrameWriter {
   };
 
   private header(b: Buffer, off: number, total: number, channel: number): void {
-    b.writeUInt32BE(total - 4, off);
+    u32(b, off, total - 4);
     b[off + 4] = FrameType.METHOD;
-    b.writeUInt16BE(channel, off + 5);
+    u16(b, off + 5, channel);
   }
 
   /** Makes room for `n` contiguous bytes at `this.end`; returns the offset to write at. */

@@ -456,6 +456,22 @@ export class Channel implements Settler {
 }
 
 function encodeProperties(o: PublishOptions): Buffer | null {
+  // Most publishes carry no properties: named loads (inline-cached) settle that far faster than
+  // the keyed loop below.
+  if (
+    o.contentType === undefined &&
+    o.contentEncoding === undefined &&
+    o.headers === undefined &&
+    o.messageId === undefined &&
+    o.correlationId === undefined &&
+    o.replyTo === undefined &&
+    o.timestamp === undefined &&
+    o.type === undefined &&
+    o.appId === undefined &&
+    o.userId === undefined
+  ) {
+    return null;
+  }
   let props: Record<string, unknown> | null = null;
   for (const k of PROPERTY_KEYS) {
     const v = o[k];
