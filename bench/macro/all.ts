@@ -4,6 +4,7 @@
  * the raw results are kept in bench/out/. Takes about ten minutes on 2 cores.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { killStartedOnSignal } from './brokers/broker.js';
 import { OPTION_HELP, parseCli } from './cli-options.js';
 import { outDir, REPO_ROOT } from './paths.js';
 import { fullReport } from './report.js';
@@ -56,4 +57,5 @@ async function main(): Promise<number> {
   return 0;
 }
 
+killStartedOnSignal();
 process.exitCode = await main();

@@ -15,6 +15,9 @@ interface CpuProfile {
   samples?: number[];
 }
 
+/** msgpack.ts holds both directions: these are its decoding functions. */
+const DECODE_FNS = new Set(['unpackArgs', 'readShortString', 'readNumber', 'numberWidth', 'unpackWhole', 'unpackProperties', 'unpackValue', 'syntax']);
+
 /**
  * The broker's pipeline, decode → route → enqueue → deliver → encode → write, plus what is not
  * ours (GC, socket syscalls, idle). A frame belongs to the first stage whose rule matches.
@@ -22,7 +25,7 @@ interface CpuProfile {
 const STAGES: { stage: string; test: (fn: string, url: string) => boolean }[] = [
   { stage: 'idle', test: (fn) => fn === '(idle)' },
   { stage: 'gc', test: (fn) => fn === '(garbage collector)' },
-  { stage: 'decode', test: (fn, url) => /codec\/(decoder|parse|methods)\.js/.test(url) || fn === 'unpackArgs' || fn === 'validateArgs' },
+  { stage: 'decode', test: (fn, url) => /codec\/(decoder|parse|methods)\.js/.test(url) || DECODE_FNS.has(fn) },
   { stage: 'encode', test: (fn, url) => /codec\/(writer|msgpack)\.js/.test(url) },
   { stage: 'route', test: (_fn, url) => /broker\/exchange\//.test(url) || /broker\/broker\.js/.test(url) },
   { stage: 'enqueue', test: (_fn, url) => /broker\/(queue|deque|message|priority-list)\.js/.test(url) },

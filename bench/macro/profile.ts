@@ -1,13 +1,14 @@
 /**
- * `npm run profile -- <scenario> [--tools doctor,flame,cpu] [bench options]`: runs one variant
+ * `npm run profile -- <scenario> [--tools cpu,doctor,flame] [bench options]`: runs one variant
  * of a scenario (the first, or `--variant`) against a Skiff daemon started under each tool in
- * turn — clinic doctor, clinic flame, and `node --cpu-prof` — and writes the reports to
+ * turn — `node --cpu-prof`, clinic doctor, clinic flame — and writes the reports to
  * bench/out/profile/<scenario>-<time>/. The --cpu-prof run is also summarised as text: self time
  * per pipeline stage and the top functions, which is what RESULTS.md quotes.
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { formatProfileSummary, summarizeProfile } from './cpu-profile.js';
+import { killStartedOnSignal } from './brokers/broker.js';
 import { OPTION_HELP, parseCli } from './cli-options.js';
 import { outDir } from './paths.js';
 import { fullReport } from './report.js';
@@ -15,7 +16,7 @@ import { runBench } from './runner.js';
 import { scenarioByName, SCENARIOS } from './scenarios/index.js';
 import type { SkiffStartOptions } from './brokers/skiff.js';
 
-const TOOLS = ['doctor', 'flame', 'cpu'] as const;
+const TOOLS = ['cpu', 'doctor', 'flame'] as const;
 type Tool = (typeof TOOLS)[number];
 
 function clinicBin(): string | null {
@@ -29,8 +30,8 @@ function clinicBin(): string | null {
 function skiffUnder(tool: Tool, dest: string, clinic: string | null): SkiffStartOptions | null {
   if (tool === 'cpu') return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dest}`], stopGraceMs: 120_000 };
   if (clinic === null) return null;
-  // SIGINT is what clinic waits for before it analyses; the analysis takes a while.
-  return { wrap: [process.execPath, clinic, tool, '--open=false', '--dest', dest, '--'], stopSignal: 'SIGINT', stopGraceMs: 600_000 };
+  // The daemon gets SIGINT (clinic's Ctrl-C); the wrapper then analyses, which takes a while.
+  return { wrap: [process.execPath, clinic, tool, '--open=false', '--dest', dest, '--'], stopSignal: 'SIGINT', stopGraceMs: 5 * 60_000 };
 }
 
 async function main(): Promise<number> {
@@ -76,9 +77,10 @@ async function main(): Promise<number> {
   }
   const reports = readdirSync(dest).filter((f) => f.endsWith('.html'));
   for (const f of reports) log(`report: bench/out/profile/${dest.split('/').pop()}/${f}`);
+  // One profile per thread (the store's sync workers have their own): the event loop's is the biggest.
   const profiles = readdirSync(dest)
     .filter((f) => f.endsWith('.cpuprofile'))
-    .sort((a, b) => statSync(`${dest}/${b}`).mtimeMs - statSync(`${dest}/${a}`).mtimeMs);
+    .sort((a, b) => statSync(`${dest}/${b}`).size - statSync(`${dest}/${a}`).size);
   if (profiles[0] !== undefined) {
     const text = formatProfileSummary(summarizeProfile(`${dest}/${profiles[0]}`));
     writeFileSync(`${dest}/summary.md`, text);
@@ -87,4 +89,5 @@ async function main(): Promise<number> {
   return 0;
 }
 
+killStartedOnSignal();
 process.exitCode = await main();

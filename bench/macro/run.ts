@@ -4,6 +4,7 @@
  * processes: see bench/RESULTS.md for the method.
  */
 import { writeFileSync } from 'node:fs';
+import { killStartedOnSignal } from './brokers/broker.js';
 import { OPTION_HELP, parseCli } from './cli-options.js';
 import { fullReport } from './report.js';
 import { runBench } from './runner.js';
@@ -51,4 +52,5 @@ async function main(): Promise<number> {
   return results.results.some((r) => Object.keys(r.metrics).length === 0) ? 1 : 0;
 }
 
+killStartedOnSignal();
 process.exitCode = await main();

@@ -41,11 +41,57 @@ export async function waitForPort(port: number, timeoutMs: number, child?: Child
   }
 }
 
-/** Sends `signal` to a child we started and waits for it to exit; SIGKILL after `graceMs`. */
-export async function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** Processes this run started and has not yet seen exit, for {@link killStarted}. */
+const started = new Set<number>();
+
+/** Remembers a process this run started (a broker, epmd, the VM below a wrapper). */
+export function track(child: ChildProcess | number): void {
+  const pid = typeof child === 'number' ? child : child.pid;
+  if (pid === undefined) return;
+  started.add(pid);
+  if (typeof child !== 'number') child.once('exit', () => started.delete(pid));
+}
+
+/**
+ * Kills every process this run started and that is still alive — for an interrupted run, so
+ * no broker outlives the bench. Only the recorded pids, nothing found by name.
+ */
+export function killStarted(): void {
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  started.clear();
+}
+
+/** Makes SIGINT/SIGTERM stop the processes this run started before exiting. */
+export function killStartedOnSignal(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killStarted();
+      process.exit(130);
+    });
+  }
+}
+
+/**
+ * Sends `signal` to a child we started (or to `target`, a process below it) and waits for the
+ * child to exit; SIGKILL after `graceMs`.
+ */
+export async function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM', target?: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill(signal);
+  if (target === undefined || target === child.pid) child.kill(signal);
+  else {
+    try {
+      process.kill(target, signal);
+    } catch {
+      child.kill(signal);
+    }
+  }
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);

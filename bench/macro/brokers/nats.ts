@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { outDir } from '../paths.js';
 import { freePort } from '../proc.js';
-import { stopChild, waitForPort, type BrokerHandle } from './broker.js';
+import { stopChild, track, waitForPort, type BrokerHandle } from './broker.js';
 import { ensureDebianPackage } from './install.js';
 
 const SERVER = '/usr/sbin/nats-server';
@@ -13,6 +13,7 @@ export async function startNats(): Promise<BrokerHandle> {
   const port = await freePort();
   const log = openSync(`${outDir('logs')}/nats-${port}.log`, 'a');
   const child = spawn(SERVER, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', log, log] });
+  track(child);
   await waitForPort(port, 20_000, child);
   let version = 'unknown';
   try {

@@ -9,7 +9,7 @@ import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { outDir } from '../paths.js';
 import { findDescendant, commOf, freePort } from '../proc.js';
-import { stopChild, waitForPort, type BrokerHandle } from './broker.js';
+import { stopChild, track, waitForPort, type BrokerHandle } from './broker.js';
 import { debianVersion, ensureDebianPackage } from './install.js';
 
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -40,6 +40,7 @@ export async function startRabbitMQ(): Promise<RabbitHandle> {
   // Our own epmd, in the foreground so we own its pid and stop it; the default one would be a
   // shared daemon on all interfaces that outlives us.
   const epmd = spawn(EPMD, ['-port', String(epmdPort), '-address', '127.0.0.1'], { stdio: ['ignore', log, log] });
+  track(epmd);
   await waitForPort(epmdPort, 10_000, epmd);
 
   const env: NodeJS.ProcessEnv = {
@@ -68,10 +69,12 @@ export async function startRabbitMQ(): Promise<RabbitHandle> {
     const t0 = performance.now();
     const child = spawn(SERVER, [], { env, cwd: base, stdio: ['ignore', log, log] });
     server = child;
+    track(child);
     await waitForPort(port, 120_000, child, 10);
     startMs = performance.now() - t0;
     // The script stays as a signal-forwarding parent of the VM: measure the VM.
     beam = findDescendant(child.pid as number, (p) => commOf(p) === 'beam.smp') ?? (child.pid as number);
+    track(beam);
     return { spawnedAt: t0, acceptMs: startMs };
   };
   const halt = async (): Promise<void> => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { VERSION } from '../../../src/version.js';
 import { outDir, SKIFF_CLI } from '../paths.js';
 import { cmdlineOf, findDescendant, freePort } from '../proc.js';
-import { stopChild, waitForPort, type BrokerHandle } from './broker.js';
+import { stopChild, track, waitForPort, type BrokerHandle } from './broker.js';
 
 export interface SkiffStartOptions {
   /** Data directory (SKIFF_DATA_DIR); a fresh temp dir, removed on stop, when absent. */
@@ -50,6 +50,7 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
       stdio: ['ignore', log, log],
     });
     child = c;
+    track(c);
     try {
       // 5 ms polls: the restore scenario times this.
       await waitForPort(port, 120_000, c, 5);
@@ -60,12 +61,15 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     startMs = performance.now() - spawnedAt;
     // Under a wrapper (clinic is itself node) the daemon is the descendant running skiff.js.
     pid = wrap.length > 0 ? (findDescendant(c.pid as number, (p) => p !== c.pid && cmdlineOf(p).includes(SKIFF_CLI)) ?? (c.pid as number)) : (c.pid as number);
+    if (pid !== c.pid) track(pid);
     return { spawnedAt, acceptMs: startMs };
   };
   const halt = async (): Promise<void> => {
     const c = child;
     child = null;
-    if (c !== null) await stopChild(c, o.stopGraceMs ?? 30_000, o.stopSignal ?? 'SIGTERM');
+    // Under a wrapper, signal the daemon itself: the wrapper writes its report once its child
+    // exits (0x, behind clinic flame, never passes a signal on; it relies on a terminal's Ctrl-C).
+    if (c !== null) await stopChild(c, o.stopGraceMs ?? 30_000, o.stopSignal ?? 'SIGTERM', pid);
   };
 
   await launch();
