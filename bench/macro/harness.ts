@@ -27,7 +27,9 @@ class AgentProcess {
     this.publishes = roles.some((r) => r.kind === 'publisher');
     this.consumes = roles.some((r) => r.kind === 'consumer');
     // A big heap: 5,000 connections' buffers and a histogram must not trip the default limit.
-    this.child = fork(AGENT, [], { execArgv: ['--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // SKIFF_BENCH_AGENT_NODE_ARGS: extra node flags for the load processes (e.g. --trace-gc).
+    const extra = (process.env['SKIFF_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    this.child = fork(AGENT, [], { execArgv: ['--max-old-space-size=4096', ...extra], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: FromAgent) => this.onMessage(m));
     this.child.on('exit', (code, signal) => {
       this.exited = new Error(`agent exited (${signal ?? code})`);
