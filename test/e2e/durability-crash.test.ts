@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type Channel, type Connection, type Message } from '../../src/client/index.js';
-import { SKIFF_BIN } from '../helpers/cli.js';
+import { cleanEnv, launchServer } from '../helpers/cli.js';
 import { Random } from '../helpers/random.js';
 import { within } from '../helpers/wait.js';
 import { freshDataDir, removeDataDirs } from './durability-harness.js';
@@ -37,39 +37,11 @@ interface Server {
 }
 
 function spawnServer(dataDir: string): Server {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SKIFF_')) env[k] = v;
   // Checkpoints often, so kills land in the middle of them; two workers, two queue files.
-  Object.assign(env, { SKIFF_CHECKPOINT_INTERVAL_MS: '25', SKIFF_SYNC_WORKERS: '2' });
-  const proc = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(proc);
-  const lines: string[] = [];
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) =>
-    proc.on('exit', (code) => {
-      children.delete(proc);
-      resolve(code);
-    }),
-  );
-  const port = new Promise<number>((resolve, reject) => {
-    let partial = '';
-    proc.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      const parts = (partial + s).split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) {
-        lines.push(line);
-        const rec = JSON.parse(line) as { msg?: string; port?: number };
-        if (rec.msg === 'skiff listening' && typeof rec.port === 'number') resolve(rec.port);
-      }
-    });
-    proc.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    void exited.then((code) => reject(new Error(`skiff server exited (${code}) before listening: ${stderr}`)));
-  });
-  port.catch(() => undefined);
-  return { proc, port, exited, lines };
+  const s = launchServer(dataDir, [], cleanEnv({ SKIFF_CHECKPOINT_INTERVAL_MS: '25', SKIFF_SYNC_WORKERS: '2' }));
+  children.add(s.proc);
+  void s.exited.then(() => children.delete(s.proc));
+  return { proc: s.proc, port: s.listening, exited: s.exited, lines: s.lines };
 }
 
 async function kill9(s: Server): Promise<void> {

@@ -15,7 +15,7 @@ export interface CliResult {
 }
 
 /** The test runner's environment without SKIFF_* variables, so only what a test sets applies. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SKIFF_')) env[k] = v;
   return { ...env, ...extra };
@@ -54,19 +54,21 @@ export interface DaemonProcess {
 
 const running = new Set<DaemonProcess>();
 
-/**
- * Spawns `skiff server --port 0 --data <dir> --log-format json` plus `args` and resolves once
- * the "skiff listening" log line gives the port. Without `dataDir` the directory is a fresh
- * temporary one, removed by `stop()`; a given one (a restart test's) is left in place.
- */
-export async function spawnDaemon(
-  args: readonly string[] = [],
-  options: { env?: Record<string, string>; dataDir?: string } = {},
-): Promise<DaemonProcess> {
-  const owned = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-cli-data-'));
+/** A `skiff server` child as launched: what the tests need before and after it listens. */
+export interface LaunchedServer {
+  proc: ChildProcess;
+  /** Resolves with the port from the "skiff listening" log line; rejects if it exits first. */
+  listening: Promise<number>;
+  exited: Promise<number | null>;
+  /** Every stdout line so far (JSON log lines); the array grows as the daemon logs. */
+  lines: string[];
+  stderr(): string;
+}
+
+/** Spawns `skiff server --port 0 --data <dir> --log-format json` plus `args`. */
+export function launchServer(dataDir: string, args: readonly string[], env: NodeJS.ProcessEnv): LaunchedServer {
   const proc = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json', ...args], {
-    env: cleanEnv(options.env),
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -85,7 +87,23 @@ export async function spawnDaemon(
     });
     void exited.then((code) => reject(new Error(`skiff server exited with ${code} before listening: ${err}`)));
   });
+  listening.catch(() => undefined);
   proc.stderr?.setEncoding('utf8').on('data', (s: string) => (err += s));
+  return { proc, listening, exited, lines, stderr: () => err };
+}
+
+/**
+ * Spawns `skiff server --port 0 --data <dir> --log-format json` plus `args` and resolves once
+ * the "skiff listening" log line gives the port. Without `dataDir` the directory is a fresh
+ * temporary one, removed by `stop()`; a given one (a restart test's) is left in place.
+ */
+export async function spawnDaemon(
+  args: readonly string[] = [],
+  options: { env?: Record<string, string>; dataDir?: string } = {},
+): Promise<DaemonProcess> {
+  const owned = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-cli-data-'));
+  const { proc, listening, exited, lines, stderr } = launchServer(dataDir, args, cleanEnv(options.env));
   const port = await within(listening, 'skiff server to log "skiff listening"', 15_000).catch((e: unknown) => {
     proc.kill('SIGKILL');
     if (owned) rmSync(dataDir, { recursive: true, force: true });
@@ -96,7 +114,7 @@ export async function spawnDaemon(
     proc,
     dataDir,
     logLines: () => [...lines],
-    stderr: () => err,
+    stderr,
     cli: (a, o) => skiff([...a, '-p', String(port)], o),
     async stop(signal = 'SIGTERM') {
       running.delete(d);
