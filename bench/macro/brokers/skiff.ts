@@ -37,7 +37,9 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
   const logName = `bench/out/logs/skiff-${port}.log`;
   const log = openSync(`${outDir('logs')}/skiff-${port}.log`, 'a');
   const wrap = o.wrap ?? [];
-  const argv = [...(o.nodeArgs ?? []), SKIFF_CLI, 'server'];
+  // SKIFF_BENCH_BROKER_NODE_ARGS: extra node flags for the daemon (e.g. --trace-gc), like the agents'.
+  const extra = (process.env['SKIFF_BENCH_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const argv = [...extra, ...(o.nodeArgs ?? []), SKIFF_CLI, 'server'];
   const [cmd, ...args] = wrap.length > 0 ? [...wrap, process.execPath, ...argv] : [process.execPath, ...argv];
 
   let child: ChildProcess | null = null;
