@@ -6,6 +6,7 @@ import { Consumer } from './consumer.js';
 import type { Message } from './message.js';
 import type { Queue } from './queue.js';
 import type { Session } from './session.js';
+import { UnackedWindow } from './unacked-window.js';
 
 /** What a channel writes to its client; the server implements it over a socket. */
 export interface ChannelSink {
@@ -50,8 +51,8 @@ export class Channel {
   private readonly broker: Broker;
   private readonly sink: ChannelSink;
   readonly consumers = new Map<string, Consumer>();
-  /** Unacked deliveries by tag; a Map iterates in insertion (= tag) order, which `multiple` uses. */
-  private readonly unacked = new Map<number, Delivery>();
+  /** Unacked deliveries by tag, oldest first (which `multiple` uses). */
+  private readonly unacked = new UnackedWindow<Delivery>();
   private nextTag = 1;
   /** basic.qos global=false: the prefetch given to consumers created from now on. */
   consumerPrefetch = 0;
@@ -210,9 +211,8 @@ export class Channel {
     const wasFull = this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch;
     const ack = verb === 'ack';
     if (!multiple) {
-      const d = this.unacked.get(tag);
+      const d = this.unacked.take(tag);
       if (d === undefined) throw unknownTag(tag, verb);
-      this.unacked.delete(tag);
       this.release(d, requeue, ack);
       if (requeue) d.queue.requeue([d.message]);
       else d.queue.dispatch();
@@ -220,11 +220,11 @@ export class Channel {
       return;
     }
     const touched = new Map<Queue, Message[]>();
-    let any = false;
-    for (const [t, d] of this.unacked) {
-      if (tag !== 0 && t > tag) break;
-      any = true;
-      this.unacked.delete(t);
+    // Taken before any is released: a dead-lettered one may come straight back to this channel
+    // under a newer tag, which tag 0 must not settle.
+    const settled = this.unacked.takeUpTo(tag === 0 ? this.nextTag - 1 : tag);
+    const any = settled.length !== 0;
+    for (const d of settled) {
       this.release(d, requeue, ack);
       let list = touched.get(d.queue);
       if (list === undefined) touched.set(d.queue, (list = []));

@@ -241,6 +241,28 @@ describe('ack, nack, reject (SPEC §3.5.2)', () => {
     ]);
   });
 
+  it('an old delivery left unacked while thousands of newer ones come and go stays settleable, in tag order', () => {
+    const { ch, sink } = e.channel();
+    e.consume(ch, 'q');
+    const pub = e.channel().ch;
+    // Each delivery is acked as soon as it arrives, except m1 and m1500, and some in pairs out of order.
+    for (let i = 1; i <= 3000; i += 2) {
+      e.publish(pub, '', 'q', `m${i}`);
+      e.publish(pub, '', 'q', `m${i + 1}`);
+      for (const b of [`m${i + 1}`, `m${i}`]) if (b !== 'm1' && b !== 'm1500') ch.ack(sink.tagOf(b), false);
+    }
+    expect(ch.unackedCount).toBe(2);
+    for (const b of ['n1', 'n2', 'n3']) e.publish(pub, '', 'q', b);
+    ch.ack(sink.tagOf('n2'), false);
+    expect(thrown(() => ch.ack(sink.tagOf('m2'), false))).toEqual({ code: ReplyCode.PRECONDITION_FAILED, message: `ack: unknown delivery tag ${sink.tagOf('m2')}` });
+    ch.nack(sink.tagOf('m1'), false, true);
+    ch.cancel(ch.consumers.keys().next().value as string);
+    ch.ack(sink.tagOf('n1'), true);
+    expect(ch.unackedCount).toBe(2);
+    ch.session.closeChannel(ch.id);
+    expect(e.ready('q')).toEqual(['m1', 'n3']);
+  });
+
   it('ack multiple under a global prefetch settles only what the client had received', () => {
     const { ch, sink } = e.channel();
     ch.qos(2, true);
