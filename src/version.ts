@@ -6,7 +6,7 @@ export const VERSION: string = (() => {
   for (const rel of ['../../package.json', '../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
-      if (pkg.name === 'skiff') return pkg.version;
+      if (pkg.name === 'skiffmq') return pkg.version;
     } catch {
       // try the next location
     }

@@ -2,7 +2,7 @@
  * The Skiff TypeScript client.
  *
  * ```ts
- * import { connect } from 'skiff';
+ * import { connect } from 'skiffmq';
  * const conn = await connect('skiff://guest:guest@127.0.0.1:5680');
  * const ch = await conn.channel();
  * ```
