@@ -65,10 +65,10 @@ describe('client error handling', () => {
     await waitFor(() => ts.broker.sessions.size === 0, 'the server to drop the session');
   });
 
-  it('a connection lost under pending calls rejects them instead of hanging', async () => {
+  it('without reconnecting, a connection lost under pending calls rejects them instead of hanging', async () => {
     const ts = await startServer();
     try {
-      const conn = await ts.connect();
+      const conn = await ts.connect({ reconnect: false });
       const ch = await conn.channel();
       await ch.declareQueue('q');
       await ch.confirmSelect();
@@ -141,8 +141,8 @@ describe('client error handling', () => {
     });
   });
 
-  it('a publish parked on a blocked connection rejects when the connection is lost', async () => {
-    const { ts, ch, blocked } = await withAlarm(64 * 1024);
+  it('without reconnecting, a publish parked on a blocked connection rejects when the connection is lost', async () => {
+    const { ts, ch, blocked } = await withAlarm(64 * 1024, { reconnect: false });
     try {
       await ch.publish('', 'q', Buffer.alloc(100 * 1024));
       await within(blocked, 'connection.blocked');
