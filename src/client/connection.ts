@@ -145,8 +145,12 @@ export class Connection extends Emitter<ConnectionEvents> {
   async channel(): Promise<Channel> {
     this.assertOpen();
     if (this.stateNow === 'reconnecting') await this.whenConnected();
+    return this.openChannel(false);
+  }
+
+  private async openChannel(internal: boolean): Promise<Channel> {
     const id = this.allocateChannelId();
-    const ch = new Channel(this, id);
+    const ch = new Channel(this, id, internal);
     this.channels.set(id, ch);
     try {
       await ch.open();
@@ -173,17 +177,8 @@ export class Connection extends Emitter<ConnectionEvents> {
   }
 
   /** @internal Opens the connection's own channel for replaying the topology. */
-  async internalChannel(): Promise<Channel> {
-    const id = this.allocateChannelId();
-    const ch = new Channel(this, id, true);
-    this.channels.set(id, ch);
-    try {
-      await ch.open();
-    } catch (err) {
-      this.channels.delete(id);
-      throw err;
-    }
-    return ch;
+  internalChannel(): Promise<Channel> {
+    return this.openChannel(true);
   }
 
   /** @internal Whether any channel consumes from `queue`. */

@@ -29,6 +29,8 @@ export class FaultProxy {
   private slowTimer: NodeJS.Timeout | null = null;
   /** Connections accepted so far. */
   accepted = 0;
+  /** Bytes received and not yet forwarded (a stall or a slow path holds them). */
+  heldBytes = 0;
   private target: number;
 
   private constructor(server: Server, port: number, target: number) {
@@ -91,6 +93,7 @@ export class FaultProxy {
     from.on('data', (chunk: Buffer) => {
       if (pipe.dead) return;
       held.push(chunk);
+      this.heldBytes += chunk.length;
       pump();
     });
     const pump = (): void => {
@@ -100,9 +103,11 @@ export class FaultProxy {
         if (this.bytesPerTick > 0 && chunk.length > this.bytesPerTick) {
           held.unshift(chunk.subarray(this.bytesPerTick));
           to.write(chunk.subarray(0, this.bytesPerTick));
+          this.heldBytes -= this.bytesPerTick;
           return; // the rest goes on the next tick
         }
         to.write(chunk);
+        this.heldBytes -= chunk.length;
         if (this.bytesPerTick > 0) return;
       }
     };
@@ -118,6 +123,7 @@ export class FaultProxy {
 
   /** Resets every open connection. */
   cut(): void {
+    this.heldBytes = 0;
     for (const p of [...this.pipes]) {
       this.pipes.delete(p);
       p.client.resetAndDestroy();
