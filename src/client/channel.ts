@@ -617,12 +617,15 @@ export class Channel {
     this.held.release(this);
   }
 
-  /** @internal the connection ended for good under this channel. */
-  connectionClosed(err: Error): void {
+  /**
+   * @internal The connection ended for good under this channel: `cause` is null when the
+   * application closed it, and calls it cut short reject with `err`.
+   */
+  connectionClosed(cause: Error | null, err: Error): void {
     // A server's connection.close says why; calls it cut short reject with that, not a wrapper.
     const rejectWith =
       err instanceof ClosedError || err instanceof ServerError ? err : new ClosedError(`channel ${this.id} closed: ${err.message}`, err);
-    this.finish(err, rejectWith);
+    this.finish(cause, rejectWith);
   }
 
   private finish(cause: Error | null, rejectWith: Error): void {

@@ -472,7 +472,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     for (const w of this.channel0Waiters.splice(0)) w.reject(rejectWith);
     const closed = rejectWith instanceof ClosedError ? rejectWith : new ClosedError('connection is closed', rejectWith);
     for (const w of this.connectedWaiters.splice(0)) settleRejected(w, closed);
-    for (const ch of [...this.channels.values()]) ch.connectionClosed(rejectWith);
+    for (const ch of [...this.channels.values()]) ch.connectionClosed(cause, rejectWith);
     this.channels.clear();
     // A publish waiting for room learns that its message may not have left (no silent hang).
     for (const w of this.writeWaiters.splice(0)) settleRejected(w, closed);

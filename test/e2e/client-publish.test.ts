@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import {
   ClosedError,
@@ -13,6 +13,7 @@ import {
 } from '../../src/client/index.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { failOnUnhandledRejections } from '../helpers/unhandled.js';
 import { Collector, deferred, waitFor, within } from '../helpers/wait.js';
 
 /** Publishing across reconnects and network faults, and the promise-free publishing forms. */
@@ -20,22 +21,10 @@ import { Collector, deferred, waitFor, within } from '../helpers/wait.js';
 const FAST = { initialDelayMs: 5, maxDelayMs: 50 };
 
 const cleanups: (() => Promise<void>)[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  // Two turns: a rejection is reported after the microtasks of the turn it happened in.
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled, 'unhandled rejections').toEqual([]);
 });
+failOnUnhandledRejections();
 
 async function setup(options: ConnectOptions = {}, serverBroker?: Broker) {
   const ts: TestServer = await startServer(serverBroker === undefined ? {} : { broker: serverBroker });

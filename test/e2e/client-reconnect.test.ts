@@ -5,7 +5,9 @@ import {
   ServerError,
   StaleDeliveryError,
   connect,
+  tcpTransport,
   type ConnectOptions,
+  type TransportFactory,
   type Connection,
   type Message,
 } from '../../src/client/index.js';
@@ -382,6 +384,25 @@ describe('consumers across a reconnect', () => {
     const m = await ch.get('q');
     await ch.close();
     expect(() => m?.ack()).toThrow(new StaleDeliveryError(`delivery 1 came on channel ${ch.id}, which is closed; the broker has requeued it`));
+  });
+});
+
+describe('the transport seam', () => {
+  it('a connection runs over whatever transport it is given, reconnects included', async () => {
+    const a = await server();
+    const proxy = await proxyTo(a);
+    const opened: string[] = [];
+    const counting: TransportFactory = async (target, options) => {
+      opened.push(`${target.host}:${target.port}`);
+      return tcpTransport(target, options);
+    };
+    const conn = await client(proxy.url, { ...FAST, transport: counting });
+    const back = next(conn, 'reconnected');
+    proxy.cut();
+    await back;
+    expect(opened).toEqual([`127.0.0.1:${proxy.port}`, `127.0.0.1:${proxy.port}`]);
+    const ch = await conn.channel();
+    expect((await ch.declareQueue('over-the-seam')).queue).toBe('over-the-seam');
   });
 });
 

@@ -12,6 +12,7 @@ class TcpTransport implements Transport {
   private error: Error | null = null;
   private handlers: TransportHandlers | null = null;
   private ended = false;
+  private destroyTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -20,6 +21,7 @@ class TcpTransport implements Transport {
     // 'close' follows 'error', so the handler hears once, with the cause.
     socket.once('close', () => {
       this.ended = true;
+      if (this.destroyTimer !== null) clearTimeout(this.destroyTimer);
       this.handlers?.closed(this.error);
     });
   }
@@ -60,7 +62,7 @@ class TcpTransport implements Transport {
   end(): void {
     this.socket.end();
     // A peer that never closes its side must not hold the socket open.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.destroyTimer ??= setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   destroy(): void {
