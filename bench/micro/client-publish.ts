@@ -7,10 +7,10 @@
  * A Skiff daemon runs in its own process; this process publishes 128 B messages to a direct
  * exchange with no bindings (the broker drops them at once, so its work stays small and
  * constant), and measures its own CPU time (user + system, `process.cpuUsage`) and wall time
- * from the first publish until the last message was written (or confirmed). `--client` points
- * at another build of the client (an older commit's) to compare the forms both have; forms the
- * other build lacks are skipped. Runs of the forms are interleaved and the best run of each is
- * printed, with the CPU µs/msg spread over all runs.
+ * from the first publish until the last message was written (or confirmed). `--client a,b`
+ * loads other builds of the client (an older commit's; `this` is this one) and interleaves them
+ * run by run, to compare the forms they share; forms a build lacks are skipped. The best run of
+ * each is printed, with the CPU µs/msg spread over all runs.
  */
 import { startSkiff } from '../macro/brokers/skiff.js';
 
@@ -35,7 +35,9 @@ function arg(name: string, fallback: string): string {
 
 const N = Number(arg('messages', '300000'));
 const RUNS = Number(arg('runs', '3'));
-const clientPath = arg('client', new URL('../../src/client/index.js', import.meta.url).pathname);
+const ownClient = new URL('../../src/client/index.js', import.meta.url).pathname;
+/** Comma-separated builds of the client; several are run interleaved, in one process, against one broker. */
+const clientPaths = arg('client', ownClient).split(',').map((c) => (c === 'this' ? ownClient : c));
 const EXCHANGE = 'bench.sink';
 const body = Buffer.alloc(128, 7);
 
@@ -159,27 +161,32 @@ async function measure(connect: ConnectFn, url: string, form: Form): Promise<Sam
 
 const only = arg('forms', '').split(',').filter((s) => s !== '');
 const forms = only.length > 0 ? FORMS.filter((f) => only.includes(f.name)) : FORMS;
-const { connect } = (await import(clientPath)) as { connect: ConnectFn };
+const clients = await Promise.all(clientPaths.map(async (path) => ({ path, connect: ((await import(path)) as { connect: ConnectFn }).connect })));
 const broker = await startSkiff();
 try {
   const samples = new Map<string, Sample[]>();
   for (let r = 0; r < RUNS; r++) {
     for (const f of forms) {
-      const s = await measure(connect, broker.url, f);
-      if (s !== null) samples.set(f.name, [...(samples.get(f.name) ?? []), s]);
+      for (const c of clients) {
+        const s = await measure(c.connect, broker.url, f);
+        const key = `${c.path}\u0000${f.name}`;
+        if (s !== null) samples.set(key, [...(samples.get(key) ?? []), s]);
+      }
     }
   }
-  console.log(`client ${clientPath}, ${N.toLocaleString('en-US')} messages of ${body.length} B, best of ${RUNS}`);
-  console.log('| form | client CPU µs/msg (best, range) | msg/s (best) |');
-  console.log('| --- | ---: | ---: |');
+  console.log(`${N.toLocaleString('en-US')} messages of ${body.length} B, best of ${RUNS}`);
+  console.log('| form | client | client CPU µs/msg (best, range) | msg/s (best) |');
+  console.log('| --- | --- | ---: | ---: |');
   for (const f of forms) {
-    const ss = samples.get(f.name);
-    if (ss === undefined) continue;
-    const cpus = ss.map((s) => s.cpuUsPerMsg).sort((a, b) => a - b);
-    const rate = Math.max(...ss.map((s) => s.msgPerS));
-    console.log(`| ${f.about} | ${cpus[0]?.toFixed(2)} (${cpus[0]?.toFixed(2)}–${cpus[cpus.length - 1]?.toFixed(2)}) | ${Math.round(rate).toLocaleString('en-US')} |`);
+    for (const c of clients) {
+      const ss = samples.get(`${c.path}\u0000${f.name}`);
+      if (ss === undefined) continue;
+      const cpus = ss.map((s) => s.cpuUsPerMsg).sort((a, b) => a - b);
+      const rate = Math.max(...ss.map((s) => s.msgPerS));
+      const label = c.path === ownClient ? 'this' : c.path;
+      console.log(`| ${f.about} | ${label} | ${cpus[0]?.toFixed(2)} (${cpus[0]?.toFixed(2)}–${cpus[cpus.length - 1]?.toFixed(2)}) | ${Math.round(rate).toLocaleString('en-US')} |`);
+    }
   }
-  console.log(JSON.stringify(Object.fromEntries(samples)));
 } finally {
   await broker.stop();
 }

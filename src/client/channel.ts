@@ -50,7 +50,7 @@ export interface ReturnedMessage {
 
 /** A running consumer. */
 export interface Consumer {
-  /** The consumer tag; `queue` is the queue's current name (a server-named queue may be renamed by a reconnect). */
+  /** The consumer tag: the given one, else the server's; the same after a reconnect. */
   readonly tag: string;
   /** Stops deliveries (basic.cancel). Unacked messages stay unacked until settled or the channel closes. */
   cancel(): Promise<void>;

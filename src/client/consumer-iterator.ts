@@ -39,8 +39,15 @@ export function messages(ch: Channel, queue: string, options: ConsumeOptions): A
         // Lost before consume-ok: the consumer, if it started, went with the connection. Asked
         // again, the request waits for the reconnect.
         if (err instanceof ConnectionLostError && !done) continue;
-        // Cut short by the end of the channel: the loop throws what ended it.
-        throw err instanceof ClosedError && err.cause instanceof Error ? err.cause : err;
+        if (err instanceof ClosedError) {
+          // Closed by the application: the loop ends, as it does once consuming.
+          if (!(err.cause instanceof Error)) {
+            done = true;
+            return;
+          }
+          throw err.cause; // cut short by the end of the connection: the loop throws what ended it
+        }
+        throw err;
       }
     }
   };

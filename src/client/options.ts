@@ -53,7 +53,7 @@ export interface ReconnectOptions {
   republishUnconfirmed?: boolean;
   /** Bytes of message bodies `publish` holds while disconnected; past it, `publish` rejects at once (`ERR_PUBLISH_BUFFER_FULL`). Default 8 MiB; 0 holds nothing. */
   bufferBytes?: number;
-  /** How long a held publish waits for the connection to come back before it rejects (`ERR_PUBLISH_TIMEOUT`), ms. Default 30 000. */
+  /** How long a held publish waits for the connection to come back before it rejects (`ERR_PUBLISH_TIMEOUT`), ms; 0 waits as long as it takes. Default 30 000. */
   bufferTimeoutMs?: number;
 }
 

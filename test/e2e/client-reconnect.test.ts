@@ -172,17 +172,18 @@ describe('reconnecting', () => {
   it('a named exclusive queue still held by the lost connection is retried until the broker lets go of it', async () => {
     const a = await server();
     const proxy = await proxyTo(a);
-    const conn = await client(proxy.url, { heartbeatMs: 200, reconnect: { initialDelayMs: 5, maxDelayMs: 50 } });
+    const conn = await client(proxy.url, { heartbeatMs: 500, reconnect: { initialDelayMs: 5, maxDelayMs: 50 } });
     const ch = await conn.channel();
     await ch.declareQueue('mine', { exclusive: true });
     const causes = new Collector<string>();
     conn.on('reconnecting', ({ cause }) => causes.push((cause as ConnectionError).code));
-    // The path dies silently: the broker keeps the old connection (and its queue) until its
-    // heartbeat check gives up on it, while the client has already reconnected.
-    proxy.halfOpen();
+    // The broker keeps the old connection, and its queue, until its heartbeat check gives up
+    // on it (2 × 500 ms), while the client is back at once.
+    proxy.orphan();
     await within(next(conn, 'reconnected'), 'the reconnect', 10_000);
-    expect(causes.items[0]).toBe('ERR_HEARTBEAT_TIMEOUT');
-    expect(causes.items.slice(1).every((c) => c === 'ERR_RECOVERY_LOCKED')).toBe(true);
+    expect(causes.items[0]).toBe('ERR_SOCKET');
+    expect(causes.items.slice(1).length).toBeGreaterThan(0);
+    expect(new Set(causes.items.slice(1))).toEqual(new Set(['ERR_RECOVERY_LOCKED']));
     expect((await ch.declareQueue('mine', { passive: true })).queue).toBe('mine');
   });
 

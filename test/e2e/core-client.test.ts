@@ -86,13 +86,17 @@ describe('client error handling', () => {
     }
   });
 
-  it('close() rejects calls still waiting for a reply', async () => {
+  it('close() ends a messages() loop, whether or not its consumer had started, and later calls reject', async () => {
     const conn = await server().connect();
     const ch = await conn.channel();
     await ch.declareQueue('q');
     const next = ch.messages('q').next();
+    const started = ch.messages('q');
+    await waitFor(() => server().broker.stats().consumers === 2, 'both consumers');
+    const startedNext = started.next();
     const closing = conn.close();
-    await expect(next).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(next).resolves.toEqual({ value: undefined, done: true });
+    await expect(startedNext).resolves.toEqual({ value: undefined, done: true });
     await closing;
     await expect(conn.closed).resolves.toBeNull();
     await expect(ch.get('q')).rejects.toBeInstanceOf(ClosedError);

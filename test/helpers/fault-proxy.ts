@@ -17,6 +17,9 @@ interface Pipe {
  *  - `halfOpen()` silently drops everything on the open connections while keeping their
  *    sockets up, as a dead NAT or a pulled cable does (only heartbeats can notice); new
  *    connections flow;
+ *  - `orphan()` resets the client side of the open connections and leaves the server side open
+ *    and silent, as when the client's host drops off the network and comes back: the broker
+ *    keeps the old connection until its heartbeat check gives up on it;
  *  - `refuse(true)` rejects new connections (the daemon looks down), `refuse(false)` accepts again.
  */
 export class FaultProxy {
@@ -75,6 +78,8 @@ export class FaultProxy {
     const pipe: Pipe = { client, server, dead: false };
     this.pipes.add(pipe);
     const drop = (): void => {
+      // A dead path carries no close either: each side learns only by its own heartbeats.
+      if (pipe.dead) return;
       if (!this.pipes.delete(pipe)) return;
       client.destroy();
       server.destroy();
@@ -128,6 +133,13 @@ export class FaultProxy {
       this.pipes.delete(p);
       p.client.resetAndDestroy();
       p.server.destroy();
+    }
+  }
+
+  orphan(): void {
+    for (const p of this.pipes) {
+      p.dead = true;
+      p.client.resetAndDestroy();
     }
   }
 
