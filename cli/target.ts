@@ -84,7 +84,8 @@ export async function withConnection<T>(opts: TargetOptions, io: Io, fn: (conn: 
   const t = resolveTarget(opts, io.env);
   const host = t.host.includes(':') ? `[${t.host}]` : t.host;
   const url = `skiff://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password)}@${host}:${t.port}`;
-  const conn = await connect(url, { connectionName: 'skiff-cli', timeoutMs: 5000 });
+  // A command fails fast (exit 3) rather than waiting out a broker restart.
+  const conn = await connect(url, { connectionName: 'skiff-cli', timeoutMs: 5000, reconnect: false });
   try {
     return await fn(conn);
   } finally {

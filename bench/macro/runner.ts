@@ -112,7 +112,7 @@ class BrokerPool {
     if (kind === 'skiff') {
       const h: SkiffHandle = await startSkiff(this.req.skiff);
       this.versions.skiff = h.version;
-      return { handle: h, restart: () => h.restart(), dataDir: h.dataDir, release: () => h.stop() };
+      return { handle: h, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
     }
     const start = (): Promise<BrokerHandle> => (kind === 'rabbitmq' ? startRabbitMQ() : startNats());
     let p = fresh ? start() : this.shared.get(kind);

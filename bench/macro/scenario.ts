@@ -54,8 +54,8 @@ export interface RunContext {
   options: BenchOptions;
   /** A connection from the harness process for declaring and inspecting topology. */
   admin: BenchConnection;
-  /** Restarts the broker on the same data; null for a broker given with `--url`. */
-  restart: (() => Promise<Restarted>) | null;
+  /** Restarts the broker on the same data (stopped with `signal`, SIGTERM by default); null for a broker given with `--url`. */
+  restart: ((signal?: NodeJS.Signals) => Promise<Restarted>) | null;
   /** The Skiff daemon's data directory, when this run started it. */
   dataDir: string | null;
   log(message: string): void;

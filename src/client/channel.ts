@@ -1,7 +1,11 @@
-import { Method, ReplyCode, packValue, splitContent, type ParsedMethod } from '../../protocol/index.js';
+import { Method, ReplyCode, methodName, packValue, splitContent, type ParsedMethod } from '../../protocol/index.js';
+import { ConfirmRing, Unconfirmed, confirmPromise, type ConfirmCallback, type PublishedMessage } from './confirms.js';
 import type { Connection } from './connection.js';
-import { ClosedError, NackError, ServerError, SkiffError } from './errors.js';
+import { messages } from './consumer-iterator.js';
+import { ClosedError, ConnectionLostError, NackError, ServerError, SkiffError, StaleDeliveryError } from './errors.js';
+import { HeldCalls } from './held-calls.js';
 import { Message, PROPERTY_KEYS, type PublishOptions, type Settler } from './message.js';
+import type { ReconnectSettings } from './options.js';
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers' | (string & {});
 
@@ -28,7 +32,7 @@ export interface QueueInfo {
 }
 
 export interface ConsumeOptions {
-  /** Consumer tag; the server makes one when empty. */
+  /** Consumer tag; the server makes one when empty. Kept across reconnects. */
   tag?: string;
   noAck?: boolean;
   exclusive?: boolean;
@@ -46,95 +50,191 @@ export interface ReturnedMessage {
 
 /** A running consumer. */
 export interface Consumer {
+  /** The consumer tag: the given one, else the server's; the same after a reconnect. */
   readonly tag: string;
   /** Stops deliveries (basic.cancel). Unacked messages stay unacked until settled or the channel closes. */
   cancel(): Promise<void>;
 }
 
+/** @internal What an iterator over a consumer learns besides messages. */
+export interface ConsumerHooks {
+  /** The consumer is over: `cause` is the error that closed the channel, null for a close or cancel. */
+  ended(cause: Error | null): void;
+  /** The connection was lost; deliveries not yet acked will come again. */
+  linkLost(): void;
+}
+
+interface ConsumerRecord {
+  readonly tag: string;
+  queue: string;
+  readonly noAck: boolean;
+  readonly exclusive: boolean;
+  /** The per-consumer prefetch in force when it started, to set again before it resumes. */
+  readonly prefetch: number;
+  readonly onMessage: (m: Message) => void;
+  readonly hooks: ConsumerHooks | null;
+}
+
 type Pending = {
-  expect: number;
   resolve: (p: ParsedMethod) => void;
   reject: (e: Error) => void;
   /** Runs as the reply is read, before any later frame: consume registers its handler here. */
   onReply: ((p: ParsedMethod) => void) | undefined;
+  name: string;
 };
-type ConfirmWaiter = { resolve: () => void; reject: (e: Error) => void };
+
+type ChannelState = 'open' | 'recovering' | 'closed';
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const noop = (): void => {};
+/** Stands in the confirm ring for a `tryPublish` without a callback: nothing to tell anyone. */
+const NOBODY = new Unconfirmed(noop, null);
+
+/** A rejected promise that is already marked handled: an ignored publish must not crash the process. */
+function rejected(err: Error): Promise<void> {
+  const p = Promise.reject(err);
+  p.catch(noop);
+  return p;
+}
+
+/**
+ * Settles deliveries of one channel on one connection. A reconnect (or a close) retires it, so
+ * an ack of a delivery from before is refused instead of acking whatever the new connection
+ * numbered the same.
+ */
+class DeliveryLease implements Settler {
+  live = true;
+  lostConnection = false;
+  constructor(private readonly ch: Channel) {}
+
+  ack(deliveryTag: number, multiple: boolean): void {
+    this.check(deliveryTag);
+    this.ch.settle(Method.BasicAck, [deliveryTag, multiple]);
+  }
+
+  nack(deliveryTag: number, multiple: boolean, requeue: boolean): void {
+    this.check(deliveryTag);
+    this.ch.settle(Method.BasicNack, [deliveryTag, multiple, requeue]);
+  }
+
+  reject(deliveryTag: number, requeue: boolean): void {
+    this.check(deliveryTag);
+    this.ch.settle(Method.BasicReject, [deliveryTag, requeue]);
+  }
+
+  private check(tag: number): void {
+    if (this.live) return;
+    throw new StaleDeliveryError(
+      this.lostConnection
+        ? `delivery ${tag} on channel ${this.ch.id} came over a connection that was lost; the broker has requeued it and will deliver it again (redelivered = true)`
+        : `delivery ${tag} came on channel ${this.ch.id}, which is closed; the broker has requeued it`,
+    );
+  }
+}
 
 /**
  * A channel: the unit of work (SPEC §3.2). Requests are answered in order, so several may be in
  * flight. A channel error from the server rejects this channel's pending calls and closes it;
  * the connection and other channels carry on. Check `closed` to learn why a channel ended.
+ *
+ * When the connection is lost and reconnects, the channel is opened again with its confirm
+ * mode, prefetch and consumers; calls and publishes made meanwhile wait for that (see
+ * `ReconnectOptions`).
  */
-export class Channel implements Settler {
+export class Channel {
   readonly id: number;
   private readonly conn: Connection;
+  /** @internal The connection's own replay channel: records nothing, is not recovered. */
+  readonly internal: boolean;
+  private state: ChannelState = 'open';
   private readonly pending: Pending[] = [];
-  private readonly consumers = new Map<string, (m: Message) => void>();
-  private readonly cancelHandlers = new Map<string, () => void>();
+  private readonly consumers = new Map<string, ConsumerRecord>();
   private confirmMode = false;
-  private publishSeq = 0;
-  private readonly confirms = new Map<number, ConfirmWaiter>();
+  private readonly ring = new ConfirmRing();
+  /** Unconfirmed publishes of a lost connection, sent again after reconnecting. */
+  private toRepublish: Unconfirmed[] = [];
+  private readonly republish: boolean;
+  /** Calls and publishes made while the connection was away, in order. */
+  private readonly held: HeldCalls;
+  private lease = new DeliveryLease(this);
+  /** Per-consumer and global prefetch last set (basic.qos), to set again after reconnecting. */
+  private prefetchCount = 0;
+  private globalPrefetch: number | null = null;
   private returnListeners: ((r: ReturnedMessage) => void)[] = [];
-  private isClosed = false;
   private closeCause: Error | null = null;
   private resolveClosed!: (cause: Error | null) => void;
-  /** Resolves when the channel closes: null after `close()`, else the error that closed it. */
+  /** Resolves when the channel closes for good: null after `close()`, else the error that closed it. */
   readonly closed: Promise<Error | null> = new Promise((r) => (this.resolveClosed = r));
 
   /** @internal use {@link Connection.channel} */
-  constructor(conn: Connection, id: number) {
+  constructor(conn: Connection, id: number, internal = false) {
     this.conn = conn;
     this.id = id;
+    this.internal = internal;
+    const settings = conn.reconnectSettings;
+    this.republish = settings?.republishUnconfirmed ?? false;
+    this.held = new HeldCalls(conn, settings);
   }
 
   /** @internal */
   async open(): Promise<void> {
-    await this.rpc(Method.ChannelOpen, [], Method.ChannelOpenOk);
+    await this.rpcNow(Method.ChannelOpen, [], Method.ChannelOpenOk);
   }
 
+  /** False once the channel is closed for good (it stays true while a reconnect is under way). */
   get isOpen(): boolean {
-    return !this.isClosed;
+    return this.state !== 'closed';
   }
 
   // ---- topology ----
 
   async declareExchange(name: string, type: ExchangeType, options: ExchangeDeclareOptions = {}): Promise<void> {
-    await this.rpc(
-      Method.ExchangeDeclare,
-      [name, type, options.passive ?? false, options.durable ?? false, options.autoDelete ?? false, options.internal ?? false, options.arguments ?? {}],
-      Method.ExchangeDeclareOk,
-    );
+    const x = {
+      name,
+      type,
+      durable: options.durable ?? false,
+      autoDelete: options.autoDelete ?? false,
+      internal: options.internal ?? false,
+      arguments: options.arguments ?? {},
+    };
+    await this.rpc(Method.ExchangeDeclare, [name, type, options.passive ?? false, x.durable, x.autoDelete, x.internal, x.arguments], Method.ExchangeDeclareOk);
+    if (!this.internal && options.passive !== true) this.conn.topology.exchangeDeclared(x);
   }
 
   async deleteExchange(name: string, options: { ifUnused?: boolean } = {}): Promise<void> {
     await this.rpc(Method.ExchangeDelete, [name, options.ifUnused ?? false], Method.ExchangeDeleteOk);
+    if (!this.internal) this.conn.topology.exchangeDeleted(name);
   }
 
   /** Declares a queue; an empty name asks the server to make one up. */
   async declareQueue(name = '', options: QueueDeclareOptions = {}): Promise<QueueInfo> {
-    const r = await this.rpc(
-      Method.QueueDeclare,
-      [name, options.passive ?? false, options.durable ?? false, options.exclusive ?? false, options.autoDelete ?? false, options.arguments ?? {}],
-      Method.QueueDeclareOk,
-    );
+    const durable = options.durable ?? false;
+    const exclusive = options.exclusive ?? false;
+    const autoDelete = options.autoDelete ?? false;
+    const args = options.arguments ?? {};
+    const r = await this.rpc(Method.QueueDeclare, [name, options.passive ?? false, durable, exclusive, autoDelete, args], Method.QueueDeclareOk);
     const [queue, messageCount, consumerCount] = r.args as [string, number, number];
+    if (!this.internal && options.passive !== true) {
+      this.conn.topology.queueDeclared({ name: queue, serverNamed: name === '', durable, exclusive, autoDelete, arguments: args });
+    }
     return { queue, messageCount, consumerCount };
   }
 
   /** Returns how many ready messages the deleted queue held. */
   async deleteQueue(name: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<number> {
     const r = await this.rpc(Method.QueueDelete, [name, options.ifUnused ?? false, options.ifEmpty ?? false], Method.QueueDeleteOk);
+    if (!this.internal) this.conn.topology.queueDeleted(name);
     return r.args[0] as number;
   }
 
   async bindQueue(queue: string, exchange: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
     await this.rpc(Method.QueueBind, [queue, exchange, routingKey, args], Method.QueueBindOk);
+    if (!this.internal) this.conn.topology.bound({ kind: 'queue', destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   async unbindQueue(queue: string, exchange: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
     await this.rpc(Method.QueueUnbind, [queue, exchange, routingKey, args], Method.QueueUnbindOk);
+    if (!this.internal) this.conn.topology.unbound({ kind: 'queue', destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   /**
@@ -143,10 +243,12 @@ export class Channel implements Settler {
    */
   async bindExchange(destination: string, source: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
     await this.rpc(Method.ExchangeBind, [destination, source, routingKey, args], Method.ExchangeBindOk);
+    if (!this.internal) this.conn.topology.bound({ kind: 'exchange', destination, source, routingKey, arguments: args });
   }
 
   async unbindExchange(destination: string, source: string, routingKey = '', args: Record<string, unknown> = {}): Promise<void> {
     await this.rpc(Method.ExchangeUnbind, [destination, source, routingKey, args], Method.ExchangeUnbindOk);
+    if (!this.internal) this.conn.topology.unbound({ kind: 'exchange', destination, source, routingKey, arguments: args });
   }
 
   /** Drops a queue's ready messages; returns how many. */
@@ -159,34 +261,107 @@ export class Channel implements Settler {
 
   /** Turns on publisher confirms (SPEC §3.6): from now on `publish` resolves when the broker acks. */
   async confirmSelect(): Promise<void> {
-    await this.rpc(Method.ConfirmSelect, [], Method.ConfirmSelectOk);
-    this.confirmMode = true;
+    // The broker numbers publishes from the moment it reads confirm.select, so the client must
+    // too, even for publishes sent before the reply arrives.
+    await this.rpc(Method.ConfirmSelect, [], Method.ConfirmSelectOk, -1, undefined, () => (this.confirmMode = true));
   }
 
   /**
    * Publishes a message. Without confirms the promise resolves as soon as the caller may publish
    * again: at once, or when the socket has drained and the broker has not blocked publishers
    * (await it to honour backpressure). In confirm mode it resolves when the broker confirms,
-   * and rejects with {@link NackError} if the broker nacks.
+   * and rejects with {@link NackError} if the broker nacks, or with a retriable
+   * {@link ConnectionLostError} if the connection is lost first (unless
+   * `reconnect.republishUnconfirmed` sends it again). While the connection is away the message
+   * waits (see `reconnect.bufferBytes` / `bufferTimeoutMs`). The promise never causes an
+   * unhandled rejection when ignored.
    */
   publish(exchange: string, routingKey: string, body: Buffer | string | Uint8Array, options: PublishOptions = {}): Promise<void> {
-    if (this.isClosed) return Promise.reject(new ClosedError(`channel ${this.id} is closed`, this.closeCause ?? undefined));
-    const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (this.state !== 'open') return this.publishNotOpen(exchange, routingKey, body, options);
+    const bytes = toBuffer(body);
     const props = encodeProperties(options);
     const args = [exchange, routingKey, options.mandatory ?? false, options.persistent ?? false, options.priority ?? 0, options.expiration ?? 0];
     const w = this.conn.writer;
     const size = w.contentFrameSize(args, props === null ? 0 : props.length, bytes.length);
-    if (size > this.conn.frameMax) {
-      return Promise.reject(
-        new SkiffError('ERR_BODY_TOO_LARGE', `message of ${bytes.length} bytes does not fit in a frame (frameMax ${this.conn.frameMax})`),
-      );
-    }
+    if (size > this.conn.frameMax) return rejected(this.tooLarge(bytes.length));
     w.content(this.id, Method.BasicPublish, args, props, bytes);
     if (this.confirmMode) {
-      const seq = ++this.publishSeq;
-      return new Promise((resolve, reject) => this.confirms.set(seq, { resolve, reject }));
+      const u = new Unconfirmed(null, this.republish ? { exchange, routingKey, args, props, body: bytes } : null);
+      this.ring.push(u);
+      return confirmPromise(u);
     }
     return this.conn.writable() ?? RESOLVED;
+  }
+
+  /**
+   * Publishes without a promise, for hot loops: returns false, sending nothing, while the
+   * connection's write buffer is over its high-water mark, the broker has blocked publishers,
+   * or the connection is reconnecting; then `await waitForDrain()` (or the connection's
+   * `'drain'` event) and try again. In confirm mode `onConfirm` is called with null when the
+   * broker confirms, or with the error ({@link NackError}, a retriable
+   * {@link ConnectionLostError}). Throws on a closed channel or an oversized message.
+   */
+  tryPublish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer | string | Uint8Array,
+    options: PublishOptions = {},
+    onConfirm?: ConfirmCallback,
+  ): boolean {
+    if (this.state !== 'open' || !this.conn.canWrite()) {
+      if (this.state === 'closed') throw this.closedError();
+      this.conn.wantDrain();
+      return false;
+    }
+    const bytes = toBuffer(body);
+    const props = encodeProperties(options);
+    const args = [exchange, routingKey, options.mandatory ?? false, options.persistent ?? false, options.priority ?? 0, options.expiration ?? 0];
+    const w = this.conn.writer;
+    const size = w.contentFrameSize(args, props === null ? 0 : props.length, bytes.length);
+    if (size > this.conn.frameMax) throw this.tooLarge(bytes.length);
+    w.content(this.id, Method.BasicPublish, args, props, bytes);
+    if (this.confirmMode) {
+      const republish = this.republish ? { exchange, routingKey, args, props, body: bytes } : null;
+      this.ring.push(onConfirm === undefined && republish === null ? NOBODY : new Unconfirmed(onConfirm ?? noop, republish));
+    }
+    return true;
+  }
+
+  /**
+   * Resolves when `tryPublish` may succeed again: the write buffer has drained, the broker has
+   * unblocked publishers, the connection is back. Rejects if the connection closes for good.
+   */
+  waitForDrain(): Promise<void> {
+    if (this.state === 'closed') return rejected(this.closedError());
+    return this.conn.waitForDrain();
+  }
+
+  private publishNotOpen(exchange: string, routingKey: string, body: Buffer | string | Uint8Array, options: PublishOptions): Promise<void> {
+    if (this.state === 'closed') return rejected(this.closedError());
+    const bytes = toBuffer(body);
+    const props = encodeProperties(options);
+    const args = [exchange, routingKey, options.mandatory ?? false, options.persistent ?? false, options.priority ?? 0, options.expiration ?? 0];
+    return this.held.publish({ exchange, routingKey, args, props, body: bytes });
+  }
+
+  /** @internal Writes a publish held while the connection was away, or republishes one. */
+  sendHeld(m: PublishedMessage, u: Unconfirmed): void {
+    const size = this.conn.writer.contentFrameSize(m.args as never, m.props === null ? 0 : m.props.length, m.body.length);
+    if (size > this.conn.frameMax) {
+      u.settle(this.tooLarge(m.body.length));
+      return;
+    }
+    this.conn.writer.content(this.id, Method.BasicPublish, m.args as never, m.props, m.body);
+    if (this.confirmMode) this.ring.push(u);
+    else u.settle(null);
+  }
+
+  private tooLarge(n: number): SkiffError {
+    return new SkiffError('ERR_BODY_TOO_LARGE', `message of ${n} bytes does not fit in a frame (frameMax ${this.conn.frameMax})`);
+  }
+
+  private closedError(): ClosedError {
+    return new ClosedError(`channel ${this.id} is closed`, this.closeCause ?? undefined);
   }
 
   /** Listens for mandatory messages the broker could not route (basic.return). */
@@ -202,88 +377,49 @@ export class Channel implements Settler {
   /** Sets the prefetch window (basic.qos): per consumer, or for the channel with `global`. */
   async prefetch(count: number, global = false): Promise<void> {
     await this.rpc(Method.BasicQos, [count, global], Method.BasicQosOk);
+    if (global) this.globalPrefetch = count;
+    else this.prefetchCount = count;
   }
 
-  /** Starts a push consumer; `onMessage` gets every delivery. */
+  /**
+   * Starts a push consumer; `onMessage` gets every delivery. After a reconnect the consumer
+   * resumes with the same tag (and options); messages that were unacked come again with
+   * `redelivered = true`.
+   */
   async consume(queue: string, onMessage: (message: Message) => void, options: ConsumeOptions = {}): Promise<Consumer> {
+    return this.startConsumer(queue, onMessage, options, null);
+  }
+
+  /** @internal */
+  async startConsumer(queue: string, onMessage: (message: Message) => void, options: ConsumeOptions, hooks: ConsumerHooks | null): Promise<Consumer> {
     if (options.prefetch !== undefined) await this.prefetch(options.prefetch);
+    const noAck = options.noAck ?? false;
+    const exclusive = options.exclusive ?? false;
+    const prefetch = this.prefetchCount;
     // Deliveries may follow consume-ok in the same chunk: the handler must be in place first.
-    const r = await this.rpc(
-      Method.BasicConsume,
-      [queue, options.tag ?? '', options.noAck ?? false, options.exclusive ?? false, {}],
-      Method.BasicConsumeOk,
-      -1,
-      (p) => {
-        if (p.def.id === Method.BasicConsumeOk) this.consumers.set(p.args[0] as string, onMessage);
-      },
-    );
+    const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, {}], Method.BasicConsumeOk, -1, (p) => {
+      if (p.def.id !== Method.BasicConsumeOk) return;
+      const tag = p.args[0] as string;
+      this.consumers.set(tag, { tag, queue, noAck, exclusive, prefetch, onMessage, hooks });
+    });
     const tag = r.args[0] as string;
     return { tag, cancel: () => this.cancel(tag) };
   }
 
   /**
    * Consumes as an async iterator; leaving the loop (`break`, `return`, a throw) cancels the
-   * consumer. The iterator ends when the channel closes or the server cancels the consumer.
+   * consumer. The loop ends when the channel is closed or the server cancels the consumer, and
+   * throws the error that closed the channel or connection (a lost connection that is not
+   * reconnecting, or gave up). While the connection reconnects the loop waits and then goes on.
    * Messages wait in memory only up to the prefetch window, so set `prefetch` unless `noAck`.
    */
   messages(queue: string, options: ConsumeOptions = {}): AsyncIterableIterator<Message> {
-    const buffered: Message[] = [];
-    let wake: (() => void) | null = null;
-    let done = false;
-    let failure: Error | null = null;
-    let consumer: Consumer | null = null;
-    const started = this.consume(
-      queue,
-      (m) => {
-        buffered.push(m);
-        wake?.();
-      },
-      options,
-    ).then((c) => {
-      consumer = c;
-      this.cancelHandlers.set(c.tag, () => {
-        done = true;
-        wake?.();
-      });
-    });
-    void this.closed.then((cause) => {
-      done = true;
-      failure = cause;
-      wake?.();
-    });
-    const finish = async (): Promise<IteratorResult<Message>> => {
-      done = true;
-      await started.catch(() => undefined);
-      const c = consumer as Consumer | null;
-      if (c !== null && !this.isClosed) await c.cancel().catch(() => undefined);
-      return { value: undefined, done: true };
-    };
-    const iterator: AsyncIterableIterator<Message> = {
-      next: async (): Promise<IteratorResult<Message>> => {
-        await started;
-        for (;;) {
-          const m = buffered.shift();
-          if (m !== undefined) return { value: m, done: false };
-          if (done) {
-            if (failure !== null) throw failure;
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((r) => (wake = r));
-          wake = null;
-        }
-      },
-      return: finish,
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
+    return messages(this, queue, options);
   }
 
   async cancel(consumerTag: string): Promise<void> {
     await this.rpc(Method.BasicCancel, [consumerTag], Method.BasicCancelOk);
-    this.consumers.delete(consumerTag);
-    this.cancelHandlers.delete(consumerTag);
+    this.forgetConsumer(consumerTag);
   }
 
   /** Pulls one message (basic.get); null when the queue is empty. */
@@ -292,29 +428,41 @@ export class Channel implements Settler {
     if (r.def.id === Method.BasicGetEmpty) return null;
     const [tag, redelivered, exchange, routingKey, messageCount, persistent] = r.args as [number, boolean, string, string, number, boolean];
     const { props, body } = splitContent(r.content as Buffer);
-    return new Message(options.noAck ? null : this, props, body, exchange, routingKey, redelivered, tag, persistent, '', messageCount);
+    return new Message(options.noAck ? null : this.lease, props, body, exchange, routingKey, redelivered, tag, persistent, '', messageCount);
   }
 
+  /**
+   * Acks a delivery by tag. Throws {@link StaleDeliveryError} for a delivery from before a
+   * reconnect, or when the channel is closed (the broker has requeued it).
+   */
   ack(deliveryTag: number, multiple = false): void {
-    if (!this.isClosed) this.conn.writer.method(this.id, Method.BasicAck, [deliveryTag, multiple]);
+    this.lease.ack(deliveryTag, multiple);
   }
 
   nack(deliveryTag: number, multiple = false, requeue = true): void {
-    if (!this.isClosed) this.conn.writer.method(this.id, Method.BasicNack, [deliveryTag, multiple, requeue]);
+    this.lease.nack(deliveryTag, multiple, requeue);
   }
 
   reject(deliveryTag: number, requeue = true): void {
-    if (!this.isClosed) this.conn.writer.method(this.id, Method.BasicReject, [deliveryTag, requeue]);
+    this.lease.reject(deliveryTag, requeue);
+  }
+
+  /** @internal */
+  settle(methodId: number, args: (number | boolean)[]): void {
+    this.conn.writer.method(this.id, methodId, args);
   }
 
   /** Closes the channel; its unacked messages go back to their queues. */
   async close(): Promise<void> {
-    if (this.isClosed) return;
-    try {
-      await this.rpc(Method.ChannelClose, [ReplyCode.REPLY_SUCCESS, 'client closed', 0], Method.ChannelCloseOk);
-    } catch (err) {
-      if (!(err instanceof ClosedError) && !(err instanceof ServerError)) throw err;
+    if (this.state === 'closed') return;
+    if (this.state === 'open') {
+      try {
+        await this.rpcNow(Method.ChannelClose, [ReplyCode.REPLY_SUCCESS, 'client closed', 0], Method.ChannelCloseOk);
+      } catch (err) {
+        if (!(err instanceof ClosedError) && !(err instanceof ServerError) && !(err instanceof ConnectionLostError)) throw err;
+      }
     }
+    // While reconnecting there is nothing to close on the server: the channel is not reopened.
     this.finish(null, new ClosedError(`channel ${this.id} was closed by the client`));
   }
 
@@ -325,19 +473,21 @@ export class Channel implements Settler {
     const a = p.args;
     switch (p.def.id) {
       case Method.BasicDeliver: {
-        const handler = this.consumers.get(a[0] as string);
-        if (handler === undefined) return;
+        const c = this.consumers.get(a[0] as string);
+        if (c === undefined) return;
         const { props, body } = splitContent(p.content as Buffer);
-        const m = new Message(this, props, body, a[3] as string, a[4] as string, a[2] as boolean, a[1] as number, a[5] as boolean, a[0] as string);
-        this.callApp(handler, m);
+        const m = new Message(this.lease, props, body, a[3] as string, a[4] as string, a[2] as boolean, a[1] as number, a[5] as boolean, a[0] as string);
+        this.callApp(c.onMessage, m);
         return;
       }
       case Method.BasicAck:
-        this.settleConfirms(a[0] as number, a[1] as boolean, true);
+        this.ring.settle(a[0] as number, a[1] as boolean, null);
         return;
-      case Method.BasicNack:
-        this.settleConfirms(a[0] as number, a[1] as boolean, false);
+      case Method.BasicNack: {
+        const seq = a[0] as number;
+        this.ring.settle(seq, a[1] as boolean, new NackError(`broker could not take message ${seq} on channel ${this.id}`));
         return;
+      }
       case Method.BasicReturn: {
         const { props, body } = splitContent(p.content as Buffer);
         const r: ReturnedMessage = {
@@ -353,10 +503,9 @@ export class Channel implements Settler {
       case Method.BasicCancel: {
         // The server cancelled a consumer (its queue was deleted).
         const tag = a[0] as string;
+        const c = this.consumers.get(tag);
         this.consumers.delete(tag);
-        const h = this.cancelHandlers.get(tag);
-        this.cancelHandlers.delete(tag);
-        h?.();
+        c?.hooks?.ended(null);
         this.conn.writer.method(this.id, Method.BasicCancelOk, [tag]);
         return;
       }
@@ -367,9 +516,8 @@ export class Channel implements Settler {
         return;
       }
       default: {
-        const w = this.pending[0];
+        const w = this.pending.shift();
         if (w === undefined) return;
-        this.pending.shift();
         w.onReply?.(p);
         w.resolve(p);
       }
@@ -389,63 +537,134 @@ export class Channel implements Settler {
     }
   }
 
-  private settleConfirms(seq: number, multiple: boolean, ack: boolean): void {
-    const settle = (w: ConfirmWaiter, s: number): void => {
-      if (ack) w.resolve();
-      else w.reject(new NackError(`broker could not take message ${s} on channel ${this.id}`));
-    };
-    if (!multiple) {
-      const w = this.confirms.get(seq);
-      if (w !== undefined) {
-        this.confirms.delete(seq);
-        settle(w, seq);
-      }
-      return;
-    }
-    for (const [s, w] of this.confirms) {
-      if (s > seq) break;
-      this.confirms.delete(s);
-      settle(w, s);
-    }
+  private forgetConsumer(tag: string): void {
+    const c = this.consumers.get(tag);
+    if (c === undefined) return;
+    this.consumers.delete(tag);
+    // The broker deletes an auto-delete queue with its last consumer; replaying it would bring it back.
+    const q = this.conn.topology.queue(c.queue);
+    if (q?.autoDelete === true && !this.conn.hasConsumerOn(c.queue)) this.conn.topology.queueDeleted(c.queue);
   }
 
-  /** @internal the connection ended under this channel. */
-  connectionClosed(err: Error): void {
+  /** @internal Whether one of this channel's consumers reads `queue`. */
+  consumesFrom(queue: string): boolean {
+    for (const c of this.consumers.values()) if (c.queue === queue) return true;
+    return false;
+  }
+
+  /** @internal A server-named queue came back under another name: consumers follow it. */
+  queueRenamed(from: string, to: string): void {
+    for (const c of this.consumers.values()) if (c.queue === from) c.queue = to;
+  }
+
+  // ---- recovery ----
+
+  /**
+   * @internal The connection was lost and will be re-established: calls waiting for a reply
+   * learn it, and so do publishes waiting for a confirm, unless they are to be sent again.
+   */
+  linkLost(cause: Error): void {
+    if (this.state === 'closed') return;
+    if (this.internal) {
+      this.finish(cause, new ConnectionLostError(`connection lost: ${cause.message}`, cause));
+      return;
+    }
+    this.state = 'recovering';
+    this.lease.live = false;
+    this.lease.lostConnection = true;
+    for (const w of this.pending.splice(0)) {
+      w.reject(new ConnectionLostError(`connection lost before the broker answered ${w.name} on channel ${this.id}: ${cause.message}`, cause));
+    }
+    const unconfirmed = this.ring.drain();
+    if (this.republish) this.toRepublish.push(...unconfirmed.filter((u) => u.message !== null));
+    else {
+      const err = new ConnectionLostError(
+        `connection lost before the broker confirmed the message (it may or may not have been taken; publish it again for at-least-once): ${cause.message}`,
+        cause,
+      );
+      for (const u of unconfirmed) u.settle(err);
+    }
+    for (const c of this.consumers.values()) c.hooks?.linkLost();
+  }
+
+  /**
+   * @internal Opens the channel again on the new connection with its confirm mode, prefetch
+   * and consumers, sends the publishes to repeat and those held meanwhile, and lets waiting
+   * calls go. Rejects if the connection is lost again; a channel error closes only this channel.
+   */
+  async recover(): Promise<void> {
+    if (this.state !== 'recovering') return;
+    try {
+      await this.rpcNow(Method.ChannelOpen, [], Method.ChannelOpenOk);
+      this.lease = new DeliveryLease(this);
+      if (this.confirmMode) await this.rpcNow(Method.ConfirmSelect, [], Method.ConfirmSelectOk);
+      let current = 0;
+      if (this.globalPrefetch !== null) await this.rpcNow(Method.BasicQos, [this.globalPrefetch, true], Method.BasicQosOk);
+      for (const c of [...this.consumers.values()]) {
+        if (c.prefetch !== current) {
+          await this.rpcNow(Method.BasicQos, [c.prefetch, false], Method.BasicQosOk);
+          current = c.prefetch;
+        }
+        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, {}], Method.BasicConsumeOk);
+      }
+      if (this.prefetchCount !== current) await this.rpcNow(Method.BasicQos, [this.prefetchCount, false], Method.BasicQosOk);
+    } catch (err) {
+      if ((this.state as ChannelState) === 'closed') return; // a channel error ended this channel only
+      throw err;
+    }
+    this.state = 'open';
+    for (const u of this.toRepublish.splice(0)) this.sendHeld(u.message as PublishedMessage, u);
+    this.held.release(this);
+  }
+
+  /**
+   * @internal The connection ended for good under this channel: `cause` is null when the
+   * application closed it, and calls it cut short reject with `err`.
+   */
+  connectionClosed(cause: Error | null, err: Error): void {
     // A server's connection.close says why; calls it cut short reject with that, not a wrapper.
-    const rejectWith = err instanceof ClosedError || err instanceof ServerError ? err : new ClosedError(`channel ${this.id} closed: ${err.message}`, err);
-    this.finish(err, rejectWith);
+    const rejectWith =
+      err instanceof ClosedError || err instanceof ServerError ? err : new ClosedError(`channel ${this.id} closed: ${err.message}`, err);
+    this.finish(cause, rejectWith);
   }
 
   private finish(cause: Error | null, rejectWith: Error): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
+    if (this.state === 'closed') return;
+    this.state = 'closed';
     this.closeCause = cause;
+    this.lease.live = false;
     this.conn.releaseChannel(this.id);
     for (const w of this.pending.splice(0)) w.reject(rejectWith);
-    for (const w of this.confirms.values()) w.reject(rejectWith);
-    this.confirms.clear();
-    this.consumers.clear();
-    for (const h of this.cancelHandlers.values()) h();
-    this.cancelHandlers.clear();
+    for (const u of this.ring.drain()) u.settle(rejectWith);
+    for (const u of this.toRepublish.splice(0)) u.settle(rejectWith);
+    this.held.fail(rejectWith instanceof ClosedError || rejectWith instanceof ServerError ? rejectWith : this.closedError());
+    const consumers = [...this.consumers.values()];
+    for (const c of consumers) this.forgetConsumer(c.tag);
+    for (const c of consumers) c.hooks?.ended(cause);
     this.resolveClosed(cause);
   }
 
-  private rpc(
+  /** Sends a request now, or once the connection is back when it is away. */
+  private rpc(...call: Parameters<Channel['rpcNow']>): Promise<ParsedMethod> {
+    if (this.state === 'recovering') return this.held.call(() => this.rpcNow(...call));
+    return this.rpcNow(...call);
+  }
+
+  private rpcNow(
     methodId: number,
     args: unknown[],
     expect: number,
     alt = -1,
     onReply?: (p: ParsedMethod) => void,
+    onSent?: () => void,
   ): Promise<ParsedMethod> {
-    if (this.isClosed) return Promise.reject(new ClosedError(`channel ${this.id} is closed`, this.closeCause ?? undefined));
-    try {
-      this.conn.assertOpen();
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    if (this.state === 'closed') return Promise.reject(this.closedError());
+    const link = this.conn.link;
+    if (link === null) return Promise.reject(new ConnectionLostError(`connection lost: cannot send on channel ${this.id}`, null));
     return new Promise<ParsedMethod>((resolve, reject) => {
-      this.pending.push({ expect, resolve, reject, onReply });
-      this.conn.writer.method(this.id, methodId, args as never);
+      this.pending.push({ resolve, reject, onReply, name: methodName(methodId) });
+      link.writer.method(this.id, methodId, args as never);
+      onSent?.();
     }).then((p) => {
       if (p.def.id !== expect && p.def.id !== alt) {
         throw new SkiffError('ERR_UNEXPECTED_REPLY', `expected reply 0x${expect.toString(16)}, got ${p.def.name}`);
@@ -453,6 +672,10 @@ export class Channel implements Settler {
       return p;
     });
   }
+}
+
+function toBuffer(body: Buffer | string | Uint8Array): Buffer {
+  return typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 function encodeProperties(o: PublishOptions): Buffer | null {

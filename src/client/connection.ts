@@ -1,176 +1,156 @@
-import { EventEmitter } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
-import {
-  DEFAULT_HEARTBEAT_MS,
-  FrameDecoder,
-  FrameType,
-  FrameWriter,
-  MAX_FRAME_MAX,
-  Method,
-  PROTOCOL_HEADER,
-  ProtocolError,
-  ReplyCode,
-  parseMethod,
-  type FrameSink,
-  type ParsedMethod,
-} from '../../protocol/index.js';
+import { Method, ReplyCode, type FrameWriter, type ParsedMethod } from '../../protocol/index.js';
 import { Channel } from './channel.js';
-import { ClosedError, ConnectionError, ServerError } from './errors.js';
+import { Emitter, type EventMap } from './emitter.js';
+import { ClosedError, ConnectionError, ConnectionLostError, ServerError } from './errors.js';
+import { Link, type LinkOwner } from './link.js';
+import { backoffDelay, reconnectSettings, type ConnectOptions, type ReconnectSettings } from './options.js';
+import { replayTopology } from './recovery.js';
+import { Topology } from './topology.js';
+import type { TransportFactory } from './transport/transport.js';
+import { parseUrls, type ParsedUrl } from './url.js';
 
-export const DEFAULT_URL = 'skiff://guest:guest@127.0.0.1:5680';
-
-export interface ConnectOptions {
-  /** Heartbeat interval to ask for, ms; 0 disables. Default 60 000 (the lower of ours and the server's wins). */
-  heartbeatMs?: number;
-  /** Largest frame to ask for; 0 = the server's. */
-  frameMax?: number;
-  channelMax?: number;
-  /** Shown in the server's connection list. */
-  connectionName?: string;
-  /** Give up connecting after this long. Default 10 000 ms. */
-  timeoutMs?: number;
-  /** Outgoing bytes buffered before `publish` makes the caller wait. Default 1 MiB. */
-  writeHighWaterMark?: number;
+/** `reconnecting`: the connection was lost; attempt `attempt` starts after `delayMs`. */
+export interface ReconnectAttempt {
+  attempt: number;
+  delayMs: number;
+  /** Why the connection was lost, or why the previous attempt failed. */
+  cause: Error;
 }
 
-interface ParsedUrl {
+/** `reconnected`: the connection is back, with its topology, channels and consumers. */
+export interface Reconnected {
+  attempt: number;
   host: string;
   port: number;
-  username: string;
-  password: string;
 }
 
-export function parseUrl(url: string): ParsedUrl {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConnectionError('ERR_INVALID_URL', `invalid URL '${url}'`);
-  }
-  if (u.protocol !== 'skiff:') throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff:// (got '${u.protocol}')`);
-  return {
-    host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: u.port === '' ? 5680 : Number(u.port),
-    username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
-    password: u.password === '' ? (u.username === '' ? 'guest' : '') : decodeURIComponent(u.password),
-  };
-}
-
-/** Connects to a Skiff daemon and completes the handshake (SPEC §3.1.1). */
-export async function connect(url: string = DEFAULT_URL, options: ConnectOptions = {}): Promise<Connection> {
-  const target = parseUrl(url);
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = netConnect({ host: target.host, port: target.port, noDelay: true });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new ConnectionError('ERR_TIMEOUT', `timed out connecting to ${target.host}:${target.port}`));
-    }, options.timeoutMs ?? 10_000);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const msg =
-        err.code === 'ECONNREFUSED'
-          ? `connection refused by ${target.host}:${target.port} (is skiff running?)`
-          : `cannot connect to ${target.host}:${target.port}: ${err.message}`;
-      reject(new ConnectionError(err.code === 'ECONNREFUSED' ? 'ERR_CONNECTION_REFUSED' : 'ERR_CONNECT', msg, { cause: err }));
-    });
-  });
-  const conn = new Connection(socket, options);
-  await conn.handshake(target.username, target.password);
-  return conn;
+/** The events of a {@link Connection}, each with its listener's arguments. */
+export interface ConnectionEvents extends EventMap {
+  /** The connection to the server was lost; reconnecting follows unless it is off or the cause is final. */
+  disconnected: [cause: Error];
+  reconnecting: [attempt: ReconnectAttempt];
+  reconnected: [info: Reconnected];
+  /** The broker asks publishers to wait; `alarm` names why (`memory high watermark`, a store backlog). */
+  blocked: [alarm: string];
+  /** Publishing may go on (also sent when a blocked connection is lost: the block went with it). */
+  unblocked: [alarm: string];
+  /** `tryPublish` returned false, and publishing may go on now. */
+  drain: [];
+  /** A server-named queue came back under a new name after a reconnect; its bindings and consumers follow it. */
+  queueRenamed: [rename: { from: string; to: string }];
+  /** Replaying one declaration after a reconnect failed (the rest went on); `what` names it. */
+  recoveryError: [failure: { error: Error; what: string }];
+  /** An exception thrown by a consumer or return callback of the application. */
+  error: [err: unknown];
+  /** The connection is over for good: `cause` is null after `close()`, else why (including giving up reconnecting). */
+  closed: [cause: Error | null];
+  /** The same as `closed` (its earlier name). */
+  close: [cause: Error | null];
 }
 
 type Pending = { resolve: (p: ParsedMethod) => void; reject: (e: Error) => void };
-type Pending0 = { resolve: () => void; reject: (e: Error) => void };
+type Waiter = { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> | null };
+
+const noop = (): void => {};
+
+/** `'open'` · `'reconnecting'` (lost, retrying) · `'closing'` (close() under way) · `'closed'` (for good). */
+export type ConnectionState = 'open' | 'reconnecting' | 'closing' | 'closed';
+
+/** Causes of a lost connection that a new connection may cure. */
+const RECOVERABLE_CLIENT_CODES = new Set([
+  'ERR_SOCKET',
+  'ERR_CONNECTION_LOST',
+  'ERR_HEARTBEAT_TIMEOUT',
+  'ERR_TIMEOUT',
+  'ERR_CONNECTION_REFUSED',
+  'ERR_CONNECT',
+  'ERR_RECOVERY_LOCKED',
+]);
 
 /**
  * A connection to the daemon. Channels do the work; the connection carries them, answers
- * heartbeats, and reports `blocked` / `unblocked` / `close` events. Errors never throw out of
- * an event: a lost connection rejects pending calls and resolves `closed` with the cause.
+ * heartbeats, and reports its life through events ({@link ConnectionEvents}). When the
+ * connection is lost it reconnects (unless `reconnect: false`), declares again what the
+ * application declared, reopens its channels and resumes their consumers; `closed` resolves
+ * only when it is over for good. Errors never throw out of an event.
  */
-export class Connection extends EventEmitter {
-  /** @internal */ readonly writer: FrameWriter;
-  private readonly socket: Socket;
-  private readonly decoder: FrameDecoder;
+export class Connection extends Emitter<ConnectionEvents> {
+  /** @internal */ link: Link | null = null;
+  /** @internal What the application declared, to replay after a reconnect. */
+  readonly topology = new Topology();
+  /** @internal Reconnect settings; null when reconnecting is off. */
+  readonly reconnectSettings: ReconnectSettings | null;
+  /** @internal Bytes of publishes held by channels while disconnected. */
+  heldBytes = 0;
+  private lastWriter: FrameWriter | null = null;
+  private readonly urls: ParsedUrl[];
   private readonly options: ConnectOptions;
+  private readonly transport: TransportFactory;
   private readonly channels = new Map<number, Channel>();
   private nextChannel = 1;
-  private handshakeWaiter: Pending | null = null;
-  private closeWaiter: (() => void) | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  private lastReadAt = Date.now();
-  private sawFirstBytes = false;
-  private writeWaiters: Pending0[] = [];
+  private stateNow: ConnectionState = 'open';
+  private reconnectLoopRunning = false;
+  private reconnectTimer: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | null = null;
+  private readonly channel0Waiters: Pending[] = [];
+  /** Channel-0 requests made while reconnecting. */
+  private connectedWaiters: Waiter[] = [];
+  private writeWaiters: Waiter[] = [];
+  private drainWanted = false;
+  private blockAlarm = '';
   frameMax = 0;
   channelMax = 0;
   heartbeatMs = 0;
   serverName = '';
   serverProperties: Record<string, unknown> = {};
+  /** The host and port of the server this connection is (or was last) connected to. */
+  host = '';
+  port = 0;
   /** True while the broker asks publishers to wait (SPEC §3.1.4). */
   blocked = false;
   private closeCause: Error | null = null;
-  private isClosed = false;
   private resolveClosed!: (cause: Error | null) => void;
-  /** Resolves when the connection is closed: with null after `close()`, else with the cause. */
+  /** Resolves when the connection is closed for good: with null after `close()`, else with the cause. */
   readonly closed: Promise<Error | null> = new Promise((r) => (this.resolveClosed = r));
 
-  /** @internal use {@link connect} */
-  constructor(socket: Socket, options: ConnectOptions) {
+  /** @internal use `connect` */
+  constructor(urls: string | readonly string[], options: ConnectOptions, transport: TransportFactory) {
     super();
-    this.socket = socket;
+    this.urls = parseUrls(urls);
+    this.reconnectSettings = reconnectSettings(options);
     this.options = options;
-    this.writer = new FrameWriter(socket, options.writeHighWaterMark ?? 1024 * 1024);
-    this.writer.onDrain = () => this.wakeWriters();
-    this.decoder = new FrameDecoder(this as FrameSink, MAX_FRAME_MAX);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.lost(new ConnectionError('ERR_SOCKET', `connection lost: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.lost(new ConnectionError('ERR_CONNECTION_LOST', 'connection closed by the server')));
+    this.transport = transport;
   }
 
-  /** @internal */
-  handshake(username: string, password: string): Promise<void> {
-    return new Promise<ParsedMethod>((resolve, reject) => {
-      this.handshakeWaiter = { resolve, reject };
-      this.writer.raw(PROTOCOL_HEADER);
-    }).then((start) => {
-      const [, , serverProps, , frameMax, channelMax, heartbeatMs] = start.args as [number, number, Record<string, unknown>, string[], number, number, number];
-      this.serverProperties = serverProps;
-      const asked = this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-      return new Promise<ParsedMethod>((resolve, reject) => {
-        this.handshakeWaiter = { resolve, reject };
-        const props: Record<string, unknown> = { product: 'skiff-client', platform: `Node.js ${process.version}` };
-        if (this.options.connectionName !== undefined) props['connectionName'] = this.options.connectionName;
-        this.writer.method(0, Method.ConnectionOpen, [
-          username,
-          password,
-          Math.min(this.options.frameMax ?? 0, frameMax),
-          Math.min(this.options.channelMax ?? 0, channelMax),
-          asked,
-          props,
-        ]);
-      }).then((ok) => {
-        const [fm, cm, hb, name] = ok.args as [number, number, number, string];
-        this.frameMax = fm;
-        this.channelMax = cm;
-        this.heartbeatMs = hb;
-        this.serverName = name;
-        this.decoder.maxFrameBytes = fm;
-        this.handshakeWaiter = null;
-        this.startHeartbeats();
-        void heartbeatMs;
-      });
-    });
+  /** @internal The first connection: every URL once, in turn; rejects with the last failure. */
+  async start(): Promise<void> {
+    this.adopt(await this.connectAny());
   }
 
-  /** Opens a channel. */
+  /** Where the connection stands; see {@link ConnectionState}. */
+  get state(): ConnectionState {
+    return this.stateNow;
+  }
+
+  /** False once the connection is closed (or closing) for good; true while it reconnects. */
+  get isOpen(): boolean {
+    return this.stateNow === 'open' || this.stateNow === 'reconnecting';
+  }
+
+  /** @internal The frame writer of the current link (of the last one while reconnecting). */
+  get writer(): FrameWriter {
+    return (this.link?.writer ?? this.lastWriter) as FrameWriter;
+  }
+
+  /** Opens a channel; while reconnecting it opens once the connection is back. */
   async channel(): Promise<Channel> {
     this.assertOpen();
+    if (this.stateNow === 'reconnecting') await this.whenConnected();
+    return this.openChannel(false);
+  }
+
+  private async openChannel(internal: boolean): Promise<Channel> {
     const id = this.allocateChannelId();
-    const ch = new Channel(this, id);
+    const ch = new Channel(this, id, internal);
     this.channels.set(id, ch);
     try {
       await ch.open();
@@ -196,201 +176,344 @@ export class Connection extends EventEmitter {
     this.channels.delete(id);
   }
 
-  /** Closes the connection politely; pending calls reject with {@link ClosedError}. */
-  async close(): Promise<void> {
-    if (this.isClosed) return;
-    await new Promise<void>((resolve) => {
-      this.closeWaiter = resolve;
-      this.writer.method(0, Method.ConnectionClose, [ReplyCode.REPLY_SUCCESS, 'client closed', 0]);
-      this.writer.flush();
-      const t = setTimeout(resolve, 2000);
-      t.unref();
-    });
-    this.finish(null, new ClosedError('connection closed by the client'));
-    this.socket.end();
+  /** @internal Opens the connection's own channel for replaying the topology. */
+  internalChannel(): Promise<Channel> {
+    return this.openChannel(true);
   }
 
-  get isOpen(): boolean {
-    return !this.isClosed;
+  /** @internal Whether any channel consumes from `queue`. */
+  hasConsumerOn(queue: string): boolean {
+    for (const ch of this.channels.values()) if (ch.consumesFrom(queue)) return true;
+    return false;
+  }
+
+  /** Closes the connection politely; pending calls reject with {@link ClosedError}. Stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.stateNow === 'closed' || this.stateNow === 'closing') return;
+    this.stateNow = 'closing';
+    this.cancelReconnectTimer();
+    const link = this.link;
+    if (link !== null) await link.close();
+    this.finish(null, new ClosedError('connection closed by the client'));
   }
 
   /** @internal */
   assertOpen(): void {
-    if (this.isClosed) throw new ClosedError('connection is closed', this.closeCause ?? undefined);
+    if (!this.isOpen) throw new ClosedError('connection is closed', this.closeCause ?? undefined);
+  }
+
+  // ---- flow control ----
+
+  /** @internal Whether a publish may be written now. */
+  canWrite(): boolean {
+    return this.stateNow === 'open' && this.link !== null && this.link.writer.writable && !this.blocked;
   }
 
   /**
-   * @internal Resolves when the caller may write more: the socket is under its high-water mark
-   * and the broker has not blocked publishing.
+   * @internal Resolves when the caller may write more: the socket is under its high-water mark,
+   * the broker has not blocked publishing and the connection is up. Null when that is now.
    */
   writable(): Promise<void> | null {
-    if (this.writer.writable && !this.blocked) return null;
-    return new Promise((resolve, reject) => this.writeWaiters.push({ resolve, reject }));
+    if (this.canWrite()) return null;
+    return this.addWriteWaiter();
+  }
+
+  /** @internal `tryPublish` returned false: emit `drain` when writing may go on. */
+  wantDrain(): void {
+    this.drainWanted = true;
+  }
+
+  /** Resolves when publishing may go on (see `Channel.tryPublish`); rejects if the connection closes for good. */
+  waitForDrain(): Promise<void> {
+    if (!this.isOpen) {
+      const p = Promise.reject(new ClosedError('connection is closed', this.closeCause ?? undefined));
+      p.catch(noop);
+      return p;
+    }
+    return this.writable() ?? Promise.resolve();
+  }
+
+  private addWriteWaiter(): Promise<void> {
+    return addWaiter(this.writeWaiters);
   }
 
   private wakeWriters(): void {
-    if (!this.writer.writable || this.blocked) return;
+    if (!this.canWrite()) return;
     const ws = this.writeWaiters;
     this.writeWaiters = [];
     for (const w of ws) w.resolve();
+    if (this.drainWanted) {
+      this.drainWanted = false;
+      this.emit('drain');
+    }
   }
 
-  // ---- input ----
+  // ---- links ----
 
-  private onData(chunk: Buffer): void {
-    this.lastReadAt = Date.now();
-    if (!this.sawFirstBytes) {
-      this.sawFirstBytes = true;
-      // A server that does not speak our version answers with its own header (SPEC §1).
-      if (chunk.length >= 5 && chunk.subarray(0, 5).equals(PROTOCOL_HEADER.subarray(0, 5))) {
-        const v = chunk.length >= 8 ? `${chunk[6]}.${chunk[7]}` : 'unknown';
-        this.fatal(new ConnectionError('ERR_PROTOCOL_VERSION', `server speaks Skiff protocol ${v}, this client speaks 1.0`));
-        return;
+  /** Tries every URL once (in order, or shuffled); resolves with the first that completes the handshake. */
+  private async connectAny(): Promise<Link> {
+    const urls = this.options.shuffleHosts === true ? shuffled(this.urls) : this.urls;
+    let last: Error | null = null;
+    for (const u of urls) {
+      if (this.stateNow === 'closing' || this.stateNow === 'closed') break;
+      try {
+        return await this.connectOne(u);
+      } catch (err) {
+        last = err as Error;
       }
     }
-    try {
-      this.decoder.push(chunk);
-    } catch (err) {
-      this.protocolViolation(err as Error);
-    }
+    throw last ?? new ClosedError('connection closed by the client');
   }
 
-  /** @internal {@link FrameSink} */
-  onFrame(type: number, channel: number, payload: Buffer): void {
-    if (type === FrameType.HEARTBEAT) return;
-    let p: ParsedMethod;
+  private async connectOne(u: ParsedUrl): Promise<Link> {
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    const target = { host: u.host, port: u.port };
+    const transport = await this.transport(target, { timeoutMs });
+    const link = new Link(transport, target, this.options.writeHighWaterMark ?? 1024 * 1024);
+    // A server that accepts but never answers (a half-open path) must not hang the attempt.
+    const timer = setTimeout(
+      () => link.destroy(new ConnectionError('ERR_TIMEOUT', `timed out waiting for the handshake with ${u.host}:${u.port}`)),
+      Math.max(1, deadline - Date.now()),
+    );
     try {
-      p = parseMethod(payload, 'server');
-    } catch (err) {
-      this.protocolViolation(err as Error);
-      return;
+      await link.handshake(u.username, u.password, this.options);
+    } finally {
+      clearTimeout(timer);
     }
-    if (channel === 0) {
-      this.onConnectionMethod(p);
-      return;
-    }
-    const ch = this.channels.get(channel);
-    if (ch !== undefined) ch.onMethod(p);
+    return link;
   }
 
-  private onConnectionMethod(p: ParsedMethod): void {
+  private adopt(link: Link): void {
+    const n = link.negotiated;
+    if (n === null) throw new ConnectionError('ERR_PROTOCOL', 'link without a handshake');
+    this.link = link;
+    this.lastWriter = link.writer;
+    link.writer.onDrain = () => this.wakeWriters();
+    this.frameMax = n.frameMax;
+    this.channelMax = n.channelMax;
+    this.heartbeatMs = n.heartbeatMs;
+    this.serverName = n.serverName;
+    this.serverProperties = n.serverProperties;
+    this.host = link.target.host;
+    this.port = link.target.port;
+    link.attach(this);
+  }
+
+  /** @internal {@link LinkOwner} */
+  channelMethod(channel: number, p: ParsedMethod): void {
+    this.channels.get(channel)?.onMethod(p);
+  }
+
+  /** @internal {@link LinkOwner} */
+  connectionMethod(p: ParsedMethod): void {
     switch (p.def.id) {
-      case Method.ConnectionStart:
-      case Method.ConnectionOpenOk: {
-        const w = this.handshakeWaiter;
-        this.handshakeWaiter = null;
-        w?.resolve(p);
-        return;
-      }
-      case Method.ConnectionClose: {
-        const [code, text, methodId] = p.args as [number, string, number];
-        this.writer.method(0, Method.ConnectionCloseOk, []);
-        this.writer.flush();
-        const err = new ServerError(code, text, 'connection', methodId);
-        this.fatal(err);
-        return;
-      }
-      case Method.ConnectionCloseOk:
-        this.closeWaiter?.();
-        return;
       case Method.ConnectionBlocked:
         this.blocked = true;
-        this.emit('blocked', p.args[0] as string);
+        this.blockAlarm = p.args[0] as string;
+        this.emit('blocked', this.blockAlarm);
         return;
       case Method.ConnectionUnblocked:
         this.blocked = false;
-        this.emit('unblocked');
+        this.emit('unblocked', this.blockAlarm);
         this.wakeWriters();
         return;
       default:
-        this.adminReply(p);
+        this.channel0Waiters.shift()?.resolve(p);
     }
   }
+
+  /** @internal {@link LinkOwner}: the link is gone. */
+  linkClosed(link: Link, cause: Error): void {
+    if (link !== this.link) return;
+    this.link = null;
+    if (this.stateNow === 'closing' || this.stateNow === 'closed') return;
+    const wasBlocked = this.blocked;
+    this.blocked = false;
+    const settings = this.recoverable(cause) ? this.reconnectSettings : null;
+    if (settings !== null) {
+      for (const w of this.channel0Waiters.splice(0)) w.reject(new ConnectionLostError(`connection lost before the broker answered: ${cause.message}`, cause));
+      for (const ch of [...this.channels.values()]) ch.linkLost(cause);
+    }
+    this.emit('disconnected', cause);
+    if (wasBlocked) this.emit('unblocked', this.blockAlarm);
+    if (settings === null) {
+      this.finish(cause, cause);
+      return;
+    }
+    this.stateNow = 'reconnecting';
+    if (!this.reconnectLoopRunning) void this.reconnect(settings, cause);
+  }
+
+  private recoverable(cause: Error): boolean {
+    if (cause instanceof ServerError) return cause.replyCode === ReplyCode.CONNECTION_FORCED || cause.replyCode === ReplyCode.INTERNAL_ERROR;
+    return cause instanceof ConnectionError && RECOVERABLE_CLIENT_CODES.has(cause.code);
+  }
+
+  /** Backoff, a new link, the replay; again until it works, gives up, or the app closes. */
+  private async reconnect(s: ReconnectSettings, cause: Error): Promise<void> {
+    this.reconnectLoopRunning = true;
+    let last = cause;
+    try {
+      for (let attempt = 1; this.stateNow === 'reconnecting'; attempt++) {
+        if (attempt > s.maxAttempts) {
+          const n = s.maxAttempts;
+          const err = new ConnectionError('ERR_RECONNECT_FAILED', `gave up reconnecting after ${n} attempt${n === 1 ? '' : 's'}: ${last.message}`, { cause: last });
+          this.finish(err, err);
+          return;
+        }
+        const delayMs = backoffDelay(s, attempt, Math.random());
+        this.emit('reconnecting', { attempt, delayMs, cause: last });
+        await this.sleep(delayMs);
+        if (this.stateNow !== 'reconnecting') return;
+        try {
+          const link = await this.connectAny();
+          if (this.stateNow !== 'reconnecting') {
+            link.destroy(new ClosedError('connection closed by the client'));
+            return;
+          }
+          this.adopt(link);
+          await this.recover();
+          if (this.link !== link || !link.isOpen) throw new ConnectionLostError('connection lost while recovering', null);
+          this.stateNow = 'open';
+          this.emit('reconnected', { attempt, host: link.target.host, port: link.target.port });
+          this.wakeConnected();
+          this.wakeWriters();
+          return;
+        } catch (err) {
+          last = err as Error;
+          const link = this.link;
+          if (link !== null) link.destroy(last);
+          if (this.stateNow !== 'reconnecting') return;
+          if (!this.recoverable(last) && !(last instanceof ConnectionLostError)) {
+            this.emit('disconnected', last);
+            this.finish(last, last);
+            return;
+          }
+        }
+      }
+    } finally {
+      this.reconnectLoopRunning = false;
+    }
+  }
+
+  /** Declares the recorded topology again, then reopens every channel. */
+  private async recover(): Promise<void> {
+    await replayTopology(this, (e, ...a) => void this.emit(e, ...a));
+    for (const ch of [...this.channels.values()]) if (!ch.internal) await ch.recover();
+  }
+
+  /** @internal A server-named queue has a new name: consumers follow it. */
+  queueRenamed(from: string, to: string): void {
+    for (const ch of this.channels.values()) ch.queueRenamed(from, to);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.reconnectTimer = null;
+        resolve();
+      }, ms);
+      this.reconnectTimer = { timer, resolve };
+    });
+  }
+
+  private cancelReconnectTimer(): void {
+    const t = this.reconnectTimer;
+    this.reconnectTimer = null;
+    if (t === null) return;
+    clearTimeout(t.timer);
+    t.resolve();
+  }
+
+  private whenConnected(): Promise<void> {
+    return addWaiter(this.connectedWaiters);
+  }
+
+  private wakeConnected(): void {
+    const ws = this.connectedWaiters;
+    this.connectedWaiters = [];
+    for (const w of ws) w.resolve();
+  }
+
+  // ---- application errors and channel 0 ----
 
   /**
    * @internal A consumer or return callback threw. The connection is fine, so the error goes to
    * the application: the connection's 'error' listeners if it has any, else it is thrown as
-   * uncaught, like an exception in any other Node.js callback.
+   * uncaught, like an exception in any other callback.
    */
   applicationError(err: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
-    else
-      process.nextTick(() => {
-        throw err;
-      });
+    else this.listenerError(err);
   }
 
-  /** @internal Replies to channel-0 requests (admin methods) in order. */
-  private readonly channel0Waiters: Pending[] = [];
-
-  /** @internal Sends a request on channel 0 and resolves with its reply. */
-  request0(methodId: number, args: unknown[]): Promise<ParsedMethod> {
+  /** @internal Sends a request on channel 0 and resolves with its reply; waits while reconnecting. */
+  async request0(methodId: number, args: unknown[]): Promise<ParsedMethod> {
     this.assertOpen();
+    if (this.stateNow === 'reconnecting') await this.whenConnected();
+    const link = this.link;
+    if (link === null) throw new ClosedError('connection is closed', this.closeCause ?? undefined);
     return new Promise((resolve, reject) => {
       this.channel0Waiters.push({ resolve, reject });
-      this.writer.method(0, methodId, args as never);
+      link.writer.method(0, methodId, args as never);
     });
   }
 
-  private adminReply(p: ParsedMethod): void {
-    const w = this.channel0Waiters.shift();
-    w?.resolve(p);
-  }
-
-  private protocolViolation(err: Error): void {
-    const code = err instanceof ProtocolError ? err.code : ReplyCode.FRAME_ERROR;
-    this.writer.method(0, Method.ConnectionClose, [code, `client could not read the server: ${err.message}`, 0]);
-    this.writer.flush();
-    this.fatal(new ConnectionError('ERR_PROTOCOL', `protocol error from server: ${err.message}`, { cause: err }));
-  }
-
-  /** Ends the connection with an error: everything pending rejects with it. */
-  private fatal(err: Error): void {
-    this.finish(err, err);
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref();
-  }
-
-  private lost(err: Error): void {
-    this.finish(err, err);
-  }
-
+  /** Ends the connection for good: everything pending rejects with `rejectWith`. */
   private finish(cause: Error | null, rejectWith: Error): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
+    if (this.stateNow === 'closed') return;
+    this.stateNow = 'closed';
     this.closeCause = cause;
-    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    const hs = this.handshakeWaiter;
-    this.handshakeWaiter = null;
-    hs?.reject(rejectWith);
+    this.cancelReconnectTimer();
+    const link = this.link;
+    this.link = null;
+    if (link !== null && link.isOpen) link.destroy(rejectWith);
     for (const w of this.channel0Waiters.splice(0)) w.reject(rejectWith);
-    for (const ch of [...this.channels.values()]) ch.connectionClosed(rejectWith);
+    const closed = rejectWith instanceof ClosedError ? rejectWith : new ClosedError('connection is closed', rejectWith);
+    for (const w of this.connectedWaiters.splice(0)) settleRejected(w, closed);
+    for (const ch of [...this.channels.values()]) ch.connectionClosed(cause, rejectWith);
     this.channels.clear();
-    this.rejectWriters(rejectWith);
+    // A publish waiting for room learns that its message may not have left (no silent hang).
+    for (const w of this.writeWaiters.splice(0)) settleRejected(w, closed);
     this.resolveClosed(cause);
+    this.emit('closed', cause);
     this.emit('close', cause);
   }
+}
 
-  /** A publish waiting for room learns that its message may not have left (no silent hang). */
-  private rejectWriters(err: Error): void {
-    const ws = this.writeWaiters;
-    this.writeWaiters = [];
-    const closed = err instanceof ClosedError ? err : new ClosedError('connection is closed', err);
-    for (const w of ws) w.reject(closed);
-  }
+function addWaiter(list: Waiter[]): Promise<void> {
+  const w: Waiter = { resolve: noop, reject: noop, promise: null };
+  w.promise = new Promise<void>((resolve, reject) => {
+    w.resolve = resolve;
+    w.reject = reject;
+  });
+  list.push(w);
+  return w.promise;
+}
 
-  private startHeartbeats(): void {
-    const hb = this.heartbeatMs;
-    if (hb === 0) return;
-    this.heartbeatTimer = setInterval(() => {
-      const now = Date.now();
-      if (now - this.lastReadAt > 2 * hb) {
-        this.fatal(new ConnectionError('ERR_HEARTBEAT_TIMEOUT', `no data from the server for ${2 * hb} ms`));
-        this.socket.destroy();
-        return;
-      }
-      if (now - this.writer.lastWriteAt >= hb / 2) this.writer.heartbeat();
-    }, Math.max(10, Math.floor(hb / 2)));
-    this.heartbeatTimer.unref();
+function settleRejected(w: Waiter, err: Error): void {
+  // Marked handled first: the application may have ignored the promise.
+  w.promise?.catch(noop);
+  w.reject(err);
+}
+
+function shuffled<T>(xs: readonly T[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
   }
+  return out;
+}
+
+/**
+ * Opens a connection over `transport` to the first of `urls` that answers (each tried once,
+ * in turn) and completes the handshake (SPEC §3.1.1). Transport-neutral: `connect` is this with
+ * TCP in Node.js.
+ */
+export async function openConnection(urls: string | readonly string[], options: ConnectOptions, transport: TransportFactory): Promise<Connection> {
+  const conn = new Connection(urls, options, transport);
+  await conn.start();
+  return conn;
 }

@@ -8,6 +8,11 @@ export class SkiffError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
   }
+
+  /** True when doing the same thing again may succeed (see {@link ConnectionLostError}). */
+  get retriable(): boolean {
+    return false;
+  }
 }
 
 /**
@@ -46,5 +51,34 @@ export class NackError extends SkiffError {
   override name = 'NackError';
   constructor(message: string) {
     super('ERR_NACKED', message);
+  }
+}
+
+/**
+ * The connection was lost while this call or publish waited for the broker's answer, and the
+ * client is reconnecting (`cause` is why it was lost). Whether the broker acted on it is
+ * unknown: a declaration may have happened, a message may have been taken. Doing it again once
+ * reconnected is safe for declarations and at-least-once for publishes.
+ */
+export class ConnectionLostError extends ConnectionError {
+  override name = 'ConnectionLostError';
+  constructor(message: string, cause: unknown) {
+    super('ERR_CONNECTION_LOST', message, { cause });
+  }
+
+  override get retriable(): boolean {
+    return true;
+  }
+}
+
+/**
+ * An ack, nack or reject of a delivery that came over a connection or channel that has since
+ * gone: the broker has already put the message back in its queue (it comes again, with
+ * `redelivered = true`), and the delivery tag means nothing on the new connection.
+ */
+export class StaleDeliveryError extends SkiffError {
+  override name = 'StaleDeliveryError';
+  constructor(message: string) {
+    super('ERR_STALE_DELIVERY', message);
   }
 }

@@ -7,8 +7,15 @@
  * const ch = await conn.channel();
  * ```
  */
-export { connect, Connection, DEFAULT_URL, parseUrl } from './connection.js';
-export type { ConnectOptions } from './connection.js';
+export { connect, tcpTransport } from './transport/tcp.js';
+export { Connection, openConnection } from './connection.js';
+export type { ConnectionEvents, ConnectionState, ReconnectAttempt, Reconnected } from './connection.js';
+export { DEFAULT_URL, parseUrl } from './url.js';
+export type { ParsedUrl } from './url.js';
+export { RECONNECT_DEFAULTS } from './options.js';
+export type { ConnectOptions, ReconnectOptions } from './options.js';
+export type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport/transport.js';
+export type { ConfirmCallback } from './confirms.js';
 export { Channel } from './channel.js';
 export type {
   ConsumeOptions,
@@ -21,7 +28,7 @@ export type {
 } from './channel.js';
 export { Message } from './message.js';
 export type { MessageProperties, PublishOptions } from './message.js';
-export { SkiffError, ServerError, ClosedError, ConnectionError, NackError } from './errors.js';
+export { SkiffError, ServerError, ClosedError, ConnectionError, ConnectionLostError, NackError, StaleDeliveryError } from './errors.js';
 export { Admin } from './admin.js';
 export { exportDefinitions, importDefinitions, parseDefinitions, definitionsCount, DefinitionsError } from './definitions.js';
 export type { Definitions, ExchangeDefinition, QueueDefinition, BindingDefinition } from './definitions.js';

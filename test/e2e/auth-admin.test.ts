@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Method } from '../../protocol/index.js';
-import { Admin, ServerError, connect, type Connection } from '../../src/client/index.js';
+import { Admin, ServerError, connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { UserAuthenticator, hashPassword, parsePasswordHash, type PasswordHash } from '../../src/server/auth.js';
@@ -16,7 +16,7 @@ const LOGIN_REFUSED = 'ACCESS_REFUSED - login refused: wrong username or passwor
 let daemon: Daemon;
 const opened: Connection[] = [];
 
-async function login(user: string, password: string, options: { frameMax?: number } = {}): Promise<Connection> {
+async function login(user: string, password: string, options: ConnectOptions = {}): Promise<Connection> {
   const c = await connect(`skiff://${user}:${password}@127.0.0.1:${daemon.port}`, { heartbeatMs: 0, ...options });
   opened.push(c);
   return c;
@@ -165,7 +165,7 @@ describe('admin methods', () => {
   });
 
   it('let an admin close its own connection: the reply first, then CONNECTION_FORCED', async () => {
-    const conn = await login('ops', 'ops-pw');
+    const conn = await login('ops', 'ops-pw', { reconnect: false });
     const admin = new Admin(conn);
     // Connections are listed in the order they opened: this one is the newest.
     const mine = (await admin.connections()).at(-1);

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueRow, ServerStatus } from '../../protocol/index.js';
-import { ServerError, connect, type Connection } from '../../src/client/index.js';
+import { ServerError, connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
 import { VERSION } from '../../src/version.js';
 import { spawnDaemon, stopAllDaemons, skiff, type DaemonProcess } from '../helpers/cli.js';
 import { within } from '../helpers/wait.js';
@@ -14,8 +14,8 @@ import { within } from '../helpers/wait.js';
 let daemon: DaemonProcess;
 const clients: Connection[] = [];
 
-async function client(name: string): Promise<Connection> {
-  const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { connectionName: name, heartbeatMs: 0 });
+async function client(name: string, options: ConnectOptions = {}): Promise<Connection> {
+  const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { connectionName: name, heartbeatMs: 0, ...options });
   clients.push(c);
   return c;
 }
@@ -259,7 +259,7 @@ describe('status and listings', () => {
   });
 
   it('close-connection closes a client with CONNECTION_FORCED and the reason', async () => {
-    const victim = await client('victim');
+    const victim = await client('victim', { reconnect: false });
     const rows = JSON.parse((await daemon.cli(['list', 'connections', '--json'])).stdout) as { id: string; name: string }[];
     const id = rows.find((r) => r.name === 'victim')?.id as string;
     expect(await daemon.cli(['close-connection', id, 'maintenance'])).toEqual({ code: 0, stdout: `closed connection ${id}\n`, stderr: '' });

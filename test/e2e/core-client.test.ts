@@ -65,10 +65,10 @@ describe('client error handling', () => {
     await waitFor(() => ts.broker.sessions.size === 0, 'the server to drop the session');
   });
 
-  it('a connection lost under pending calls rejects them instead of hanging', async () => {
+  it('without reconnecting, a connection lost under pending calls rejects them instead of hanging', async () => {
     const ts = await startServer();
     try {
-      const conn = await ts.connect();
+      const conn = await ts.connect({ reconnect: false });
       const ch = await conn.channel();
       await ch.declareQueue('q');
       await ch.confirmSelect();
@@ -86,13 +86,17 @@ describe('client error handling', () => {
     }
   });
 
-  it('close() rejects calls still waiting for a reply', async () => {
+  it('close() ends a messages() loop, whether or not its consumer had started, and later calls reject', async () => {
     const conn = await server().connect();
     const ch = await conn.channel();
     await ch.declareQueue('q');
     const next = ch.messages('q').next();
+    const started = ch.messages('q');
+    await waitFor(() => server().broker.stats().consumers === 2, 'both consumers');
+    const startedNext = started.next();
     const closing = conn.close();
-    await expect(next).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(next).resolves.toEqual({ value: undefined, done: true });
+    await expect(startedNext).resolves.toEqual({ value: undefined, done: true });
     await closing;
     await expect(conn.closed).resolves.toBeNull();
     await expect(ch.get('q')).rejects.toBeInstanceOf(ClosedError);
@@ -141,8 +145,8 @@ describe('client error handling', () => {
     });
   });
 
-  it('a publish parked on a blocked connection rejects when the connection is lost', async () => {
-    const { ts, ch, blocked } = await withAlarm(64 * 1024);
+  it('without reconnecting, a publish parked on a blocked connection rejects when the connection is lost', async () => {
+    const { ts, ch, blocked } = await withAlarm(64 * 1024, { reconnect: false });
     try {
       await ch.publish('', 'q', Buffer.alloc(100 * 1024));
       await within(blocked, 'connection.blocked');

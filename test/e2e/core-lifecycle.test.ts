@@ -152,7 +152,7 @@ describe('heartbeats (SPEC §3.1.3)', () => {
 describe('a server shutdown', () => {
   it('closes connections with CONNECTION_FORCED after requeueing their unacked messages', async () => {
     const ts = await startServer();
-    const conn = await ts.connect();
+    const conn = await ts.connect({ reconnect: false });
     const ch = await conn.channel();
     await ch.declareQueue('q');
     await ch.confirmSelect();

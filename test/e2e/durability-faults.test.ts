@@ -241,7 +241,7 @@ describe('failing checkpoints', () => {
     const dataDir = freshDataDir();
     const logs = captureLog();
     const d = await startDurable(dataDir, { syncWorkers: 1, failWrites: { nth: 1, times: 1_000_000, file: 'queues' } }, logs.log);
-    const ch = await (await d.connect()).channel();
+    const ch = await (await d.connect({ reconnect: false })).channel();
     await ch.declareQueue('q', { durable: true });
     await ch.confirmSelect();
     const confirms = [1, 2, 3].map((i) =>

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { connect, type Connection } from '../../src/client/index.js';
+import { connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
@@ -24,7 +24,7 @@ export function removeDataDirs(): void {
 /** An in-process daemon with a store, on port 0, and the client connections opened to it. */
 export interface DurableDaemon {
   readonly daemon: Daemon;
-  connect(): Promise<Connection>;
+  connect(options?: ConnectOptions): Promise<Connection>;
   /** Closes the clients, then the daemon (final checkpoint). */
   stop(): Promise<void>;
 }
@@ -34,8 +34,8 @@ export async function startDurable(dataDir: string, store: Partial<StoreOptions>
   const clients: Connection[] = [];
   return {
     daemon,
-    async connect() {
-      const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0 });
+    async connect(options = {}) {
+      const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0, ...options });
       clients.push(c);
       return c;
     },

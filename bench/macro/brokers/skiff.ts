@@ -25,8 +25,8 @@ export interface SkiffHandle extends BrokerHandle {
   readonly dataDir: string;
   /** From spawn to the first accepted TCP connection, ms (the last start). */
   readonly startMs: number;
-  /** Stops the daemon gracefully and starts it again on the same data directory and port. */
-  restart(): Promise<{ spawnedAt: number; acceptMs: number }>;
+  /** Stops the daemon (gracefully, or with `signal`) and starts it again on the same data directory and port. */
+  restart(signal?: NodeJS.Signals): Promise<{ spawnedAt: number; acceptMs: number }>;
 }
 
 /** Starts `node dist/cli/skiff.js server` in its own process on a free 127.0.0.1 port. */
@@ -66,12 +66,12 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     if (pid !== c.pid) track(pid);
     return { spawnedAt, acceptMs: startMs };
   };
-  const halt = async (): Promise<void> => {
+  const halt = async (signal?: NodeJS.Signals): Promise<void> => {
     const c = child;
     child = null;
     // Under a wrapper, signal the daemon itself: the wrapper writes its report once its child
     // exits (0x, behind clinic flame, never passes a signal on; it relies on a terminal's Ctrl-C).
-    if (c !== null) await stopChild(c, o.stopGraceMs ?? 30_000, o.stopSignal ?? 'SIGTERM', pid);
+    if (c !== null) await stopChild(c, o.stopGraceMs ?? 30_000, signal ?? o.stopSignal ?? 'SIGTERM', pid);
   };
 
   await launch();
@@ -87,8 +87,8 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     port,
     dataDir,
     version: VERSION,
-    async restart() {
-      await halt();
+    async restart(signal?: NodeJS.Signals) {
+      await halt(signal);
       return launch();
     },
     async stop(): Promise<void> {

@@ -97,6 +97,7 @@ class SkiffConnection implements BenchConnection {
 export const skiffDriver: BenchDriver = {
   kind: 'skiff',
   async connect(url: string): Promise<BenchConnection> {
-    return new SkiffConnection(await connect(url, { timeoutMs: 30_000 }));
+    // The scenarios restart brokers on purpose and measure from fresh connections.
+    return new SkiffConnection(await connect(url, { timeoutMs: 30_000, reconnect: false }));
   },
 };

@@ -4,11 +4,12 @@ import { fanout } from './fanout.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
 import { queues } from './queues.js';
+import { recovery } from './recovery.js';
 import { restore } from './restore.js';
 import { throughput } from './throughput.js';
 
 /** Every scenario, in the order `bench:all` runs them. */
-export const SCENARIOS: readonly Scenario[] = [throughput, latency, queues, fanout, durable, restore, memory];
+export const SCENARIOS: readonly Scenario[] = [throughput, latency, queues, fanout, durable, restore, memory, recovery];
 
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

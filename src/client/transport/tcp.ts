@@ -1,0 +1,103 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { openConnection, type Connection } from '../connection.js';
+import { ConnectionError } from '../errors.js';
+import type { ConnectOptions } from '../options.js';
+import { DEFAULT_URL } from '../url.js';
+import type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport.js';
+
+/** The Node.js transport: a TCP socket with Nagle off (frames are batched by the writer). */
+class TcpTransport implements Transport {
+  readonly platform = `Node.js ${process.version}`;
+  private readonly socket: Socket;
+  private error: Error | null = null;
+  private handlers: TransportHandlers | null = null;
+  private ended = false;
+  private destroyTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    // Listening from the start: an error before start() must not be an uncaught 'error'.
+    socket.on('error', (err) => (this.error ??= err));
+    // 'close' follows 'error', so the handler hears once, with the cause.
+    socket.once('close', () => {
+      this.ended = true;
+      if (this.destroyTimer !== null) clearTimeout(this.destroyTimer);
+      this.handlers?.closed(this.error);
+    });
+  }
+
+  start(h: TransportHandlers): void {
+    this.handlers = h;
+    if (this.ended) {
+      queueMicrotask(() => h.closed(this.error));
+      return;
+    }
+    this.socket.on('data', h.data);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.socket.write(chunk);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  get destroyed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  once(event: 'drain', listener: () => void): unknown {
+    return this.socket.once(event, listener);
+  }
+
+  end(): void {
+    this.socket.end();
+    // A peer that never closes its side must not hold the socket open.
+    this.destroyTimer ??= setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Opens a TCP connection; the default transport of {@link connect}. */
+export const tcpTransport: TransportFactory = (target: TransportTarget, options: { timeoutMs: number }) =>
+  new Promise<Transport>((resolve, reject) => {
+    const s = netConnect({ host: target.host, port: target.port, noDelay: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new ConnectionError('ERR_TIMEOUT', `timed out connecting to ${target.host}:${target.port}`));
+    }, options.timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(new TcpTransport(s));
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const refused = err.code === 'ECONNREFUSED';
+      const msg = refused
+        ? `connection refused by ${target.host}:${target.port} (is skiff running?)`
+        : `cannot connect to ${target.host}:${target.port}: ${err.message}`;
+      reject(new ConnectionError(refused ? 'ERR_CONNECTION_REFUSED' : 'ERR_CONNECT', msg, { cause: err }));
+    });
+  });
+
+/**
+ * Connects to a Skiff daemon over TCP and completes the handshake (SPEC §3.1.1). `urls` is one
+ * `skiff://user:password@host:port` or several, tried in turn (see `shuffleHosts`); the first
+ * connection must succeed, after which a lost one reconnects (see `ReconnectOptions`).
+ */
+export function connect(urls: string | readonly string[] = DEFAULT_URL, options: ConnectOptions = {}): Promise<Connection> {
+  return openConnection(urls, options, options.transport ?? tcpTransport);
+}

@@ -1,0 +1,39 @@
+import type { WritableLike } from '../../../protocol/index.js';
+
+/** Where a transport connects to: one host of a connection's URL list. */
+export interface TransportTarget {
+  host: string;
+  port: number;
+}
+
+/** What a transport tells the connection that owns it. */
+export interface TransportHandlers {
+  /** Bytes from the server, in order. */
+  data(chunk: Uint8Array): void;
+  /** The byte stream ended: `error` says why when it was not a clean close. Called once. */
+  closed(error: Error | null): void;
+}
+
+/**
+ * The client's seam to the network: one byte stream to a server. The client core (connection,
+ * channel, recovery) speaks only this interface, so the same core runs over TCP in Node.js
+ * (`./tcp.ts`) and over a WebSocket in a browser. The write side is what the frame writer
+ * needs: writes return false past the transport's buffer limit, and `'drain'` fires once there
+ * is room again.
+ */
+export interface Transport extends WritableLike {
+  /** Installs the handlers; the transport delivers nothing before this is called. */
+  start(handlers: TransportHandlers): void;
+  /** Closes after writing what is buffered. */
+  end(): void;
+  /** Closes at once, dropping what is buffered. */
+  destroy(): void;
+  /** Describes the runtime, for the server's connection list (`Node.js v20.20.2`). */
+  readonly platform: string;
+}
+
+/**
+ * Opens a transport to `target`, rejecting with a `ConnectionError` (`ERR_CONNECTION_REFUSED`,
+ * `ERR_CONNECT`, `ERR_TIMEOUT`) when it cannot within `timeoutMs`.
+ */
+export type TransportFactory = (target: TransportTarget, options: { timeoutMs: number }) => Promise<Transport>;

@@ -1,0 +1,39 @@
+import { ConnectionError } from './errors.js';
+
+/** The URL a client connects to when given none. */
+export const DEFAULT_URL = 'skiff://guest:guest@127.0.0.1:5680';
+
+/** One server to connect to, with the credentials to log in with. */
+export interface ParsedUrl {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+}
+
+/**
+ * Reads `skiff://user:password@host:port`. Missing parts default to guest on 127.0.0.1:5680;
+ * a user without a password logs in with an empty one.
+ */
+export function parseUrl(url: string): ParsedUrl {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConnectionError('ERR_INVALID_URL', `invalid URL '${url}'`);
+  }
+  if (u.protocol !== 'skiff:') throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff:// (got '${u.protocol}')`);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: u.port === '' ? 5680 : Number(u.port),
+    username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
+    password: u.password === '' ? (u.username === '' ? 'guest' : '') : decodeURIComponent(u.password),
+  };
+}
+
+/** Parses one URL or a list of them (tried in turn); an empty list is an error. */
+export function parseUrls(urls: string | readonly string[]): ParsedUrl[] {
+  const list = typeof urls === 'string' ? [urls] : urls;
+  if (list.length === 0) throw new ConnectionError('ERR_INVALID_URL', 'connect needs at least one URL');
+  return list.map(parseUrl);
+}
