@@ -377,6 +377,13 @@ export class AmqpFrameDecoder {
     }
     const id = readU32(buf, start);
     if (this.isClosing && (channel !== 0 || (id !== CONNECTION_CLOSE && id !== CONNECTION_CLOSE_OK))) return;
+    // As RabbitMQ's assembler: a method where content frames belong is refused before its
+    // arguments are read.
+    const asm = channel === 0 ? null : this.assembly(channel);
+    if (asm !== null && asm.state !== AWAIT_METHOD) {
+      this.misplaced(channel, FrameType.METHOD, buf, start, end);
+      return;
+    }
     let m: AmqpMethod | null;
     try {
       m = decodeMethodArgs(id, buf, start + 4, end);
@@ -389,13 +396,8 @@ export class AmqpFrameDecoder {
       this.error('NOT_IMPLEMENTED', `unknown method: class ${id >>> 16}, method ${id & 0xffff}`, id);
       return;
     }
-    if (channel === 0) {
+    if (asm === null) {
       this.sink.onMethod(0, m);
-      return;
-    }
-    const asm = this.assembly(channel);
-    if (asm.state !== AWAIT_METHOD) {
-      this.misplaced(channel, FrameType.METHOD, buf, start, end);
       return;
     }
     if (CONTENT_METHODS.has(id)) {

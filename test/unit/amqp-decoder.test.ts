@@ -281,6 +281,10 @@ describe('content assembly errors (RabbitMQ’s texts)', () => {
       unexpected('expected content body, got non content body frame instead', 60, 40),
     );
     expect(errorOf([publish(1), headerFrame(1, 10), headerFrame(1, 10)])).toEqual(unexpected('expected content body, got non content body frame instead', 60, 40));
+    // refused for where it is, before its (here truncated) arguments are read, as RabbitMQ
+    expect(errorOf([publish(1), headerFrame(1, 10), methodFrame(1, Method.QueueDeclare, [1])])).toEqual(
+      unexpected('expected content body, got non content body frame instead', 60, 40),
+    );
   });
 
   it('body frames larger than the size the header gave', () => {
