@@ -1,7 +1,7 @@
 /**
  * The broker's per-message wire work, without sockets or the broker model:
  *
- *   npm run build && node dist/bench/micro/codec.js [--seconds 1]
+ *   npm run bench:build && node bench/dist/bench/micro/codec.js [--seconds 1]
  *
  * - decode publish: FrameDecoder.push of a 64 KiB chunk of basic.publish frames (128 B bodies)
  *   and parseMethod of each, as the server's read path does;
@@ -9,7 +9,7 @@
  * - encode deliver: FrameWriter.contentRaw of basic.deliver for each message, as the server's
  *   delivery path does, into a socket stand-in that discards the bytes;
  * - encode publish: the client's FrameWriter.content for basic.publish.
- * Prints ns per message for each and a JSON summary line.
+ * Prints ns per message (wall and CPU) for each and a JSON summary line.
  */
 import {
   FrameDecoder,
