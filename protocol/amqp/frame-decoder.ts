@@ -287,8 +287,11 @@ export class AmqpFrameDecoder {
   private resumeBody(chunk: Buffer, off: number): number {
     const asm = this.streaming as Assembly;
     const take = Math.min(this.streamLeft, chunk.length - off);
-    chunk.copy(asm.buffer as Buffer, asm.headroom + asm.received, off, off + take);
-    asm.received += take;
+    // No buffer: the content was dropped by startClosing mid-frame; the rest is skipped.
+    if (asm.buffer !== null) {
+      chunk.copy(asm.buffer, asm.headroom + asm.received, off, off + take);
+      asm.received += take;
+    }
     this.streamLeft -= take;
     if (this.streamLeft === 0) this.phase = Phase.BODY_END;
     return off + take;
@@ -299,10 +302,10 @@ export class AmqpFrameDecoder {
     this.streaming = null;
     this.phase = Phase.FRAME;
     if (chunk[off] !== FRAME_END) {
-      const buf = asm.buffer as Buffer;
-      return this.badEnd(FrameType.BODY, buf, asm.headroom, asm.headroom + asm.received, chunk[off]);
+      const buf = asm.buffer ?? EMPTY_BODY;
+      return this.badEnd(FrameType.BODY, buf, asm.headroom, asm.buffer === null ? 0 : asm.headroom + asm.received, chunk[off]);
     }
-    if (asm.received === asm.bodySize) this.complete(asm, this.streamChannel, (asm.buffer as Buffer).subarray(asm.headroom), asm.headroom);
+    if (asm.buffer !== null && asm.received === asm.bodySize) this.complete(asm, this.streamChannel, asm.buffer.subarray(asm.headroom), asm.headroom);
     return off + 1;
   }
 

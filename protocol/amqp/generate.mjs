@@ -212,7 +212,8 @@ function genSpec(spec, source) {
   L.push('/** The smallest frame-max a peer may negotiate. */');
   L.push(`export const FRAME_MIN_SIZE = ${minSize};`);
   L.push('');
-  const replies = spec.constants.filter((c) => c.value >= 200 && c.value < 600 && !c.name.startsWith('frame-') ? true : c.name === 'frame-error');
+  // reply codes: 200-599, but frame-end (206) and the other frame constants are not
+  const replies = spec.constants.filter((c) => c.name === 'frame-error' || (c.value >= 200 && c.value < 600 && !c.name.startsWith('frame-')));
   L.push('/** Reply codes by name, for `connection.close`, `channel.close` and `basic.return`. */');
   L.push('export const ReplyCode = {');
   for (const c of replies) L.push(`  ${upper(c.name)}: ${c.value},`);

@@ -355,6 +355,17 @@ describe('after an error', () => {
     d.push(Buffer.concat([bodyFrame(1, Buffer.from('67890')), amqplibDefs.encodeMethod(Method.ConnectionClose, 0, { replyCode: 200, replyText: '', classId: 0, methodId: 0 })]));
     expect(r.events.map((e) => (e.kind === 'method' ? e.method.id : e.kind))).toEqual([Method.ConnectionClose]);
   });
+
+  it('startClosing in the middle of a body frame skips the rest of it', () => {
+    const r = recorder();
+    const d = new AmqpFrameDecoder(r.sink, { frameMax: FRAME_MAX });
+    const all = Buffer.concat([publish(1), headerFrame(1, 3000), bodyFrame(1, pattern(3000, 5)), amqplibDefs.encodeMethod(Method.ConnectionCloseOk, 0, {})]);
+    d.push(all.subarray(0, 200));
+    d.startClosing();
+    d.push(all.subarray(200));
+    expect(r.events).toEqual([{ kind: 'method', channel: 0, method: { id: Method.ConnectionCloseOk } }]);
+    expect([d.pendingBodyBytes, d.midFrame, d.failed]).toEqual([0, false, false]);
+  });
 });
 
 describe('protocol header', () => {
