@@ -1,7 +1,7 @@
 /**
  * The broker's per-message wire work, without sockets or the broker model:
  *
- *   npm run build && node dist/bench/micro/codec.js [--seconds 1]
+ *   npm run bench:build && node bench/dist/bench/micro/codec.js [--seconds 1]
  *
  * - decode publish: FrameDecoder.push of a 64 KiB chunk of basic.publish frames (128 B bodies)
  *   and parseMethod of each, as the server's read path does;
@@ -9,7 +9,7 @@
  * - encode deliver: FrameWriter.contentRaw of basic.deliver for each message, as the server's
  *   delivery path does, into a socket stand-in that discards the bytes;
  * - encode publish: the client's FrameWriter.content for basic.publish.
- * Prints ns per message for each and a JSON summary line.
+ * Prints ns per message (wall and CPU) for each and a JSON summary line.
  */
 import {
   FrameDecoder,
@@ -18,27 +18,10 @@ import {
   parseMethod,
   type ArgValue,
   type FrameSink,
-  type WritableLike,
 } from '../../protocol/index.js';
+import { SinkSocket as Sink, measure as harnessMeasure, type Measurement } from './harness.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 1);
-
-/** Collects written bytes into one buffer (to build input) or discards them (to time encoding). */
-class Sink implements WritableLike {
-  chunks: Buffer[] = [];
-  keep = true;
-  writableLength = 0;
-  destroyed = false;
-  write(chunk: Buffer): boolean {
-    if (this.keep) this.chunks.push(Buffer.from(chunk));
-    return true;
-  }
-  cork(): void {}
-  uncork(): void {}
-  once(): this {
-    return this;
-  }
-}
 
 function frames(n: number, write: (w: FrameWriter, i: number) => void): Buffer {
   const s = new Sink();
@@ -62,21 +45,8 @@ const decodeSink: FrameSink = {
   },
 };
 
-function measure(name: string, perCall: number, fn: () => void): { name: string; nsPerMsg: number } {
-  const warm = process.hrtime.bigint() + 300_000_000n;
-  while (process.hrtime.bigint() < warm) fn();
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(Math.round(seconds * 1e9));
-  let calls = 0;
-  let now = start;
-  while (now < end) {
-    for (let k = 0; k < 10; k++) fn();
-    calls += 10;
-    now = process.hrtime.bigint();
-  }
-  const nsPerMsg = Number(now - start) / (calls * perCall);
-  process.stdout.write(`${name.padEnd(16)} ${nsPerMsg.toFixed(1).padStart(8)} ns/msg\n`);
-  return { name, nsPerMsg };
+function measure(name: string, perCall: number, fn: () => void): Measurement {
+  return harnessMeasure(name, perCall, fn, seconds);
 }
 
 const decoder = new FrameDecoder(decodeSink, 1 << 20);

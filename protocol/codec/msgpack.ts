@@ -1,5 +1,6 @@
 import { C1, Packr, Unpackr } from 'msgpackr';
 import { ProtocolError, ReplyCode } from './codes.js';
+import { readShortString, shortByteLength, writeShortString } from './strings.js';
 
 /**
  * Method arguments are msgpack arrays (SPEC §3). Nearly every argument is a string, integer or
@@ -121,24 +122,6 @@ export class ArgsEncoder {
 }
 
 const NO_VALUES: readonly ArgValue[] = [];
-
-/** UTF-8 length of a short string: a char loop beats the native call; non-ASCII falls back. */
-function shortByteLength(s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
-  return n;
-}
-
-/** Short strings: a char loop beats the native call's fixed cost; falls back for non-ASCII. */
-function writeShortString(buf: Buffer, off: number, s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) return buf.write(s, off, 'utf8');
-    buf[off + i] = c;
-  }
-  return n;
-}
 
 // Integers past 2^53 go out as float64 like every other non-safe number: uint64/int64 could
 // not hold 1e300, and the reader turns 64-bit integers back into plain numbers anyway.
@@ -284,35 +267,6 @@ export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
   }
   if (off !== end) syntax('method arguments have trailing bytes');
   return out;
-}
-
-/**
- * Strings seen recently, by a hash of their bytes. Exchange names, routing keys and consumer
- * tags repeat on nearly every frame; a hit costs two short byte loops instead of a native
- * decode and a new string. Only ASCII strings of up to 31 bytes (msgpack fixstr) are kept, and
- * a slot holds one string, so a peer sending endless new names only churns a fixed table.
- */
-const STRING_SLOTS = 4096;
-const stringCache: (string | undefined)[] = new Array<string | undefined>(STRING_SLOTS).fill(undefined);
-
-function readShortString(buf: Buffer, off: number, l: number): string {
-  if (l === 0) return '';
-  let h = l;
-  for (let i = 0; i < l; i++) {
-    const c = buf[off + i] as number;
-    if (c > 0x7f) return buf.toString('utf8', off, off + l);
-    h = (Math.imul(h, 31) + c) | 0;
-  }
-  const slot = (h ^ (h >>> 12)) & (STRING_SLOTS - 1);
-  const hit = stringCache[slot];
-  if (hit !== undefined && hit.length === l) {
-    let i = 0;
-    while (i < l && hit.charCodeAt(i) === buf[off + i]) i++;
-    if (i === l) return hit;
-  }
-  const s = buf.toString('latin1', off, off + l); // ASCII: latin1 and UTF-8 agree
-  stringCache[slot] = s;
-  return s;
 }
 
 function unpackWhole(buf: Buffer, start: number, end: number): unknown[] {

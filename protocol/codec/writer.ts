@@ -1,24 +1,8 @@
 import { FRAME_HEADER_SIZE, FrameType, HEARTBEAT_FRAME } from './frame.js';
+import { BatchWriter, BY_REFERENCE, type WritableLike } from './batch-writer.js';
 import { ArgsEncoder, type ArgValue } from './msgpack.js';
 
-/** What a {@link FrameWriter} writes to: a `net.Socket` or anything shaped like one. */
-export interface WritableLike {
-  write(chunk: Buffer): boolean;
-  cork(): void;
-  uncork(): void;
-  readonly writableLength: number;
-  readonly destroyed: boolean;
-  once(event: 'drain', listener: () => void): unknown;
-}
-
-const CHUNK_SIZE = 64 * 1024;
-/**
- * Pieces at least this big are written by reference instead of being copied into the batch
- * (the kernel copies them anyway; at 2 KiB the saved memcpy already outweighs an extra iovec).
- */
-const BY_REFERENCE = 2 * 1024;
-/** Flush early once this much is pending, so a burst never piles up unbounded in user space. */
-const EARLY_FLUSH = 256 * 1024;
+export type { WritableLike } from './batch-writer.js';
 
 /**
  * Big-endian stores for offsets `reserve()` has already made room for: the Buffer methods
@@ -36,39 +20,13 @@ function u32(b: Buffer, off: number, v: number): void {
   b[off + 3] = v;
 }
 
-const dirty = new Set<FrameWriter>();
-let flushScheduled = false;
-
-function flushAll(): void {
-  flushScheduled = false;
-  for (const w of dirty) w.flush();
-  dirty.clear();
-}
-
 /**
- * Frame encoder and write batcher for one connection. Frames are encoded straight into a
- * 64 KiB batch buffer; everything written during one turn of the event loop goes to the
- * socket in one corked burst from a single shared `setImmediate` (one write per connection per
- * tick, not one per message). Large bodies are passed by reference, never copied.
- *
- * Backpressure: `writable` turns false when the socket's buffer passes `highWaterMark` and
- * back on `'drain'`, when `onDrain` is called.
+ * Frame encoder for one connection (SPEC §2, §3), on the shared {@link BatchWriter}: frames
+ * are encoded straight into its batch buffer and written once per event-loop tick; bodies of
+ * 2 KiB and more are passed by reference, never copied.
  */
-export class FrameWriter {
-  private readonly socket: WritableLike;
+export class FrameWriter extends BatchWriter {
   private readonly encoder = new ArgsEncoder();
-  private buf = Buffer.allocUnsafe(CHUNK_SIZE);
-  /** Start of the bytes not yet handed to the socket, and the end of what is written. */
-  private start = 0;
-  private end = 0;
-  private pieces: Buffer[] = [];
-  private pendingBytes = 0;
-  private waitingDrain = false;
-  readonly highWaterMark: number;
-  /** Called when the socket drains after `writable` went false. */
-  onDrain: (() => void) | null = null;
-  /** Time of the last flush that wrote something, for heartbeats. */
-  lastWriteAt = Date.now();
   /**
    * Arguments `contentFrameSize` just measured (the encoder still holds them), so the `content`
    * call that follows with the same array does not measure them again.
@@ -77,18 +35,7 @@ export class FrameWriter {
   private sizedArgsSize = 0;
 
   constructor(socket: WritableLike, highWaterMark = 1024 * 1024) {
-    this.socket = socket;
-    this.highWaterMark = highWaterMark;
-  }
-
-  /** False while the socket holds more than `highWaterMark` bytes unwritten. */
-  get writable(): boolean {
-    return !this.waitingDrain;
-  }
-
-  /** Bytes queued here and in the socket. */
-  get bufferedBytes(): number {
-    return this.pendingBytes + this.socket.writableLength;
+    super(socket, highWaterMark);
   }
 
   /** A plain method frame. */
@@ -121,8 +68,7 @@ export class FrameWriter {
     this.encoder.write(b, off + head - argsSize);
     if (byRef) {
       this.end = off + head;
-      this.cut();
-      this.pieces.push(content);
+      this.byReference(content);
     } else {
       content.copy(b, off + head);
       this.end = off + total;
@@ -149,8 +95,7 @@ export class FrameWriter {
     if (props !== null) p += props.copy(b, p);
     if (byRef) {
       this.end = p;
-      this.cut();
-      this.pieces.push(body);
+      this.byReference(body);
     } else {
       body.copy(b, p);
       this.end = p + body.length;
@@ -178,80 +123,9 @@ export class FrameWriter {
     this.raw(HEARTBEAT_FRAME);
   }
 
-  /** Bytes that are not a frame (the protocol header). */
-  raw(bytes: Buffer): void {
-    const off = this.reserve(bytes.length);
-    bytes.copy(this.buf, off);
-    this.end = off + bytes.length;
-    this.queued(bytes.length);
-  }
-
-  /** Writes everything pending now. Returns false if the socket asked us to wait. */
-  flush(): boolean {
-    this.cut();
-    const pieces = this.pieces;
-    if (pieces.length === 0) return !this.waitingDrain;
-    this.pieces = [];
-    this.pendingBytes = 0;
-    const socket = this.socket;
-    if (socket.destroyed) return false;
-    let ok = true;
-    if (pieces.length === 1) ok = socket.write(pieces[0] as Buffer);
-    else {
-      socket.cork();
-      for (const p of pieces) ok = socket.write(p);
-      socket.uncork();
-    }
-    this.lastWriteAt = Date.now();
-    if ((!ok || socket.writableLength > this.highWaterMark) && !this.waitingDrain) {
-      this.waitingDrain = true;
-      socket.once('drain', this.drained);
-    }
-    return ok;
-  }
-
-  private readonly drained = (): void => {
-    this.waitingDrain = false;
-    this.onDrain?.();
-  };
-
   private header(b: Buffer, off: number, total: number, channel: number): void {
     u32(b, off, total - 4);
     b[off + 4] = FrameType.METHOD;
     u16(b, off + 5, channel);
-  }
-
-  /** Makes room for `n` contiguous bytes at `this.end`; returns the offset to write at. */
-  private reserve(n: number): number {
-    if (this.buf.length - this.end < n) {
-      this.cut();
-      this.buf = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, n));
-      this.start = 0;
-      this.end = 0;
-    }
-    return this.end;
-  }
-
-  /** Moves the bytes written since the last cut into the piece list. */
-  private cut(): void {
-    if (this.end > this.start) {
-      this.pieces.push(this.buf.subarray(this.start, this.end));
-      this.start = this.end;
-    }
-  }
-
-  private queued(n: number): void {
-    this.pendingBytes += n;
-    if (this.pendingBytes >= EARLY_FLUSH) {
-      this.flush();
-      return;
-    }
-    if (!dirty.has(this)) {
-      dirty.add(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
-    }
   }
 }

@@ -1,19 +1,7 @@
 import { unpackProperties } from '../../protocol/index.js';
+import type { MessageProperties } from '../../protocol/codec/properties.js';
 
-/** Message properties (SPEC §3.3), as the publisher set them. */
-export interface MessageProperties {
-  contentType?: string;
-  contentEncoding?: string;
-  headers?: Record<string, unknown>;
-  messageId?: string;
-  correlationId?: string;
-  replyTo?: string;
-  /** Milliseconds since the epoch. */
-  timestamp?: number;
-  type?: string;
-  appId?: string;
-  userId?: string;
-}
+export type { MessageProperties } from '../../protocol/codec/properties.js';
 
 /** Options of `publish`: the properties plus what the broker acts on. */
 export interface PublishOptions extends MessageProperties {
