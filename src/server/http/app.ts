@@ -124,7 +124,9 @@ function parseJson(text: string): unknown {
     });
   } catch (err) {
     if (err instanceof HttpError) throw err;
-    throw badRequest(`body is not valid JSON: ${(err as Error).message}`);
+    // V8 quotes the whole text in some messages; a reply should not echo a large body back.
+    const why = (err as Error).message.replace(/, ".*" is not valid JSON$/s, '');
+    throw badRequest(`body is not valid JSON: ${why}`);
   }
 }
 

@@ -77,7 +77,7 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
  * so a paged listing builds only its page; sorting by any other field builds every row first.
  * Long listings are built and serialised a few hundred rows per event-loop turn.
  */
-export async function sendListing<I>(reply: FastifyReply, listing: Listing<I>, p: ListParams): Promise<void> {
+export async function sendListing<I>(reply: FastifyReply, listing: Listing<I>, p: ListParams): Promise<FastifyReply> {
   let items = [...listing.items];
   const total = items.length;
   if (p.name !== null) {
@@ -129,16 +129,16 @@ async function buildRows<I>(listing: Listing<I>, items: readonly I[]): Promise<R
 }
 
 /** Sends rows as JSON: small listings at once, long ones streamed a chunk per event-loop turn. */
-function sendRows(reply: FastifyReply, rows: Row[], columns: string[][] | null, paging: Row | null): void {
+function sendRows(reply: FastifyReply, rows: Row[], columns: string[][] | null, paging: Row | null): FastifyReply {
   const shown = columns === null ? rows : rows.map((r) => pick(r, columns) as Row);
   reply.header('cache-control', 'no-cache').type('application/json; charset=utf-8');
   if (shown.length <= ROWS_PER_TURN) {
-    reply.send(JSON.stringify(paging === null ? shown : { ...paging, items: shown }));
-    return;
+    return reply.send(JSON.stringify(paging === null ? shown : { ...paging, items: shown }));
   }
   const head = paging === null ? '[' : `${JSON.stringify(paging).slice(0, -1)},"items":[`;
   const tail = paging === null ? ']' : ']}';
-  reply.send(Readable.from(chunks(shown, head, tail), { objectMode: false }));
+  // Returning the reply tells fastify the response is on its way (the stream ends it).
+  return reply.send(Readable.from(chunks(shown, head, tail), { objectMode: false }));
 }
 
 async function* chunks(rows: Row[], head: string, tail: string): AsyncGenerator<string> {
