@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { connect as netConnect, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -89,6 +89,27 @@ describe('health checks', () => {
       expect((await d.get('/api/health/checks/alarms', { auth: null })).status).toBe(401);
       const health = await request(d.httpPort, 'GET', '/health', { auth: null });
       expect({ status: health.status, json: health.json }).toEqual({ status: 200, json: { status: 'ok' } });
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe('upgrades (for the WebSocket endpoint to come)', () => {
+  it('an upgrade on a registered path reaches its handler; any other is 404 and closed', async () => {
+    const d = await startHttpDaemon();
+    try {
+      d.daemon.http?.onUpgrade('/ws', (req, socket) => socket.end(`HTTP/1.1 101 Switching Protocols\r\nX-Path: ${req.url}\r\n\r\n`));
+      const ask = (path: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const s = netConnect({ host: '127.0.0.1', port: d.httpPort }, () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`));
+          let text = '';
+          s.setEncoding('utf8').on('data', (c: string) => (text += c));
+          s.on('close', () => resolve(text));
+          s.on('error', reject);
+        });
+      expect(await ask('/ws?x=1')).toBe('HTTP/1.1 101 Switching Protocols\r\nX-Path: /ws?x=1\r\n\r\n');
+      expect(await ask('/elsewhere')).toBe('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     } finally {
       await d.stop();
     }
