@@ -89,6 +89,8 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     },
     port,
     httpPort,
+    // SKIFF_HTTP_ENABLED=false in the bench's environment turns the listener off.
+    ...(process.env['SKIFF_HTTP_ENABLED'] !== 'false' && { http: { api: `http://127.0.0.1:${httpPort}`, metrics: `http://127.0.0.1:${httpPort}` } }),
     dataDir,
     version: VERSION,
     async restart() {

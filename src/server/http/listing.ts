@@ -145,10 +145,9 @@ async function* chunks(rows: Row[], head: string, tail: string): AsyncGenerator<
   yield head;
   for (let i = 0; i < rows.length; i += ROWS_PER_TURN) {
     if (i !== 0) await tick();
-    let s = i === 0 ? '' : ',';
-    const end = Math.min(rows.length, i + ROWS_PER_TURN);
-    for (let j = i; j < end; j++) s += (j === i ? '' : ',') + JSON.stringify(rows[j]);
-    yield s;
+    // One stringify per chunk, without its brackets, is cheaper than one per row.
+    const s = JSON.stringify(rows.slice(i, i + ROWS_PER_TURN));
+    yield (i === 0 ? '' : ',') + s.slice(1, -1);
   }
   yield tail;
 }

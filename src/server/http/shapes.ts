@@ -21,13 +21,21 @@ function details(rate: number): { rate: number } {
   return { rate: Math.round(rate * 100) / 100 };
 }
 
+/** Field names and their `_details` names, made once: a listing builds these for every row. */
+function statKeys(fields: readonly string[]): readonly (readonly [string, string])[] {
+  return fields.map((f) => [f, `${f}_details`] as const);
+}
+const QUEUE_STATS = statKeys(QUEUE_FIELDS.slice(0, 8));
+const EXCHANGE_STATS = statKeys(EXCHANGE_FIELDS);
+const CHANNEL_STATS = statKeys(CHANNEL_FIELDS);
+
 /** `{publish: n, publish_details: {rate}, …}` for the named counters. */
-function stats(fields: readonly string[], values: Float64Array, meter: Meter | undefined): Json {
+function stats(keys: readonly (readonly [string, string])[], values: Float64Array, meter: Meter | undefined): Json {
   const out: Json = {};
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i] as string;
+  for (let i = 0; i < keys.length; i++) {
+    const [f, d] = keys[i] as readonly [string, string];
     out[f] = values[i];
-    out[`${f}_details`] = details(meter?.rate(i) ?? 0);
+    out[d] = details(meter === undefined ? 0 : meter.rate(i));
   }
   return out;
 }
@@ -64,7 +72,7 @@ export function queueJson(q: Queue, vhost: string, node: string, meter: Meter | 
     messages_unacknowledged_details: details(meter?.rate(10) ?? 0),
     message_bytes_ready: q.readyBytes,
     head_message_timestamp: null,
-    message_stats: stats(QUEUE_FIELDS.slice(0, 8), v, meter),
+    message_stats: stats(QUEUE_STATS, v, meter),
   };
   if (owner !== undefined) out['owner_pid_details'] = { name: owner.name, peer_host: owner.peerHost, peer_port: owner.peerPort };
   if (meter?.idleSince != null) out['idle_since'] = rabbitDate(meter.idleSince);
@@ -83,7 +91,7 @@ export function exchangeJson(x: Exchange, vhost: string, meter: Meter | undefine
     arguments: x.arguments,
     user_who_performed_action: 'rmq-internal',
     policy: null,
-    message_stats: stats(EXCHANGE_FIELDS, values, meter),
+    message_stats: stats(EXCHANGE_STATS, values, meter),
   };
 }
 
@@ -179,7 +187,7 @@ export function channelJson(ch: Channel, conn: ClientConnectionView | undefined,
     global_prefetch_count: ch.channelPrefetch,
     confirm: ch.confirms !== null,
     transactional: false,
-    message_stats: stats(CHANNEL_FIELDS, values, meter),
+    message_stats: stats(CHANNEL_STATS, values, meter),
   };
 }
 
