@@ -6,6 +6,8 @@ import { oneQueue } from './throughput.js';
 const AUTH = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
 /** Message rate of the flow whose latency is watched while the HTTP API is scraped. */
 const FLOW_RATE = 2000;
+/** How often the scraping client lists every queue while the flow runs. */
+const LIST_EVERY_MS = 500;
 
 /** One GET, timed from request to the last byte; throws on a non-2xx status. */
 async function timed(url: string): Promise<{ ms: number; bytes: number; text: string }> {
@@ -63,10 +65,14 @@ async function scrape(ctx: RunContext, queues: number): Promise<Record<string, n
     let scrapes = 0;
     let loopMax: number | null = null;
     if (isSkiff) await timed(`${http.metrics}/metrics`);
+    // A scraper polling every LIST_EVERY_MS (a dashboard, an exporter), or back to back when a listing takes longer.
     const loop = (async () => {
       while (scraping) {
+        const started = performance.now();
         await timed(`${http.api}/api/queues`);
         scrapes++;
+        const rest = LIST_EVERY_MS - (performance.now() - started);
+        if (rest > 0 && scraping) await new Promise((r) => setTimeout(r, rest));
       }
     })();
     let busy;
@@ -93,7 +99,7 @@ async function scrape(ctx: RunContext, queues: number): Promise<Record<string, n
 export const http: Scenario = {
   name: 'http',
   title: 'HTTP API and metrics: scrape times with many queues, and message latency while /api/queues is listed',
-  about: `N queues are declared; the broker's CPU time for a full /api/queues is measured over 3 listings (from /proc, so other load on the machine does not inflate it); each endpoint is fetched once untimed, then timed (median of 5, of 3 for per-object and sorted pages) from request to last byte, with guest credentials from the same machine: /api/queues (every queue, every field), a page of 100 by name and by depth, /metrics (aggregated) and /metrics/per-object. Then a ${FLOW_RATE.toLocaleString('en-US')} msg/s flow (1 publisher → 1 queue → 1 consumer, 128 B, manual ack) runs twice: alone, and while a client lists /api/queues back to back; p99 and max are its publish→consume latency. For Skiff, "event loop max" is the longest event-loop stall the daemon saw while being listed (skiff_event_loop_delay_max_seconds). RabbitMQ runs its management and Prometheus plugins (3.10, rabbitmq_prometheus on its own port).`,
+  about: `N queues are declared; the broker's CPU time for a full /api/queues is measured over 3 listings (from /proc, so other load on the machine does not inflate it); each endpoint is fetched once untimed, then timed (median of 5, of 3 for per-object and sorted pages) from request to last byte, with guest credentials from the same machine: /api/queues (every queue, every field), a page of 100 by name and by depth, /metrics (aggregated) and /metrics/per-object. Then a ${FLOW_RATE.toLocaleString('en-US')} msg/s flow (1 publisher → 1 queue → 1 consumer, 128 B, manual ack) runs twice: alone, and while a client lists every queue (/api/queues) every ${LIST_EVERY_MS} ms, or back to back when a listing takes longer; p99 and max are its publish→consume latency. For Skiff, "event loop max" is the longest event-loop stall the daemon saw while being listed (skiff_event_loop_delay_max_seconds). RabbitMQ runs its management and Prometheus plugins (3.10, rabbitmq_prometheus on its own port).`,
   brokers: ['skiff', 'rabbitmq'],
   freshBroker: true,
   http: true,

@@ -3,6 +3,9 @@ import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 
+/** The default (and, until vhosts exist, only) virtual host. */
+export const DEFAULT_VHOST = '/';
+
 /**
  * Everything the HTTP listener knows of the rest of the daemon. It reaches the broker, the
  * client connections of every other listener, users, the store and the disk only through this,

@@ -67,7 +67,8 @@ export function registerMetrics(app: FastifyInstance, ctx: ApiContext): void {
   const host = ctx.host;
   const aggregated = new Registry();
   const perObject = new Registry();
-  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  // 10 wakeups a second: a stall delays the pending timer whatever the resolution, so the max is still seen.
+  const loopDelay = monitorEventLoopDelay({ resolution: 100 });
   loopDelay.enable();
   /** The delays since the last scrape of /metrics, read when it starts. */
   let loop = { p99: 0, max: 0 };

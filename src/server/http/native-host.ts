@@ -4,7 +4,7 @@ import type { DiskAlarm } from '../../store/disk-alarm.js';
 import type { Store } from '../../store/store.js';
 import type { Connection } from '../connection.js';
 import type { SkiffServer } from '../server.js';
-import type { ClientConnectionView, ConnectionRegistryView, HttpHost, ListenerView, UserView } from './host.js';
+import { DEFAULT_VHOST, type ClientConnectionView, type ConnectionRegistryView, type HttpHost, type ListenerView, type UserView } from './host.js';
 
 export interface NativeHostOptions {
   server: SkiffServer;
@@ -16,9 +16,6 @@ export interface NativeHostOptions {
   /** Read when `/api/overview` or a readiness check asks. */
   stopping(): boolean;
 }
-
-/** The default (and, until vhosts exist, only) virtual host. */
-export const DEFAULT_VHOST = '/';
 
 /**
  * The {@link HttpHost} of today's daemon: one native-protocol {@link SkiffServer}, one broker

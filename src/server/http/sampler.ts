@@ -16,8 +16,6 @@ export const CONNECTION_FIELDS = ['recv_oct', 'send_oct'] as const;
 /** The overview's: every channel statistic, broker-wide, plus queue depths. */
 export const GLOBAL_FIELDS = [...CHANNEL_FIELDS, 'messages', 'messages_ready', 'messages_unacknowledged'] as const;
 
-export type QueueField = (typeof QUEUE_FIELDS)[number];
-export type ChannelField = (typeof CHANNEL_FIELDS)[number];
 export type GlobalField = (typeof GLOBAL_FIELDS)[number];
 
 /** The last two readings of one object's counters and the rates between them. */

@@ -5,8 +5,8 @@ import type { Exchange } from '../../broker/exchange/exchange.js';
 import type { Queue } from '../../broker/queue.js';
 import type { Session } from '../../broker/session.js';
 import type { ClientConnectionView } from './host.js';
-import { CHANNEL_FIELDS, EXCHANGE_FIELDS, QUEUE_FIELDS, channelValues, queueValues, type Meter } from './sampler.js';
 import { ChannelTotals } from '../../broker/channel-totals.js';
+import { CHANNEL_FIELDS, EXCHANGE_FIELDS, QUEUE_FIELDS, channelValues, queueValues, type Meter } from './sampler.js';
 
 /**
  * The JSON objects of RabbitMQ's management API, built from Skiff's own: the field names and
@@ -45,6 +45,7 @@ export function rabbitDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
 
+/** A queue as `/api/queues` lists it; `owner` is the connection of an exclusive queue. */
 export function queueJson(q: Queue, vhost: string, node: string, meter: Meter | undefined, owner: ClientConnectionView | undefined): Json {
   const v = queueValues(q);
   const exclusiveConsumer = q.consumers.find((c) => c.exclusive);
@@ -79,6 +80,7 @@ export function queueJson(q: Queue, vhost: string, node: string, meter: Meter | 
   return out;
 }
 
+/** An exchange as `/api/exchanges` lists it, with `publish_in` / `publish_out`. */
 export function exchangeJson(x: Exchange, vhost: string, meter: Meter | undefined): Json {
   const values = new Float64Array([x.publishInTotal, x.publishOutTotal]);
   return {
@@ -116,6 +118,7 @@ function stableJson(v: unknown): string {
     .join(',')}}`;
 }
 
+/** A binding in the management API's terms, before its vhost and `properties_key` are added. */
 export interface BindingView {
   source: string;
   destination: string;
@@ -124,11 +127,15 @@ export interface BindingView {
   arguments: Record<string, unknown>;
 }
 
+/** A binding as `/api/bindings` lists it. */
 export function bindingJson(b: BindingView, vhost: string): Json {
   return { ...b, vhost, properties_key: propertiesKey(b.routing_key, b.arguments) };
 }
 
-/** The AMQP-style heartbeat (`timeout`) is in seconds; Skiff negotiates milliseconds. */
+/**
+ * A connection as `/api/connections` lists it. AMQP's heartbeat (`timeout`) is in seconds;
+ * Skiff negotiates milliseconds, so both are given.
+ */
 export function connectionJson(c: ClientConnectionView, vhost: string, node: string, meter: Meter | undefined): Json {
   return {
     name: c.name,
@@ -167,6 +174,7 @@ export function channelName(connectionName: string, number: number): string {
   return `${connectionName} (${number})`;
 }
 
+/** A channel as `/api/channels` lists it, with its message statistics. */
 export function channelJson(ch: Channel, conn: ClientConnectionView | undefined, session: Session, vhost: string, node: string, meter: Meter | undefined): Json {
   const connName = conn?.name ?? session.info.name;
   const values = channelValues(new ChannelTotals().add(ch));
@@ -191,6 +199,7 @@ export function channelJson(ch: Channel, conn: ClientConnectionView | undefined,
   };
 }
 
+/** A consumer as `/api/consumers` lists it. */
 export function consumerJson(c: Consumer, conn: ClientConnectionView | undefined, session: Session, vhost: string): Json {
   const connName = conn?.name ?? session.info.name;
   return {

@@ -4,9 +4,8 @@ import type { Consumer } from '../../../broker/consumer.js';
 import type { Session } from '../../../broker/session.js';
 import { connectionOf, vhostsOf, type ApiContext } from '../api-context.js';
 import { notFound } from '../errors.js';
-import type { ClientConnectionView } from '../host.js';
 import { parseListParams, sendListing } from '../listing.js';
-import { DEFAULT_VHOST } from '../native-host.js';
+import { DEFAULT_VHOST, type ClientConnectionView } from '../host.js';
 import { channelJson, channelName, connectionJson, consumerJson } from '../shapes.js';
 
 interface ChannelItem {

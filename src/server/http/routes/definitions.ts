@@ -3,7 +3,7 @@ import { checkDefinitions, definitionsFromRows, type Definitions } from '../../.
 import type { Broker } from '../../../broker/broker.js';
 import { vhostBroker, type ApiContext } from '../api-context.js';
 import { HttpError } from '../errors.js';
-import { DEFAULT_VHOST } from '../native-host.js';
+import { DEFAULT_VHOST } from '../host.js';
 
 /** The topology of one broker in the shape `skiff definitions export` writes. */
 export function exportOf(broker: Broker, version: string): Definitions {
