@@ -71,8 +71,9 @@ export function addServerCommands(program: Command, io: Io): void {
         daemon = await startDaemon(daemonOptions(config, log));
       } catch (err) {
         off();
-        const e = err as NodeJS.ErrnoException;
-        const where = `cannot listen on ${config.host}:${config.port}`;
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        // The error names the address that failed: the native port or the HTTP one.
+        const where = `cannot listen on ${e.address ?? config.host}:${e.port ?? config.port}`;
         if (e.code === 'EADDRINUSE') throw new CliError(ExitCode.FAILURE, `${where}: address already in use`);
         if (e.code === 'EADDRNOTAVAIL') throw new CliError(ExitCode.FAILURE, `${where}: no such local address`);
         if (e.code === 'EACCES') throw new CliError(ExitCode.FAILURE, `${where}: permission denied`);

@@ -39,3 +39,5 @@ export type {
   QueueRow,
   ServerStatus,
 } from './codec/admin.js';
+export { checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
+export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition } from './definitions.js';

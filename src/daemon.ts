@@ -2,6 +2,10 @@ import { Broker } from './broker/broker.js';
 import type { Logger } from './log/logger.js';
 import { registerAdminMethods } from './server/admin.js';
 import type { Authenticator } from './server/auth.js';
+import { HttpListener } from './server/http/listener.js';
+import { nativeHost } from './server/http/native-host.js';
+import type { HttpOptions } from './server/http/options.js';
+import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
@@ -17,6 +21,10 @@ export interface DaemonOptions {
   memoryHighWatermarkBytes?: number;
   /** Durable store (missing keys take their defaults); absent = run in memory only (tests, embedding). */
   store?: Partial<StoreOptions>;
+  /** Free bytes on the store's disk below which publishers are blocked (`disk_free_limit`); needs a store; 0 or absent = none. */
+  diskFreeLimitBytes?: number;
+  /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
+  http?: Partial<HttpOptions>;
 }
 
 export interface Daemon {
@@ -26,6 +34,8 @@ export interface Daemon {
   readonly store: Store | null;
   readonly host: string;
   readonly port: number;
+  /** The HTTP listener, when one was asked for. */
+  readonly http: HttpListener | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -62,14 +72,29 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
   });
+  // Read before any client connects, so a full disk blocks the first publisher too.
+  const disk =
+    store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
+  await disk?.start();
   let addr;
+  let http: HttpListener | null = null;
+  let stopping = false;
   try {
     addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
+    if (options.http !== undefined) {
+      const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
+      const host = nativeHost({ server, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
+      http = await HttpListener.start(host, options.http, options.log);
+    }
   } catch (err) {
+    disk?.stop();
     admin.stop();
+    await server.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;
   }
+  // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
+  if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
@@ -78,9 +103,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store,
     host: addr.address,
     port: addr.port,
+    http,
     stop: () =>
       (stopped ??= (async () => {
+        stopping = true;
+        await http?.close();
         await server.close();
+        disk?.stop();
         admin.stop();
         await store?.close();
       })()),

@@ -101,7 +101,7 @@ class BrokerPool {
 
   constructor(private readonly req: RunRequest) {}
 
-  async lease(kind: BrokerKind, fresh: boolean): Promise<Lease> {
+  async lease(kind: BrokerKind, fresh: boolean, http = false): Promise<Lease> {
     const { url } = this.req;
     if (url !== undefined) {
       const port = Number(new URL(url).port);
@@ -114,8 +114,9 @@ class BrokerPool {
       this.versions.skiff = h.version;
       return { handle: h, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
     }
-    const start = (): Promise<BrokerHandle> => (kind === 'rabbitmq' ? startRabbitMQ() : startNats());
-    let p = fresh ? start() : this.shared.get(kind);
+    const start = (): Promise<BrokerHandle> => (kind === 'rabbitmq' ? startRabbitMQ({ management: http }) : startNats());
+    // A node with the management plugin is never shared: the plugin's cost would skew the other scenarios.
+    let p = fresh || http ? start() : this.shared.get(kind);
     if (p === undefined) {
       p = start();
       this.shared.set(kind, p);
@@ -123,7 +124,7 @@ class BrokerPool {
     const h = await p;
     this.versions[kind] = h.version;
     const restart = kind === 'rabbitmq' ? () => (h as RabbitHandle).restart() : null;
-    return { handle: h, restart, dataDir: null, release: fresh ? () => h.stop() : async () => undefined };
+    return { handle: h, restart, dataDir: null, release: fresh || http ? () => h.stop() : async () => undefined };
   }
 
   async close(): Promise<void> {
@@ -164,7 +165,7 @@ export async function runBench(req: RunRequest): Promise<RunResults> {
             req.log(`${scenario.name} / ${variant.label} / ${kind} — run ${run} of ${req.runs}`);
             let lease: Lease;
             try {
-              lease = await pool.lease(kind, scenario.freshBroker === true);
+              lease = await pool.lease(kind, scenario.freshBroker === true, scenario.http === true);
             } catch (err) {
               req.log(`  ${kind} unavailable: ${(err as Error).message}`);
               unavailable.add(kind);

@@ -86,6 +86,8 @@ export interface Scenario {
   brokers: BrokerKind[];
   /** Every run gets a broker of its own, even where one is otherwise shared (RabbitMQ, NATS). */
   freshBroker?: boolean;
+  /** Needs the broker's HTTP API and metrics (RabbitMQ then runs its management and Prometheus plugins). */
+  http?: boolean;
   columns: Column[];
   /** The metric that decides which of several runs is reported. */
   primary: { key: string; better: 'higher' | 'lower' };

@@ -5,6 +5,8 @@ import { DefaultExchange } from './exchange/default.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
 import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, isWastefulView } from './message.js';
+import { ChannelTotals } from './channel-totals.js';
+import type { Channel } from './channel.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
 import { NoPersistence, type Persistence } from './persistence.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
@@ -19,8 +21,11 @@ export interface BrokerOptions {
   clock?: Clock;
 }
 
-/** Why publishers are blocked (SPEC §3.1.4): broker memory, or the durable store falling behind. */
-export type AlarmReason = 'memory' | 'store';
+/**
+ * Why publishers are blocked (SPEC §3.1.4): broker memory, the durable store falling behind, or
+ * free disk space under `disk_free_limit`.
+ */
+export type AlarmReason = 'memory' | 'store' | 'disk';
 
 export interface PublishResult {
   /** Number of queues the message was enqueued in. */
@@ -73,6 +78,13 @@ export class Broker implements QueueHost {
   publishedTotal = 0;
   deliveredTotal = 0;
   unroutableTotal = 0;
+  /** Churn counters; what was opened or created is these plus what exists now. */
+  sessionsClosedTotal = 0;
+  channelsClosedTotal = 0;
+  queuesDeclaredTotal = 0;
+  queuesDeletedTotal = 0;
+  /** Message counters of closed channels, so totals survive channel churn. */
+  readonly closedChannels = new ChannelTotals();
 
   constructor(options: BrokerOptions = {}) {
     this.persistence = options.persistence ?? new NoPersistence();
@@ -94,6 +106,7 @@ export class Broker implements QueueHost {
 
   /** @internal Called by {@link Session.close}. */
   sessionClosed(session: Session): void {
+    this.sessionsClosedTotal++;
     this.sessions.delete(session.id);
     for (const q of [...this.queues.values()]) {
       if (q.owner === session.id) this.removeQueue(q);
@@ -170,6 +183,7 @@ export class Broker implements QueueHost {
   // ---- queues ----
 
   declareQueue(name: string, options: QueueOptions, passive: boolean, session: Session | null): Queue {
+    this.queuesDeclaredTotal++;
     if (passive) {
       const q = this.queues.get(name);
       if (q === undefined) throw notFound('queue', name);
@@ -220,6 +234,7 @@ export class Broker implements QueueHost {
   }
 
   private removeQueue(q: Queue): number {
+    this.queuesDeletedTotal++;
     q.markDeleted();
     this.queues.delete(q.name);
     for (const c of [...q.consumers]) c.channel.consumerQueueDeleted(c);
@@ -334,7 +349,9 @@ export class Broker implements QueueHost {
     if (x === undefined) throw notFound('exchange', exchangeName);
     if (x.internal) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}'`);
     this.publishedTotal++;
+    x.publishInTotal++;
     const result = this.enqueueRouted(x, routingKey, content, persistent, priority, expiration, null);
+    x.publishOutTotal += result.routed;
     if (result.routed === 0) this.unroutableTotal++;
     return result;
   }
@@ -450,6 +467,12 @@ export class Broker implements QueueHost {
   /** @internal {@link QueueHost}: a queue's last consumer left. */
   consumersGone(queue: Queue): void {
     if (queue.autoDelete && queue.hadConsumer && !queue.deleted) this.removeQueue(queue);
+  }
+
+  /** @internal A channel closed: its message counters join the broker-wide totals. */
+  channelClosed(channel: Channel): void {
+    this.channelsClosedTotal++;
+    this.closedChannels.add(channel);
   }
 
   consumerAdded(): void {

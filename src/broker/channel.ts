@@ -60,6 +60,20 @@ export class Channel {
   channelPrefetch = 0;
   confirms: ConfirmTracker | null = null;
   closed = false;
+  /**
+   * Message counters for rates and metrics: plain increments, read by the stats sampler and
+   * folded into the broker's totals when the channel closes ({@link ChannelTotals}). Deliveries
+   * with ack are derived: every delivery and get takes a tag.
+   */
+  publishTotal = 0;
+  returnTotal = 0;
+  dropTotal = 0;
+  deliverNoAckTotal = 0;
+  getTotal = 0;
+  getNoAckTotal = 0;
+  getEmptyTotal = 0;
+  ackTotal = 0;
+  redeliverTotal = 0;
   private ackTimer: TimerHandle | null = null;
   private ackTimerAt = Infinity;
 
@@ -72,6 +86,11 @@ export class Channel {
 
   get unackedCount(): number {
     return this.unacked.size;
+  }
+
+  /** Deliveries and gets made on this channel (every one takes a delivery tag). */
+  get deliverGetTotal(): number {
+    return this.nextTag - 1;
   }
 
   canDeliver(noAck: boolean): boolean {
@@ -99,9 +118,13 @@ export class Channel {
     content: Buffer,
   ): void {
     const seq = this.confirms === null ? 0 : this.confirms.next();
+    this.publishTotal++;
     const result = this.broker.publish(exchange, routingKey, content, persistent, priority, expiration);
-    if (result.routed === 0 && mandatory) {
-      this.sink.returned(ReplyCode.NO_ROUTE, 'NO_ROUTE', exchange, routingKey, content);
+    if (result.routed === 0) {
+      if (mandatory) {
+        this.returnTotal++;
+        this.sink.returned(ReplyCode.NO_ROUTE, 'NO_ROUTE', exchange, routingKey, content);
+      } else this.dropTotal++;
     }
     const confirms = this.confirms;
     if (confirms === null) return;
@@ -167,6 +190,8 @@ export class Channel {
     const queue = consumer.queue;
     this.broker.delivered(queue, message);
     if (consumer.noAck) {
+      this.deliverNoAckTotal++;
+      queue.deliverNoAckTotal++;
       this.sink.deliver(consumer.tag, tag, message);
       queue.settled(message);
       return;
@@ -180,12 +205,20 @@ export class Channel {
   get(queueName: string, noAck: boolean): GetResult | null {
     const queue = this.broker.queueForUse(queueName, this.session);
     const message = queue.take();
-    if (message === undefined) return null;
+    if (message === undefined) {
+      this.getEmptyTotal++;
+      return null;
+    }
     const tag = this.nextTag++;
     message.deliveryCount++;
     this.broker.delivered(queue, message);
-    if (noAck) queue.settled(message);
-    else {
+    if (noAck) {
+      this.getNoAckTotal++;
+      queue.getNoAckTotal++;
+      queue.settled(message);
+    } else {
+      this.getTotal++;
+      queue.getTotal++;
       this.unacked.set(tag, { queue, message, consumer: null, deadline: this.deadline(queue) });
       queue.unackedCount++;
     }
@@ -214,8 +247,10 @@ export class Channel {
       const d = this.unacked.take(tag);
       if (d === undefined) throw unknownTag(tag, verb);
       this.release(d, requeue, ack);
-      if (requeue) d.queue.requeue([d.message]);
-      else d.queue.dispatch();
+      if (requeue) {
+        this.redeliverTotal++;
+        d.queue.requeue([d.message]);
+      } else d.queue.dispatch();
       if (wasFull) this.redispatch();
       return;
     }
@@ -230,6 +265,7 @@ export class Channel {
       if (list === undefined) touched.set(d.queue, (list = []));
       if (requeue) list.push(d.message);
     }
+    if (requeue) this.redeliverTotal += settled.length;
     if (!any && tag !== 0) throw unknownTag(tag, verb);
     for (const [q, list] of touched) {
       if (requeue) q.requeue(list);
@@ -246,7 +282,11 @@ export class Channel {
     const q = d.queue;
     if (d.consumer !== null) d.consumer.unacked--;
     q.unackedCount--;
-    if (ack) q.settled(d.message);
+    if (ack) {
+      this.ackTotal++;
+      q.ackTotal++;
+      q.settled(d.message);
+    }
     else if (!requeue) q.rejected(d.message);
   }
 
@@ -305,6 +345,8 @@ export class Channel {
     this.ackTimer = null;
     if (this.confirms !== null) this.confirms.closed = true;
     for (const c of [...this.consumers.values()]) this.dropConsumer(c);
+    this.redeliverTotal += this.unacked.size;
+    this.broker.channelClosed(this);
     const byQueue = new Map<Queue, Message[]>();
     for (const d of this.unacked.values()) {
       d.queue.unackedCount--;

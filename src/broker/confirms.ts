@@ -10,6 +10,8 @@ export class ConfirmTracker {
   private scheduled = false;
   private readonly send: (seq: number, multiple: boolean, ack: boolean) => void;
   closed = false;
+  /** Publishes acked to the publisher (the `confirm` message statistic). */
+  confirmed = 0;
 
   constructor(send: (seq: number, multiple: boolean, ack: boolean) => void) {
     this.send = send;
@@ -35,6 +37,11 @@ export class ConfirmTracker {
     return this.states.size;
   }
 
+  /** Publishes made in confirm mode (the `received_confirm` statistic). */
+  get published(): number {
+    return this.nextSeq - 1;
+  }
+
   readonly flush = (): void => {
     this.scheduled = false;
     if (this.closed) return;
@@ -46,6 +53,7 @@ export class ConfirmTracker {
       if (state === 1) {
         runEnd = seq;
         runLength++;
+        this.confirmed++;
       } else {
         if (runLength !== 0) this.send(runEnd, runLength > 1, true);
         runLength = 0;

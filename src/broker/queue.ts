@@ -60,9 +60,19 @@ export class Queue {
   deleted = false;
   /** Auto-delete applies only once the queue has had a consumer (AMQP). */
   hadConsumer = false;
-  /** Counters for status and rates. */
+  /**
+   * Counters for status and rates, read by the stats sampler: plain increments on the hot path.
+   * `deliveredTotal` counts consumer deliveries and gets alike; the split is derived from the
+   * others (deliver with ack = delivered - deliverNoAck - get - getNoAck).
+   */
   publishedTotal = 0;
   deliveredTotal = 0;
+  deliverNoAckTotal = 0;
+  getTotal = 0;
+  getNoAckTotal = 0;
+  ackTotal = 0;
+  /** Messages put back for redelivery (nack/reject with requeue, closed channels). */
+  redeliverTotal = 0;
   private rr = 0;
   private dispatching = false;
   private readonly host: QueueHost;
@@ -185,6 +195,7 @@ export class Queue {
       }
       back.push(m);
     }
+    this.redeliverTotal += back.length;
     if (back.length !== 0) {
       const newest = (back[back.length - 1] as Message).id;
       const older: Message[] = [];

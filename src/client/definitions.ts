@@ -1,45 +1,19 @@
+import {
+  checkDefinitions,
+  definitionsCount,
+  definitionsFromRows,
+  type BindingDefinition,
+  type Definitions,
+  type ExchangeDefinition,
+  type QueueDefinition,
+} from '../../protocol/index.js';
 import { VERSION } from '../version.js';
 import type { Admin } from './admin.js';
 import type { Connection } from './connection.js';
 import { SkiffError } from './errors.js';
 
-/**
- * Topology as JSON (`skiff definitions export|import`). Field names follow RabbitMQ's
- * definitions files so the shape is familiar; only what Skiff has is included.
- */
-export interface Definitions {
-  /** The version that wrote the file; informational. */
-  skiff_version?: string;
-  exchanges: ExchangeDefinition[];
-  queues: QueueDefinition[];
-  bindings: BindingDefinition[];
-}
-
-export interface ExchangeDefinition {
-  name: string;
-  type: string;
-  durable: boolean;
-  auto_delete: boolean;
-  internal: boolean;
-  arguments: Record<string, unknown>;
-}
-
-export interface QueueDefinition {
-  name: string;
-  durable: boolean;
-  auto_delete: boolean;
-  arguments: Record<string, unknown>;
-}
-
-export interface BindingDefinition {
-  /** Exchange. */
-  source: string;
-  /** Queue, or exchange for an exchange → exchange binding. */
-  destination: string;
-  destination_type: 'queue' | 'exchange';
-  routing_key: string;
-  arguments: Record<string, unknown>;
-}
+export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition };
+export { definitionsCount };
 
 /** A definitions document that does not have the shape above; `problems` lists each, by path. */
 export class DefinitionsError extends SkiffError {
@@ -51,58 +25,14 @@ export class DefinitionsError extends SkiffError {
   }
 }
 
-/** Exchanges that exist in every daemon and are never exported: the default one and `amq.*`. */
-function builtIn(exchange: string): boolean {
-  return exchange === '' || exchange.startsWith('amq.');
-}
-
 /**
- * Reads the topology: every exchange but the built-in ones, every queue but exclusive ones
- * (they belong to a connection), and the bindings between what is exported or built in.
+ * Reads the topology (`skiff definitions export`): every exchange but the built-in ones, every
+ * queue but exclusive ones (they belong to a connection), and the bindings between what is
+ * exported or built in.
  */
 export async function exportDefinitions(admin: Admin): Promise<Definitions> {
   const [exchanges, queues, bindings] = [await admin.exchanges(), await admin.queues(), await admin.bindings()];
-  const shared = queues.filter((q) => !q.exclusive);
-  const queueNames = new Set(shared.map((q) => q.name));
-  const kept = (destination: string, type: 'queue' | 'exchange'): boolean => (type === 'queue' ? queueNames.has(destination) : destination !== '');
-  return {
-    skiff_version: VERSION,
-    exchanges: exchanges
-      .filter((x) => !builtIn(x.name))
-      .map((x) => ({ name: x.name, type: x.type, durable: x.durable, auto_delete: x.autoDelete, internal: x.internal, arguments: x.arguments })),
-    queues: shared.map((q) => ({ name: q.name, durable: q.durable, auto_delete: q.autoDelete, arguments: q.arguments })),
-    bindings: bindings
-      .filter((b) => kept(b.destination, b.destinationType))
-      .map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destinationType, routing_key: b.routingKey, arguments: b.arguments })),
-  };
-}
-
-type FieldKind = 'string' | 'boolean' | 'object';
-type Shape = Record<string, { kind: FieldKind; required: boolean }>;
-
-const req = (kind: FieldKind): { kind: FieldKind; required: boolean } => ({ kind, required: true });
-const opt = (kind: FieldKind): { kind: FieldKind; required: boolean } => ({ kind, required: false });
-
-const SHAPES: Record<'exchanges' | 'queues' | 'bindings', Shape> = {
-  exchanges: { name: req('string'), type: req('string'), durable: opt('boolean'), auto_delete: opt('boolean'), internal: opt('boolean'), arguments: opt('object') },
-  queues: { name: req('string'), durable: opt('boolean'), auto_delete: opt('boolean'), arguments: opt('object') },
-  bindings: {
-    source: req('string'),
-    destination: req('string'),
-    destination_type: opt('string'),
-    routing_key: opt('string'),
-    arguments: opt('object'),
-  },
-};
-
-function kindOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return kindOf(v) === 'object';
+  return definitionsFromRows(exchanges, queues, bindings, VERSION);
 }
 
 /**
@@ -110,50 +40,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * {@link DefinitionsError} naming every problem by path, e.g. `queues[2].durable`.
  */
 export function parseDefinitions(doc: unknown): Definitions {
-  const problems: string[] = [];
-  if (!isObject(doc)) throw new DefinitionsError([`definitions must be a JSON object, got ${kindOf(doc)}`]);
-  for (const key of Object.keys(doc)) {
-    if (key !== 'skiff_version' && !(key in SHAPES)) problems.push(`unknown key '${key}' (expected exchanges, queues, bindings)`);
-  }
-  const out: Record<string, unknown[]> = {};
-  for (const [section, shape] of Object.entries(SHAPES)) {
-    const list = doc[section] ?? [];
-    out[section] = [];
-    if (!Array.isArray(list)) {
-      problems.push(`${section}: must be an array, got ${kindOf(list)}`);
-      continue;
-    }
-    list.forEach((item: unknown, i: number) => {
-      const at = `${section}[${i}]`;
-      if (!isObject(item)) return problems.push(`${at}: must be an object, got ${kindOf(item)}`);
-      const filled: Record<string, unknown> = {};
-      for (const key of Object.keys(item)) if (!(key in shape)) problems.push(`${at}: unknown key '${key}'`);
-      for (const [key, f] of Object.entries(shape)) {
-        const v = item[key];
-        if (v === undefined) {
-          if (f.required) problems.push(`${at}.${key}: is required`);
-          filled[key] = f.kind === 'boolean' ? false : f.kind === 'object' ? {} : key === 'destination_type' ? 'queue' : '';
-        } else if (kindOf(v) !== f.kind) {
-          problems.push(`${at}.${key}: must be ${f.kind === 'object' ? 'an object' : `a ${f.kind}`}, got ${kindOf(v)}`);
-        } else {
-          filled[key] = v;
-        }
-      }
-      if (section === 'bindings' && filled['destination_type'] !== 'queue' && filled['destination_type'] !== 'exchange') {
-        problems.push(`${at}.destination_type: must be 'queue' or 'exchange', got '${String(filled['destination_type'])}'`);
-      }
-      return out[section]?.push(filled);
-    });
-  }
-  if (problems.length !== 0) throw new DefinitionsError(problems);
-  const defs = out as unknown as Definitions;
-  if (typeof doc['skiff_version'] === 'string') defs.skiff_version = doc['skiff_version'];
-  return defs;
-}
-
-/** Number of declarations an import makes: the progress bar's total. */
-export function definitionsCount(defs: Definitions): number {
-  return defs.exchanges.length + defs.queues.length + defs.bindings.length;
+  const r = checkDefinitions(doc);
+  if (r.definitions === null) throw new DefinitionsError(r.problems);
+  return r.definitions;
 }
 
 /**

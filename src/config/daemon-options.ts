@@ -1,6 +1,7 @@
 import type { DaemonOptions } from '../daemon.js';
 import type { Logger } from '../log/logger.js';
 import { UserAuthenticator, parsePasswordHash, type PasswordHash } from '../server/auth.js';
+import type { HttpOptions } from '../server/http/options.js';
 import type { Config } from './schema.js';
 
 /** What {@link startDaemon} takes, from a loaded {@link Config}. */
@@ -20,6 +21,12 @@ export function daemonOptions(config: Config, log: Logger): DaemonOptions {
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
     memoryHighWatermarkBytes: config.memoryHighWatermark,
+    diskFreeLimitBytes: config.diskFreeLimit,
     store: { ...config.store },
+    ...(config.http.enabled && { http: withoutEnabled(config.http) }),
   };
+}
+
+function withoutEnabled({ enabled: _, ...options }: Config['http']): HttpOptions {
+  return options;
 }

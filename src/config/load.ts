@@ -205,13 +205,17 @@ function distance(a: string, b: string): number {
 }
 
 function build(values: Map<string, unknown>, users: UserConfig[]): Config {
-  const out: Record<string, unknown> = { store: {} };
+  const out: Record<string, unknown> = {};
+  const sections = new Set<string>();
   for (const spec of SCALARS) {
     const [head, tail] = spec.path.split('.') as [string, string | undefined];
     if (tail === undefined) out[head] = values.get(spec.key);
-    else (out[head] as Record<string, unknown>)[tail] = values.get(spec.key);
+    else {
+      sections.add(head);
+      ((out[head] ??= {}) as Record<string, unknown>)[tail] = values.get(spec.key);
+    }
   }
   out['users'] = Object.freeze(users.map((u) => Object.freeze({ ...u })));
-  Object.freeze(out['store']);
+  for (const s of sections) Object.freeze(out[s]);
   return Object.freeze(out) as unknown as Config;
 }

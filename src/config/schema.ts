@@ -1,5 +1,7 @@
 import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
+import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
+import { DEFAULT_DISK_FREE_LIMIT } from '../store/disk-alarm.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/options.js';
 
 /** A user from the `[[users]]` tables. */
@@ -13,6 +15,11 @@ export interface UserConfig {
 /** `log_format`: json, pretty, or auto (pretty when stdout is a terminal). */
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
+/** The HTTP listener's settings, and whether it runs at all (`http_enabled`). */
+export interface HttpConfig extends HttpOptions {
+  readonly enabled: boolean;
+}
+
 /** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
 export interface Config {
   readonly host: string;
@@ -24,9 +31,12 @@ export interface Config {
   readonly heartbeatMs: number;
   /** Bytes of queued messages above which publishers are blocked; 0 = no limit. */
   readonly memoryHighWatermark: number;
+  /** Free bytes on the data directory's disk below which publishers are blocked; 0 = never. */
+  readonly diskFreeLimit: number;
   readonly allowGuest: boolean;
   readonly users: readonly UserConfig[];
   readonly store: Readonly<StoreOptions>;
+  readonly http: Readonly<HttpConfig>;
 }
 
 interface Common {
@@ -57,6 +67,54 @@ const HOUR_MS = 3_600_000;
 export const SCALARS: readonly ScalarSpec[] = [
   { key: 'host', path: 'host', type: 'string', default: '127.0.0.1', doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
   { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: 5680, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  { key: 'http_enabled', path: 'http.enabled', type: 'bool', default: true, doc: 'Run the HTTP listener: management API, Prometheus metrics, health checks and the dashboard.' },
+  { key: 'http_host', path: 'http.host', type: 'string', default: DEFAULT_HTTP_OPTIONS.host, doc: 'Address the HTTP listener binds; 0.0.0.0 or :: for every interface.' },
+  {
+    key: 'http_port',
+    path: 'http.port',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_HTTP_OPTIONS.port,
+    doc: 'HTTP port (RabbitMQ management\'s); 0 picks a free one (the "http listening" log line tells which).',
+  },
+  {
+    key: 'http_max_body_bytes',
+    path: 'http.maxBodyBytes',
+    type: 'int',
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+    default: DEFAULT_HTTP_OPTIONS.maxBodyBytes,
+    doc: 'Largest HTTP request body (definitions, published messages); larger ones get 413.',
+  },
+  {
+    key: 'http_request_timeout_ms',
+    path: 'http.requestTimeoutMs',
+    type: 'int',
+    min: 100,
+    max: HOUR_MS,
+    default: DEFAULT_HTTP_OPTIONS.requestTimeoutMs,
+    doc: 'An HTTP request not fully received within this long gets 408 and its connection is closed.',
+  },
+  {
+    key: 'metrics_prefix',
+    path: 'http.metricsPrefix',
+    type: 'enum',
+    values: METRICS_PREFIXES,
+    default: DEFAULT_HTTP_OPTIONS.metricsPrefix,
+    doc: 'First word of every Prometheus metric name: skiff, or rabbitmq for RabbitMQ\'s dashboards and alerts.',
+  },
+  { key: 'metrics_public', path: 'http.metricsPublic', type: 'bool', default: DEFAULT_HTTP_OPTIONS.metricsPublic, doc: 'Serve /metrics without credentials (for scrapers that send none).' },
+  {
+    key: 'stats_interval_ms',
+    path: 'http.statsIntervalMs',
+    type: 'int',
+    min: 100,
+    max: HOUR_MS,
+    default: DEFAULT_HTTP_OPTIONS.statsIntervalMs,
+    doc: 'How often message counters are sampled into rates for the HTTP API and dashboard.',
+  },
+  { key: 'stats_samples', path: 'http.statsSamples', type: 'int', min: 2, max: 10_000, default: DEFAULT_HTTP_OPTIONS.statsSamples, doc: 'Samples of message rates kept as history (the overview chart).' },
   {
     key: 'log_level',
     path: 'logLevel',
@@ -93,6 +151,15 @@ export const SCALARS: readonly ScalarSpec[] = [
     max: Number.MAX_SAFE_INTEGER,
     default: GiB,
     doc: 'Bytes of queued messages above which publishers are blocked until usage falls to 80%; 0 = no limit.',
+  },
+  {
+    key: 'disk_free_limit',
+    path: 'diskFreeLimit',
+    type: 'int',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    default: DEFAULT_DISK_FREE_LIMIT,
+    doc: 'Free bytes on the data directory\'s disk below which publishers are blocked; 0 = no limit.',
   },
   {
     key: 'allow_guest',

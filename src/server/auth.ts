@@ -144,6 +144,13 @@ export class UserAuthenticator implements Authenticator {
     if (this.users.size !== 0) await verifyPassword(password, this.decoy);
     return null;
   }
+
+  /** Everyone who may log in, the built-in guest included while it is allowed, with the admin flag. */
+  list(): { name: string; admin: boolean }[] {
+    const out = [...this.users.values()].map((u) => ({ name: u.name, admin: u.admin }));
+    if (this.allowGuest && !this.users.has('guest')) out.unshift({ name: 'guest', admin: true });
+    return out;
+  }
 }
 
 /** The daemon's default when no users are configured: only the loopback guest user. */

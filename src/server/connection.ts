@@ -490,6 +490,7 @@ export class Connection implements FrameSink {
 const ALARM_TEXT: Readonly<Record<string, string>> = {
   memory: 'memory high watermark',
   store: 'store checkpoint backlog',
+  disk: 'disk free space below disk_free_limit',
 };
 
 /** The `connection.blocked` reason: what the client's operator should look at. */

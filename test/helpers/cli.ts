@@ -68,7 +68,8 @@ export interface LaunchedServer {
 /** Spawns `skiff server --port 0 --data <dir> --log-format json` plus `args`. */
 export function launchServer(dataDir: string, args: readonly string[], env: NodeJS.ProcessEnv): LaunchedServer {
   const proc = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json', ...args], {
-    env,
+    // Daemons run side by side: the HTTP listener takes any free port unless a test says otherwise.
+    env: { SKIFF_HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

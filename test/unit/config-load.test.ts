@@ -37,9 +37,21 @@ const DEFAULTS = {
   channelMax: 2047,
   heartbeatMs: 60000,
   memoryHighWatermark: 1073741824,
+  diskFreeLimit: 50_000_000,
   allowGuest: true,
   users: [],
   store: { ...DEFAULT_STORE_OPTIONS },
+  http: {
+    enabled: true,
+    host: '127.0.0.1',
+    port: 15672,
+    maxBodyBytes: 10 * 1024 * 1024,
+    requestTimeoutMs: 30_000,
+    metricsPrefix: 'skiff',
+    metricsPublic: false,
+    statsIntervalMs: 5000,
+    statsSamples: 120,
+  },
 };
 
 describe('defaults', () => {
@@ -52,6 +64,7 @@ describe('defaults', () => {
     const c = loadConfig({ file: file('frozen.toml', `[[users]]\nname = "a"\npassword_hash = "${hash}"\n`), env: {} });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.store)).toBe(true);
+    expect(Object.isFrozen(c.http)).toBe(true);
     expect(Object.isFrozen(c.users)).toBe(true);
     expect(Object.isFrozen(c.users[0])).toBe(true);
     expect(() => {
@@ -285,6 +298,15 @@ describe('daemonOptions', () => {
         'max_confirm_delay_ms = 5',
         'synchronous = "NORMAL"',
         'max_pending_bytes = 2_097_152',
+        'disk_free_limit = 0',
+        'http_host = "::1"',
+        'http_port = 0',
+        'http_max_body_bytes = 4096',
+        'http_request_timeout_ms = 500',
+        'metrics_prefix = "rabbitmq"',
+        'metrics_public = true',
+        'stats_interval_ms = 250',
+        'stats_samples = 10',
         '[[users]]',
         'name = "ops"',
         `password_hash = "${hash}"`,
@@ -301,11 +323,63 @@ describe('daemonOptions', () => {
       heartbeatMs: 0,
       memoryHighWatermarkBytes: 0,
       store: { dataDir: '/d', checkpointIntervalMs: 250, syncWorkers: 4, maxConfirmDelayMs: 5, synchronous: 'NORMAL', maxPendingBytes: 2097152 },
+      diskFreeLimitBytes: 0,
+      http: { host: '::1', port: 0, maxBodyBytes: 4096, requestTimeoutMs: 500, metricsPrefix: 'rabbitmq', metricsPublic: true, statsIntervalMs: 250, statsSamples: 10 },
     });
+    expect(o.http).not.toHaveProperty('enabled');
     expect(o.log).toBe(log);
     expect(o.auth).toBeInstanceOf(UserAuthenticator);
     expect(await o.auth?.authenticate('ops', 'pw', '10.0.0.1')).toEqual({ user: 'ops', admin: true });
     expect(await o.auth?.authenticate('ops', 'wrong', '127.0.0.1')).toBeNull();
+  });
+});
+
+describe('the HTTP listener and disk keys', () => {
+  it('http_enabled = false (or SKIFF_HTTP_ENABLED=false) leaves the daemon without an HTTP listener', () => {
+    const log = silentLogger();
+    expect(daemonOptions(loadConfig({ file: file('off.toml', 'http_enabled = false\n'), env: {} }), log).http).toBeUndefined();
+    expect(daemonOptions(loadConfig({ env: { SKIFF_HTTP_ENABLED: 'false' } }), log).http).toBeUndefined();
+    expect(daemonOptions(loadConfig({ env: {} }), log).http).toMatchObject({ host: '127.0.0.1', port: 15672 });
+  });
+
+  it('SKIFF_* overrides every one of them', () => {
+    const c = loadConfig({
+      env: {
+        SKIFF_HTTP_HOST: '0.0.0.0',
+        SKIFF_HTTP_PORT: '0',
+        SKIFF_HTTP_MAX_BODY_BYTES: '2_048',
+        SKIFF_HTTP_REQUEST_TIMEOUT_MS: '1000',
+        SKIFF_METRICS_PREFIX: 'rabbitmq',
+        SKIFF_METRICS_PUBLIC: 'true',
+        SKIFF_STATS_INTERVAL_MS: '1000',
+        SKIFF_STATS_SAMPLES: '60',
+        SKIFF_DISK_FREE_LIMIT: '1_000_000_000',
+      },
+    });
+    expect(c.http).toEqual({
+      enabled: true,
+      host: '0.0.0.0',
+      port: 0,
+      maxBodyBytes: 2048,
+      requestTimeoutMs: 1000,
+      metricsPrefix: 'rabbitmq',
+      metricsPublic: true,
+      statsIntervalMs: 1000,
+      statsSamples: 60,
+    });
+    expect(c.diskFreeLimit).toBe(1_000_000_000);
+  });
+
+  it('names the key of each bad value', () => {
+    const path = file('bad-http.toml', 'http_port = 70000\nmetrics_prefix = "prom"\nhttp_max_body_bytes = 10\nstats_samples = 1\ndisk_free_limit = -1\nhttp_enabled = "no"\n');
+    expect(problems({ file: path })).toEqual([
+      `${path}:1: http_port: must be an integer from 0 to 65535, got 70000`,
+      `${path}:2: metrics_prefix: must be one of 'skiff', 'rabbitmq', got 'prom'`,
+      `${path}:3: http_max_body_bytes: must be an integer from 1024 to 1073741824, got 10`,
+      `${path}:4: stats_samples: must be an integer from 2 to 10000, got 1`,
+      `${path}:5: disk_free_limit: must be an integer from 0 to 9007199254740991, got -1`,
+      `${path}:6: http_enabled: must be true or false, got 'no'`,
+    ]);
   });
 });
 

@@ -9,6 +9,8 @@ export interface BrokerHandle {
   /** The process whose CPU and RSS are the broker's (beam.smp for RabbitMQ). */
   readonly pid: number;
   readonly version: string;
+  /** Its HTTP management API and Prometheus endpoint (`http://127.0.0.1:port`), when it has them. */
+  readonly http?: { readonly api: string; readonly metrics: string };
   /** Stops the broker if this run started it; a no-op for `--url` brokers. */
   stop(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 /**
  * RabbitMQ for the side-by-side runs: Debian's rabbitmq-server, installed with apt-get if
  * missing, started as a private node — bound to 127.0.0.1 only, its own epmd on a free port,
- * its own node name, Mnesia and log directories under a temp dir, no plugins — and stopped by
+ * its own node name, Mnesia and log directories under a temp dir, no plugins unless asked (the
+ * management and Prometheus plugins, for the HTTP scenario) — and stopped by
  * signalling only the processes this module started. A system RabbitMQ, if any, is never touched.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,14 +28,24 @@ export interface RabbitHandle extends BrokerHandle {
   restart(): Promise<{ spawnedAt: number; acceptMs: number }>;
 }
 
+export interface RabbitOptions {
+  /** Enable rabbitmq_management and rabbitmq_prometheus, each on a free 127.0.0.1 port. */
+  management?: boolean;
+}
+
 /** Starts a private RabbitMQ node. Throws if it cannot be installed or does not come up. */
-export async function startRabbitMQ(): Promise<RabbitHandle> {
+export async function startRabbitMQ(options: RabbitOptions = {}): Promise<RabbitHandle> {
   if (!ensureRabbitMQ()) throw new Error('rabbitmq-server is not available');
   const base = mkdtempSync(`${tmpdir()}/skiff-bench-rabbitmq-`);
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const [mgmtPort, promPort] = options.management === true ? [await freePort(), await freePort()] : [0, 0];
   const node = `skiffbench${process.pid}@localhost`;
-  writeFileSync(`${base}/rabbitmq.conf`, `listeners.tcp.default = 127.0.0.1:${port}\n`);
-  writeFileSync(`${base}/enabled_plugins`, '[].\n');
+  const conf = [`listeners.tcp.default = 127.0.0.1:${port}`];
+  if (options.management === true) {
+    conf.push(`management.tcp.ip = 127.0.0.1`, `management.tcp.port = ${mgmtPort}`, `prometheus.tcp.ip = 127.0.0.1`, `prometheus.tcp.port = ${promPort}`);
+  }
+  writeFileSync(`${base}/rabbitmq.conf`, `${conf.join('\n')}\n`);
+  writeFileSync(`${base}/enabled_plugins`, options.management === true ? '[rabbitmq_management,rabbitmq_prometheus].\n' : '[].\n');
   const log = openSync(`${outDir('logs')}/rabbitmq-${port}.log`, 'a');
 
   // Our own epmd, in the foreground so we own its pid and stop it; the default one would be a
@@ -71,6 +82,7 @@ export async function startRabbitMQ(): Promise<RabbitHandle> {
     server = child;
     track(child);
     await waitForPort(port, 120_000, child, 10);
+    if (mgmtPort !== 0) await waitForPort(mgmtPort, 60_000, child, 50);
     startMs = performance.now() - t0;
     // The script stays as a signal-forwarding parent of the VM: measure the VM.
     beam = findDescendant(child.pid as number, (p) => commOf(p) === 'beam.smp') ?? (child.pid as number);
@@ -111,6 +123,7 @@ export async function startRabbitMQ(): Promise<RabbitHandle> {
       return startMs;
     },
     port,
+    ...(mgmtPort !== 0 && { http: { api: `http://127.0.0.1:${mgmtPort}`, metrics: `http://127.0.0.1:${promPort}` } }),
     version: debianVersion('rabbitmq-server'),
     async restart() {
       await halt();

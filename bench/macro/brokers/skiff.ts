@@ -22,6 +22,8 @@ export interface SkiffStartOptions {
 
 export interface SkiffHandle extends BrokerHandle {
   readonly port: number;
+  /** The HTTP listener's port (SKIFF_HTTP_ENABLED=false in the environment turns it off). */
+  readonly httpPort: number;
   readonly dataDir: string;
   /** From spawn to the first accepted TCP connection, ms (the last start). */
   readonly startMs: number;
@@ -32,6 +34,7 @@ export interface SkiffHandle extends BrokerHandle {
 /** Starts `node dist/cli/skiff.js server` in its own process on a free 127.0.0.1 port. */
 export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle> {
   const port = o.port ?? (await freePort());
+  const httpPort = await freePort();
   const ownDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? mkdtempSync(`${tmpdir()}/skiff-bench-`);
   const logName = `bench/out/logs/skiff-${port}.log`;
@@ -48,7 +51,7 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
   const launch = async (): Promise<{ spawnedAt: number; acceptMs: number }> => {
     const spawnedAt = performance.now();
     const c = spawn(cmd as string, args, {
-      env: { ...process.env, SKIFF_PORT: String(port), SKIFF_HOST: '127.0.0.1', SKIFF_DATA_DIR: dataDir },
+      env: { SKIFF_HTTP_PORT: String(httpPort), ...process.env, SKIFF_PORT: String(port), SKIFF_HOST: '127.0.0.1', SKIFF_DATA_DIR: dataDir },
       stdio: ['ignore', log, log],
     });
     child = c;
@@ -85,6 +88,9 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
       return startMs;
     },
     port,
+    httpPort,
+    // SKIFF_HTTP_ENABLED=false in the bench's environment turns the listener off.
+    ...(process.env['SKIFF_HTTP_ENABLED'] !== 'false' && { http: { api: `http://127.0.0.1:${httpPort}`, metrics: `http://127.0.0.1:${httpPort}` } }),
     dataDir,
     version: VERSION,
     async restart(signal?: NodeJS.Signals) {

@@ -56,6 +56,9 @@ export abstract class Exchange {
    * destination is a queue and the publish path skips the exchange-graph walk.
    */
   exchangeBindingCount = 0;
+  /** Messages published to this exchange, and copies it routed to queues (for rates). */
+  publishInTotal = 0;
+  publishOutTotal = 0;
 
   constructor(name: string, options: ExchangeOptions, alternate: string | null = null) {
     this.name = name;

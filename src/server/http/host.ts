@@ -1,0 +1,97 @@
+import type { Broker } from '../../broker/broker.js';
+import type { Session } from '../../broker/session.js';
+import type { StoreStats } from '../../store/store.js';
+import type { Authenticator } from '../auth.js';
+
+/** The default (and, until vhosts exist, only) virtual host. */
+export const DEFAULT_VHOST = '/';
+
+/**
+ * Everything the HTTP listener knows of the rest of the daemon. It reaches the broker, the
+ * client connections of every other listener, users, the store and the disk only through this,
+ * so a listener-side change (a connection registry shared by every protocol, vhosts) is made in
+ * the adapter that builds it ({@link nativeHost}), not in the routes.
+ */
+export interface HttpHost {
+  /** Names of the virtual hosts, `/` first. */
+  vhostNames(): readonly string[];
+  /** The broker serving a virtual host, or undefined for one that does not exist. */
+  vhost(name: string): Broker | undefined;
+  readonly connections: ConnectionRegistryView;
+  /** The daemon's users, for HTTP basic auth (the same as on the wire). */
+  readonly auth: Authenticator;
+  /** Users and their admin flag, for `/api/users` and definitions. */
+  users(): readonly UserView[];
+  readonly version: string;
+  /** `skiff@<hostname>`: the node name in RabbitMQ-shaped replies. */
+  readonly nodeName: string;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+  /** The other listeners (native, later AMQP), for `/api/overview` and port health checks. */
+  listeners(): readonly ListenerView[];
+  /** Checkpoint lag and health of the durable store; null without one. */
+  storeStats(): StoreStats | null;
+  /** Free space of the data directory's disk (null when unknown) and `disk_free_limit`. */
+  disk(): { freeBytes: number | null; limitBytes: number };
+  /** The largest message (properties and body) a client of this daemon can be sent (`frame_max`). */
+  readonly maxMessageBytes: number;
+  /** The alarms in force (`memory`, `disk`, `store`): while any is, publishers are blocked. */
+  alarms(): readonly string[];
+  /** Bytes of queued messages, the figure `memory_high_watermark` applies to. */
+  queuedBytes(): number;
+  /** `memory_high_watermark`: queued-message bytes that block publishers; 0 = none. */
+  readonly memoryHighWatermark: number;
+  /** True once the daemon has begun to stop. */
+  readonly stopping: boolean;
+}
+
+export interface UserView {
+  readonly name: string;
+  readonly admin: boolean;
+}
+
+/** A listener of the daemon: `{ protocol: 'skiff', host: '127.0.0.1', port: 5680 }`. */
+export interface ListenerView {
+  readonly protocol: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The open client connections of every listener. */
+export interface ConnectionRegistryView {
+  list(): Iterable<ClientConnectionView>;
+  /** By id (`c12`) or by name (`127.0.0.1:50000 -> 127.0.0.1:5680`). */
+  get(idOrName: string): ClientConnectionView | undefined;
+  /** Closes it with CONNECTION_FORCED and `reason`; false when there is no such connection. */
+  close(id: string, reason: string): boolean;
+}
+
+/** One client connection as the HTTP API shows it, whichever listener it came through. */
+export interface ClientConnectionView {
+  /** Unique per daemon run; the broker session's id. */
+  readonly id: string;
+  /** `peer -> local` addresses: unique while open, the name RabbitMQ tools use. */
+  readonly name: string;
+  /** The name the client gave itself (`connectionName`), or null. */
+  readonly userProvidedName: string | null;
+  readonly user: string;
+  /** `Skiff 1.0`, later `AMQP 0-9-1`. */
+  readonly protocol: string;
+  readonly peerHost: string;
+  readonly peerPort: number;
+  readonly host: string;
+  readonly port: number;
+  /** ms since the epoch. */
+  readonly connectedAt: number;
+  readonly heartbeatMs: number;
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly clientProperties: Readonly<Record<string, unknown>>;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly publishes: number;
+  /** Blocked by an alarm (a connection that publishes, while publishers are blocked). */
+  readonly blocked: boolean;
+  /** Its broker state (channels, consumers); null while it opens or closes. */
+  readonly session: Session | null;
+}
