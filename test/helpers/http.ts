@@ -90,7 +90,7 @@ export async function startHttpDaemon(options: Partial<DaemonOptions> = {}): Pro
     post: (path, body, o) => request(httpPort, 'POST', path, { body: body ?? {}, ...o }),
     del: (path, o) => request(httpPort, 'DELETE', path, o),
     async client(user = 'guest:guest', name?: string) {
-      const c = await connect(`skiff://${user}@127.0.0.1:${daemon.port}`, { heartbeatMs: 0, ...(name !== undefined && { connectionName: name }) });
+      const c = await connect(`skiff://${user}@127.0.0.1:${daemon.port}`, { heartbeatMs: 0, reconnect: false, ...(name !== undefined && { connectionName: name }) });
       clients.push(c);
       return c;
     },
