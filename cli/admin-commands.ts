@@ -60,6 +60,11 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'prefetch', value: (c) => c.prefetch },
     { header: 'unacked', value: (c) => c.unacked },
   ],
+  users: [
+    { header: 'name', value: (u) => u.name },
+    { header: 'tags', value: (u) => u.tags.join(',') },
+    { header: 'source', value: (u) => u.source },
+  ],
 };
 
 function statusLines(s: ServerStatus): string {

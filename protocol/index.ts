@@ -27,7 +27,7 @@ export { ArgsEncoder, packValue, unpackValue, unpackArgs, unpackProperties } fro
 export type { ArgValue, Primitive } from './codec/msgpack.js';
 export { FrameWriter } from './codec/writer.js';
 export type { WritableLike } from './codec/writer.js';
-export { ADMIN_LIST_KINDS, isAdminListKind } from './codec/admin.js';
+export { ADMIN_LIST_KINDS, ADMIN_PUT_KINDS, isAdminListKind } from './codec/admin.js';
 export type {
   AdminListKind,
   AdminListRows,
@@ -38,6 +38,8 @@ export type {
   MemoryStatus,
   QueueRow,
   ServerStatus,
+  UserRow,
+  AdminPutKind,
 } from './codec/admin.js';
 export { checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
 export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition } from './definitions.js';

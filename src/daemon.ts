@@ -1,20 +1,27 @@
 import { Broker } from './broker/broker.js';
 import type { Logger } from './log/logger.js';
 import { registerAdminMethods } from './server/admin.js';
-import type { Authenticator } from './server/auth.js';
+import { GuestOnlyAuthenticator, type Authenticator } from './server/auth.js';
 import { HttpListener } from './server/http/listener.js';
 import { nativeHost } from './server/http/native-host.js';
 import type { HttpOptions } from './server/http/options.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './server/login-throttle.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
+import { UserDirectory } from './server/users.js';
 
 export interface DaemonOptions {
   host?: string;
   port?: number;
   log: Logger;
+  /** The config's users and the guest; run-time users (kept in the store) are layered over them. */
   auth?: Authenticator;
+  /** How failed logins are slowed and limited per address (`login_*` keys). */
+  loginThrottle?: Partial<LoginThrottleOptions>;
+  /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
+  scrypt?: { ln: number; r: number; p: number };
   frameMax?: number;
   channelMax?: number;
   heartbeatMs?: number;
@@ -30,6 +37,8 @@ export interface DaemonOptions {
 export interface Daemon {
   readonly server: SkiffServer;
   readonly broker: Broker;
+  /** Every user who may log in, on every listener; run-time changes go through it. */
+  readonly users: UserDirectory;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
   readonly host: string;
@@ -60,10 +69,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await store?.close().catch(() => undefined);
     throw err;
   }
+  const users = new UserDirectory({
+    base: options.auth ?? new GuestOnlyAuthenticator(),
+    store,
+    throttle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...options.loginThrottle }),
+    log: options.log.child({ component: 'users' }),
+    ...(options.scrypt !== undefined && { scrypt: options.scrypt }),
+  });
   const server = new SkiffServer({
     broker,
     log: options.log,
-    ...(options.auth !== undefined && { auth: options.auth }),
+    auth: users,
     ...(options.frameMax !== undefined && { frameMax: options.frameMax }),
     ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
@@ -71,6 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const admin = registerAdminMethods(server, {
     memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
+    users,
   });
   // Read before any client connects, so a full disk blocks the first publisher too.
   const disk =
@@ -83,7 +100,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
     if (options.http !== undefined) {
       const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
-      const host = nativeHost({ server, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
+      const host = nativeHost({ server, users, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
       http = await HttpListener.start(host, options.http, options.log);
     }
   } catch (err) {
@@ -100,6 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     server,
     broker,
+    users,
     store,
     host: addr.address,
     port: addr.port,

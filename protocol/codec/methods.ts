@@ -55,6 +55,10 @@ export const Method = {
   AdminCloseConnection: 0x0b05,
   AdminCloseConnectionOk: 0x0b06,
   AdminError: 0x0b07,
+  AdminPut: 0x0b08,
+  AdminPutOk: 0x0b09,
+  AdminDelete: 0x0b0a,
+  AdminDeleteOk: 0x0b0b,
 } as const;
 export type MethodId = (typeof Method)[keyof typeof Method];
 
@@ -279,6 +283,17 @@ def(M.AdminCloseConnection, 'admin.close-connection', 'client', [
 ]);
 def(M.AdminCloseConnectionOk, 'admin.close-connection-ok', 'server', []);
 def(M.AdminError, 'admin.error', 'server', closeFields);
+def(M.AdminPut, 'admin.put', 'client', [
+  ['kind', 'str'],
+  ['name', 'str'],
+  ['value', 'map'],
+]);
+def(M.AdminPutOk, 'admin.put-ok', 'server', [['created', 'bool']]);
+def(M.AdminDelete, 'admin.delete', 'client', [
+  ['kind', 'str'],
+  ['name', 'str'],
+]);
+def(M.AdminDeleteOk, 'admin.delete-ok', 'server', []);
 
 export function methodDef(id: number): MethodDef | undefined {
   return defs.get(id);

@@ -9,6 +9,7 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
+  type UserRow,
 } from '../../protocol/index.js';
 import type { Connection } from './connection.js';
 import { SkiffError, ServerError } from './errors.js';
@@ -70,6 +71,29 @@ export class Admin {
 
   consumers(): Promise<ConsumerRow[]> {
     return this.list('consumers');
+  }
+
+  users(): Promise<UserRow[]> {
+    return this.list('users');
+  }
+
+  /**
+   * Creates or changes a run-time user (SPEC §3.7.6); resolves `true` when it was created, once
+   * the change is durable. `tags` replaces the user's tags; what is left out is kept.
+   */
+  async putUser(name: string, change: { password?: string; passwordHash?: string; hashingAlgorithm?: string; tags?: readonly string[] }): Promise<boolean> {
+    const value: Record<string, unknown> = {};
+    if (change.password !== undefined) value['password'] = change.password;
+    if (change.passwordHash !== undefined) value['password_hash'] = change.passwordHash;
+    if (change.hashingAlgorithm !== undefined) value['hashing_algorithm'] = change.hashingAlgorithm;
+    if (change.tags !== undefined) value['tags'] = [...change.tags];
+    const r = await this.request(Method.AdminPut, ['user', name, value], Method.AdminPutOk);
+    return r.args[0] === true;
+  }
+
+  /** Deletes a run-time user; their open connections stay open. */
+  async deleteUser(name: string): Promise<void> {
+    await this.request(Method.AdminDelete, ['user', name], Method.AdminDeleteOk);
   }
 
   /** Closes another connection with CONNECTION_FORCED; `id` as listed by {@link connections}. */

@@ -17,6 +17,7 @@ export function daemonOptions(config: Config, log: Logger): DaemonOptions {
     port: config.port,
     log,
     auth: new UserAuthenticator({ users, allowGuest: config.allowGuest }),
+    loginThrottle: { ...config.loginThrottle },
     frameMax: config.frameMax,
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,

@@ -1,6 +1,7 @@
 import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
+import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from '../server/login-throttle.js';
 import { DEFAULT_DISK_FREE_LIMIT } from '../store/disk-alarm.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/options.js';
 
@@ -34,6 +35,8 @@ export interface Config {
   /** Free bytes on the data directory's disk below which publishers are blocked; 0 = never. */
   readonly diskFreeLimit: number;
   readonly allowGuest: boolean;
+  /** How failed logins are slowed and limited per source address. */
+  readonly loginThrottle: Readonly<LoginThrottleOptions>;
   readonly users: readonly UserConfig[];
   readonly store: Readonly<StoreOptions>;
   readonly http: Readonly<HttpConfig>;
@@ -167,6 +170,33 @@ export const SCALARS: readonly ScalarSpec[] = [
     type: 'bool',
     default: true,
     doc: 'The built-in guest/guest admin user, accepted from loopback addresses only.',
+  },
+  {
+    key: 'login_failure_delay_ms',
+    path: 'loginThrottle.delayMs',
+    type: 'int',
+    min: 0,
+    max: 60_000,
+    default: DEFAULT_LOGIN_THROTTLE.delayMs,
+    doc: 'A refused login (any listener) is answered after this long, so guessing passwords is slow.',
+  },
+  {
+    key: 'login_max_failures',
+    path: 'loginThrottle.maxFailures',
+    type: 'int',
+    min: 1,
+    max: 1_000_000,
+    default: DEFAULT_LOGIN_THROTTLE.maxFailures,
+    doc: 'Failed logins from one address within login_failure_window_ms after which its logins are refused unchecked.',
+  },
+  {
+    key: 'login_failure_window_ms',
+    path: 'loginThrottle.windowMs',
+    type: 'int',
+    min: 1000,
+    max: 24 * HOUR_MS,
+    default: DEFAULT_LOGIN_THROTTLE.windowMs,
+    doc: 'The window login_max_failures counts in; an address is let in again once it has passed.',
   },
   { key: 'data_dir', path: 'store.dataDir', type: 'string', default: DEFAULT_STORE_OPTIONS.dataDir, doc: 'Directory of the SQLite store and its lock (relative to the working directory).' },
   {

@@ -12,10 +12,13 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
+  type UserRow,
 } from '../../protocol/index.js';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from './connection.js';
 import type { ConnectionMethodHandler } from './context.js';
+import { putUser } from './user-change.js';
+import type { UserDirectory } from './users.js';
 
 /** What the admin methods need of the server ({@link SkiffServer} has all of it). */
 export interface AdminHost {
@@ -26,6 +29,12 @@ export interface AdminHost {
   readonly connectionHandlers: Map<number, ConnectionMethodHandler>;
 }
 
+/** An admin method's handler; a promise for those that wait on the store (replies stay in order). */
+type AdminHandler = (conn: Connection, method: ParsedMethod) => void | Promise<void>;
+
+/** What a caller must be: `read` methods are also open to the `monitoring` tag. */
+type Need = 'read' | 'admin';
+
 export interface AdminOptions {
   /** `memory_high_watermark`, reported by status. */
   memoryHighWatermarkBytes?: number;
@@ -33,6 +42,8 @@ export interface AdminOptions {
   storeStatus?: () => Record<string, unknown> | null;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
   rateSampleMs?: number;
+  /** Run-time users (`admin.put user`, `admin.list users`); absent = not offered. */
+  users?: UserDirectory;
 }
 
 /** Stops the rate sampler; call it when the server stops. */
@@ -95,26 +106,30 @@ class RateMeter {
 export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}): AdminHandle {
   const broker = host.broker;
   const meter = new RateMeter(broker, options.rateSampleMs ?? 1000);
-  const handlers: [number, ConnectionMethodHandler][] = [
+  const users = options.users;
+  const handlers: [number, Need, AdminHandler][] = [
     [
       Method.AdminStatus,
+      'read',
       (conn) => {
         conn.writer.method(0, Method.AdminStatusOk, [status(host, meter, options) as unknown as Record<string, unknown>]);
       },
     ],
     [
       Method.AdminList,
+      'read',
       (conn, p) => {
         const kind = p.args[0] as string;
-        if (!isAdminListKind(kind)) {
-          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections or consumers)`);
+        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined)) {
+          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers or users)`);
         }
-        const { rows, next } = page(listRows(host, kind), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
+        const { rows, next } = page(listRows(host, kind, users), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
     ],
     [
       Method.AdminCloseConnection,
+      'admin',
       (conn, p) => {
         const [id, reason] = p.args as [string, string];
         const target = host.connections.get(id);
@@ -124,8 +139,27 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
         target.closeConnection(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
       },
     ],
+    [
+      Method.AdminPut,
+      'admin',
+      async (conn, p) => {
+        const [kind, name, value] = p.args as [string, string, Record<string, unknown>];
+        const created = await putSetting(users, kind, name, value);
+        conn.writer.method(0, Method.AdminPutOk, [created]);
+      },
+    ],
+    [
+      Method.AdminDelete,
+      'admin',
+      async (conn, p) => {
+        const [kind, name] = p.args as [string, string];
+        if (kind !== 'user' || users === undefined) throw unknownKind(kind);
+        await users.delete(name);
+        conn.writer.method(0, Method.AdminDeleteOk, []);
+      },
+    ],
   ];
-  for (const [id, handler] of handlers) host.connectionHandlers.set(id, guarded(handler));
+  for (const [id, need, handler] of handlers) host.connectionHandlers.set(id, guarded(need, handler));
   return {
     stop: () => {
       meter.stop();
@@ -134,17 +168,61 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
   };
 }
 
-/** Admin users only; refusals become `admin.error` replies, connection-level errors still close. */
-function guarded(handler: ConnectionMethodHandler): ConnectionMethodHandler {
+function unknownKind(kind: string): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user)`);
+}
+
+async function putSetting(users: UserDirectory | undefined, kind: string, name: string, value: Record<string, unknown>): Promise<boolean> {
+  if (kind !== 'user' || users === undefined) throw unknownKind(kind);
+  return (await putUser(users, name, value, 'value')) === 'created';
+}
+
+/** The admin replies still to come, per connection: a later request waits for an earlier async one. */
+const pending = new WeakMap<Connection, Promise<void>>();
+
+/**
+ * Admin (or, for `read` methods, monitoring) users only; refusals become `admin.error` replies,
+ * connection-level errors still close. Replies come in request order (§3.7.1) even when one
+ * waits for the store.
+ */
+function guarded(need: Need, handler: AdminHandler): ConnectionMethodHandler {
+  const refuse = (conn: Connection, p: ParsedMethod, err: unknown): void => {
+    if (!(err instanceof ProtocolError) || err.isConnectionError) throw err;
+    conn.writer.method(0, Method.AdminError, [err.code, `${err.codeName} - ${err.message}`, p.def.id]);
+  };
+  const run = (conn: Connection, p: ParsedMethod): void | Promise<void> => {
+    const tags = conn.principal?.tags ?? [];
+    const allowed = conn.principal?.admin === true || (need === 'read' && tags.includes('monitoring'));
+    if (!allowed) {
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an admin; ${p.def.name} needs an admin user`);
+    }
+    return handler(conn, p);
+  };
+  const settle = (conn: Connection, p: ParsedMethod, r: Promise<void>): void => {
+    const done = r.then(
+      () => undefined,
+      (err: unknown) => {
+        try {
+          refuse(conn, p, err);
+        } catch (e) {
+          conn.log.error({ err: e }, 'admin request failed');
+          conn.closeConnection(ReplyCode.INTERNAL_ERROR, 'INTERNAL_ERROR - the server failed handling this connection; see its log', p.def.id);
+        }
+      },
+    );
+    pending.set(conn, done);
+    void done.then(() => {
+      if (pending.get(conn) === done) pending.delete(conn);
+    });
+  };
   return (conn: Connection, p: ParsedMethod) => {
+    const before = pending.get(conn);
+    if (before !== undefined) return settle(conn, p, before.then(() => run(conn, p)));
     try {
-      if (conn.principal?.admin !== true) {
-        throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an admin; ${p.def.name} needs an admin user`);
-      }
-      handler(conn, p);
+      const r = run(conn, p);
+      if (r instanceof Promise) settle(conn, p, r);
     } catch (err) {
-      if (!(err instanceof ProtocolError) || err.isConnectionError) throw err;
-      conn.writer.method(0, Method.AdminError, [err.code, `${err.codeName} - ${err.message}`, p.def.id]);
+      refuse(conn, p, err);
     }
   };
 }
@@ -184,7 +262,7 @@ function byName<T extends { name: string }>(a: T, b: T): number {
 }
 
 /** Every row of a listing, in a stable order so that paging by offset works between requests. */
-function listRows(host: AdminHost, kind: AdminListKind): object[] {
+function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | undefined): object[] {
   const broker = host.broker;
   switch (kind) {
     case 'exchanges':
@@ -251,6 +329,8 @@ function listRows(host: AdminHost, kind: AdminListKind): object[] {
           client: typeof c.clientProperties['product'] === 'string' ? (c.clientProperties['product'] as string) : '',
         }),
       );
+    case 'users':
+      return (users?.list() ?? []).map((u): UserRow => ({ name: u.name, tags: [...u.tags], source: u.source }));
     case 'consumers': {
       const out: ConsumerRow[] = [];
       for (const s of broker.sessions.values()) {

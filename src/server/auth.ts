@@ -5,6 +5,8 @@ export interface Principal {
   user: string;
   /** Admin users may call the admin methods (status, listing, closing connections). */
   admin: boolean;
+  /** RabbitMQ-style tags (`administrator`, `monitoring`, …); absent means `administrator` iff admin. */
+  tags?: readonly string[];
 }
 
 /**

@@ -33,6 +33,7 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
   try {
     const topology = await readTopology(store);
     checkFiles(store, topology);
+    store.settings = topology.settings;
     const byQid = rebuildTopology(store, broker, topology, log);
     let maxQid = 0;
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);

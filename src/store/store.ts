@@ -16,7 +16,7 @@ import { restoreStore, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
-import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
+import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** Checkpoint lag and health, for the `status` admin command. */
@@ -104,6 +104,8 @@ export class Store implements Persistence {
   private readonly written = { messages: 0, updates: 0, removals: 0 };
   /** @internal Restore's handler for worker replies (topology, rows); null outside restore. */
   restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
+  /** Run-time settings (users, …) as read on restore; {@link changeSetting} keeps it current. */
+  settings: StoredSetting[] = [];
   /** @internal What the workers found when they opened their files. */
   opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
 
@@ -274,6 +276,20 @@ export class Store implements Persistence {
       if (b.destination === destination.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
     }
     this.recordTopology({ op: 'xunbind', source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
+  }
+
+  /**
+   * Creates, replaces (`value` JSON) or deletes (null) one run-time setting, and resolves once
+   * a checkpoint holding the change has committed: an operator's "user added" survives a crash.
+   */
+  changeSetting(kind: string, key: string, value: string | null): Promise<void> {
+    this.settings = this.settings.filter((r) => r.kind !== kind || r.key !== key);
+    if (value !== null) this.settings.push({ kind, key, value });
+    this.recordTopology(value === null ? { op: 'setting-delete', kind, key } : { op: 'setting', kind, key, value });
+    return new Promise((resolve, reject) => {
+      this.afterCommit((err) => (err === null ? resolve() : reject(err)));
+      this.kick();
+    });
   }
 
   private recordTopology(op: TopologyOp): void {

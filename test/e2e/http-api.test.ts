@@ -147,8 +147,9 @@ describe('overview, nodes, whoami, users, vhosts', () => {
 
   it('whoami, users and vhosts', async () => {
     expect((await d.get('/api/whoami')).json).toEqual({ name: 'guest', tags: ['administrator'] });
-    expect((await d.get('/api/users')).json).toEqual([{ name: 'guest', tags: ['administrator'], limits: {} }]);
-    expect((await d.get('/api/users/guest')).json).toEqual({ name: 'guest', tags: ['administrator'], limits: {} });
+    const guest = { name: 'guest', tags: ['administrator'], limits: {}, password_hash: '', hashing_algorithm: 'scrypt', source: 'builtin' };
+    expect((await d.get('/api/users')).json).toEqual([guest]);
+    expect((await d.get('/api/users/guest')).json).toEqual(guest);
     expect((await d.get('/api/users/nobody')).status).toBe(404);
     expect((await d.get('/api/vhosts')).json).toEqual([expect.objectContaining({ name: '/', tracing: false })]);
     expect((await d.get('/api/vhosts/%2F')).json.name).toBe('/');

@@ -39,6 +39,7 @@ const DEFAULTS = {
   memoryHighWatermark: 1073741824,
   diskFreeLimit: 50_000_000,
   allowGuest: true,
+  loginThrottle: { delayMs: 1000, maxFailures: 10, windowMs: 60_000 },
   users: [],
   store: { ...DEFAULT_STORE_OPTIONS },
   http: {

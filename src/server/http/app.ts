@@ -14,6 +14,7 @@ import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { overviewRoutes } from './routes/overview.js';
 import { queueRoutes } from './routes/queues.js';
+import { userRoutes } from './routes/users.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -55,7 +56,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets): FastifyInsta
       throw new HttpError(403, 'access_refused', `cross-origin requests are refused (Origin ${origin})`);
     }
   });
-  registerBasicAuth(app, ctx.host.auth, ctx.log);
+  registerBasicAuth(app, ctx.host.auth, ctx.log, (listener) => ctx.host.userDirectory.onChange(listener));
   // State changes carry JSON, never a form: a form post from another site cannot send it.
   app.addHook('preValidation', async (req) => {
     if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') return;
@@ -79,6 +80,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets): FastifyInsta
   bindingRoutes(app, ctx);
   messageRoutes(app, ctx);
   definitionRoutes(app, ctx);
+  userRoutes(app, ctx);
   healthRoutes(app, ctx);
   registerMetrics(app, ctx);
   registerDashboard(app, assets);

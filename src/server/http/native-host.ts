@@ -4,10 +4,12 @@ import type { DiskAlarm } from '../../store/disk-alarm.js';
 import type { Store } from '../../store/store.js';
 import type { Connection } from '../connection.js';
 import type { SkiffServer } from '../server.js';
-import { DEFAULT_VHOST, type ClientConnectionView, type ConnectionRegistryView, type HttpHost, type ListenerView, type UserView } from './host.js';
+import type { UserDirectory } from '../users.js';
+import { DEFAULT_VHOST, type ClientConnectionView, type ConnectionRegistryView, type HttpHost, type ListenerView } from './host.js';
 
 export interface NativeHostOptions {
   server: SkiffServer;
+  users: UserDirectory;
   store: Store | null;
   disk: DiskAlarm | null;
   memoryHighWatermark: number;
@@ -24,13 +26,13 @@ export interface NativeHostOptions {
  */
 export function nativeHost(o: NativeHostOptions): HttpHost {
   const { server } = o;
-  const auth = server.auth as { list?: () => readonly UserView[] } & SkiffServer['auth'];
   return {
     vhostNames: () => [DEFAULT_VHOST],
     vhost: (name) => (name === DEFAULT_VHOST ? server.broker : undefined),
     connections: connectionsOf(server),
     auth: server.auth,
-    users: () => (typeof auth.list === 'function' ? auth.list() : []),
+    users: () => o.users.list(),
+    userDirectory: o.users,
     version: server.version,
     nodeName: `skiff@${hostname()}`,
     startedAt: server.startedAt,

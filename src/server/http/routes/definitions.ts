@@ -58,8 +58,10 @@ export function definitionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     }
     return importInto(broker, r.definitions);
   };
-  app.get('/api/definitions', () => get(DEFAULT_VHOST));
-  app.get<{ Params: { vhost: string } }>('/api/definitions/:vhost', (req) => get(req.params.vhost));
+  // Administrators only, reads included, as RabbitMQ: definitions carry users and their hashes.
+  const admin = { config: { access: 'admin' as const } };
+  app.get('/api/definitions', admin, () => get(DEFAULT_VHOST));
+  app.get<{ Params: { vhost: string } }>('/api/definitions/:vhost', admin, (req) => get(req.params.vhost));
   app.post('/api/definitions', { config: { access: 'user' } }, (req) => post(DEFAULT_VHOST, req.body));
   app.post<{ Params: { vhost: string } }>('/api/definitions/:vhost', { config: { access: 'user' } }, (req) => post(req.params.vhost, req.body));
 }

@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import { putUser } from '../../user-change.js';
+import type { ApiContext } from '../api-context.js';
+import { badRequest, notFound } from '../errors.js';
+import type { UserView } from '../host.js';
+import { parseListParams, sendListing } from '../listing.js';
+import type { Json } from '../shapes.js';
+
+const admin = { config: { access: 'admin' as const } };
+
+/** A user as RabbitMQ's API shows one; config and built-in users have no hash to show. */
+function userJson(u: UserView): Json {
+  return { name: u.name, tags: [...u.tags], limits: {}, password_hash: u.passwordHash, hashing_algorithm: u.hashingAlgorithm, source: u.source };
+}
+
+/**
+ * `/api/users`: list, show, create or change (`PUT` with RabbitMQ's body: `password` or
+ * `password_hash` + `hashing_algorithm`, `tags`), delete, bulk-delete. Administrators only,
+ * reads included: the rows carry password hashes.
+ */
+export function userRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const dir = ctx.host.userDirectory;
+  app.get('/api/users', admin, (req, reply) =>
+    sendListing(reply, { items: ctx.host.users(), name: (u) => u.name, vhost: () => '', row: userJson }, parseListParams(req.query as Record<string, unknown>)),
+  );
+  app.get<{ Params: { name: string } }>('/api/users/:name', admin, (req) => {
+    const u = ctx.host.users().find((x) => x.name === req.params.name);
+    if (u === undefined) throw notFound(`no user '${req.params.name}'`);
+    return userJson(u);
+  });
+  app.put<{ Params: { name: string } }>('/api/users/:name', admin, async (req, reply) => {
+    const body = req.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('body: must be a JSON object');
+    const r = await putUser(dir, req.params.name, body as Record<string, unknown>, 'body');
+    return reply.code(r === 'created' ? 201 : 204).send();
+  });
+  app.delete<{ Params: { name: string } }>('/api/users/:name', admin, async (req, reply) => {
+    await dir.delete(req.params.name);
+    return reply.code(204).send();
+  });
+  app.post('/api/users/bulk-delete', admin, async (req, reply) => {
+    const names = (req.body as { users?: unknown } | null)?.users;
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw badRequest('body.users: must be an array of user names');
+    for (const n of names as string[]) {
+      if (dir.get(n)?.source === 'runtime') await dir.delete(n);
+    }
+    return reply.code(204).send();
+  });
+}
