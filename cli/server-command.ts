@@ -79,11 +79,17 @@ export function addServerCommands(program: Command, io: Io): void {
         if (e.code === 'EACCES') throw new CliError(ExitCode.FAILURE, `${where}: permission denied`);
         throw err;
       }
+      // SIGHUP re-reads the TLS certificate, key and CA; without TLS it is ignored (logged).
+      const offHup = io.onHangup?.(() => {
+        log.info('SIGHUP: reloading TLS certificates');
+        daemon.reloadTls();
+      });
       if (signals === 0) await new Promise<void>((resolve) => (wake = resolve));
       try {
         await daemon.stop();
       } finally {
         off();
+        offHup?.();
       }
       log.info('stopped');
     });

@@ -10,7 +10,9 @@ import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './server/login-throttle.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
+import { TlsCredentials, isLoopbackHost, listenOn, tlsListener, type TlsSettings } from './server/tls.js';
 import { UserDirectory } from './server/users.js';
+import type { Server as TlsServer } from 'node:tls';
 
 export interface DaemonOptions {
   host?: string;
@@ -32,6 +34,17 @@ export interface DaemonOptions {
   diskFreeLimitBytes?: number;
   /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
   http?: Partial<HttpOptions>;
+  /** TLS: the certificate for every TLS listener, and which listeners use it; absent = none. */
+  tls?: DaemonTlsOptions;
+}
+
+export interface DaemonTlsOptions extends TlsSettings {
+  /** The native protocol's TLS listener (`skiffs://`); null = none. Port 0 picks a free one. */
+  native: { host: string; port: number } | null;
+  /** Serve the HTTP listener over HTTPS (and its WebSockets as wss). */
+  http: boolean;
+  /** A verified client certificate's CN logs in as that user, without a password (`tls_cert_login`). */
+  certLogin: boolean;
 }
 
 export interface Daemon {
@@ -45,6 +58,10 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, when one was asked for. */
   readonly http: HttpListener | null;
+  /** The native TLS listener's bound address, when there is one. */
+  readonly tls: { host: string; port: number } | null;
+  /** Re-reads the TLS certificate, key and CA (SIGHUP); open connections are kept. False if they could not be read. */
+  reloadTls(): boolean;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -76,10 +93,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log: options.log.child({ component: 'users' }),
     ...(options.scrypt !== undefined && { scrypt: options.scrypt }),
   });
+  let credentials: TlsCredentials | null = null;
+  try {
+    if (options.tls !== undefined) credentials = new TlsCredentials(options.tls, options.log.child({ component: 'tls' }));
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    throw err;
+  }
   const server = new SkiffServer({
     broker,
     log: options.log,
     auth: users,
+    certLogin: options.tls?.certLogin ?? false,
     ...(options.frameMax !== undefined && { frameMax: options.frameMax }),
     ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
@@ -95,23 +120,38 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await disk?.start();
   let addr;
   let http: HttpListener | null = null;
+  let native: TlsServer | null = null;
+  let tlsAddr: { host: string; port: number } | null = null;
   let stopping = false;
   try {
     addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
+    const listeners = [{ protocol: 'skiff', host: addr.address, port: addr.port }];
+    if (credentials !== null && options.tls?.native != null) {
+      native = tlsListener(credentials, (socket) => server.accept(socket), options.log.child({ listener: 'skiffs' }));
+      const a = await listenOn(native, options.tls.native.port, options.tls.native.host);
+      tlsAddr = { host: a.address, port: a.port };
+      listeners.push({ protocol: 'skiffs', ...tlsAddr });
+    }
     if (options.http !== undefined) {
-      const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
-      const host = nativeHost({ server, users, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
-      http = await HttpListener.start(host, options.http, options.log);
+      const host = nativeHost({ server, users, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listeners, stopping: () => stopping });
+      http = await HttpListener.start(host, options.http, options.log, options.tls?.http === true ? credentials : null);
     }
   } catch (err) {
     disk?.stop();
     admin.stop();
+    await new Promise((resolve) => (native === null ? resolve(null) : native.close(resolve)));
     await server.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;
   }
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
-  if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+  if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
+  if (tlsAddr !== null) options.log.info(tlsAddr, 'skiffs listening');
+  const clear = (what: string, host: string): void => {
+    if (!isLoopbackHost(host)) options.log.warn({ host }, `the ${what} listener is plain TCP on a non-loopback address: passwords and messages travel in clear (configure tls_cert_file and use TLS)`);
+  };
+  clear('native', addr.address);
+  if (http?.address != null && !http.tls) clear('HTTP', http.address.address);
   options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
@@ -122,11 +162,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     host: addr.address,
     port: addr.port,
     http,
+    tls: tlsAddr,
+    reloadTls: () => credentials?.reload() ?? false,
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
+        const tlsClosed = new Promise((resolve) => (native === null ? resolve(null) : native.close(resolve)));
         await server.close();
+        await tlsClosed;
         disk?.stop();
         admin.stop();
         await store?.close();

@@ -25,6 +25,21 @@ export function daemonOptions(config: Config, log: Logger): DaemonOptions {
     diskFreeLimitBytes: config.diskFreeLimit,
     store: { ...config.store },
     ...(config.http.enabled && { http: withoutEnabled(config.http) }),
+    ...(config.tls.certFile !== '' && { tls: tlsOptions(config) }),
+  };
+}
+
+function tlsOptions(config: Config): NonNullable<DaemonOptions['tls']> {
+  const t = config.tls;
+  return {
+    certFile: t.certFile,
+    keyFile: t.keyFile,
+    caFile: t.caFile === '' ? null : t.caFile,
+    verifyPeer: t.verifyPeer,
+    failIfNoPeerCert: t.failIfNoPeerCert,
+    native: { host: t.host === '' ? config.host : t.host, port: t.port },
+    http: t.http,
+    certLogin: t.certLogin,
   };
 }
 

@@ -21,6 +21,19 @@ export interface HttpConfig extends HttpOptions {
   readonly enabled: boolean;
 }
 
+/** The `tls_*` keys: file paths are '' when unset; TLS listeners run only with a certificate. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  readonly host: string;
+  readonly port: number;
+  readonly http: boolean;
+  readonly verifyPeer: boolean;
+  readonly failIfNoPeerCert: boolean;
+  readonly certLogin: boolean;
+}
+
 /** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
 export interface Config {
   readonly host: string;
@@ -35,6 +48,7 @@ export interface Config {
   /** Free bytes on the data directory's disk below which publishers are blocked; 0 = never. */
   readonly diskFreeLimit: number;
   readonly allowGuest: boolean;
+  readonly tls: Readonly<TlsConfig>;
   /** How failed logins are slowed and limited per source address. */
   readonly loginThrottle: Readonly<LoginThrottleOptions>;
   readonly users: readonly UserConfig[];
@@ -55,7 +69,8 @@ interface Common {
 export type ScalarSpec = Common &
   (
     | { readonly type: 'int'; readonly min: number; readonly max: number; readonly default: number }
-    | { readonly type: 'string'; readonly default: string }
+    /** `optional`: '' (the default) means unset. */
+    | { readonly type: 'string'; readonly default: string; readonly optional?: boolean }
     | { readonly type: 'bool'; readonly default: boolean }
     | { readonly type: 'enum'; readonly values: readonly string[]; readonly default: string }
   );
@@ -70,6 +85,49 @@ const HOUR_MS = 3_600_000;
 export const SCALARS: readonly ScalarSpec[] = [
   { key: 'host', path: 'host', type: 'string', default: '127.0.0.1', doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
   { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: 5680, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  {
+    key: 'tls_cert_file',
+    path: 'tls.certFile',
+    type: 'string',
+    optional: true,
+    default: '',
+    doc: 'PEM certificate (chain) for every TLS listener; set it (and tls_key_file) to turn TLS on.',
+  },
+  { key: 'tls_key_file', path: 'tls.keyFile', type: 'string', optional: true, default: '', doc: "PEM private key of tls_cert_file's certificate." },
+  {
+    key: 'tls_ca_file',
+    path: 'tls.caFile',
+    type: 'string',
+    optional: true,
+    default: '',
+    doc: 'PEM CA bundle that client certificates must chain to (for tls_verify_peer).',
+  },
+  { key: 'tls_host', path: 'tls.host', type: 'string', optional: true, default: '', doc: "Address of the native TLS listener; '' = the same as host." },
+  {
+    key: 'tls_port',
+    path: 'tls.port',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: 5681,
+    doc: 'Port of the native TLS listener (skiffs://), when tls_cert_file is set; 0 picks a free one.',
+  },
+  { key: 'tls_http', path: 'tls.http', type: 'bool', default: false, doc: 'Serve the HTTP listener as HTTPS (and its WebSockets as wss) with the same certificate.' },
+  { key: 'tls_verify_peer', path: 'tls.verifyPeer', type: 'bool', default: false, doc: 'Ask TLS clients for a certificate and verify it against tls_ca_file (mutual TLS).' },
+  {
+    key: 'tls_fail_if_no_peer_cert',
+    path: 'tls.failIfNoPeerCert',
+    type: 'bool',
+    default: false,
+    doc: 'With tls_verify_peer: refuse TLS clients that send no certificate.',
+  },
+  {
+    key: 'tls_cert_login',
+    path: 'tls.certLogin',
+    type: 'bool',
+    default: false,
+    doc: "A verified client certificate's subject CN logs in as that user, without a password (EXTERNAL).",
+  },
   { key: 'http_enabled', path: 'http.enabled', type: 'bool', default: true, doc: 'Run the HTTP listener: management API, Prometheus metrics, health checks and the dashboard.' },
   { key: 'http_host', path: 'http.host', type: 'string', default: DEFAULT_HTTP_OPTIONS.host, doc: 'Address the HTTP listener binds; 0.0.0.0 or :: for every interface.' },
   {

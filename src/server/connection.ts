@@ -23,6 +23,7 @@ import type { Logger } from '../log/logger.js';
 import type { Principal } from './auth.js';
 import type { ServerContext } from './context.js';
 import { handleChannelMethod } from './handlers.js';
+import { certificateUser } from './tls.js';
 
 type State = 'header' | 'opening' | 'authenticating' | 'open' | 'closing' | 'closed';
 
@@ -193,7 +194,7 @@ export class Connection implements FrameSink {
       PROTOCOL_MAJOR,
       PROTOCOL_MINOR,
       { product: 'skiff', version: this.ctx.version, platform: `Node.js ${process.version}` },
-      ['PLAIN'],
+      this.certUser() === null ? ['PLAIN'] : ['PLAIN', 'EXTERNAL'],
       this.ctx.frameMax,
       this.ctx.channelMax,
       this.ctx.heartbeatMs,
@@ -285,7 +286,10 @@ export class Connection implements FrameSink {
     this.heartbeatMs = heartbeatMs === 0 || serverHb === 0 ? Math.max(heartbeatMs, serverHb) : Math.min(heartbeatMs, serverHb);
     this.clientProperties = clientProperties;
     this.state = 'authenticating';
-    Promise.resolve(this.ctx.auth.authenticate(username, password, this.remoteAddress)).then(
+    // EXTERNAL (SPEC §3.1.1): no credentials on a connection whose verified client certificate names a user.
+    const certUser = username === '' && password === '' ? this.certUser() : null;
+    const checked = certUser !== null ? this.ctx.auth.certificateLogin?.(certUser, this.remoteAddress) ?? null : this.ctx.auth.authenticate(username, password, this.remoteAddress);
+    Promise.resolve(checked).then(
       (principal) => this.opened(principal, username),
       (err: unknown) => this.fail(err),
     );
@@ -446,6 +450,11 @@ export class Connection implements FrameSink {
     this.cleanup();
     if (wasOpen) this.log.info('connection closed');
     this.closedResolve();
+  }
+
+  /** The user of a verified client certificate, when `tls_cert_login` is on; else null. */
+  private certUser(): string | null {
+    return this.ctx.certLogin ? certificateUser(this.socket) : null;
   }
 
   // ---- heartbeats and flow control ----

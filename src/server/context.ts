@@ -19,6 +19,8 @@ export interface ServerContext {
   /** Socket bytes above which a connection's consumers are paused until 'drain'. */
   readonly socketHighWaterMark: number;
   readonly connectionHandlers: Map<number, ConnectionMethodHandler>;
+  /** `tls_cert_login`: a verified client certificate's CN logs in as that user (EXTERNAL). */
+  readonly certLogin: boolean;
   connectionOpened(conn: Connection): void;
   connectionClosed(conn: Connection): void;
 }

@@ -18,6 +18,8 @@ export interface ServerOptions {
   channelMax?: number;
   heartbeatMs?: number;
   socketHighWaterMark?: number;
+  /** `tls_cert_login`: a verified client certificate's CN logs in as that user. */
+  certLogin?: boolean;
 }
 
 /**
@@ -33,6 +35,7 @@ export class SkiffServer implements ServerContext {
   readonly channelMax: number;
   readonly heartbeatMs: number;
   readonly socketHighWaterMark: number;
+  readonly certLogin: boolean;
   readonly connectionHandlers = new Map<number, ConnectionMethodHandler>();
   readonly connections = new Map<string, Connection>();
   readonly startedAt = Date.now();
@@ -48,6 +51,7 @@ export class SkiffServer implements ServerContext {
     this.channelMax = options.channelMax ?? DEFAULT_CHANNEL_MAX;
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
+    this.certLogin = options.certLogin ?? false;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.unsubscribeBlocked = this.broker.onBlockedChange((blocked) => {
@@ -74,7 +78,11 @@ export class SkiffServer implements ServerContext {
     return this.server.address() as AddressInfo | null;
   }
 
-  private accept(socket: Socket): void {
+  /**
+   * Serves one client byte stream: what the plain listener does with its sockets, and what a TLS
+   * listener ({@link tlsListener}) does with its handshaken ones.
+   */
+  accept(socket: Socket): void {
     const conn = new Connection(socket, this);
     this.sockets.add(conn);
     void conn.closed.then(() => this.sockets.delete(conn));

@@ -120,6 +120,20 @@ export class UserDirectory implements Authenticator {
     return principal;
   }
 
+  /**
+   * A user named by a verified client certificate (mutual TLS, `tls_cert_login`): no password,
+   * the certificate is the proof. Config, built-in and run-time users alike.
+   */
+  async certificateLogin(username: string, remoteAddress: string): Promise<Principal | null> {
+    const u = this.runtime.get(username);
+    if (u !== undefined) return { user: username, admin: u.stored.tags.includes('administrator'), tags: u.stored.tags };
+    const base = (this.base.list?.() ?? []).find((b) => b.name === username);
+    if (base !== undefined) return { user: base.name, admin: base.admin, tags: base.admin ? ['administrator'] : [] };
+    this.log.warn({ user: username, remote: remoteAddress }, 'client certificate names no user');
+    await this.throttle.failed(remoteAddress);
+    return null;
+  }
+
   private async check(username: string, password: string, remoteAddress: string): Promise<Principal | null> {
     const u = this.runtime.get(username);
     if (u === undefined) {

@@ -40,6 +40,7 @@ const DEFAULTS = {
   diskFreeLimit: 50_000_000,
   allowGuest: true,
   loginThrottle: { delayMs: 1000, maxFailures: 10, windowMs: 60_000 },
+  tls: { certFile: '', keyFile: '', caFile: '', host: '', port: 5681, http: false, verifyPeer: false, failIfNoPeerCert: false, certLogin: false },
   users: [],
   store: { ...DEFAULT_STORE_OPTIONS },
   http: {

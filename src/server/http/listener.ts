@@ -9,6 +9,7 @@ import { loadDashboardAssets } from './dashboard.js';
 import type { HttpHost, ListenerView } from './host.js';
 import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from './options.js';
 import { StatsSampler } from './sampler.js';
+import type { TlsCredentials } from '../tls.js';
 
 /** Takes over a connection that asked to upgrade (a WebSocket) on one path. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -22,18 +23,24 @@ export class HttpListener {
   readonly app: FastifyInstance;
   readonly sampler: StatsSampler;
   readonly options: Readonly<HttpOptions>;
+  /** True when it serves HTTPS (and wss). */
+  readonly tls: boolean;
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private bound: AddressInfo | null = null;
 
-  private constructor(app: FastifyInstance, sampler: StatsSampler, options: HttpOptions) {
+  private constructor(app: FastifyInstance, sampler: StatsSampler, options: HttpOptions, tls: boolean) {
     this.app = app;
     this.sampler = sampler;
     this.options = options;
+    this.tls = tls;
     app.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
   }
 
-  /** Builds the API over `host` and starts listening; rejects (EADDRINUSE, …) if it cannot. */
-  static async start(host: HttpHost, options: Partial<HttpOptions>, log: Logger): Promise<HttpListener> {
+  /**
+   * Builds the API over `host` and starts listening, over HTTPS with `tls`; rejects (EADDRINUSE,
+   * …) if it cannot.
+   */
+  static async start(host: HttpHost, options: Partial<HttpOptions>, log: Logger, tls: TlsCredentials | null = null): Promise<HttpListener> {
     const o: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, ...options };
     const sampler = new StatsSampler(host, o.statsIntervalMs, o.statsSamples);
     let listener: HttpListener | null = null;
@@ -44,11 +51,11 @@ export class HttpListener {
       log: log.child({ listener: 'http' }),
       listeners: (): ListenerView[] => {
         const a = listener?.address ?? null;
-        return a === null ? [...host.listeners()] : [...host.listeners(), { protocol: 'http', host: a.address, port: a.port }];
+        return a === null ? [...host.listeners()] : [...host.listeners(), { protocol: tls === null ? 'http' : 'https', host: a.address, port: a.port }];
       },
     };
-    const app = buildApp(ctx, await loadDashboardAssets());
-    listener = new HttpListener(app, sampler, o);
+    const app = buildApp(ctx, await loadDashboardAssets(), tls);
+    listener = new HttpListener(app, sampler, o, tls !== null);
     await app.listen({ host: o.host, port: o.port });
     listener.bound = app.server.address() as AddressInfo;
     sampler.start();

@@ -13,8 +13,8 @@ export interface NativeHostOptions {
   store: Store | null;
   disk: DiskAlarm | null;
   memoryHighWatermark: number;
-  /** The native listener's bound address. */
-  listener: ListenerView;
+  /** The native listeners' bound addresses (plain, and TLS when there is one). */
+  listeners: readonly ListenerView[];
   /** Read when `/api/overview` or a readiness check asks. */
   stopping(): boolean;
 }
@@ -36,7 +36,7 @@ export function nativeHost(o: NativeHostOptions): HttpHost {
     version: server.version,
     nodeName: `skiff@${hostname()}`,
     startedAt: server.startedAt,
-    listeners: () => [o.listener],
+    listeners: () => o.listeners,
     storeStats: () => (o.store === null ? null : o.store.stats()),
     disk: () => ({ freeBytes: o.disk?.freeBytes ?? null, limitBytes: o.disk?.limitBytes ?? 0 }),
     // A delivery's frame also holds its header, method id, and arguments of up to three names.
