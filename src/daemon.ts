@@ -1,64 +1,52 @@
 import { Broker } from './broker/broker.js';
+import { authenticatorOf } from './config/authenticator.js';
+import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
-import { registerAdminMethods } from './server/admin.js';
-import { GuestOnlyAuthenticator, type Authenticator } from './server/auth.js';
+import type { Authenticator } from './server/auth.js';
+import { daemonHost } from './server/http/daemon-host.js';
 import { HttpListener } from './server/http/listener.js';
-import { nativeHost } from './server/http/native-host.js';
-import type { HttpOptions } from './server/http/options.js';
+import { registerAdminMethods } from './server/native/admin.js';
+import { NativeFrontEnd } from './server/native/front-end.js';
+import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
-import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './server/login-throttle.js';
-import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
-import { TlsCredentials, isLoopbackHost, listenOn, tlsListener, type TlsSettings } from './server/tls.js';
-import { UserDirectory } from './server/users.js';
 import type { Server as TlsServer } from 'node:tls';
+import { LoginThrottle } from './server/login-throttle.js';
+import { peerOfSocket } from './server/peer.js';
+import { TlsCredentials, certificateUser, type TlsSettings, isLoopbackHost, listenOn, tlsListener } from './server/tls.js';
+import { UserDirectory } from './server/users.js';
 
-export interface DaemonOptions {
-  host?: string;
-  port?: number;
-  log: Logger;
-  /** The config's users and the guest; run-time users (kept in the store) are layered over them. */
-  auth?: Authenticator;
-  /** How failed logins are slowed and limited per address (`login_*` keys). */
-  loginThrottle?: Partial<LoginThrottleOptions>;
+/** What a daemon needs besides its {@link Config}. */
+export interface DaemonRuntime {
+  readonly log: Logger;
+  /** Who may log in on every listener; default: the config's `[[users]]` and `allow_guest`. */
+  readonly auth?: Authenticator;
+  /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
+  readonly memoryOnly?: boolean;
+  /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
+  readonly storeFailWrites?: StoreOptions['failWrites'];
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
-  scrypt?: { ln: number; r: number; p: number };
-  frameMax?: number;
-  channelMax?: number;
-  heartbeatMs?: number;
-  memoryHighWatermarkBytes?: number;
-  /** Durable store (missing keys take their defaults); absent = run in memory only (tests, embedding). */
-  store?: Partial<StoreOptions>;
-  /** Free bytes on the store's disk below which publishers are blocked (`disk_free_limit`); needs a store; 0 or absent = none. */
-  diskFreeLimitBytes?: number;
-  /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
-  http?: Partial<HttpOptions>;
-  /** TLS: the certificate for every TLS listener, and which listeners use it; absent = none. */
-  tls?: DaemonTlsOptions;
-}
-
-export interface DaemonTlsOptions extends TlsSettings {
-  /** The native protocol's TLS listener (`skiffs://`); null = none. Port 0 picks a free one. */
-  native: { host: string; port: number } | null;
-  /** Serve the HTTP listener over HTTPS (and its WebSockets as wss). */
-  http: boolean;
-  /** A verified client certificate's CN logs in as that user, without a password (`tls_cert_login`). */
-  certLogin: boolean;
+  readonly scrypt?: { ln: number; r: number; p: number };
 }
 
 export interface Daemon {
-  readonly server: SkiffServer;
+  readonly config: Config;
   readonly broker: Broker;
+  /** Every front end's client connections and the daemon's listeners. */
+  readonly registry: ConnectionRegistry;
+  /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
+  readonly native: NativeFrontEnd;
   /** Every user who may log in, on every listener; run-time changes go through it. */
   readonly users: UserDirectory;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
+  /** The native listener's bound address. */
   readonly host: string;
   readonly port: number;
-  /** The HTTP listener, when one was asked for. */
+  /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
-  /** The native TLS listener's bound address, when there is one. */
+  /** The native TLS listener's bound address, when `tls_cert_file` is set. */
   readonly tls: { host: string; port: number } | null;
   /** Re-reads the TLS certificate, key and CA (SIGHUP); open connections are kept. False if they could not be read. */
   reloadTls(): boolean;
@@ -71,13 +59,16 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and server, restores the durable store into the broker, and only then
- * starts listening, so no client ever sees a half-restored broker.
+ * Builds the broker and front ends from one resolved {@link Config}, restores the durable
+ * store into the broker, and only then starts listening, so no client ever sees a
+ * half-restored broker.
  */
-export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const store = options.store === undefined ? null : await Store.open(options.store, options.log);
+export async function startDaemon(config: Config, runtime: DaemonRuntime): Promise<Daemon> {
+  const { log } = runtime;
+  const store =
+    runtime.memoryOnly === true ? null : await Store.open(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log);
   const broker = new Broker({
-    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+    memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store }),
   });
   try {
@@ -87,76 +78,97 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   const users = new UserDirectory({
-    base: options.auth ?? new GuestOnlyAuthenticator(),
+    base: runtime.auth ?? authenticatorOf(config),
     store,
-    throttle: new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...options.loginThrottle }),
-    log: options.log.child({ component: 'users' }),
-    ...(options.scrypt !== undefined && { scrypt: options.scrypt }),
+    throttle: new LoginThrottle(config.loginThrottle),
+    log: log.child({ component: 'users' }),
+    ...(runtime.scrypt !== undefined && { scrypt: runtime.scrypt }),
   });
+  const auth = users;
   let credentials: TlsCredentials | null = null;
   try {
-    if (options.tls !== undefined) credentials = new TlsCredentials(options.tls, options.log.child({ component: 'tls' }));
+    if (config.tls.certFile !== '') credentials = new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' }));
   } catch (err) {
     await store?.close().catch(() => undefined);
     throw err;
   }
-  const server = new SkiffServer({
+  const registry = new ConnectionRegistry(broker, log);
+  const native = new NativeFrontEnd({
     broker,
-    log: options.log,
-    auth: users,
-    certLogin: options.tls?.certLogin ?? false,
-    ...(options.frameMax !== undefined && { frameMax: options.frameMax }),
-    ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
-    ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
+    log,
+    auth,
+    registry,
+    certLogin: config.tls.certLogin,
+    frameMax: config.frameMax,
+    channelMax: config.channelMax,
+    heartbeatMs: config.heartbeatMs,
   });
-  const admin = registerAdminMethods(server, {
-    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+  const admin = registerAdminMethods(native, {
+    memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
     users,
   });
   // Read before any client connects, so a full disk blocks the first publisher too.
-  const disk =
-    store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
+  const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   await disk?.start();
   let addr;
   let http: HttpListener | null = null;
-  let native: TlsServer | null = null;
+  let nativeTls: TlsServer | null = null;
   let tlsAddr: { host: string; port: number } | null = null;
   let stopping = false;
+  const closeTls = (): Promise<unknown> => new Promise((resolve) => (nativeTls === null ? resolve(null) : nativeTls.close(resolve)));
   try {
-    addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
-    const listeners = [{ protocol: 'skiff', host: addr.address, port: addr.port }];
-    if (credentials !== null && options.tls?.native != null) {
-      native = tlsListener(credentials, (socket) => server.accept(socket), options.log.child({ listener: 'skiffs' }));
-      const a = await listenOn(native, options.tls.native.port, options.tls.native.host);
+    addr = await native.listen(config.port, config.host);
+    if (credentials !== null) {
+      // The native front end's accept is all a TLS listener needs: AMQP's is one more such line.
+      nativeTls = tlsListener(credentials, (socket) => native.accept(socket, { ...peerOfSocket(socket), certificateUser: certificateUser(socket) }), log.child({ listener: 'skiffs' }));
+      const a = await listenOn(nativeTls, config.tls.port, config.tls.host === '' ? config.host : config.tls.host);
       tlsAddr = { host: a.address, port: a.port };
-      listeners.push({ protocol: 'skiffs', ...tlsAddr });
+      registry.addListener({ protocol: 'skiffs', ...tlsAddr });
     }
-    if (options.http !== undefined) {
-      const host = nativeHost({ server, users, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listeners, stopping: () => stopping });
-      http = await HttpListener.start(host, options.http, options.log, options.tls?.http === true ? credentials : null);
+    if (config.http.enabled) {
+      const host = daemonHost({
+        broker,
+        registry,
+        auth,
+        users,
+        version: native.version,
+        startedAt: native.startedAt,
+        store,
+        disk,
+        frameMax: config.frameMax,
+        memoryHighWatermark: config.memoryHighWatermark,
+        log,
+        stopping: () => stopping,
+      });
+      http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
+      const bound = http.address;
+      if (bound !== null) registry.addListener({ protocol: http.tls ? 'https' : 'http', host: bound.address, port: bound.port });
     }
   } catch (err) {
     disk?.stop();
     admin.stop();
-    await new Promise((resolve) => (native === null ? resolve(null) : native.close(resolve)));
-    await server.close().catch(() => undefined);
+    await closeTls();
+    await native.close().catch(() => undefined);
+    registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
-  if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
-  if (tlsAddr !== null) options.log.info(tlsAddr, 'skiffs listening');
+  if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
+  if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
   const clear = (what: string, host: string): void => {
-    if (!isLoopbackHost(host)) options.log.warn({ host }, `the ${what} listener is plain TCP on a non-loopback address: passwords and messages travel in clear (configure tls_cert_file and use TLS)`);
+    if (!isLoopbackHost(host)) log.warn({ host }, `the ${what} listener is plain TCP on a non-loopback address: passwords and messages travel in clear (set tls_cert_file and use TLS)`);
   };
   clear('native', addr.address);
   if (http?.address != null && !http.tls) clear('HTTP', http.address.address);
-  options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
-    server,
+    config,
     broker,
+    registry,
+    native,
     users,
     store,
     host: addr.address,
@@ -168,12 +180,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
-        const tlsClosed = new Promise((resolve) => (native === null ? resolve(null) : native.close(resolve)));
-        await server.close();
+        const tlsClosed = closeTls();
+        await native.close();
         await tlsClosed;
+        registry.close();
         disk?.stop();
         admin.stop();
         await store?.close();
       })()),
   };
+}
+
+function tlsSettings(config: Config): TlsSettings {
+  const t = config.tls;
+  return { certFile: t.certFile, keyFile: t.keyFile, caFile: t.caFile === '' ? null : t.caFile, verifyPeer: t.verifyPeer, failIfNoPeerCert: t.failIfNoPeerCert };
 }

@@ -7,7 +7,7 @@ import type { ApiContext } from './api-context.js';
 import { buildApp } from './app.js';
 import { loadDashboardAssets } from './dashboard.js';
 import type { HttpHost, ListenerView } from './host.js';
-import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from './options.js';
+import type { HttpOptions } from './options.js';
 import { StatsSampler } from './sampler.js';
 import type { TlsCredentials } from '../tls.js';
 
@@ -40,8 +40,8 @@ export class HttpListener {
    * Builds the API over `host` and starts listening, over HTTPS with `tls`; rejects (EADDRINUSE,
    * …) if it cannot.
    */
-  static async start(host: HttpHost, options: Partial<HttpOptions>, log: Logger, tls: TlsCredentials | null = null): Promise<HttpListener> {
-    const o: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, ...options };
+  static async start(host: HttpHost, options: Readonly<HttpOptions>, log: Logger, tls: TlsCredentials | null = null): Promise<HttpListener> {
+    const o = options;
     const sampler = new StatsSampler(host, o.statsIntervalMs, o.statsSamples);
     let listener: HttpListener | null = null;
     const ctx: ApiContext = {
@@ -49,10 +49,8 @@ export class HttpListener {
       sampler,
       options: o,
       log: log.child({ listener: 'http' }),
-      listeners: (): ListenerView[] => {
-        const a = listener?.address ?? null;
-        return a === null ? [...host.listeners()] : [...host.listeners(), { protocol: tls === null ? 'http' : 'https', host: a.address, port: a.port }];
-      },
+      // The daemon lists this listener beside the others once it is bound.
+      listeners: (): readonly ListenerView[] => host.listeners(),
     };
     const app = buildApp(ctx, await loadDashboardAssets(), tls);
     listener = new HttpListener(app, sampler, o, tls !== null);
