@@ -277,7 +277,9 @@ export class Connection extends Emitter<ConnectionEvents> {
       Math.max(1, deadline - Date.now()),
     );
     try {
-      await link.handshake(u.username, u.password, this.options);
+      // EXTERNAL: no credentials; the server takes the user from the verified client certificate.
+      const external = this.options.mechanism === 'EXTERNAL';
+      await link.handshake(external ? '' : u.username, external ? '' : u.password, this.options);
     } finally {
       clearTimeout(timer);
     }

@@ -26,6 +26,11 @@ export interface ConnectOptions {
   transport?: TransportFactory;
   /** For `skiffs://` URLs: the CA to verify the server with, a client certificate for mutual TLS. */
   tls?: TlsClientOptions;
+  /**
+   * `PLAIN` (default): the URL's user and password. `EXTERNAL`: log in as the user the client
+   * certificate (`tls.cert`) names, with no password; the server must have `tls_cert_login` on.
+   */
+  mechanism?: 'PLAIN' | 'EXTERNAL';
 }
 
 /**

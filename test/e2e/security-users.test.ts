@@ -1,7 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admin, ServerError, connect, type Connection } from '../../src/client/index.js';
-import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
+import { resolveConfig, type ConfigOverrides } from '../../src/config/load.js';
+import type { Authenticator } from '../../src/server/auth.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { rabbitHash } from '../../src/server/rabbit-password.js';
 import { spawnDaemon, stopAllDaemons } from '../helpers/cli.js';
@@ -16,17 +18,17 @@ const running: Daemon[] = [];
 const opened: Connection[] = [];
 let dirSeq = 0;
 
-async function start(o: Partial<DaemonOptions> = {}, dataDir?: string): Promise<Daemon> {
-  const d = await startDaemon({
+async function start(o: ConfigOverrides & { auth?: Authenticator } = {}, dataDir?: string): Promise<Daemon> {
+  const { auth, ...overrides } = o;
+  const config = resolveConfig({
     host: '127.0.0.1',
     port: 0,
-    log: silentLogger(),
-    scrypt: FAST_SCRYPT,
-    loginThrottle: { delayMs: 0, maxFailures: 1000 },
     store: { dataDir: dataDir ?? tmp.join(`d${++dirSeq}`), checkpointIntervalMs: 50 },
     http: { host: '127.0.0.1', port: 0 },
-    ...o,
+    ...overrides,
+    loginThrottle: { delayMs: 0, maxFailures: 1000, ...overrides.loginThrottle },
   });
+  const d = await startDaemon(config, { log: silentLogger(), scrypt: FAST_SCRYPT, ...(auth !== undefined && { auth }) });
   running.push(d);
   return d;
 }
@@ -73,7 +75,7 @@ describe('users at run time over the admin methods', () => {
 
     await admin.putUser('alice', { tags: ['monitoring'] });
     const monitor = new Admin(await login(d, 'alice', 'pw2'));
-    expect((await monitor.status()).version).toBe(d.server.version);
+    expect((await monitor.status()).version).toBe(d.native.version);
     expect((await refused(monitor.putUser('bob', { password: 'x' }))).message).toBe("ACCESS_REFUSED - user 'alice' is not an admin; admin.put needs an admin user");
 
     expect(await admin.users()).toEqual([
@@ -113,7 +115,7 @@ describe('users at run time over the admin methods', () => {
     const hash = rabbitHash('from-rabbit', Buffer.from([1, 2, 3, 4]));
     await admin.putUser('imported', { passwordHash: hash, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] });
     const c = await login(d, 'imported', 'from-rabbit');
-    expect((await new Admin(c).status()).version).toBe(d.server.version);
+    expect((await new Admin(c).status()).version).toBe(d.native.version);
     expect((await refused(login(d, 'imported', 'wrong'))).message).toBe(REFUSED);
   });
 
