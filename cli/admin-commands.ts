@@ -165,6 +165,13 @@ export function addAdminCommands(program: Command, io: Io): void {
       .argument('<file>', "definitions file; '-' for stdin"),
   ).action(async (file: string, opts: TargetOptions) => {
     const d = parseDefinitions(await readJson(io, file));
+    const skipped = (['users', 'permissions', 'topic_permissions', 'policies', 'parameters'] as const).filter((k) => {
+      const v = d.rabbit?.[k];
+      return Array.isArray(v) && v.length !== 0;
+    });
+    if (skipped.length !== 0) {
+      io.stderr.write(`skiff: warning: ${skipped.join(', ')}: not imported over the native protocol; POST the file to /api/definitions to import them\n`);
+    }
     const progress = new Progress(io.stderr, 'importing', definitionsCount(d));
     const counts = await withConnection(opts, io, (conn) => importDefinitions(conn, d, (done) => progress.update(done)));
     progress.finish();

@@ -42,5 +42,5 @@ export type {
   UserRow,
   AdminPutKind,
 } from './codec/admin.js';
-export { checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
-export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition } from './definitions.js';
+export { RABBIT_SECTIONS, checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
+export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition, RabbitSection } from './definitions.js';

@@ -150,14 +150,14 @@ describe('definitions import: bad input', () => {
         exchanges: [{ name: 'bad.x' }],
         queues: [{ name: 'bad.q', durable: 'yes' }, 7],
         bindings: [{ destination: 'bad.q', destination_type: 'stream', routing: 'k' }],
-        policies: [],
+        widgets: [],
       }),
     );
     expect(await source.cli(['definitions', 'import', path])).toEqual({
       code: 2,
       stdout: '',
       stderr:
-        "skiff: definitions: 7 problems: unknown key 'policies' (expected exchanges, queues, bindings); exchanges[0].type: is required; " +
+        "skiff: definitions: 7 problems: unknown key 'widgets' (expected exchanges, queues, bindings, or a section of RabbitMQ's export); exchanges[0].type: is required; " +
         'queues[0].durable: must be a boolean, got string; queues[1]: must be an object, got number; ' +
         "bindings[0]: unknown key 'routing'; bindings[0].source: is required; bindings[0].destination_type: must be 'queue' or 'exchange', got 'stream'\n",
     });
