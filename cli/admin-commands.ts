@@ -61,6 +61,13 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'prefetch', value: (c) => c.prefetch },
     { header: 'unacked', value: (c) => c.unacked },
   ],
+  permissions: [
+    { header: 'user', value: (p) => p.user },
+    { header: 'vhost', value: (p) => p.vhost },
+    { header: 'configure', value: (p) => p.configure },
+    { header: 'write', value: (p) => p.write },
+    { header: 'read', value: (p) => p.read },
+  ],
   users: [
     { header: 'name', value: (u) => u.name },
     { header: 'tags', value: (u) => u.tags.join(',') },

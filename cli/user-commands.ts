@@ -67,3 +67,26 @@ export function addUserCommands(program: Command, io: Io): void {
     },
   );
 }
+
+/** `skiff permissions set|clear`: RabbitMQ's configure/write/read regular expressions per user, on `/`. */
+export function addPermissionCommands(program: Command, io: Io): void {
+  const perms = program.command('permissions').description("grant or clear a user's permissions on the vhost / (list them: skiff list permissions)");
+  addTargetOptions(
+    perms
+      .command('set')
+      .description("set a user's configure, write and read regular expressions ('' = nothing, '.*' = everything)")
+      .argument('<user>', 'user name')
+      .argument('<configure>', 'declare and delete')
+      .argument('<write>', 'publish to exchanges, bind to queues/exchanges')
+      .argument('<read>', 'consume, get, purge; bind from exchanges'),
+  ).action(async (name: string, configure: string, write: string, read: string, opts: TargetOptions) => {
+    await withConnection(opts, io, (conn) => new Admin(conn).setPermissions(name, { configure, write, read }));
+    if (opts.json) printJson(io, { user: name, vhost: '/', configure, write, read });
+    else println(io.stdout, `permissions of ${name} on /: configure '${configure}', write '${write}', read '${read}'`);
+  });
+  addTargetOptions(perms.command('clear').description("remove a user's permissions on /").argument('<user>', 'user name')).action(async (name: string, opts: TargetOptions) => {
+    await withConnection(opts, io, (conn) => new Admin(conn).clearPermissions(name));
+    if (opts.json) printJson(io, { user: name, cleared: true });
+    else println(io.stdout, `permissions of ${name} on / cleared`);
+  });
+}

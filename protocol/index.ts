@@ -40,6 +40,7 @@ export type {
   QueueRow,
   ServerStatus,
   UserRow,
+  PermissionRow,
   AdminPutKind,
 } from './codec/admin.js';
 export { RABBIT_SECTIONS, checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';

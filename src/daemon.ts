@@ -15,6 +15,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { LoginThrottle } from './server/login-throttle.js';
 import { peerOfSocket } from './server/peer.js';
 import { TlsCredentials, certificateUser, type TlsSettings, isLoopbackHost, listenOn, tlsListener } from './server/tls.js';
+import { Permissions } from './server/permissions.js';
 import { UserDirectory } from './server/users.js';
 
 /** What a daemon needs besides its {@link Config}. */
@@ -39,6 +40,8 @@ export interface Daemon {
   readonly native: NativeFrontEnd;
   /** Every user who may log in, on every listener; run-time changes go through it. */
   readonly users: UserDirectory;
+  /** What each user may do per vhost. */
+  readonly permissions: Permissions;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
   /** The native listener's bound address. */
@@ -85,6 +88,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     ...(runtime.scrypt !== undefined && { scrypt: runtime.scrypt }),
   });
   const auth = users;
+  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
   let credentials: TlsCredentials | null = null;
   try {
     if (config.tls.certFile !== '') credentials = new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' }));
@@ -99,6 +103,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     auth,
     registry,
     certLogin: config.tls.certLogin,
+    permissions,
     frameMax: config.frameMax,
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
@@ -107,6 +112,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
     users,
+    permissions,
   });
   // Read before any client connects, so a full disk blocks the first publisher too.
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
@@ -132,6 +138,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         registry,
         auth,
         users,
+        permissions,
         version: native.version,
         startedAt: native.startedAt,
         store,
@@ -170,6 +177,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     registry,
     native,
     users,
+    permissions,
     store,
     host: addr.address,
     port: addr.port,

@@ -4,7 +4,7 @@
  */
 
 /** The listings `admin.list` knows, in the order the CLI shows them in help. */
-export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users'] as const;
+export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users', 'permissions'] as const;
 export type AdminListKind = (typeof ADMIN_LIST_KINDS)[number];
 
 export function isAdminListKind(kind: string): kind is AdminListKind {
@@ -96,6 +96,15 @@ export interface UserRow {
   source: string;
 }
 
+/** One user's permissions in one vhost (`admin.list permissions`). */
+export interface PermissionRow {
+  user: string;
+  vhost: string;
+  configure: string;
+  write: string;
+  read: string;
+}
+
 export interface AdminListRows {
   exchanges: ExchangeRow;
   queues: QueueRow;
@@ -103,10 +112,11 @@ export interface AdminListRows {
   connections: ConnectionRow;
   consumers: ConsumerRow;
   users: UserRow;
+  permissions: PermissionRow;
 }
 
 /** What `admin.put` and `admin.delete` change (SPEC §3.7.6). */
-export const ADMIN_PUT_KINDS = ['user'] as const;
+export const ADMIN_PUT_KINDS = ['user', 'permission'] as const;
 export type AdminPutKind = (typeof ADMIN_PUT_KINDS)[number];
 
 /** Memory figures of the daemon process, bytes. */

@@ -9,6 +9,7 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
+  type PermissionRow,
   type UserRow,
 } from '../../protocol/index.js';
 import type { Connection } from './connection.js';
@@ -89,6 +90,20 @@ export class Admin {
     if (change.tags !== undefined) value['tags'] = [...change.tags];
     const r = await this.request(Method.AdminPut, ['user', name, value], Method.AdminPutOk);
     return r.args[0] === true;
+  }
+
+  /** Sets a user's permissions on the vhost `/` (SPEC §3.7.6); new connections get them. */
+  async setPermissions(user: string, p: { configure: string; write: string; read: string }): Promise<boolean> {
+    const r = await this.request(Method.AdminPut, ['permission', user, { configure: p.configure, write: p.write, read: p.read }], Method.AdminPutOk);
+    return r.args[0] === true;
+  }
+
+  async clearPermissions(user: string): Promise<void> {
+    await this.request(Method.AdminDelete, ['permission', user], Method.AdminDeleteOk);
+  }
+
+  permissions(): Promise<PermissionRow[]> {
+    return this.list('permissions');
   }
 
   /** Deletes a run-time user; their open connections stay open. */

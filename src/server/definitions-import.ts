@@ -2,6 +2,7 @@ import { ProtocolError, type Definitions, type QueueDefinition } from '../../pro
 import type { Broker } from '../broker/broker.js';
 import { EXCHANGE_TYPES } from '../broker/exchange/types.js';
 import { parseUserChange } from './user-change.js';
+import { Permissions, type AccessGuard, type PermissionSet } from './permissions.js';
 import { UserDirectory, type UserChange } from './users.js';
 
 /** One finding of an import, by where it is in the document: `queues[2].type`. */
@@ -12,6 +13,7 @@ export interface ImportProblem {
 
 export interface ImportResult {
   users: number;
+  permissions: number;
   exchanges: number;
   queues: number;
   bindings: number;
@@ -37,6 +39,7 @@ const QUIET_GLOBALS = new Set(['cluster_name', 'internal_cluster_id']);
 
 interface Plan {
   users: { name: string; change: UserChange }[];
+  permissions: { user: string; set: PermissionSet }[];
   queues: QueueDefinition[];
 }
 
@@ -51,17 +54,31 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * broker refuses one (an inequivalent redeclare), what this import created is removed again, so
  * an import is all or nothing. Users come last, each durable before the reply.
  */
-export async function importDefinitions(defs: Definitions, broker: Broker, users: UserDirectory): Promise<ImportResult> {
+export async function importDefinitions(
+  defs: Definitions,
+  broker: Broker,
+  users: UserDirectory,
+  permissions: Permissions,
+  access: AccessGuard,
+): Promise<ImportResult> {
   const errors: ImportProblem[] = [];
   const warnings: ImportProblem[] = [];
-  const plan = check(defs, broker, users, errors, warnings);
+  const plan = check(defs, broker, users, access, errors, warnings);
   if (errors.length !== 0) throw new ImportError(errors, warnings);
   applyTopology(defs, plan, broker, warnings);
   for (const u of plan.users) await users.put(u.name, u.change);
-  return { users: plan.users.length, exchanges: defs.exchanges.length, queues: defs.queues.length, bindings: defs.bindings.length, warnings };
+  for (const p of plan.permissions) await permissions.set(p.user, DEFAULT_VHOST, p.set);
+  return {
+    users: plan.users.length,
+    permissions: plan.permissions.length,
+    exchanges: defs.exchanges.length,
+    queues: defs.queues.length,
+    bindings: defs.bindings.length,
+    warnings,
+  };
 }
 
-function check(defs: Definitions, broker: Broker, users: UserDirectory, errors: ImportProblem[], warnings: ImportProblem[]): Plan {
+function check(defs: Definitions, broker: Broker, users: UserDirectory, access: AccessGuard, errors: ImportProblem[], warnings: ImportProblem[]): Plan {
   const err = (path: string, message: string): number => errors.push({ path, message });
   const warn = (path: string, message: string): number => warnings.push({ path, message });
   const vhostOk = (path: string, vhost: string | undefined): void => {
@@ -78,7 +95,10 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, errors: 
     return v;
   };
 
-  const plan: Plan = { users: [], queues: [] };
+  const plan: Plan = { users: [], permissions: [], queues: [] };
+  const refused = (path: string, op: 'configure' | 'write' | 'read', resource: 'queue' | 'exchange', name: string): void => {
+    if (!access.allows(op, name)) err(path, `${op} access to ${resource} '${name === '' ? 'amq.default' : name}' in vhost '/' refused for user '${access.user}'`);
+  };
   list('users').forEach((u, i) => {
     const at = `users[${i}]`;
     if (!isObject(u)) return err(at, 'must be an object');
@@ -111,8 +131,23 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, errors: 
     if ((Array.isArray(limits) && limits.length !== 0) || (isObject(limits) && Object.keys(limits).length !== 0)) warn(`${at}.limits`, 'vhost limits are not supported yet; ignored');
     return undefined;
   });
+  const imported = new Set(plan.users.map((u) => u.name));
+  list('permissions').forEach((p, i) => {
+    const at = `permissions[${i}]`;
+    if (!isObject(p)) return err(at, 'must be an object');
+    const { user, vhost, configure, write, read } = p;
+    if (typeof user !== 'string') return err(`${at}.user`, 'is required and must be a string');
+    if (vhost !== undefined && vhost !== DEFAULT_VHOST) return err(`${at}.vhost`, `no vhost '${String(vhost)}': only '/' exists (virtual hosts are not supported yet)`);
+    const source = users.get(user)?.source;
+    if (!imported.has(user) && source !== 'runtime') {
+      return source === undefined ? err(`${at}.user`, `no user '${user}' in the daemon or the document`) : warn(at, `'${user}' is a config or built-in user (full access to '/'); not imported`);
+    }
+    const set = { configure, write, read } as PermissionSet;
+    const problem = Permissions.problem(set, at);
+    if (problem !== null) return err(at, problem.replace(`${at}.`, ''));
+    return plan.permissions.push({ user, set });
+  });
   const unsupported: [keyof typeof rabbit, string][] = [
-    ['permissions', 'permissions are not supported yet (every user may use every object); not imported'],
     ['topic_permissions', 'topic permissions are not supported; not imported'],
     ['policies', 'policies are not supported yet (queue x- arguments still apply); not imported'],
   ];
@@ -130,6 +165,7 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, errors: 
   defs.exchanges.forEach((x, i) => {
     const at = `exchanges[${i}]`;
     vhostOk(at, x.vhost);
+    refused(at, 'configure', 'exchange', x.name);
     if (!EXCHANGE_TYPES.has(x.type)) err(`${at}.type`, `unknown exchange type '${x.type}' (expected ${[...EXCHANGE_TYPES.keys()].join(', ')})`);
     exchanges.add(x.name);
   });
@@ -137,6 +173,7 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, errors: 
   defs.queues.forEach((q, i) => {
     const at = `queues[${i}]`;
     vhostOk(at, q.vhost);
+    refused(at, 'configure', 'queue', q.name);
     const argType = q.arguments['x-queue-type'];
     const type = q.type ?? (typeof argType === 'string' ? argType : 'classic');
     if (type !== 'classic' || (argType !== undefined && argType !== 'classic')) {
@@ -150,6 +187,8 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, errors: 
   defs.bindings.forEach((b, i) => {
     const at = `bindings[${i}]`;
     vhostOk(at, b.vhost);
+    refused(at, 'write', b.destination_type, b.destination);
+    refused(at, 'read', 'exchange', b.source);
     if (!exchanges.has(b.source)) err(`${at}.source`, `no exchange '${b.source}' in the broker or the document`);
     const known = b.destination_type === 'exchange' ? exchanges : queues;
     if (!known.has(b.destination)) err(`${at}.destination`, `no ${b.destination_type} '${b.destination}' in the broker or the document`);

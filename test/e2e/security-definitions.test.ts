@@ -37,14 +37,12 @@ describe("RabbitMQ's export", () => {
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
       users: 3,
+      permissions: 3,
       exchanges: 3,
       queues: 3,
       bindings: 4,
       warnings: [
         { path: 'vhosts[0].limits', message: 'vhost limits are not supported yet; ignored' },
-        { path: 'permissions[0]', message: 'permissions are not supported yet (every user may use every object); not imported' },
-        { path: 'permissions[1]', message: 'permissions are not supported yet (every user may use every object); not imported' },
-        { path: 'permissions[2]', message: 'permissions are not supported yet (every user may use every object); not imported' },
         { path: 'topic_permissions[0]', message: 'topic permissions are not supported; not imported' },
         { path: 'policies[0]', message: 'policies are not supported yet (queue x- arguments still apply); not imported' },
         { path: 'parameters[0]', message: "runtime parameter of component 'vhost-limits' is not supported; not imported" },
@@ -70,10 +68,17 @@ describe("RabbitMQ's export", () => {
     expect((wrong as ServerError).message).toBe(REFUSED);
 
     // The topology routes as it did there: orders → orders.created, and orders → audit → audit.log.
+    const opsCh = await (await login('ops', 'ops-secret')).channel();
+    await opsCh.publish('orders', 'orders.created.42', 'an order');
+    expect((await opsCh.get('audit.log', { noAck: true }))?.body.toString()).toBe('an order');
+    // And the permissions came along: orders-svc reads its queues and may not touch others.
     const ch = await (await login('orders-svc', 'orders-pw')).channel();
-    await ch.publish('orders', 'orders.created.42', 'an order');
     expect((await ch.get('orders.created', { noAck: true }))?.body.toString()).toBe('an order');
-    expect((await ch.get('audit.log', { noAck: true }))?.body.toString()).toBe('an order');
+    const denied = await ch.deleteQueue('audit.log').then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((denied as ServerError).message).toBe("ACCESS_REFUSED - configure access to queue 'audit.log' in vhost '/' refused for user 'orders-svc'");
     expect((await ops.queues()).find((q) => q.name === 'orders.created')?.arguments).toEqual({ 'x-dead-letter-exchange': 'orders.dlx', 'x-message-ttl': 30000 });
 
     // Importing it again changes nothing and succeeds.
@@ -138,7 +143,7 @@ describe("RabbitMQ's export", () => {
   it('importing users needs an administrator; topology alone does not', async () => {
     const app = { auth: 'app:app-pw' };
     const r = await d.post('/api/definitions', FIXTURE, app);
-    expect([r.status, r.json]).toEqual([403, { error: 'access_refused', reason: "user 'app' is not an administrator; importing users needs the administrator tag" }]);
+    expect([r.status, r.json]).toEqual([403, { error: 'access_refused', reason: "user 'app' is not an administrator; importing users and permissions needs the administrator tag" }]);
     const t = await d.post('/api/definitions', { exchanges: FIXTURE['exchanges'] }, app);
     expect([t.status, t.json.exchanges]).toEqual([200, 3]);
   });

@@ -142,6 +142,7 @@ describe('mutual TLS', () => {
   it("a verified client certificate's CN logs in as that user with EXTERNAL; PLAIN still works beside it", async () => {
     const d = await start({ ...mtls, caFile: pki.caFile });
     await d.users.put('alice', { password: 'unused', tags: ['administrator'] });
+    await d.permissions.set('alice', '/', { configure: '.*', write: '.*', read: '.*' });
     const url = `skiffs://127.0.0.1:${tlsPort(d)}`;
     const alice = await open(url, { mechanism: 'EXTERNAL', tls: { ca: pki.ca, cert: pki.alice.cert, key: pki.alice.key } });
     expect(await roundTrip(alice, 'mtls-q')).toBe('over mtls-q');

@@ -5,6 +5,7 @@ import type { Store } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { UserDirectory } from '../users.js';
+import type { Permissions } from '../permissions.js';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Logger } from '../../log/logger.js';
 import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost } from './host.js';
@@ -14,6 +15,7 @@ export interface DaemonHostOptions {
   registry: ConnectionRegistry;
   auth: Authenticator;
   users: UserDirectory;
+  permissions: Permissions;
   version: string;
   startedAt: number;
   store: Store | null;
@@ -38,6 +40,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     auth: o.auth,
     users: () => o.users.list(),
     userDirectory: o.users,
+    permissions: o.permissions,
     version: o.version,
     nodeName: `skiff@${hostname()}`,
     startedAt: o.startedAt,

@@ -3,6 +3,7 @@ import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 import type { UserDirectory } from '../users.js';
+import type { Permissions } from '../permissions.js';
 import type { ClientConnection, ListenerInfo } from '../registry.js';
 
 /** The default (and, until vhosts exist, only) virtual host. */
@@ -26,6 +27,8 @@ export interface HttpHost {
   users(): readonly UserView[];
   /** Where run-time users are added, changed and deleted (`PUT`/`DELETE /api/users/{name}`). */
   readonly userDirectory: UserDirectory;
+  /** Who may do what per vhost: checked by the routes that touch objects, changed by `/api/permissions`. */
+  readonly permissions: Permissions;
   readonly version: string;
   /** `skiff@<hostname>`: the node name in RabbitMQ-shaped replies. */
   readonly nodeName: string;

@@ -20,6 +20,7 @@ import type { Connection } from './connection.js';
 import type { ConnectionMethodHandler } from './context.js';
 import { putUser } from '../user-change.js';
 import type { UserDirectory } from '../users.js';
+import type { Permissions } from '../permissions.js';
 
 /** What the admin methods need of the front end ({@link NativeFrontEnd} has all of it). */
 export interface AdminHost {
@@ -46,6 +47,8 @@ export interface AdminOptions {
   rateSampleMs?: number;
   /** Run-time users (`admin.put user`, `admin.list users`); absent = not offered. */
   users?: UserDirectory;
+  /** Permissions (`admin.put permission`, `admin.list permissions`); absent = not offered. */
+  permissions?: Permissions;
 }
 
 /** Stops the rate sampler; call it when the server stops. */
@@ -109,6 +112,7 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
   const broker = host.broker;
   const meter = new RateMeter(broker, options.rateSampleMs ?? 1000);
   const users = options.users;
+  const permissions = options.permissions;
   const handlers: [number, Need, AdminHandler][] = [
     [
       Method.AdminStatus,
@@ -122,10 +126,10 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'read',
       (conn, p) => {
         const kind = p.args[0] as string;
-        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined)) {
-          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers or users)`);
+        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined) || (kind === 'permissions' && permissions === undefined)) {
+          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users or permissions)`);
         }
-        const { rows, next } = page(listRows(host, kind, users), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
+        const { rows, next } = page(kind === 'permissions' ? (permissions?.list() ?? []) : listRows(host, kind, users), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
     ],
@@ -146,7 +150,7 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'admin',
       async (conn, p) => {
         const [kind, name, value] = p.args as [string, string, Record<string, unknown>];
-        const created = await putSetting(users, kind, name, value);
+        const created = kind === 'permission' && permissions !== undefined ? (await putPermission(permissions, name, value)) === 'created' : await putSetting(users, kind, name, value);
         conn.writer.method(0, Method.AdminPutOk, [created]);
       },
     ],
@@ -155,8 +159,9 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'admin',
       async (conn, p) => {
         const [kind, name] = p.args as [string, string];
-        if (kind !== 'user' || users === undefined) throw unknownKind(kind);
-        await users.delete(name);
+        if (kind === 'permission' && permissions !== undefined) await permissions.clear(name, '/');
+        else if (kind !== 'user' || users === undefined) throw unknownKind(kind);
+        else await users.delete(name);
         conn.writer.method(0, Method.AdminDeleteOk, []);
       },
     ],
@@ -171,7 +176,18 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
 }
 
 function unknownKind(kind: string): ProtocolError {
-  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user)`);
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user or permission)`);
+}
+
+/** `admin.put permission <user> {configure, write, read, vhost?}`. */
+function putPermission(permissions: Permissions, user: string, value: Record<string, unknown>): Promise<'created' | 'updated'> {
+  const { vhost = '/', configure, write, read, ...rest } = value;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected configure, write, read, vhost)`);
+  for (const [k, v] of [['configure', configure], ['write', write], ['read', read], ['vhost', vhost]] as const) {
+    if (typeof v !== 'string') throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${k}: is required and must be a string`);
+  }
+  return permissions.set(user, vhost as string, { configure: configure as string, write: write as string, read: read as string });
 }
 
 async function putSetting(users: UserDirectory | undefined, kind: string, name: string, value: Record<string, unknown>): Promise<boolean> {
@@ -332,6 +348,8 @@ function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | u
           client: typeof c.clientProperties['product'] === 'string' ? (c.clientProperties['product'] as string) : '',
         }),
       );
+    case 'permissions':
+      return [];
     case 'users':
       return (users?.list() ?? []).map((u): UserRow => ({ name: u.name, tags: [...u.tags], source: u.source }));
     case 'consumers': {

@@ -21,6 +21,7 @@ import type { Message } from '../../broker/message.js';
 import type { Session } from '../../broker/session.js';
 import type { Logger } from '../../log/logger.js';
 import type { Principal } from '../auth.js';
+import type { AccessGuard } from '../permissions.js';
 import { blockReason } from '../flow-control.js';
 import type { PeerInfo } from '../peer.js';
 import type { ClientConnection } from '../registry.js';
@@ -104,6 +105,8 @@ export class Connection implements FrameSink, ClientConnection {
   readonly name: string;
   session: Session | null = null;
   principal: Principal | null = null;
+  /** What the user may do in the vhost, from open-ok on; null when the front end has no permissions. */
+  access: AccessGuard | null = null;
   clientProperties: Record<string, unknown> = {};
   frameMax: number;
   channelMax: number;
@@ -347,6 +350,7 @@ export class Connection implements FrameSink, ClientConnection {
       return;
     }
     this.principal = principal;
+    this.access = this.ctx.permissions?.guard(principal.user, '/') ?? null;
     this.state = 'open';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

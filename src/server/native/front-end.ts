@@ -5,6 +5,7 @@ import type { Broker } from '../../broker/broker.js';
 import type { Logger } from '../../log/logger.js';
 import { VERSION } from '../../version.js';
 import type { Authenticator } from '../auth.js';
+import type { Permissions } from '../permissions.js';
 import { peerOfSocket, type PeerInfo } from '../peer.js';
 import type { ConnectionRegistry } from '../registry.js';
 import { TcpListener } from '../tcp-listener.js';
@@ -26,6 +27,8 @@ export interface NativeFrontEndOptions {
   readonly socketHighWaterMark?: number;
   /** `tls_cert_login`: a verified client certificate's CN logs in as that user (EXTERNAL). */
   readonly certLogin?: boolean;
+  /** Per-user permissions; absent = every user may use every object. */
+  readonly permissions?: Permissions;
 }
 
 /**
@@ -44,6 +47,7 @@ export class NativeFrontEnd implements ServerContext {
   readonly heartbeatMs: number;
   readonly socketHighWaterMark: number;
   readonly certLogin: boolean;
+  readonly permissions?: Permissions;
   readonly connectionHandlers = new Map<number, ConnectionMethodHandler>();
   readonly startedAt = Date.now();
   /** Every connection it serves, from the protocol header on (the registry lists only open ones). */
@@ -60,6 +64,7 @@ export class NativeFrontEnd implements ServerContext {
     this.heartbeatMs = options.heartbeatMs;
     this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
     this.certLogin = options.certLogin ?? false;
+    if (options.permissions !== undefined) this.permissions = options.permissions;
   }
 
   /**

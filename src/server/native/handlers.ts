@@ -12,9 +12,12 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
   const c = ch.channel;
   const broker = ch.conn.ctx.broker;
   const session = c.session;
+  // RabbitMQ's permissions (null: a front end built without them, as in some tests).
+  const access = ch.conn.access;
   switch (p.def.id) {
     case Method.BasicPublish: {
       const content = p.content as Buffer;
+      access?.check('write', 'exchange', a[0] as string);
       c.publish(a[0] as string, a[1] as string, a[2] as boolean, a[3] as boolean, a[4] as number, a[5] as number, content);
       return;
     }
@@ -35,6 +38,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       if (Object.keys(a[4] as object).length !== 0) {
         throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${Object.keys(a[4] as object)[0]}'`);
       }
+      access?.check('read', 'queue', a[0] as string);
       const tag = c.consume(a[0] as string, a[1] as string, a[2] as boolean, a[3] as boolean);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
@@ -49,6 +53,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.BasicCancelOk:
       return; // the client acknowledging our server-sent cancel
     case Method.BasicGet: {
+      access?.check('read', 'queue', a[0] as string);
       const r = c.get(a[0] as string, a[1] as boolean);
       if (r === null) w.method(ch.id, Method.BasicGetEmpty, []);
       else {
@@ -63,6 +68,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       return;
     }
     case Method.ExchangeDeclare:
+      if (a[2] !== true) access?.check('configure', 'exchange', a[0] as string);
       broker.declareExchange(
         a[0] as string,
         a[1] as string,
@@ -72,10 +78,13 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       w.method(ch.id, Method.ExchangeDeclareOk, []);
       return;
     case Method.ExchangeDelete:
+      access?.check('configure', 'exchange', a[0] as string);
       broker.deleteExchange(a[0] as string, a[1] as boolean);
       w.method(ch.id, Method.ExchangeDeleteOk, []);
       return;
     case Method.QueueDeclare: {
+      // A server-named queue is amq.gen-…, as RabbitMQ checks it.
+      if (a[1] !== true) access?.check('configure', 'queue', (a[0] as string) === '' ? 'amq.gen-' : (a[0] as string));
       const q = broker.declareQueue(
         a[0] as string,
         { durable: a[2] as boolean, exclusive: a[3] as boolean, autoDelete: a[4] as boolean, arguments: a[5] as Record<string, unknown> },
@@ -86,25 +95,35 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       return;
     }
     case Method.QueueBind:
+      access?.check('write', 'queue', a[0] as string);
+      access?.check('read', 'exchange', a[1] as string);
       broker.bind(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>, session);
       w.method(ch.id, Method.QueueBindOk, []);
       return;
     case Method.ExchangeBind:
+      access?.check('write', 'exchange', a[0] as string);
+      access?.check('read', 'exchange', a[1] as string);
       broker.bindExchange(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>);
       w.method(ch.id, Method.ExchangeBindOk, []);
       return;
     case Method.ExchangeUnbind:
+      access?.check('write', 'exchange', a[0] as string);
+      access?.check('read', 'exchange', a[1] as string);
       broker.unbindExchange(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>);
       w.method(ch.id, Method.ExchangeUnbindOk, []);
       return;
     case Method.QueueUnbind:
+      access?.check('write', 'queue', a[0] as string);
+      access?.check('read', 'exchange', a[1] as string);
       broker.unbind(a[0] as string, a[1] as string, a[2] as string, session, a[3] as Record<string, unknown>);
       w.method(ch.id, Method.QueueUnbindOk, []);
       return;
     case Method.QueuePurge:
+      access?.check('read', 'queue', a[0] as string);
       w.method(ch.id, Method.QueuePurgeOk, [broker.purgeQueue(a[0] as string, session)]);
       return;
     case Method.QueueDelete:
+      access?.check('configure', 'queue', a[0] as string);
       w.method(ch.id, Method.QueueDeleteOk, [broker.deleteQueue(a[0] as string, a[1] as boolean, a[2] as boolean, session)]);
       return;
     case Method.ConfirmSelect:

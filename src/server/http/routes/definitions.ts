@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { checkDefinitions, definitionsFromRows, type Definitions } from '../../../../protocol/index.js';
 import type { Broker } from '../../../broker/broker.js';
-import { vhostBroker, type ApiContext } from '../api-context.js';
+import { accessOf, vhostBroker, type ApiContext } from '../api-context.js';
 import { ImportError, importDefinitions } from '../../definitions-import.js';
 import type { Principal } from '../../auth.js';
 import { forbidden } from '../errors.js';
@@ -47,12 +47,13 @@ export function definitionRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const reason = r.problems.length === 1 ? (r.problems[0] as string) : `${r.problems.length} problems: ${r.problems.join('; ')}`;
       return reply.code(400).send({ error: 'bad_request', reason, errors, warnings: [] });
     }
-    const users = r.definitions.rabbit?.users;
-    if (Array.isArray(users) && users.length !== 0 && principal?.admin !== true) {
-      throw forbidden(`user '${principal?.user ?? ''}' is not an administrator; importing users needs the administrator tag`);
+    const { users, permissions } = r.definitions.rabbit ?? {};
+    if (((Array.isArray(users) && users.length !== 0) || (Array.isArray(permissions) && permissions.length !== 0)) && principal?.admin !== true) {
+      throw forbidden(`user '${principal?.user ?? ''}' is not an administrator; importing users and permissions needs the administrator tag`);
     }
     try {
-      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory));
+      const access = accessOf(ctx, principal, vhost);
+      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory, ctx.host.permissions, access));
     } catch (err) {
       if (!(err instanceof ImportError)) throw err;
       return reply.code(400).send({ error: 'bad_request', reason: err.message, errors: err.errors, warnings: err.warnings });

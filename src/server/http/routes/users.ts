@@ -38,6 +38,25 @@ export function userRoutes(app: FastifyInstance, ctx: ApiContext): void {
     await dir.delete(req.params.name);
     return reply.code(204).send();
   });
+  const perms = ctx.host.permissions;
+  const permJson = (p: { user: string; vhost: string; configure: string; write: string; read: string }): Json => ({ ...p });
+  app.get('/api/permissions', admin, () => perms.list().map(permJson));
+  app.get<{ Params: { name: string } }>('/api/users/:name/permissions', admin, (req) => perms.list().filter((p) => p.user === req.params.name).map(permJson));
+  app.get<{ Params: { vhost: string; user: string } }>('/api/permissions/:vhost/:user', admin, (req) => {
+    const p = perms.list().find((x) => x.user === req.params.user && x.vhost === req.params.vhost);
+    if (p === undefined) throw notFound(`no permissions for user '${req.params.user}' in vhost '${req.params.vhost}'`);
+    return permJson(p);
+  });
+  app.put<{ Params: { vhost: string; user: string } }>('/api/permissions/:vhost/:user', admin, async (req, reply) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    for (const k of ['configure', 'write', 'read']) if (typeof b[k] !== 'string') throw badRequest(`body.${k}: is required and must be a string (a regular expression)`);
+    const r = await perms.set(req.params.user, req.params.vhost, { configure: b['configure'] as string, write: b['write'] as string, read: b['read'] as string });
+    return reply.code(r === 'created' ? 201 : 204).send();
+  });
+  app.delete<{ Params: { vhost: string; user: string } }>('/api/permissions/:vhost/:user', admin, async (req, reply) => {
+    await perms.clear(req.params.user, req.params.vhost);
+    return reply.code(204).send();
+  });
   app.post('/api/users/bulk-delete', admin, async (req, reply) => {
     const names = (req.body as { users?: unknown } | null)?.users;
     if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw badRequest('body.users: must be an array of user names');
