@@ -15,6 +15,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { LoginThrottle } from './server/login-throttle.js';
 import { peerOfSocket } from './server/peer.js';
 import { TlsCredentials, certificateUser, type TlsSettings, isLoopbackHost, listenOn, tlsListener } from './server/tls.js';
+import { Limits } from './server/limits.js';
 import { Permissions } from './server/permissions.js';
 import { UserDirectory } from './server/users.js';
 
@@ -42,6 +43,8 @@ export interface Daemon {
   readonly users: UserDirectory;
   /** What each user may do per vhost. */
   readonly permissions: Permissions;
+  /** Per-user and per-vhost limits. */
+  readonly limits: Limits;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
   /** The native listener's bound address. */
@@ -89,6 +92,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   });
   const auth = users;
   const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
+  const limits = new Limits(store, log.child({ component: 'limits' }));
   let credentials: TlsCredentials | null = null;
   try {
     if (config.tls.certFile !== '') credentials = new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' }));
@@ -104,6 +108,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     registry,
     certLogin: config.tls.certLogin,
     permissions,
+    limits,
     frameMax: config.frameMax,
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
@@ -139,6 +144,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         auth,
         users,
         permissions,
+        limits,
         version: native.version,
         startedAt: native.startedAt,
         store,
@@ -178,6 +184,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     native,
     users,
     permissions,
+    limits,
     store,
     host: addr.address,
     port: addr.port,

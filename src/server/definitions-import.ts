@@ -2,6 +2,7 @@ import { ProtocolError, type Definitions, type QueueDefinition } from '../../pro
 import type { Broker } from '../broker/broker.js';
 import { EXCHANGE_TYPES } from '../broker/exchange/types.js';
 import { parseUserChange } from './user-change.js';
+import { Limits } from './limits.js';
 import { Permissions, type AccessGuard, type PermissionSet } from './permissions.js';
 import { UserDirectory, type UserChange } from './users.js';
 
@@ -39,6 +40,7 @@ const QUIET_GLOBALS = new Set(['cluster_name', 'internal_cluster_id']);
 
 interface Plan {
   users: { name: string; change: UserChange }[];
+  limits: { scope: 'user' | 'vhost'; key: string; name: string; value: number }[];
   permissions: { user: string; set: PermissionSet }[];
   queues: QueueDefinition[];
 }
@@ -59,6 +61,7 @@ export async function importDefinitions(
   broker: Broker,
   users: UserDirectory,
   permissions: Permissions,
+  limits: Limits,
   access: AccessGuard,
 ): Promise<ImportResult> {
   const errors: ImportProblem[] = [];
@@ -68,6 +71,7 @@ export async function importDefinitions(
   applyTopology(defs, plan, broker, warnings);
   for (const u of plan.users) await users.put(u.name, u.change);
   for (const p of plan.permissions) await permissions.set(p.user, DEFAULT_VHOST, p.set);
+  for (const l of plan.limits) await limits.set(l.scope, l.key, l.name, l.value);
   return {
     users: plan.users.length,
     permissions: plan.permissions.length,
@@ -95,7 +99,18 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
     return v;
   };
 
-  const plan: Plan = { users: [], permissions: [], queues: [] };
+  const plan: Plan = { users: [], limits: [], permissions: [], queues: [] };
+  const limitsOf = (path: string, scope: 'user' | 'vhost', key: string, v: unknown): void => {
+    // RabbitMQ writes an object ({"max-connections": 5}) or, for vhosts, a list of pairs.
+    const pairs: unknown[] = Array.isArray(v) ? v : isObject(v) ? Object.entries(v) : [];
+    if (v !== undefined && !Array.isArray(v) && !isObject(v)) err(path, 'must be an object of limits');
+    pairs.forEach((p, j) => {
+      const [name, value] = Array.isArray(p) ? (p as [unknown, unknown]) : [undefined, undefined];
+      const problem = Limits.problem(scope, String(name), value);
+      if (problem !== null) err(Array.isArray(v) ? `${path}[${j}]` : `${path}.${String(name)}`, problem);
+      else plan.limits.push({ scope, key, name: String(name), value: value as number });
+    });
+  };
   const refused = (path: string, op: 'configure' | 'write' | 'read', resource: 'queue' | 'exchange', name: string): void => {
     if (!access.allows(op, name)) err(path, `${op} access to ${resource} '${name === '' ? 'amq.default' : name}' in vhost '/' refused for user '${access.user}'`);
   };
@@ -104,7 +119,6 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
     if (!isObject(u)) return err(at, 'must be an object');
     const { name, limits, ...rest } = u;
     if (typeof name !== 'string') return err(`${at}.name`, 'is required and must be a string');
-    if (isObject(limits) && Object.keys(limits).length !== 0) warn(`${at}.limits`, 'per-user limits are not supported yet; ignored');
     const existing = users.get(name);
     if (existing !== undefined && existing.source !== 'runtime') {
       return warn(at, existing.source === 'builtin' ? `'${name}' is the built-in guest user; not imported` : `'${name}' is defined in the config file; not imported`);
@@ -121,14 +135,14 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
     if (change.password === undefined && change.passwordHash === undefined) return err(`${at}.password_hash`, 'is required');
     const problem = UserDirectory.problem(name, change);
     if (problem !== null) return err(at, `user '${name}': ${problem}`);
+    limitsOf(`${at}.limits`, 'user', name, limits);
     return plan.users.push({ name, change });
   });
   list('vhosts').forEach((v, i) => {
     const at = `vhosts[${i}]`;
     if (!isObject(v) || typeof v['name'] !== 'string') return err(`${at}.name`, 'is required and must be a string');
     if (v['name'] !== DEFAULT_VHOST) return err(at, `vhost '${v['name']}': only '/' exists (virtual hosts are not supported yet)`);
-    const limits = v['limits'];
-    if ((Array.isArray(limits) && limits.length !== 0) || (isObject(limits) && Object.keys(limits).length !== 0)) warn(`${at}.limits`, 'vhost limits are not supported yet; ignored');
+    limitsOf(`${at}.limits`, 'vhost', DEFAULT_VHOST, v['limits']);
     return undefined;
   });
   const imported = new Set(plan.users.map((u) => u.name));
@@ -154,7 +168,8 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
   for (const [key, why] of unsupported) list(key).forEach((_, i) => warn(`${key}[${i}]`, why));
   list('parameters').forEach((p, i) => {
     const component = isObject(p) ? String(p['component']) : '?';
-    warn(`parameters[${i}]`, `runtime parameter of component '${component}' is not supported; not imported`);
+    if (component === 'vhost-limits' && isObject(p) && (p['vhost'] ?? DEFAULT_VHOST) === DEFAULT_VHOST) return limitsOf(`parameters[${i}].value`, 'vhost', DEFAULT_VHOST, p['value']);
+    return warn(`parameters[${i}]`, `runtime parameter of component '${component}' is not supported; not imported`);
   });
   list('global_parameters').forEach((p, i) => {
     const name = isObject(p) ? String(p['name']) : '?';

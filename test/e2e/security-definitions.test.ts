@@ -42,10 +42,8 @@ describe("RabbitMQ's export", () => {
       queues: 3,
       bindings: 4,
       warnings: [
-        { path: 'vhosts[0].limits', message: 'vhost limits are not supported yet; ignored' },
         { path: 'topic_permissions[0]', message: 'topic permissions are not supported; not imported' },
         { path: 'policies[0]', message: 'policies are not supported yet (queue x- arguments still apply); not imported' },
-        { path: 'parameters[0]', message: "runtime parameter of component 'vhost-limits' is not supported; not imported" },
         { path: 'parameters[1]', message: "runtime parameter of component 'operator_policy' is not supported; not imported" },
       ],
     });
@@ -80,6 +78,9 @@ describe("RabbitMQ's export", () => {
     );
     expect((denied as ServerError).message).toBe("ACCESS_REFUSED - configure access to queue 'audit.log' in vhost '/' refused for user 'orders-svc'");
     expect((await ops.queues()).find((q) => q.name === 'orders.created')?.arguments).toEqual({ 'x-dead-letter-exchange': 'orders.dlx', 'x-message-ttl': 30000 });
+
+    // The vhost's connection limit came along too.
+    expect((await d.get('/api/vhost-limits/%2F')).json).toEqual([{ vhost: '/', value: { 'max-connections': 500 } }]);
 
     // Importing it again changes nothing and succeeds.
     expect((await d.post('/api/definitions', FIXTURE)).status).toBe(200);

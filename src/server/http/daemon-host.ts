@@ -5,6 +5,7 @@ import type { Store } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { UserDirectory } from '../users.js';
+import type { Limits } from '../limits.js';
 import type { Permissions } from '../permissions.js';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Logger } from '../../log/logger.js';
@@ -16,6 +17,7 @@ export interface DaemonHostOptions {
   auth: Authenticator;
   users: UserDirectory;
   permissions: Permissions;
+  limits: Limits;
   version: string;
   startedAt: number;
   store: Store | null;
@@ -41,6 +43,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     users: () => o.users.list(),
     userDirectory: o.users,
     permissions: o.permissions,
+    limits: o.limits,
     version: o.version,
     nodeName: `skiff@${hostname()}`,
     startedAt: o.startedAt,

@@ -3,6 +3,7 @@ import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 import type { UserDirectory } from '../users.js';
+import type { Limits } from '../limits.js';
 import type { Permissions } from '../permissions.js';
 import type { ClientConnection, ListenerInfo } from '../registry.js';
 
@@ -29,6 +30,8 @@ export interface HttpHost {
   readonly userDirectory: UserDirectory;
   /** Who may do what per vhost: checked by the routes that touch objects, changed by `/api/permissions`. */
   readonly permissions: Permissions;
+  /** User and vhost limits (`/api/user-limits`, `/api/vhost-limits`). */
+  readonly limits: Limits;
   readonly version: string;
   /** `skiff@<hostname>`: the node name in RabbitMQ-shaped replies. */
   readonly nodeName: string;

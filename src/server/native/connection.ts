@@ -349,6 +349,19 @@ export class Connection implements FrameSink, ClientConnection {
       this.closeConnection(ReplyCode.ACCESS_REFUSED, 'ACCESS_REFUSED - login refused: wrong username or password', Method.ConnectionOpen);
       return;
     }
+    const limits = this.ctx.limits;
+    if (limits !== undefined) {
+      let mine = 0;
+      for (const c of this.ctx.registry.list()) if (c.user === principal.user) mine++;
+      try {
+        limits.checkConnection(principal.user, '/', mine, this.ctx.registry.size);
+      } catch (err) {
+        const e = err as ProtocolError;
+        this.log.info({ user: principal.user, err: e.message }, 'connection refused by a limit');
+        this.closeConnection(e.replyCode, e.replyText, Method.ConnectionOpen);
+        return;
+      }
+    }
     this.principal = principal;
     this.access = this.ctx.permissions?.guard(principal.user, '/') ?? null;
     this.state = 'open';
@@ -382,6 +395,11 @@ export class Connection implements FrameSink, ClientConnection {
         throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is above channelMax ${this.channelMax}`, { methodId: id });
       }
       if (ch !== undefined) throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is already open`, { methodId: id });
+      if (this.ctx.limits !== undefined) {
+        let open = 0;
+        for (const c of this.ctx.registry.list()) if (c.user === this.user) open += c.channelCount;
+        this.ctx.limits.checkChannel(this.user, open);
+      }
       ch = new ServerChannel(this, channel);
       ch.channel = (this.session as Session).openChannel(channel, ch);
       this.channels.set(channel, ch);

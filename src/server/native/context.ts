@@ -1,5 +1,6 @@
 import type { ParsedMethod } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import type { Limits } from '../limits.js';
 import type { Permissions } from '../permissions.js';
 import type { Logger } from '../../log/logger.js';
 import type { Authenticator } from '../auth.js';
@@ -26,4 +27,6 @@ export interface ServerContext {
   readonly certLogin: boolean;
   /** Per-user permissions; absent = every user may use every object (a bare front end). */
   readonly permissions?: Permissions;
+  /** User and vhost limits; absent = none. */
+  readonly limits?: Limits;
 }

@@ -5,6 +5,7 @@ import type { Broker } from '../../broker/broker.js';
 import type { Logger } from '../../log/logger.js';
 import { VERSION } from '../../version.js';
 import type { Authenticator } from '../auth.js';
+import type { Limits } from '../limits.js';
 import type { Permissions } from '../permissions.js';
 import { peerOfSocket, type PeerInfo } from '../peer.js';
 import type { ConnectionRegistry } from '../registry.js';
@@ -29,6 +30,8 @@ export interface NativeFrontEndOptions {
   readonly certLogin?: boolean;
   /** Per-user permissions; absent = every user may use every object. */
   readonly permissions?: Permissions;
+  /** User and vhost limits; absent = none. */
+  readonly limits?: Limits;
 }
 
 /**
@@ -48,6 +51,7 @@ export class NativeFrontEnd implements ServerContext {
   readonly socketHighWaterMark: number;
   readonly certLogin: boolean;
   readonly permissions?: Permissions;
+  readonly limits?: Limits;
   readonly connectionHandlers = new Map<number, ConnectionMethodHandler>();
   readonly startedAt = Date.now();
   /** Every connection it serves, from the protocol header on (the registry lists only open ones). */
@@ -65,6 +69,7 @@ export class NativeFrontEnd implements ServerContext {
     this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
     this.certLogin = options.certLogin ?? false;
     if (options.permissions !== undefined) this.permissions = options.permissions;
+    if (options.limits !== undefined) this.limits = options.limits;
   }
 
   /**

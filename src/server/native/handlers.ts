@@ -85,6 +85,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.QueueDeclare: {
       // A server-named queue is amq.gen-…, as RabbitMQ checks it.
       if (a[1] !== true) access?.check('configure', 'queue', (a[0] as string) === '' ? 'amq.gen-' : (a[0] as string));
+      if (a[1] !== true && !broker.queues.has(a[0] as string)) ch.conn.ctx.limits?.checkQueue('/', a[0] as string, broker.queues.size);
       const q = broker.declareQueue(
         a[0] as string,
         { durable: a[2] as boolean, exclusive: a[3] as boolean, autoDelete: a[4] as boolean, arguments: a[5] as Record<string, unknown> },

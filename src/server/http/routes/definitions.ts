@@ -53,7 +53,7 @@ export function definitionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     }
     try {
       const access = accessOf(ctx, principal, vhost);
-      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory, ctx.host.permissions, access));
+      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory, ctx.host.permissions, ctx.host.limits, access));
     } catch (err) {
       if (!(err instanceof ImportError)) throw err;
       return reply.code(400).send({ error: 'bad_request', reason: err.message, errors: err.errors, warnings: err.warnings });

@@ -55,6 +55,7 @@ export function queueRoutes(app: FastifyInstance, ctx: ApiContext): void {
     accessOf(ctx, req.principal, req.params.vhost).check('configure', 'queue', req.params.name);
     const b = req.body;
     const existed = broker.queues.has(req.params.name);
+    if (!existed) ctx.host.limits.checkQueue(req.params.vhost, req.params.name, broker.queues.size);
     broker.declareQueue(
       req.params.name,
       { durable: b.durable ?? false, exclusive: b.exclusive ?? false, autoDelete: b.auto_delete ?? false, arguments: b.arguments ?? {} },

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Limits } from '../../limits.js';
 import { putUser } from '../../user-change.js';
 import type { ApiContext } from '../api-context.js';
 import { badRequest, notFound } from '../errors.js';
@@ -57,6 +58,30 @@ export function userRoutes(app: FastifyInstance, ctx: ApiContext): void {
     await perms.clear(req.params.user, req.params.vhost);
     return reply.code(204).send();
   });
+  // RabbitMQ's /api/user-limits and /api/vhost-limits: PUT {"value": n}, DELETE clears.
+  const limits = ctx.host.limits;
+  for (const scope of ['user', 'vhost'] as const) {
+    const rows = (key?: string): Json[] =>
+      limits
+        .list(scope)
+        .filter((r) => key === undefined || r.key === key)
+        .map((r) => ({ [scope]: r.key, value: r.value }));
+    app.get(`/api/${scope}-limits`, admin, () => rows());
+    app.get<{ Params: { key: string } }>(`/api/${scope}-limits/:key`, admin, (req) => rows(req.params.key));
+    app.put<{ Params: { key: string; name: string } }>(`/api/${scope}-limits/:key/:name`, admin, async (req, reply) => {
+      if (scope === 'user' && dir.get(req.params.key) === undefined) throw notFound(`no user '${req.params.key}'`);
+      if (scope === 'vhost' && !ctx.host.vhostNames().includes(req.params.key)) throw notFound(`no vhost '${req.params.key}'`);
+      const value = (req.body as { value?: unknown } | null)?.value;
+      const problem = Limits.problem(scope, req.params.name, value);
+      if (problem !== null) throw badRequest(`body.value: ${problem}`);
+      await limits.set(scope, req.params.key, req.params.name, value as number);
+      return reply.code(204).send();
+    });
+    app.delete<{ Params: { key: string; name: string } }>(`/api/${scope}-limits/:key/:name`, admin, async (req, reply) => {
+      await limits.set(scope, req.params.key, req.params.name, null);
+      return reply.code(204).send();
+    });
+  }
   app.post('/api/users/bulk-delete', admin, async (req, reply) => {
     const names = (req.body as { users?: unknown } | null)?.users;
     if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw badRequest('body.users: must be an array of user names');
