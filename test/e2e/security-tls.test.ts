@@ -8,7 +8,7 @@ import { ConfigError, resolveConfig, type ConfigOverrides } from '../../src/conf
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { makePki, type Pki } from '../helpers/certs.js';
-import { spawnDaemon, stopAllDaemons } from '../helpers/cli.js';
+import { skiff, spawnDaemon, stopAllDaemons } from '../helpers/cli.js';
 import { FAST_SCRYPT, request } from '../helpers/http.js';
 import { useTempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -232,6 +232,12 @@ describe('skiff server', () => {
         .find((l) => l['msg'] === msg);
     const port = line('skiffs listening')?.['port'] as number;
     expect(await servedFingerprint(port, { ca: pki.ca })).toBe(fingerprintOf(pki.server.cert));
+    // The CLI speaks skiffs:// too, verifying the daemon against --ca.
+    const url = `skiffs://guest:guest@127.0.0.1:${port}`;
+    const status = await skiff(['status', '--url', url, '--ca', pki.caFile, '--json']);
+    expect([status.code, (JSON.parse(status.stdout) as { version: string }).version]).toEqual([0, expect.any(String)]);
+    const unverified = await skiff(['status', '--url', url]);
+    expect([unverified.code, unverified.stderr]).toEqual([3, `skiff: TLS handshake with 127.0.0.1:${port} failed: unable to verify the first certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE)\n`]);
     const before = await open(`skiffs://guest:guest@127.0.0.1:${port}`, { tls: { ca: pki.ca } });
     await roundTrip(before, 'reload-q');
 
