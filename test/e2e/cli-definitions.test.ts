@@ -127,6 +127,24 @@ describe('definitions export -> import', () => {
   });
 });
 
+describe("definitions import of RabbitMQ's export", () => {
+  it('declares the topology over the native protocol and says which sections it leaves to the HTTP API', async () => {
+    const rabbit = readFileSync(new URL('../fixtures/rabbitmq-3.10-definitions.json', import.meta.url), 'utf8');
+    const target = await spawnDaemon();
+    try {
+      expect(await target.cli(['definitions', 'import', '-'], { input: rabbit })).toEqual({
+        code: 0,
+        stdout: 'imported 3 exchanges, 3 queues, 4 bindings\n',
+        stderr: 'skiff: warning: users, permissions, topic_permissions, policies, parameters: not imported over the native protocol; POST the file to /api/definitions to import them\n',
+      });
+      const queues = JSON.parse((await target.cli(['list', 'queues', '--json'])).stdout) as { name: string; arguments: Record<string, unknown> }[];
+      expect(queues.find((q) => q.name === 'orders.created')?.arguments).toEqual({ 'x-dead-letter-exchange': 'orders.dlx', 'x-message-ttl': 30000 });
+    } finally {
+      await target.stop();
+    }
+  });
+});
+
 describe('definitions import: bad input', () => {
   const write = tmp.file;
 
