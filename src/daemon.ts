@@ -9,6 +9,7 @@ import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
+import { AmqpFrontEnd, DEFAULT_AMQP_HOST, DEFAULT_AMQP_PORT } from './server/amqp/listener.js';
 
 export interface DaemonOptions {
   host?: string;
@@ -25,6 +26,8 @@ export interface DaemonOptions {
   diskFreeLimitBytes?: number;
   /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
   http?: Partial<HttpOptions>;
+  /** The AMQP 0-9-1 listener (default 127.0.0.1:5672); absent = none. */
+  amqp?: { host?: string; port?: number };
 }
 
 export interface Daemon {
@@ -36,6 +39,8 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, when one was asked for. */
   readonly http: HttpListener | null;
+  /** The AMQP 0-9-1 front end, when one was asked for; `amqp.address` is where it listens. */
+  readonly amqp: AmqpFrontEnd | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -77,10 +82,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
   await disk?.start();
   let addr;
+  let amqpAddr;
   let http: HttpListener | null = null;
   let stopping = false;
+  const amqp =
+    options.amqp === undefined
+      ? null
+      : new AmqpFrontEnd({
+          broker,
+          log: options.log,
+          auth: server.auth,
+          ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
+          ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
+        });
   try {
     addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
+    amqpAddr = await amqp?.listen(options.amqp?.port ?? DEFAULT_AMQP_PORT, options.amqp?.host ?? DEFAULT_AMQP_HOST);
+    if (amqpAddr !== undefined) options.log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
     if (options.http !== undefined) {
       const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
       const host = nativeHost({ server, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
@@ -89,13 +107,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     disk?.stop();
     admin.stop();
+    await amqp?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;
   }
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
-  options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  // One line names every protocol listener, so an operator (and a test) learns both ports from it.
+  options.log.info(
+    { host: addr.address, port: addr.port, ...(amqpAddr !== undefined && { amqpHost: amqpAddr.address, amqpPort: amqpAddr.port }) },
+    'skiff listening',
+  );
   let stopped: Promise<void> | null = null;
   return {
     server,
@@ -104,10 +127,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     host: addr.address,
     port: addr.port,
     http,
+    amqp,
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
+        await amqp?.close();
         await server.close();
         disk?.stop();
         admin.stop();

@@ -24,6 +24,7 @@ export function daemonOptions(config: Config, log: Logger): DaemonOptions {
     diskFreeLimitBytes: config.diskFreeLimit,
     store: { ...config.store },
     ...(config.http.enabled && { http: withoutEnabled(config.http) }),
+    ...(config.amqp.enabled && { amqp: { host: config.amqp.host, port: config.amqp.port } }),
   };
 }
 
