@@ -19,6 +19,7 @@ import {
 import type { Channel, ChannelSink } from '../broker/channel.js';
 import type { Message } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
+import { nativeContent } from '../broker/stored-content.js';
 import type { Logger } from '../log/logger.js';
 import type { Principal } from './auth.js';
 import type { ServerContext } from './context.js';
@@ -56,7 +57,7 @@ export class ServerChannel implements ChannelSink {
       this.id,
       Method.BasicDeliver,
       [consumerTag, deliveryTag, m.redelivered, m.exchange, m.routingKey, m.persistent],
-      m.content,
+      nativeContent(m.content),
     );
   }
 
