@@ -16,6 +16,7 @@ import {
   type FrameSink,
   type ParsedMethod,
 } from '../../protocol/index.js';
+import { describeProtocolHeader } from '../../protocol/amqp/protocol-header.js';
 import type { Channel, ChannelSink } from '../broker/channel.js';
 import type { Message } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
@@ -180,7 +181,8 @@ export class Connection implements FrameSink {
     this.headerBuf = null;
     const check = checkProtocolHeader(have.subarray(0, HEADER_LENGTH));
     if (!check.ok) {
-      this.log.info({ reason: check.reason }, 'bad protocol header, closing');
+      const tried = describeProtocolHeader(have);
+      this.log.warn({ reason: check.reason, tried, remote: this.remoteAddress }, `refused a client speaking ${tried}: this port speaks the Skiff native protocol`);
       this.state = 'closed';
       this.socket.end(PROTOCOL_HEADER);
       // A peer that keeps its side open would otherwise hold the socket forever.
