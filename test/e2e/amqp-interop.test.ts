@@ -191,7 +191,7 @@ describe('AMQP ↔ native', () => {
 
 describe('flow control over AMQP', () => {
   it('connection.blocked when an alarm is raised and connection.unblocked when it clears', async () => {
-    const small = await startAmqpDaemon({ memoryHighWatermarkBytes: 64 * 1024 });
+    const small = await startAmqpDaemon({ memoryHighWatermark: 64 * 1024 });
     try {
       const c = await small.amqplib();
       const ch = await c.createChannel();

@@ -43,6 +43,20 @@ describe('AMQP connection', () => {
     );
   });
 
+  it('is listed beside native connections in the shared registry, and an operator close reaches it', async () => {
+    const c = await d().amqplib(`${d().amqpUrl}?frameMax=8192`);
+    await (await d().native()).channel();
+    const rows = [...d().daemon.registry.list()].map((r) => [r.protocol, r.user, r.frameMax]);
+    expect(rows).toEqual([
+      ['AMQP 0-9-1', 'guest', 8192],
+      ['Skiff 1.0', 'guest', 1048576],
+    ]);
+    expect(d().daemon.registry.listeners().map((l) => l.protocol)).toEqual(['skiff', 'amqp']);
+    const closed = next<Error>((cb) => c.once('close', cb));
+    d().daemon.registry.get([...d().daemon.registry.list()][0]?.id ?? '')?.close(320, 'CONNECTION_FORCED - closed by an operator');
+    expect((await closed).message).toMatch(/CONNECTION_FORCED - closed by an operator/);
+  });
+
   it('refuses a vhost other than / with NOT_ALLOWED', async () => {
     await expect(d().cloudamqp(`${d().amqpUrl}/other`)).rejects.toThrow('NOT_ALLOWED - vhost other not found');
   });

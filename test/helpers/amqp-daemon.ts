@@ -3,8 +3,9 @@ import { AMQPClient, type AMQPBaseClient } from '@cloudamqp/amqp-client';
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { Broker } from '../../src/broker/broker.js';
 import { connect, type Connection } from '../../src/client/index.js';
-import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { resolveConfig, type ConfigOverrides } from '../../src/config/load.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { waitFor } from './wait.js';
 
 /** The real daemon (native and AMQP listeners on port 0) and the clients a test opened. */
@@ -23,8 +24,12 @@ export interface AmqpTestDaemon {
   stop(): Promise<void>;
 }
 
-export async function startAmqpDaemon(options: Partial<DaemonOptions> = {}): Promise<AmqpTestDaemon> {
-  const daemon = await startDaemon({ port: 0, host: '127.0.0.1', log: silentLogger(), heartbeatMs: 0, amqp: { port: 0 }, ...options });
+/** Config keys to set (in memory only; every listener on port 0), and a logger to read. */
+export type AmqpDaemonOptions = ConfigOverrides & { log?: Logger };
+
+export async function startAmqpDaemon({ log, ...overrides }: AmqpDaemonOptions = {}): Promise<AmqpTestDaemon> {
+  const config = resolveConfig({ host: '127.0.0.1', port: 0, heartbeatMs: 0, ...overrides, http: { enabled: false, ...overrides.http }, amqp: { port: 0, ...overrides.amqp } });
+  const daemon = await startDaemon(config, { log: log ?? silentLogger(), memoryOnly: true });
   const amqpPort = daemon.amqp?.address?.port ?? 0;
   const amqpUrl = `amqp://guest:guest@127.0.0.1:${amqpPort}`;
   const libs: amqplib.ChannelModel[] = [];
@@ -64,7 +69,7 @@ export async function startAmqpDaemon(options: Partial<DaemonOptions> = {}): Pro
 }
 
 /** A fresh daemon per test of the enclosing describe block; read `current()` inside the test. */
-export function useAmqpDaemon(options: Partial<DaemonOptions> = {}): () => AmqpTestDaemon {
+export function useAmqpDaemon(options: AmqpDaemonOptions = {}): () => AmqpTestDaemon {
   let d: AmqpTestDaemon | null = null;
   beforeEach(async () => {
     d = await startAmqpDaemon(options);

@@ -11,19 +11,13 @@ import type { Broker } from '../../broker/broker.js';
 import type { Session } from '../../broker/session.js';
 import type { Logger } from '../../log/logger.js';
 import type { Authenticator, Principal } from '../auth.js';
-import { blockReason } from '../connection.js';
+import { blockReason } from '../flow-control.js';
+import type { PeerInfo } from '../peer.js';
+import type { ClientConnection, ConnectionRegistry } from '../registry.js';
 import { AmqpChannel, type AmqpChannelHost } from './channel.js';
 import { amqpError, toAmqpError } from './errors.js';
 import { MECHANISMS, parseSaslResponse } from './sasl.js';
 import { serverProperties } from './server-properties.js';
-
-/** Where a connection came from: a TCP socket's addresses, or what a WebSocket upgrade saw. */
-export interface PeerInfo {
-  remoteAddress: string;
-  remotePort: number;
-  localAddress: string;
-  localPort: number;
-}
 
 /** What every AMQP connection shares. */
 export interface AmqpContext {
@@ -37,8 +31,8 @@ export interface AmqpContext {
   /** The heartbeat offered in connection.tune, in ms (sent in whole seconds). */
   readonly heartbeatMs: number;
   readonly socketHighWaterMark: number;
-  connectionOpened(conn: AmqpConnection): void;
-  connectionClosed(conn: AmqpConnection): void;
+  /** Where open connections are listed and alarms come from. */
+  readonly registry: ConnectionRegistry;
 }
 
 /** Handshake states, named as RabbitMQ's reader names them in its errors. */
@@ -57,8 +51,9 @@ let connectionSeq = 0;
  * stream): the handshake, channel lifecycle, heartbeats, flow control and errors, as RabbitMQ
  * 3.x's reader does them. It drives one broker {@link Session}, like a native connection.
  */
-export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
+export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientConnection {
   readonly id = `a${++connectionSeq}`;
+  readonly protocol = 'AMQP 0-9-1';
   readonly stream: Duplex;
   readonly peer: PeerInfo;
   readonly writer: AmqpFrameWriter;
@@ -83,7 +78,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
   private timer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastReadAt = Date.now();
-  private blocked = false;
+  private isBlockedNow = false;
   private hasPublished = false;
   private closedResolve!: () => void;
   readonly closed = new Promise<void>((r) => (this.closedResolve = r));
@@ -123,6 +118,41 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
 
   get isOpen(): boolean {
     return this.state === 'running';
+  }
+
+  // ---- ClientConnection, for listings ----
+
+  get userProvidedName(): string | null {
+    const given = this.clientProperties['connection_name'];
+    return typeof given === 'string' ? given : null;
+  }
+
+  get peerHost(): string {
+    return this.peer.remoteAddress;
+  }
+
+  get peerPort(): number {
+    return this.peer.remotePort;
+  }
+
+  get host(): string {
+    return this.peer.localAddress;
+  }
+
+  get port(): number {
+    return this.peer.localPort;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  get bytesOut(): number {
+    return this.writer.bytesWritten;
+  }
+
+  get blocked(): boolean {
+    return this.isBlockedNow;
   }
 
   private onData(chunk: Buffer): void {
@@ -321,7 +351,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
     this.timer = null;
     this.writer.method(0, Method.ConnectionOpenOk, {});
     this.startHeartbeats();
-    this.ctx.connectionOpened(this);
+    this.ctx.registry.add(this);
     this.log.info({ user: principal.user, remote: this.peer.remoteAddress, name: this.name }, 'AMQP connection opened');
   }
 
@@ -414,7 +444,8 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
   }
 
   /** Sends connection.close and drops the stream if the peer does not answer. Operators use it too. */
-  close(code: number, text: string, classId = 0, methodId = 0): void {
+  close(replyCode: number, text: string, classId = 0, methodId = 0): void {
+    const code = replyCode;
     if (this.state === 'closed' || this.state === 'closing') return;
     if (this.state === 'header') {
       this.destroy();
@@ -440,7 +471,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
     this.channels.clear();
     if (this.session !== null) {
       this.session.close();
-      this.ctx.connectionClosed(this);
+      this.ctx.registry.remove(this);
       this.session = null;
     }
   }
@@ -468,7 +499,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
       // While blocked we are not reading, so the peer's silence proves nothing.
-      if (!this.blocked && now - this.lastReadAt > 2 * hb) {
+      if (!this.isBlockedNow && now - this.lastReadAt > 2 * hb) {
         this.log.info({ heartbeatMs: hb }, `missed heartbeats from client, timeout: ${hb / 1000}s`);
         this.destroy();
         return;
@@ -480,8 +511,8 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
 
   /** The broker's alarms changed: a publishing connection stops being read while blocked. */
   setBlocked(blocked: boolean): void {
-    if (!this.hasPublished || this.blocked === blocked || this.state !== 'running') return;
-    this.blocked = blocked;
+    if (!this.hasPublished || this.isBlockedNow === blocked || this.state !== 'running') return;
+    this.isBlockedNow = blocked;
     if (blocked) {
       if (this.blockedNotify) this.writer.method(0, Method.ConnectionBlocked, { reason: blockReason(this.ctx.broker.alarmReasons) });
       this.stream.pause();
@@ -492,9 +523,6 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost {
     }
   }
 
-  get isBlocked(): boolean {
-    return this.blocked;
-  }
 }
 
 /** `basic.publish` for a method id. */

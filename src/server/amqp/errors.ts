@@ -20,7 +20,7 @@ export function toAmqpError(err: unknown, methodId: number): AmqpError {
     return err;
   }
   if (err instanceof ProtocolError) {
-    const name = NAME_OF.get(err.code) ?? 'INTERNAL_ERROR';
+    const name = NAME_OF.get(err.replyCode) ?? 'INTERNAL_ERROR';
     // The broker's settle errors name the verb; RabbitMQ's do not.
     const text = err.message.replace(/^(ack|nack|reject): (unknown delivery tag)/, '$2');
     return new AmqpError(name, text, { classId: methodId >>> 16, methodId: methodId & 0xffff });

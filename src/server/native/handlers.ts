@@ -1,6 +1,6 @@
-import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../protocol/index.js';
-import { AMQP_PROPERTIES_TAG } from '../../protocol/amqp/content.js';
-import { nativeContent } from '../broker/stored-content.js';
+import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../../protocol/index.js';
+import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
+import { nativeContent } from '../../broker/stored-content.js';
 import type { ServerChannel } from './connection.js';
 
 /**
