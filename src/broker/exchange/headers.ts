@@ -80,7 +80,14 @@ function matches(r: Rule, headers: Record<string, unknown>): boolean {
 function messageHeaders(content: Buffer): Record<string, unknown> {
   const size = content.readUInt32BE(0);
   if (size === 0) return {};
-  if (isAmqpContent(content)) return storedHeaders(content);
+  if (isAmqpContent(content)) {
+    // Checked by the AMQP decoder on the way in; bytes that still do not decode have no headers.
+    try {
+      return storedHeaders(content);
+    } catch {
+      return {};
+    }
+  }
   const h = unpackProperties(content.subarray(4, 4 + size))['headers'];
   return h !== null && typeof h === 'object' && !Array.isArray(h) ? (h as Record<string, unknown>) : {};
 }
