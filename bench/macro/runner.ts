@@ -109,10 +109,12 @@ class BrokerPool {
       if (pid === 0) this.req.log(`could not find the process listening on port ${port}: broker CPU/RSS will read 0 (give --pid)`);
       return { handle: externalBroker(kind, url, pid), restart: null, dataDir: null, release: async () => undefined };
     }
-    if (kind === 'skiff') {
+    if (kind === 'skiff' || kind === 'skiff-amqp') {
       const h: SkiffHandle = await startSkiff(this.req.skiff);
-      this.versions.skiff = h.version;
-      return { handle: h, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
+      this.versions[kind] = h.version;
+      // The same daemon, reached through its AMQP listener by the RabbitMQ driver.
+      const handle: BrokerHandle = kind === 'skiff' ? h : { kind, url: `amqp://guest:guest@127.0.0.1:${h.amqpPort}`, pid: h.pid, version: h.version, stop: () => h.stop() };
+      return { handle, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
     }
     const start = (): Promise<BrokerHandle> => (kind === 'rabbitmq' ? startRabbitMQ({ management: http }) : startNats());
     // A node with the management plugin is never shared: the plugin's cost would skew the other scenarios.

@@ -135,6 +135,12 @@ describe('connection errors', () => {
     expect(await c.connectionClose()).toEqual([504, "CHANNEL_ERROR - expected 'channel.open'", 50, 10]);
   });
 
+  it('content on a channel that is not open: 504 CHANNEL_ERROR (found by the daemon fuzz)', async () => {
+    const c = await RawAmqp.open(d.amqpPort);
+    c.send(Buffer.concat([methodFrame(4, Method.BasicPublish, PUBLISH_ARGS('', 'bystander')), headerFrame(4, 1), bodyFrame(4, Buffer.from('x'))]));
+    expect(await c.connectionClose()).toEqual([504, "CHANNEL_ERROR - expected 'channel.open'", 60, 40]);
+  });
+
   it('a second channel.open: 504 CHANNEL_ERROR', async () => {
     const c = await RawAmqp.open(d.amqpPort);
     await c.channel(1);

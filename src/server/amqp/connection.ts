@@ -159,7 +159,12 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
     this.lastReadAt = Date.now();
     this.bytesIn += chunk.length;
     if (this.state === 'closed') return;
-    this.decoder.push(chunk);
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      // Every handler catches its own errors; this is the last line that keeps the daemon up.
+      this.connectionError(toAmqpError(err, 0));
+    }
   }
 
   // ---- AmqpFrameSink ----
@@ -204,10 +209,13 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
 
   onContent(channel: number, method: ContentMethod, properties: BasicProperties, raw: Buffer, body: Buffer, headroom: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    const ch = this.openChannel(channel, method);
-    if (ch === null) return;
-    if (method.id !== Method.BasicPublish) {
-      this.connectionError(amqpError('COMMAND_INVALID', 'unimplemented method', method.id));
+    let ch: AmqpChannel | null;
+    try {
+      ch = this.openChannel(channel, method);
+      if (ch === null) return;
+      if (method.id !== Method.BasicPublish) throw amqpError('COMMAND_INVALID', 'unimplemented method', method.id);
+    } catch (err) {
+      this.connectionError(toAmqpError(err, method.id));
       return;
     }
     this.publishes++;
@@ -218,7 +226,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
     try {
       ch.publish(method, properties, raw, body, headroom);
     } catch (err) {
-      this.methodError(ch, err as AmqpError);
+      this.methodError(ch, toAmqpError(err, method.id));
     }
   }
 
@@ -396,7 +404,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
         try {
           ch.handle(m);
         } catch (err) {
-          this.methodError(ch, err as AmqpError);
+          this.methodError(ch, toAmqpError(err, m.id));
         }
     }
   }
