@@ -75,7 +75,9 @@ async function probe(): Promise<void> {
 
 async function dropFuzzQueues(): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${ports.http}/api/queues`, { headers: { authorization: auth } });
-  const rows = (await res.json()) as { name: string }[];
+  const body = (await res.json()) as { name: string }[] | { error?: string; reason?: string };
+  if (!Array.isArray(body)) throw new Error(`GET /api/queues: ${res.status} ${JSON.stringify(body)}`);
+  const rows = body;
   for (const q of rows) {
     await fetch(`http://127.0.0.1:${ports.http}/api/queues/%2F/${encodeURIComponent(q.name)}`, { method: 'DELETE', headers: { authorization: auth } });
   }
