@@ -112,6 +112,7 @@ class BrokerPool {
     if (kind === 'skiff' || kind === 'skiff-amqp') {
       const h: SkiffHandle = await startSkiff(this.req.skiff);
       this.versions[kind] = h.version;
+      this.versions.skiff = h.version;
       // The same daemon, reached through its AMQP listener by the RabbitMQ driver.
       const handle: BrokerHandle = kind === 'skiff' ? h : { kind, url: `amqp://guest:guest@127.0.0.1:${h.amqpPort}`, pid: h.pid, version: h.version, stop: () => h.stop() };
       return { handle, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
