@@ -1,6 +1,9 @@
 import amqplib from 'amqplib';
 import { describe, expect, it } from 'vitest';
+import { Method } from '../../protocol/amqp/spec.generated.js';
+import { HEARTBEAT_BYTES } from '../helpers/amqp.js';
 import { next, useAmqpDaemon } from '../helpers/amqp-daemon.js';
+import { RawAmqp } from '../helpers/amqp-raw.js';
 import { Collector, waitFor } from '../helpers/wait.js';
 
 /**
@@ -321,6 +324,58 @@ describe('AMQP basic methods', () => {
     ch.sendToQueue(queue, Buffer.from('t2'));
     await rpc(0x005a001e, 0x005a001f); // rollback
     expect(d().broker.queues.get(queue)?.messageCount).toBe(1);
+  });
+});
+
+describe('AMQP heartbeats, recover-async and confirm nacks', () => {
+  const d = useAmqpDaemon();
+
+  it('heartbeats flow both ways: the server sends them, and a client that sends its own stays connected', async () => {
+    const c = await RawAmqp.open(d().amqpPort, { heartbeat: 1 });
+    const beat = setInterval(() => c.send(HEARTBEAT_BYTES), 250);
+    try {
+      for (;;) {
+        const e = await c.next();
+        if (e === null) throw new Error('the server closed a connection that kept sending heartbeats');
+        if (e.kind === 'heartbeat') break;
+      }
+      await c.channel(1); // still open and serving
+    } finally {
+      clearInterval(beat);
+      c.destroy();
+    }
+  });
+
+  it('basic.recover-async requeues unacked deliveries without a reply', async () => {
+    const lib = await d().amqplib();
+    const pch = await lib.createChannel();
+    await pch.assertQueue('q.ra');
+    pch.sendToQueue('q.ra', Buffer.from('again'));
+    const c = await RawAmqp.open(d().amqpPort);
+    await c.channel(1);
+    c.method(1, Method.BasicConsume, { queue: 'q.ra', consumerTag: 't', noLocal: false, noAck: false, exclusive: false, noWait: false, arguments: {} });
+    const deliveries = async (): Promise<boolean> => {
+      for (;;) {
+        const e = await c.next();
+        if (e?.kind === 'content' && e.method.id === Method.BasicDeliver) return e.method.redelivered;
+      }
+    };
+    expect(await deliveries()).toBe(false);
+    c.method(1, Method.BasicRecoverAsync, { requeue: true });
+    expect(await deliveries()).toBe(true);
+    c.destroy();
+    await waitFor(() => d().broker.queues.get('q.ra')?.messageCount === 1, 'the message back in its queue');
+    await pch.deleteQueue('q.ra');
+  });
+
+  it('a confirm is a nack when a full reject-publish queue refuses the message', async () => {
+    const c = await d().amqplib();
+    const ch = await c.createConfirmChannel();
+    await ch.assertQueue('q.full', { exclusive: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    const outcome = (body: string): Promise<string> =>
+      new Promise((resolve) => ch.sendToQueue('q.full', Buffer.from(body), {}, (err) => resolve(err ? 'nack' : 'ack')));
+    expect(await outcome('1')).toBe('ack');
+    expect(await outcome('2')).toBe('nack');
   });
 });
 
