@@ -7,7 +7,10 @@ import { encodeBasicProperties, maxBasicPropertiesSize } from '../../protocol/am
 import { Method, type BasicProperties } from '../../protocol/amqp/spec.generated.js';
 import { AmqpDecimal, AmqpTyped } from '../../protocol/amqp/values.js';
 import type { Message } from '../../src/client/index.js';
+import { FrameType, Method as NativeMethod, packValue } from '../../protocol/index.js';
 import { bodyFrame, headerFrame, methodFrame } from '../helpers/amqp.js';
+import { frame, u16, u32 } from '../helpers/frames.js';
+import { RawClient } from '../helpers/raw.js';
 import { next, startAmqpDaemon, useAmqpDaemon } from '../helpers/amqp-daemon.js';
 import { RawAmqp } from '../helpers/amqp-raw.js';
 import { spawnDaemon, stopAllDaemons } from '../helpers/cli.js';
@@ -147,6 +150,20 @@ describe('AMQP ↔ native', () => {
       break;
     }
     c.destroy();
+  });
+
+  it('the native listener refuses properties starting 0xC1 (the stored form of AMQP properties) with PRECONDITION_FAILED', async () => {
+    const raw = await RawClient.connect(d().daemon.port);
+    await raw.handshake();
+    await raw.openChannel(1);
+    const args = packValue(['', 'interop.none']);
+    raw.send(frame(FrameType.METHOD, 1, Buffer.concat([u16(NativeMethod.BasicPublish), u32(args.length), args, u32(3), Buffer.from([0xc1, 0, 0]), Buffer.from('body')])));
+    expect(await raw.expectChannelClose(1)).toEqual({
+      code: 406,
+      text: 'PRECONDITION_FAILED - message properties must be a msgpack map: a first byte 0xC1 is reserved',
+      methodId: NativeMethod.BasicPublish,
+    });
+    raw.destroy();
   });
 
   it('the headers exchange routes AMQP and native messages by their headers', async () => {
