@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import { externalBroker, type BrokerHandle } from './brokers/broker.js';
+import { externalBroker, waitForPort, type BrokerHandle } from './brokers/broker.js';
 import { startNats } from './brokers/nats.js';
 import { startRabbitMQ, type RabbitHandle } from './brokers/rabbitmq.js';
 import { startSkiff, type SkiffHandle } from './brokers/skiff.js';
@@ -113,7 +113,9 @@ class BrokerPool {
       const h: SkiffHandle = await startSkiff(this.req.skiff);
       this.versions[kind] = h.version;
       this.versions.skiff = h.version;
-      // The same daemon, reached through its AMQP listener by the RabbitMQ driver.
+      // The same daemon, reached through its AMQP listener by the RabbitMQ driver; that listener
+      // binds after the native one, which is what startSkiff waited for.
+      if (kind === 'skiff-amqp') await waitForPort(h.amqpPort, 10_000);
       const handle: BrokerHandle = kind === 'skiff' ? h : { kind, url: `amqp://guest:guest@127.0.0.1:${h.amqpPort}`, pid: h.pid, version: h.version, stop: () => h.stop() };
       return { handle, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
     }
