@@ -6,12 +6,14 @@ import type { Authenticator } from './server/auth.js';
 import { daemonHost } from './server/http/daemon-host.js';
 import { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
+import { AmqpFrontEnd } from './server/amqp/front-end.js';
 import { NativeFrontEnd } from './server/native/front-end.js';
 import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
-import type { Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { PeerInfo } from './server/peer.js';
 import { LoginThrottle } from './server/login-throttle.js';
 import { peerOfSocket } from './server/peer.js';
 import { TlsCredentials, certificateUser, type TlsSettings, isLoopbackHost, listenOn, tlsListener } from './server/tls.js';
@@ -56,6 +58,8 @@ export interface Daemon {
   readonly tls: { host: string; port: number } | null;
   /** Re-reads the TLS certificate, key and CA (SIGHUP); open connections are kept. False if they could not be read. */
   reloadTls(): boolean;
+  /** The AMQP 0-9-1 front end, unless `amqp_enabled` is false; `amqp.address` is where it listens. */
+  readonly amqp: AmqpFrontEnd | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -113,6 +117,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
@@ -123,19 +128,28 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   await disk?.start();
   let addr;
+  let amqpAddr;
   let http: HttpListener | null = null;
-  let nativeTls: TlsServer | null = null;
+  const tlsServers: TlsServer[] = [];
   let tlsAddr: { host: string; port: number } | null = null;
+  let amqpsAddr: { host: string; port: number } | null = null;
   let stopping = false;
-  const closeTls = (): Promise<unknown> => new Promise((resolve) => (nativeTls === null ? resolve(null) : nativeTls.close(resolve)));
+  const closeTls = (): Promise<unknown> => Promise.all(tlsServers.map((t) => new Promise((resolve) => t.close(resolve))));
+  /** A TLS port for a front end: its accept gets each handshaken socket and who its certificate names. */
+  const tlsPort = async (protocol: string, accept: (socket: TLSSocket, peer: PeerInfo) => unknown, port: number, host: string): Promise<{ host: string; port: number }> => {
+    const server = tlsListener(credentials as TlsCredentials, (socket) => accept(socket, { ...peerOfSocket(socket), certificateUser: certificateUser(socket) }), log.child({ listener: protocol }));
+    tlsServers.push(server);
+    const a = await listenOn(server, port, host);
+    registry.addListener({ protocol, host: a.address, port: a.port });
+    return { host: a.address, port: a.port };
+  };
   try {
     addr = await native.listen(config.port, config.host);
-    if (credentials !== null) {
-      // The native front end's accept is all a TLS listener needs: AMQP's is one more such line.
-      nativeTls = tlsListener(credentials, (socket) => native.accept(socket, { ...peerOfSocket(socket), certificateUser: certificateUser(socket) }), log.child({ listener: 'skiffs' }));
-      const a = await listenOn(nativeTls, config.tls.port, config.tls.host === '' ? config.host : config.tls.host);
-      tlsAddr = { host: a.address, port: a.port };
-      registry.addListener({ protocol: 'skiffs', ...tlsAddr });
+    if (credentials !== null) tlsAddr = await tlsPort('skiffs', (s, peer) => native.accept(s, peer), config.tls.port, config.tls.host === '' ? config.host : config.tls.host);
+    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host);
+    if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
+    if (credentials !== null && amqp !== null) {
+      amqpsAddr = await tlsPort('amqp/ssl', (s, peer) => amqp.accept(s, peer), config.tls.amqpsPort, config.tls.host === '' ? config.amqp.host : config.tls.host);
     }
     if (config.http.enabled) {
       const host = daemonHost({
@@ -162,6 +176,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     disk?.stop();
     admin.stop();
     await closeTls();
+    await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
     registry.close();
     await store?.close().catch(() => undefined);
@@ -170,12 +185,15 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
   if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
+  if (amqpsAddr !== null) log.info(amqpsAddr, 'amqps listening');
   const clear = (what: string, host: string): void => {
     if (!isLoopbackHost(host)) log.warn({ host }, `the ${what} listener is plain TCP on a non-loopback address: passwords and messages travel in clear (set tls_cert_file and use TLS)`);
   };
   clear('native', addr.address);
+  if (amqpAddr !== undefined) clear('AMQP', amqpAddr.address);
   if (http?.address != null && !http.tls) clear('HTTP', http.address.address);
-  log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  // One line names every protocol listener, so an operator (and a test) learns both ports from it.
+  log.info({ host: addr.address, port: addr.port, ...(amqpAddr !== undefined && { amqpHost: amqpAddr.address, amqpPort: amqpAddr.port }) }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
     config,
@@ -191,11 +209,13 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     http,
     tls: tlsAddr,
     reloadTls: () => credentials?.reload() ?? false,
+    amqp,
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
         const tlsClosed = closeTls();
+        await amqp?.close();
         await native.close();
         await tlsClosed;
         registry.close();

@@ -1,4 +1,4 @@
-import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
+import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_AMQP_PORT, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, DEFAULT_AMQPS_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from '../server/login-throttle.js';
@@ -28,10 +28,19 @@ export interface TlsConfig {
   readonly caFile: string;
   readonly host: string;
   readonly port: number;
+  /** The AMQP TLS port (`amqps://`), when the AMQP listener runs. */
+  readonly amqpsPort: number;
   readonly http: boolean;
   readonly verifyPeer: boolean;
   readonly failIfNoPeerCert: boolean;
   readonly certLogin: boolean;
+}
+
+/** The AMQP 0-9-1 listener's address, and whether it runs at all (`amqp_enabled`). */
+export interface AmqpConfig {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
 }
 
 /** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
@@ -54,6 +63,7 @@ export interface Config {
   readonly users: readonly UserConfig[];
   readonly store: Readonly<StoreOptions>;
   readonly http: Readonly<HttpConfig>;
+  readonly amqp: Readonly<AmqpConfig>;
 }
 
 interface Common {
@@ -115,6 +125,15 @@ export const SCALARS: readonly ScalarSpec[] = [
     default: DEFAULT_TLS_PORT,
     doc: 'Port of the native TLS listener (skiffs://), when tls_cert_file is set; 0 picks a free one.',
   },
+  {
+    key: 'amqps_port',
+    path: 'tls.amqpsPort',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_AMQPS_PORT,
+    doc: "Port of the AMQP TLS listener (amqps://, RabbitMQ's), when tls_cert_file is set and amqp_enabled; 0 picks a free one.",
+  },
   { key: 'tls_http', path: 'tls.http', type: 'bool', default: false, doc: 'Serve the HTTP listener as HTTPS (and its WebSockets as wss) with the same certificate.' },
   { key: 'tls_verify_peer', path: 'tls.verifyPeer', type: 'bool', default: false, doc: 'Ask TLS clients for a certificate and verify it against tls_ca_file (mutual TLS).' },
   {
@@ -130,6 +149,17 @@ export const SCALARS: readonly ScalarSpec[] = [
     type: 'bool',
     default: false,
     doc: "A verified client certificate's subject CN logs in as that user, without a password (EXTERNAL).",
+  },
+  { key: 'amqp_enabled', path: 'amqp.enabled', type: 'bool', default: true, doc: 'Run the AMQP 0-9-1 listener, for RabbitMQ clients (amqplib, pika, the Java client, …).' },
+  { key: 'amqp_host', path: 'amqp.host', type: 'string', default: DEFAULT_HOST, doc: 'Address the AMQP listener binds; 0.0.0.0 or :: for every interface.' },
+  {
+    key: 'amqp_port',
+    path: 'amqp.port',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_AMQP_PORT,
+    doc: 'AMQP port (RabbitMQ\'s); 0 picks a free one (the "amqp listening" log line tells which).',
   },
   { key: 'http_enabled', path: 'http.enabled', type: 'bool', default: true, doc: 'Run the HTTP listener: management API, Prometheus metrics, health checks and the dashboard.' },
   { key: 'http_host', path: 'http.host', type: 'string', default: DEFAULT_HTTP_OPTIONS.host, doc: 'Address the HTTP listener binds; 0.0.0.0 or :: for every interface.' },

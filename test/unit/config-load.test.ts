@@ -40,7 +40,7 @@ const DEFAULTS = {
   diskFreeLimit: 50_000_000,
   allowGuest: true,
   loginThrottle: { delayMs: 1000, maxFailures: 10, windowMs: 60_000 },
-  tls: { certFile: '', keyFile: '', caFile: '', host: '', port: 5681, http: false, verifyPeer: false, failIfNoPeerCert: false, certLogin: false },
+  tls: { certFile: '', keyFile: '', caFile: '', host: '', port: 5681, amqpsPort: 5671, http: false, verifyPeer: false, failIfNoPeerCert: false, certLogin: false },
   users: [],
   store: { ...DEFAULT_STORE_OPTIONS },
   http: {
@@ -54,6 +54,7 @@ const DEFAULTS = {
     statsIntervalMs: 5000,
     statsSamples: 120,
   },
+  amqp: { enabled: true, host: '127.0.0.1', port: 5672 },
 };
 
 describe('defaults', () => {

@@ -1,4 +1,6 @@
 import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../../protocol/index.js';
+import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
+import { nativeContent } from '../../broker/stored-content.js';
 import type { ServerChannel } from './connection.js';
 
 /**
@@ -18,6 +20,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.BasicPublish: {
       const content = p.content as Buffer;
       access?.check('write', 'exchange', a[0] as string);
+      if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
       c.publish(a[0] as string, a[1] as string, a[2] as boolean, a[3] as boolean, a[4] as number, a[5] as number, content);
       return;
     }
@@ -62,7 +65,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
           ch.id,
           Method.BasicGetOk,
           [r.deliveryTag, m.redelivered, m.exchange, m.routingKey, r.messageCount, m.persistent],
-          m.content,
+          nativeContent(m.content),
         );
       }
       return;
@@ -134,4 +137,9 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     default:
       throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${p.def.name} is not allowed on a channel`, { methodId: p.def.id });
   }
+}
+
+/** Properties starting 0xC1 are not a msgpack map; the broker keeps AMQP properties behind that byte (SPEC §3.3). */
+function reservedPropertiesTag(): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, 'message properties must be a msgpack map: a first byte 0xC1 is reserved');
 }
