@@ -1,3 +1,4 @@
+import amqplib from 'amqplib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Admin, ServerError, connect, type Channel, type Connection } from '../../src/client/index.js';
 import { startHttpDaemon, users, type HttpDaemon } from '../helpers/http.js';
@@ -118,6 +119,34 @@ describe('native protocol', () => {
     expect(bad).toMatch(/^PRECONDITION_FAILED - permission\.configure: not a valid regular expression: /);
     const missing = await admin.setPermissions('ghost', { configure: '', write: '', read: '' }).catch((e: ServerError) => e.message);
     expect(missing).toBe("NOT_FOUND - no user 'ghost'");
+  });
+});
+
+describe('AMQP 0-9-1 (amqplib)', () => {
+  /** Runs `op` on a fresh amqplib channel of `user`: null when allowed, else the channel's close text. */
+  async function amqp(user: string, op: (ch: amqplib.Channel) => Promise<unknown>): Promise<string | null> {
+    const c = await amqplib.connect(`amqp://${user}@127.0.0.1:${d.daemon.amqp?.address?.port ?? 0}`);
+    try {
+      const ch = await c.createChannel();
+      ch.on('error', () => undefined);
+      return await op(ch).then(
+        () => null,
+        (e: Error) => e.message,
+      );
+    } finally {
+      await c.close().catch(() => undefined);
+    }
+  }
+  // amqplib prefixes the failed operation ("Operation failed: QueueDelete; ").
+  const closed = (text: string): unknown => expect.stringContaining(`403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - ${text}"`);
+
+  it('the same permissions, with the same words, on the AMQP listener', async () => {
+    expect(await amqp('app:app-pw', (ch) => ch.assertQueue('app.amqp'))).toBeNull();
+    expect(await amqp('app:app-pw', (ch) => ch.deleteQueue('other.q'))).toEqual(closed(refused('configure', 'queue', 'other.q')));
+    expect(await amqp('app:app-pw', (ch) => ch.get('other.q'))).toEqual(closed(refused('read', 'queue', 'other.q')));
+    expect(await amqp('app:app-pw', (ch) => ch.bindQueue('app.q', 'other.x', 'k'))).toEqual(closed(refused('read', 'exchange', 'other.x')));
+    expect(await amqp('nobody:nobody-pw', (ch) => ch.assertExchange('app.ax', 'fanout'))).toEqual(closed(refused('configure', 'exchange', 'app.ax', 'nobody')));
+    expect(await amqp('ops:ops-pw', (ch) => ch.checkQueue('other.q'))).toBeNull();
   });
 });
 

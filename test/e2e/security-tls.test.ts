@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import amqplib from 'amqplib';
 import { copyFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -43,7 +44,8 @@ async function start(tls: ConfigOverrides['tls'] = {}, more: ConfigOverrides = {
     port: 0,
     loginThrottle: { delayMs: 0 },
     http: { host: '127.0.0.1', port: 0 },
-    tls: { certFile: pki.server.certFile, keyFile: pki.server.keyFile, port: 0, ...tls },
+    amqp: { port: 0 },
+    tls: { certFile: pki.server.certFile, keyFile: pki.server.keyFile, port: 0, amqpsPort: 0, ...tls },
     ...more,
   });
   const d = await startDaemon(config, { log: silentLogger(), memoryOnly: true, scrypt: FAST_SCRYPT });
@@ -99,7 +101,7 @@ describe('skiffs:// on the native TLS listener', () => {
     expect(await roundTrip(c, 'tls-q')).toBe('over tls-q');
     const listed = [...d.registry.list()].map((x) => [x.protocol, x.port]);
     expect(listed).toEqual([['Skiff 1.0', tlsPort(d)]]);
-    expect(d.registry.listeners().map((l) => l.protocol)).toEqual(['skiff', 'skiffs', 'http']);
+    expect(d.registry.listeners().map((l) => l.protocol)).toEqual(['skiff', 'skiffs', 'amqp', 'amqp/ssl', 'http']);
     const plain = await open(`skiff://guest:guest@127.0.0.1:${d.port}`);
     expect(await roundTrip(plain, 'plain-q')).toBe('over plain-q');
   });
@@ -133,6 +135,26 @@ describe('skiffs:// on the native TLS listener', () => {
     );
     expect(err?.code).toMatch(/^ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE)$/);
     expect(await servedFingerprint(tlsPort(d), { ca: pki.ca, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })).toBe(fingerprintOf(pki.server.cert));
+  });
+});
+
+describe('amqps:// on the AMQP TLS listener', () => {
+  it('amqplib connects over TLS with the CA, and is refused without it', async () => {
+    const d = await start();
+    const listener = d.registry.listeners().find((l) => l.protocol === 'amqp/ssl');
+    expect(listener).toBeDefined();
+    const url = `amqps://guest:guest@127.0.0.1:${listener?.port ?? 0}`;
+    const c = await amqplib.connect(url, { ca: [pki.ca], servername: 'localhost' });
+    const ch = await c.createChannel();
+    await ch.assertQueue('amqps-q');
+    ch.sendToQueue('amqps-q', Buffer.from('over amqps'));
+    await waitFor(() => d.broker.queues.get('amqps-q')?.messageCount === 1, 'the message to arrive');
+    await c.close();
+    const err = await amqplib.connect(url, { servername: 'localhost' }).then(
+      () => null,
+      (e: NodeJS.ErrnoException) => e.code,
+    );
+    expect(err).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   });
 });
 
@@ -195,7 +217,7 @@ describe('https on the HTTP listener', () => {
     const r = await httpsGet(port, '/api/whoami', pki.ca);
     expect([r.status, JSON.parse(r.body)]).toEqual([200, { name: 'guest', tags: ['administrator'] }]);
     const overview = JSON.parse((await httpsGet(port, '/api/overview', pki.ca)).body) as { listeners: { protocol: string }[] };
-    expect(overview.listeners.map((l) => l.protocol)).toEqual(['skiff', 'skiffs', 'https']);
+    expect(overview.listeners.map((l) => l.protocol)).toEqual(['skiff', 'skiffs', 'amqp', 'amqp/ssl', 'https']);
     const plain = await request(port, 'GET', '/api/whoami').then(
       (x) => x.status,
       (e: NodeJS.ErrnoException) => e.code,
@@ -224,7 +246,7 @@ describe('skiff server', () => {
     const key = tmp.join('live.key');
     copyFileSync(pki.server.certFile, cert);
     copyFileSync(pki.server.keyFile, key);
-    const conf = tmp.file('tls.toml', `login_failure_delay_ms = 0\ntls_cert_file = "${cert}"\ntls_key_file = "${key}"\ntls_port = 0\n`);
+    const conf = tmp.file('tls.toml', `login_failure_delay_ms = 0\namqp_port = 0\namqps_port = 0\ntls_cert_file = "${cert}"\ntls_key_file = "${key}"\ntls_port = 0\n`);
     const d = await spawnDaemon(['--config', conf]);
     const line = (msg: string): Record<string, unknown> | undefined =>
       d.logLines()
