@@ -1,5 +1,6 @@
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import type { StoreStatus } from '../../protocol/index.js';
 import type { Broker } from '../broker/broker.js';
 import { Deque } from '../broker/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
@@ -20,33 +21,8 @@ import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type TopologyOp, ty
 import { WorkerPool } from './worker-pool.js';
 
 /** Checkpoint lag and health, for the `status` admin command. */
-export interface StoreStats {
-  dataDir: string;
-  syncWorkers: number;
-  /** Queue files (message shards). */
-  shards: number;
-  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
-  pendingBytes: number;
-  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
-  checkpointLagMs: number;
-  checkpointsInFlight: number;
-  /** Committed checkpoints (one per shard transaction) since start. */
-  checkpoints: number;
-  failedCheckpoints: number;
-  /** Wall time (ms since the epoch) of the last commit, or null. */
-  lastCheckpointAt: number | null;
-  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
-  lastError: string | null;
-  /** Publisher confirms waiting for a commit. */
-  confirmsWaiting: number;
-  /** Whether the store is holding publishers back (pending bytes over the bound). */
-  blockingPublishers: boolean;
-  /**
-   * Rows committed since start: messages inserted, delivery updates, removals. A message
-   * published and acked within one checkpoint interval adds to none of them.
-   */
-  written: { messages: number; updates: number; removals: number };
-}
+/** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
+export type StoreStats = StoreStatus;
 
 /** Consecutive failures after which a retried checkpoint waits this long at most. */
 const MAX_RETRY_DELAY_MS = 5000;
