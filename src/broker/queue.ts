@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from './clock.js';
 import type { Consumer } from './consumer.js';
 import type { DeathReason } from './dead-letter.js';
-import { Deque } from './deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from './exchange/exchange.js';
 import { ExpiryIndex } from './expiry.js';
 import { ReadyState, type Message } from './message.js';

@@ -2,7 +2,7 @@ import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { StoreStatus } from '../../protocol/index.js';
 import type { Broker } from '../broker/broker.js';
-import { Deque } from '../broker/deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import type { Message } from '../broker/message.js';
 import type { Persistence } from '../broker/persistence.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, ReturnedMessage } from '../../src/client/index.js';
-import { drain, usePolicyServer } from '../helpers/policy-server.js';
+import { drain, usePolicyServer } from '../helpers/clock-server.js';
 import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/client/index.js';
-import { count, drain, usePolicyServer } from '../helpers/policy-server.js';
+import { count, drain, usePolicyServer } from '../helpers/clock-server.js';
 import { Collector, waitFor } from '../helpers/wait.js';
 
 const server = usePolicyServer();

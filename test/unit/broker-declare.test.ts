@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Engine, TRANSIENT, thrown } from '../helpers/engine.js';
+import { TestBroker, TRANSIENT, thrown } from '../helpers/broker.js';
 
-let e: Engine;
+let e: TestBroker;
 beforeEach(() => {
-  e = new Engine();
+  e = new TestBroker();
 });
 
 const PRECONDITION = 'PRECONDITION_FAILED';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, Message } from '../../src/client/index.js';
 import { NackError, ServerError } from '../../src/client/index.js';
-import { drain, usePolicyServer } from '../helpers/policy-server.js';
+import { drain, usePolicyServer } from '../helpers/clock-server.js';
 import { Collector, within } from '../helpers/wait.js';
 
 const server = usePolicyServer();
