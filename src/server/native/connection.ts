@@ -138,6 +138,8 @@ export class Connection implements FrameSink, ClientConnection {
   /** Set while the broker blocks this publishing connection and we stopped reading (SPEC §3.1.4). */
   private paused = false;
   private hasPublished = false;
+  /** The client's own connection.close, for the log line when the socket goes. */
+  private clientClose: { replyCode: number; text: string } | null = null;
   /** Bytes received, frames and publishes, for admin listings. */
   bytesIn = 0;
   publishes = 0;
@@ -317,8 +319,9 @@ export class Connection implements FrameSink, ClientConnection {
       case Method.ConnectionClose:
         this.writer.method(0, Method.ConnectionCloseOk, []);
         this.writer.flush();
+        // Logged with the "connection closed" line, one line per connection's end.
         const { replyCode, text } = argsOf(p, Method.ConnectionClose);
-        this.log.info({ replyCode, text }, 'client closed connection');
+        this.clientClose = { replyCode, text };
         this.state = 'closed';
         this.cleanup();
         this.stream.end();
@@ -508,7 +511,9 @@ export class Connection implements FrameSink, ClientConnection {
     this.state = 'closed';
     if (this.timer !== null) clearTimeout(this.timer);
     this.cleanup();
-    if (wasOpen) this.log.info({ user: this.user, remote: `${this.peer.remoteAddress}:${this.peer.remotePort}`, name: this.userProvidedName ?? this.name }, 'connection closed');
+    if (wasOpen) {
+      this.log.info({ user: this.user, remote: `${this.peer.remoteAddress}:${this.peer.remotePort}`, name: this.userProvidedName ?? this.name, ...this.clientClose }, 'connection closed');
+    }
     this.closedResolve();
   }
 
