@@ -101,8 +101,12 @@ describe('the log', () => {
     );
     s.destroy();
     expect(reply.subarray(0, 5).toString('latin1')).toBe('SKIFF');
-    await waitFor(() => logs().some((l) => l.msg.startsWith('bad protocol header')), 'the refusal to be logged');
-    expect(logs().find((l) => l.msg.startsWith('bad protocol header'))).toMatchObject({ level: 40, msg: 'bad protocol header (AMQP 0-9-1), closing', tried: 'AMQP 0-9-1' });
+    await waitFor(() => logs().some((l) => l.msg.startsWith('refused a client speaking')), 'the refusal to be logged');
+    expect(logs().find((l) => l.msg.startsWith('refused a client speaking'))).toMatchObject({
+      level: 40,
+      msg: 'refused a client speaking AMQP 0-9-1: this port speaks the Skiff native protocol',
+      tried: 'AMQP 0-9-1',
+    });
   });
 });
 

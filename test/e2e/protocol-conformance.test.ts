@@ -301,12 +301,13 @@ describe('properties are opaque (SPEC §3.3)', () => {
     await raw.openChannel(1);
     raw.sendMethod(1, Method.QueueDeclare, ['opaque']);
     await raw.expect(Method.QueueDeclareOk, 1);
-    const props = Buffer.from([0xc1, 0xff, 0x00]);
+    // Two msgpack values (-1, 0), not a map; a first byte 0xc1 is reserved for AMQP-published content.
+    const props = Buffer.from([0xff, 0x00]);
     const args = packValue(['', 'opaque']);
     raw.send(frame(FrameType.METHOD, 1, Buffer.concat([u16(Method.BasicPublish), u32(args.length), args, u32(props.length), props, Buffer.from('body')])));
     raw.sendMethod(1, Method.BasicGet, ['opaque', true]);
     const got = await raw.expect(Method.BasicGetOk, 1);
-    expect(got.content?.equals(Buffer.concat([Buffer.from([0, 0, 0, 3]), props, Buffer.from('body')]))).toBe(true);
+    expect(got.content?.equals(Buffer.concat([Buffer.from([0, 0, 0, 2]), props, Buffer.from('body')]))).toBe(true);
     raw.destroy();
   });
 });

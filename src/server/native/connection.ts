@@ -18,11 +18,12 @@ import {
   type FrameSink,
   type ParsedMethod,
 } from '../../../protocol/index.js';
+import { describeProtocolHeader } from '../../../protocol/amqp/protocol-header.js';
 import type { Channel, ChannelSink } from '../../broker/channel.js';
 import type { Message } from '../../broker/message.js';
 import type { Session } from '../../broker/session.js';
+import { nativeContent } from '../../broker/stored-content.js';
 import type { Logger } from '../../log/logger.js';
-import { describeProtocolHeader } from '../../../protocol/amqp/protocol-header.js';
 import type { Principal } from '../auth.js';
 import { blockReason } from '../flow-control.js';
 import type { PeerInfo } from '../peer.js';
@@ -58,13 +59,14 @@ export class ServerChannel implements ChannelSink {
   }
 
   deliver(consumerTag: string, deliveryTag: number, m: Message): void {
+    const content = nativeContent(m.content);
     const sent = this.conn.writer.contentRaw(
       this.id,
       Method.BasicDeliver,
       [consumerTag, deliveryTag, m.redelivered, m.exchange, m.routingKey, m.persistent],
-      m.content,
+      content,
     );
-    if (!sent) this.tooLarge('basic.deliver', m.content.length);
+    if (!sent) this.tooLarge('basic.deliver', content.length);
   }
 
   returned(code: number, text: string, exchange: string, routingKey: string, content: Buffer): void {
@@ -246,8 +248,8 @@ export class Connection implements FrameSink, ClientConnection {
     const check = checkProtocolHeader(have.subarray(0, HEADER_LENGTH));
     if (!check.ok) {
       // A client of another protocol (an AMQP 0-9-1 library on the wrong port) is worth a warning that says which.
-      const tried = describeProtocolHeader(have.subarray(0, HEADER_LENGTH));
-      this.log.warn({ reason: check.reason, tried, remote: this.remoteAddress }, `bad protocol header (${tried}), closing`);
+      const tried = describeProtocolHeader(have);
+      this.log.warn({ reason: check.reason, tried, remote: this.remoteAddress }, `refused a client speaking ${tried}: this port speaks the Skiff native protocol`);
       this.state = 'closed';
       this.stream.end(PROTOCOL_HEADER);
       // A peer that keeps its side open would otherwise hold the socket forever.

@@ -1,4 +1,6 @@
 import { Method, ProtocolError, ReplyCode, argsOf, type ParsedMethod } from '../../../protocol/index.js';
+import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
+import { nativeContent } from '../../broker/stored-content.js';
 import type { ServerChannel } from './connection.js';
 
 /**
@@ -14,7 +16,9 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
   switch (p.def.id) {
     case Method.BasicPublish: {
       const a = argsOf(p, Method.BasicPublish);
-      c.publish(a.exchange, a.routingKey, a.mandatory, a.persistent, a.priority, a.expiration, p.content as Buffer);
+      const content = p.content as Buffer;
+      if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
+      c.publish(a.exchange, a.routingKey, a.mandatory, a.persistent, a.priority, a.expiration, content);
       return;
     }
     case Method.BasicAck: {
@@ -60,14 +64,15 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const r = c.get(a.queue, a.noAck, (m) => {
         // Measured with the two counts at their largest: they are known only once it is taken.
         const max = Number.MAX_SAFE_INTEGER;
-        const size = w.contentFrameSize([max, m.redelivered, m.exchange, m.routingKey, max, m.persistent], 0, m.content.length - 4);
+        const bytes = nativeContent(m.content).length - 4;
+        const size = w.contentFrameSize([max, m.redelivered, m.exchange, m.routingKey, max, m.persistent], 0, bytes);
         if (size <= ch.conn.frameMax) return null;
-        return new ProtocolError(ReplyCode.CONTENT_TOO_LARGE, `basic.get-ok of a message of ${m.size} bytes (properties and body) does not fit in frameMax ${ch.conn.frameMax}`);
+        return new ProtocolError(ReplyCode.CONTENT_TOO_LARGE, `basic.get-ok of a message of ${bytes} bytes (properties and body) does not fit in frameMax ${ch.conn.frameMax}`);
       });
       if (r === null) w.method(ch.id, Method.BasicGetEmpty, []);
       else {
         const m = r.message;
-        w.contentRaw(ch.id, Method.BasicGetOk, [r.deliveryTag, m.redelivered, m.exchange, m.routingKey, r.messageCount, m.persistent], m.content);
+        w.contentRaw(ch.id, Method.BasicGetOk, [r.deliveryTag, m.redelivered, m.exchange, m.routingKey, r.messageCount, m.persistent], nativeContent(m.content));
       }
       return;
     }
@@ -130,4 +135,9 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     default:
       throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${p.def.name} is not allowed on a channel`, { methodId: p.def.id });
   }
+}
+
+/** Properties starting 0xC1 are not a msgpack map; the broker keeps AMQP properties behind that byte (SPEC §3.3). */
+function reservedPropertiesTag(): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, 'message properties must be a msgpack map: a first byte 0xC1 is reserved');
 }
