@@ -81,7 +81,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
-    storeStatus: () => (store === null ? null : { ...store.stats() }),
+    storeStatus: () => (store === null ? null : store.stats()),
   });
   // Read before any client connects, so a full disk blocks the first publisher too.
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
