@@ -120,7 +120,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, permissions, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
-    storeStatus: () => (store === null ? null : { ...store.stats() }),
+    storeStatus: () => (store === null ? null : store.stats()),
     users,
     permissions,
   });

@@ -129,6 +129,34 @@ export interface MemoryStatus {
   highWatermark: number;
   /** True while publishers are blocked (SPEC §3.1.4). */
   blocked: boolean;
+  /** The alarms in force, which block publishers: `memory`, `store`, `disk`. */
+  alarms: string[];
+}
+
+/** The durable store's part of `status`: checkpoint lag and health. */
+export interface StoreStatus {
+  dataDir: string;
+  syncWorkers: number;
+  /** Queue files (message shards). */
+  shards: number;
+  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
+  pendingBytes: number;
+  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
+  checkpointLagMs: number;
+  checkpointsInFlight: number;
+  /** Committed checkpoints (one per shard transaction) since start. */
+  checkpoints: number;
+  failedCheckpoints: number;
+  /** Wall time (ms since the epoch) of the last commit, or null. */
+  lastCheckpointAt: number | null;
+  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
+  lastError: string | null;
+  /** Publisher confirms waiting for a commit. */
+  confirmsWaiting: number;
+  /** Whether the store is holding publishers back (pending bytes over the bound). */
+  blockingPublishers: boolean;
+  /** Rows committed since start: messages inserted, delivery updates, removals. */
+  written: { messages: number; updates: number; removals: number };
 }
 
 /** `admin.status-ok`: a snapshot of the daemon. */
@@ -153,5 +181,5 @@ export interface ServerStatus {
   deliverRate: number;
   memory: MemoryStatus;
   /** Checkpoint lag of the durable store; null when the daemon runs without one. */
-  store: Record<string, unknown> | null;
+  store: StoreStatus | null;
 }

@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from './clock.js';
 import type { Consumer } from './consumer.js';
 import type { DeathReason } from './dead-letter.js';
-import { Deque } from './deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from './exchange/exchange.js';
 import { ExpiryIndex } from './expiry.js';
 import { ReadyState, type Message } from './message.js';
@@ -113,7 +113,7 @@ export class Queue {
   enqueue(message: Message): void {
     if (this.policy === null && message.expiration === 0) {
       this.ready.push(message);
-      this.readyBytes += message.content.length;
+      this.readyBytes += message.size;
       this.publishedTotal++;
       if (this.consumers.length !== 0) this.dispatch();
       return;
@@ -130,7 +130,7 @@ export class Queue {
       if (ttl !== null) m.expiresAt = this.host.clock.now() + ttl;
     }
     this.ready.push(m);
-    this.readyBytes += m.content.length;
+    this.readyBytes += m.size;
     this.publishedTotal++;
     if (m.expiresAt !== 0) {
       const index = (this.expiry ??= new ExpiryIndex());
@@ -188,7 +188,7 @@ export class Queue {
         continue;
       }
       m.redelivered = true;
-      this.readyBytes += m.content.length;
+      this.readyBytes += m.size;
       if (index !== null && m.expiresAt !== 0) {
         m.readyState = ReadyState.Ready;
         index.add(m);
@@ -281,7 +281,7 @@ export class Queue {
         }
         if (chosen === undefined) return;
         const m = this.ready.shift() as Message;
-        this.readyBytes -= m.content.length;
+        this.readyBytes -= m.size;
         if (expiring) m.readyState = ReadyState.Out;
         this.deliveredTotal++;
         chosen.channel.deliver(chosen, m);
@@ -340,7 +340,7 @@ export class Queue {
 
   /** Bookkeeping for a message shifted off the ready list. */
   private leaveReady(m: Message): void {
-    this.readyBytes -= m.content.length;
+    this.readyBytes -= m.size;
     if (this.expiry !== null) m.readyState = ReadyState.Out;
   }
 
@@ -402,7 +402,7 @@ export class Queue {
       m.readyState = ReadyState.Dead;
       this.dead++;
     }
-    this.readyBytes -= m.content.length;
+    this.readyBytes -= m.size;
     this.discard(m, 'expired');
   };
 }

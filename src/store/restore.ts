@@ -4,8 +4,30 @@ import type { Logger } from '../log/logger.js';
 import { decodeArgs } from './args-json.js';
 import { StoreError, fromErrorData } from './errors.js';
 import { storeFilePath } from './schema.js';
-import type { Store } from './store.js';
-import { INS, INS_STRIDE, type FromWorker, type RowsChunk, type StoredTopology } from './wire.js';
+import { INS, INS_STRIDE, type FromWorker, type RowsChunk, type ShardSummary, type StoredSetting, type StoredTopology, type ToWorker } from './wire.js';
+
+/**
+ * All restore may do to the store: read what its workers found, talk to them, and hand back
+ * the queues it rebuilt. The store builds one for its own restore; nothing else sees its insides.
+ */
+export interface RestoreSource {
+  readonly dataDir: string;
+  /** What the workers found when they opened their files. */
+  readonly opened: { readonly shards: readonly ShardSummary[]; readonly topologyCreated: boolean };
+  readonly workerCount: number;
+  /** Whether the queue file of `shard` exists. */
+  hasQueueFile(shard: number): boolean;
+  /** A request to a worker; its replies go to the `onReply` handler. */
+  post(worker: number, m: ToWorker): void;
+  /** Where worker replies go while restore runs; null hands them back to the store. */
+  onReply(handler: ((worker: number, m: FromWorker) => void) | null): void;
+  /** A rebuilt queue and where its messages live, for checkpoints from now on. */
+  adopt(queue: Queue, qid: number, shard: number): void;
+  /** New queues get ids from `next` up (every id below is taken). */
+  qidsFrom(next: number): void;
+  /** The run-time settings (users, permissions, limits) the topology file holds. */
+  keepSettings(settings: StoredSetting[]): void;
+}
 
 /** What a restore brought back. */
 export interface RestoreSummary {
@@ -28,17 +50,17 @@ const PROGRESS_EVERY_MS = 1000;
  * from every worker in parallel. Messages that were delivered before the stop come back
  * redelivered. Anything that cannot be put back stops the start with a {@link StoreError}.
  */
-export async function restoreStore(store: Store, broker: Broker, log: Logger): Promise<RestoreSummary> {
+export async function restoreStore(store: RestoreSource, broker: Broker, log: Logger): Promise<RestoreSummary> {
   const started = Date.now();
   try {
     const topology = await readTopology(store);
     checkFiles(store, topology);
-    store.settings = topology.settings;
+    store.keepSettings(topology.settings);
     const byQid = rebuildTopology(store, broker, topology, log);
     let maxQid = 0;
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);
     for (const s of store.opened.shards) maxQid = Math.max(maxQid, s.maxQid);
-    store.nextQid = maxQid + 1;
+    store.qidsFrom(maxQid + 1);
     const { messages, orphans } = await readMessages(store, broker, byQid, log);
     const summary: RestoreSummary = {
       exchanges: topology.exchanges.length,
@@ -52,22 +74,22 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     log.info(summary, 'store restored');
     return summary;
   } finally {
-    store.restoreHandler = null;
+    store.onReply(null);
   }
 }
 
-function readTopology(store: Store): Promise<StoredTopology> {
+function readTopology(store: RestoreSource): Promise<StoredTopology> {
   return new Promise((resolve, reject) => {
-    store.restoreHandler = (_w, m) => {
+    store.onReply((_w, m) => {
       if (m.t === 'topology') resolve(m.topology);
       else if (m.t === 'read-failed') reject(fromErrorData(m.error));
-    };
+    });
     store.post(0, { t: 'read-topology' });
   });
 }
 
 /** A queue file that was just created where the topology expects messages means it was lost. */
-function checkFiles(store: Store, topology: StoredTopology): void {
+function checkFiles(store: RestoreSource, topology: StoredTopology): void {
   const created = new Set(store.opened.shards.filter((s) => s.created).map((s) => s.shard));
   const stored = store.opened.shards.reduce((n, s) => n + s.messages, 0);
   if (store.opened.topologyCreated && stored !== 0) {
@@ -77,7 +99,7 @@ function checkFiles(store: Store, topology: StoredTopology): void {
     );
   }
   for (const q of topology.queues) {
-    if (store.messageShards[q.shard] === undefined || created.has(q.shard)) {
+    if (!store.hasQueueFile(q.shard) || created.has(q.shard)) {
       throw new StoreError(
         'ERR_STORE_MISSING',
         `queue '${q.name}' keeps its messages in '${storeFilePath(store.dataDir, 'queues', q.shard)}', which is missing; refusing to start without them`,
@@ -86,7 +108,7 @@ function checkFiles(store: Store, topology: StoredTopology): void {
   }
 }
 
-function rebuildTopology(store: Store, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
+function rebuildTopology(store: RestoreSource, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
   for (const x of t.exchanges) {
     attempt('exchange', x.name, () =>
       broker.declareExchange(x.name, x.type, { durable: true, autoDelete: x.autoDelete, internal: x.internal, arguments: decodeArgs(x.arguments) }, false),
@@ -97,7 +119,7 @@ function rebuildTopology(store: Store, broker: Broker, t: StoredTopology, log: L
     const q = attempt('queue', r.name, () =>
       broker.declareQueue(r.name, { durable: true, exclusive: false, autoDelete: r.autoDelete, arguments: decodeArgs(r.arguments) }, false, null),
     );
-    store.refs.set(q, { queue: q, qid: r.qid, shard: r.shard, dropped: false });
+    store.adopt(q, r.qid, r.shard);
     byQid.set(r.qid, q);
   }
   for (const b of t.bindings) {
@@ -130,7 +152,7 @@ function attempt<T>(kind: string, name: string, f: () => T): T {
   }
 }
 
-function readMessages(store: Store, broker: Broker, byQid: Map<number, Queue>, log: Logger): Promise<{ messages: number; orphans: number }> {
+function readMessages(store: RestoreSource, broker: Broker, byQid: Map<number, Queue>, log: Logger): Promise<{ messages: number; orphans: number }> {
   const total = store.opened.shards.reduce((n, s) => n + s.messages, 0);
   let left = store.opened.shards.length;
   let messages = 0;
@@ -138,7 +160,7 @@ function readMessages(store: Store, broker: Broker, byQid: Map<number, Queue>, l
   let loggedAt = Date.now();
   return new Promise((resolve, reject) => {
     if (left === 0) resolve({ messages, orphans });
-    store.restoreHandler = (w: number, m: FromWorker) => {
+    store.onReply((w: number, m: FromWorker) => {
       try {
         if (m.t === 'rows') {
           messages += restoreRows(broker, byQid, m);
@@ -156,7 +178,7 @@ function readMessages(store: Store, broker: Broker, byQid: Map<number, Queue>, l
       } catch (err) {
         reject(err as Error);
       }
-    };
+    });
     for (let w = 0; w < store.workerCount; w++) store.post(w, { t: 'read-messages', live: [...byQid.keys()] });
   });
 }

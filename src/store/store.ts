@@ -1,7 +1,8 @@
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import type { StoreStatus } from '../../protocol/index.js';
 import type { Broker } from '../broker/broker.js';
-import { Deque } from '../broker/deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import type { Message } from '../broker/message.js';
 import type { Persistence } from '../broker/persistence.js';
@@ -12,7 +13,7 @@ import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, type StoreOptions } from './options.js';
-import { restoreStore, type RestoreSummary } from './restore.js';
+import { restoreStore, type RestoreSource, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
@@ -20,33 +21,8 @@ import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type StoredSetting,
 import { WorkerPool } from './worker-pool.js';
 
 /** Checkpoint lag and health, for the `status` admin command. */
-export interface StoreStats {
-  dataDir: string;
-  syncWorkers: number;
-  /** Queue files (message shards). */
-  shards: number;
-  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
-  pendingBytes: number;
-  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
-  checkpointLagMs: number;
-  checkpointsInFlight: number;
-  /** Committed checkpoints (one per shard transaction) since start. */
-  checkpoints: number;
-  failedCheckpoints: number;
-  /** Wall time (ms since the epoch) of the last commit, or null. */
-  lastCheckpointAt: number | null;
-  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
-  lastError: string | null;
-  /** Publisher confirms waiting for a commit. */
-  confirmsWaiting: number;
-  /** Whether the store is holding publishers back (pending bytes over the bound). */
-  blockingPublishers: boolean;
-  /**
-   * Rows committed since start: messages inserted, delivery updates, removals. A message
-   * published and acked within one checkpoint interval adds to none of them.
-   */
-  written: { messages: number; updates: number; removals: number };
-}
+/** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
+export type StoreStats = StoreStatus;
 
 /** Consecutive failures after which a retried checkpoint waits this long at most. */
 const MAX_RETRY_DELAY_MS = 5000;
@@ -79,13 +55,13 @@ export class Store implements Persistence {
   private readonly pool: WorkerPool;
   readonly topology: TopologyShard;
   /** Indexed by shard number; holes where no file exists. */
-  readonly messageShards: (MessageShard | undefined)[] = [];
+  private readonly messageShards: (MessageShard | undefined)[] = [];
   private readonly allShards: Shard<Delta>[] = [];
   /** Shards that hash new queues: 0 .. syncWorkers-1. Older files beyond keep their queues. */
   private readonly hashShards: number;
-  readonly refs = new Map<Queue, QueueRef>();
+  private readonly refs = new Map<Queue, QueueRef>();
   private seq = 0;
-  nextQid = 1;
+  private nextQid = 1;
   private readonly waiters = new Deque<Waiter>();
   private pendingBytes = 0;
   private alarm = false;
@@ -102,12 +78,12 @@ export class Store implements Persistence {
   private lastCheckpointAt: number | null = null;
   private lastError: string | null = null;
   private readonly written = { messages: 0, updates: 0, removals: 0 };
-  /** @internal Restore's handler for worker replies (topology, rows); null outside restore. */
-  restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
+  /** Restore's handler for worker replies (topology, rows); null outside restore. */
+  private restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
   /** Run-time settings (users, …) as read on restore; {@link changeSetting} keeps it current. */
   settings: StoredSetting[] = [];
-  /** @internal What the workers found when they opened their files. */
-  opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  /** What the workers found when they opened their files. */
+  private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
 
   private constructor(options: StoreOptions, dataDir: string, log: Logger, lock: DirLock, shardIds: number[], setups: WorkerSetup[]) {
     this.options = options;
@@ -179,21 +155,34 @@ export class Store implements Persistence {
   async restore(broker: Broker): Promise<RestoreSummary> {
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this, broker, this.log);
+    const summary = await restoreStore(this.restoreSource(), broker, this.log);
     this.recording = true;
     this.interval = setInterval(() => this.checkpoint(), this.options.checkpointIntervalMs);
     this.interval.unref();
     return summary;
   }
 
-  /** @internal Restore sends requests to workers through this. */
-  post(worker: number, m: Parameters<WorkerPool['post']>[1]): void {
-    this.pool.post(worker, m);
-  }
-
-  /** @internal */
-  get workerCount(): number {
-    return this.pool.size;
+  /** The narrow view of this store that restore works through ({@link RestoreSource}). */
+  private restoreSource(): RestoreSource {
+    return {
+      dataDir: this.dataDir,
+      opened: this.opened,
+      workerCount: this.pool.size,
+      hasQueueFile: (shard) => this.messageShards[shard] !== undefined,
+      post: (worker, m) => this.pool.post(worker, m),
+      onReply: (handler) => {
+        this.restoreHandler = handler;
+      },
+      adopt: (queue, qid, shard) => {
+        this.refs.set(queue, { queue, qid, shard, dropped: false });
+      },
+      qidsFrom: (next) => {
+        this.nextQid = next;
+      },
+      keepSettings: (settings) => {
+        this.settings = settings;
+      },
+    };
   }
 
   private poolEvents(): ConstructorParameters<typeof WorkerPool>[1] {

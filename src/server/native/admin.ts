@@ -2,6 +2,7 @@ import {
   Method,
   ProtocolError,
   ReplyCode,
+  argsOf,
   isAdminListKind,
   packValue,
   type AdminListKind,
@@ -12,6 +13,7 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
+  type StoreStatus,
   type UserRow,
 } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
@@ -42,7 +44,7 @@ export interface AdminOptions {
   /** `memory_high_watermark`, reported by status. */
   memoryHighWatermark?: number;
   /** Checkpoint lag of the durable store for status; absent or null without a store. */
-  storeStatus?: () => Record<string, unknown> | null;
+  storeStatus?: () => StoreStatus | null;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
   rateSampleMs?: number;
   /** Run-time users (`admin.put user`, `admin.list users`); absent = not offered. */
@@ -125,11 +127,11 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       Method.AdminList,
       'read',
       (conn, p) => {
-        const kind = p.args[0] as string;
+        const { kind, offset } = argsOf(p, Method.AdminList);
         if (!isAdminListKind(kind) || (kind === 'users' && users === undefined) || (kind === 'permissions' && permissions === undefined)) {
           throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users or permissions)`);
         }
-        const { rows, next } = page(kind === 'permissions' ? (permissions?.list() ?? []) : listRows(host, kind, users), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
+        const { rows, next } = page(kind === 'permissions' ? (permissions?.list() ?? []) : listRows(host, kind, users), offset, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
     ],
@@ -137,7 +139,7 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       Method.AdminCloseConnection,
       'admin',
       (conn, p) => {
-        const [id, reason] = p.args as [string, string];
+        const { connection: id, reason } = argsOf(p, Method.AdminCloseConnection);
         const target = host.registry.get(id);
         if (target === undefined) throw new ProtocolError(ReplyCode.NOT_FOUND, `no connection '${id}'`);
         conn.writer.method(0, Method.AdminCloseConnectionOk, []);
@@ -270,6 +272,7 @@ function status(host: AdminHost, meter: RateMeter, options: AdminOptions): Serve
       queuedBytes: s.queuedBytes,
       highWatermark: options.memoryHighWatermark ?? 0,
       blocked: s.blocked,
+      alarms: [...host.broker.alarmReasons],
     },
     store: options.storeStatus?.() ?? null,
   };
