@@ -45,21 +45,18 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and server, restores the durable store into the broker, and only then
- * starts listening, so no client ever sees a half-restored broker.
+ * Builds the broker and server and binds the listeners first — a busy port fails at once, before
+ * the store is opened, with nothing created in the data directory — then opens the store,
+ * restores the topology and each queue's backlog counts (messages are paged in as consumers
+ * need them), and only then serves connections, so no client sees a half-restored broker.
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const store = options.store === undefined ? null : await Store.open(options.store, options.log);
+  const watermark = options.memoryHighWatermarkBytes ?? 0;
+  const store = options.store === undefined ? null : Store.create(options.store, options.log, watermark);
   const broker = new Broker({
-    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
-    ...(store !== null && { persistence: store }),
+    memoryHighWatermarkBytes: watermark,
+    ...(store !== null && { persistence: store, pager: store }),
   });
-  try {
-    if (store !== null) await store.restore(broker);
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    throw err;
-  }
   const server = new SkiffServer({
     broker,
     log: options.log,
@@ -68,31 +65,43 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
+  server.holdConnections();
   const admin = registerAdminMethods(server, {
-    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+    memoryHighWatermarkBytes: watermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
   });
-  // Read before any client connects, so a full disk blocks the first publisher too.
-  const disk =
-    store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
-  await disk?.start();
+  const offPageFailures = broker.watchPageFailures((q, err, lost) => {
+    if (err !== null) options.log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
+    else options.log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
+  });
   let addr;
   let http: HttpListener | null = null;
+  const disk =
+    store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
   let stopping = false;
   try {
     addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
     if (options.http !== undefined) {
       const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
-      const host = nativeHost({ server, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
+      const host = nativeHost({ server, store, disk, memoryHighWatermark: watermark, listener, stopping: () => stopping });
       http = await HttpListener.start(host, options.http, options.log);
+    }
+    if (store !== null) {
+      await store.open();
+      await store.restore(broker);
+      // Read before any client is served, so a full disk blocks the first publisher too.
+      await disk?.start();
     }
   } catch (err) {
     disk?.stop();
     admin.stop();
+    offPageFailures();
+    await http?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;
   }
+  server.serve();
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
@@ -111,6 +120,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await server.close();
         disk?.stop();
         admin.stop();
+        offPageFailures();
         await store?.close();
       })()),
   };

@@ -38,6 +38,8 @@ export class SkiffServer implements ServerContext {
   readonly startedAt = Date.now();
   private readonly server: Server;
   private readonly sockets = new Set<Connection>();
+  /** Sockets accepted while the daemon restores, served once it is ready; null once serving. */
+  private held: Socket[] | null = null;
   private readonly unsubscribeBlocked: () => void;
 
   constructor(options: ServerOptions = {}) {
@@ -58,6 +60,25 @@ export class SkiffServer implements ServerContext {
     });
   }
 
+  /**
+   * Binds now but holds every connection until {@link serve}: the daemon binds before it opens
+   * its store (a busy port fails at once, with nothing created), and serves once restored.
+   */
+  holdConnections(): void {
+    this.held ??= [];
+  }
+
+  /** Serves the connections held since {@link holdConnections}, and every one after. */
+  serve(): void {
+    const held = this.held;
+    this.held = null;
+    for (const socket of held ?? []) {
+      if (socket.destroyed) continue;
+      this.accept(socket);
+      socket.resume();
+    }
+  }
+
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   listen(port: number = DEFAULT_PORT, host: string = DEFAULT_HOST): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
@@ -75,6 +96,12 @@ export class SkiffServer implements ServerContext {
   }
 
   private accept(socket: Socket): void {
+    if (this.held !== null) {
+      socket.pause();
+      socket.on('error', () => socket.destroy());
+      this.held.push(socket);
+      return;
+    }
     const conn = new Connection(socket, this);
     this.sockets.add(conn);
     void conn.closed.then(() => this.sockets.delete(conn));
@@ -105,6 +132,8 @@ export class SkiffServer implements ServerContext {
    */
   async close(reason = 'broker shutdown'): Promise<void> {
     const stopped = this.stopAccepting();
+    for (const socket of this.held ?? []) socket.destroy();
+    this.held = null;
     for (const c of this.sockets) c.closeConnection(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
     await Promise.all([...this.sockets].map((c) => c.closed));
     await stopped;

@@ -9,10 +9,7 @@ import { StoreError, toErrorData } from './errors.js';
 import { QueueFile } from './queue-file.js';
 import { openStoreFile, storeFilePath, storeReadError } from './schema.js';
 import { TopologyFile } from './topology-file.js';
-import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
-
-/** Restore chunks in flight to the main thread before the worker waits for it to catch up. */
-const READ_CREDIT = 4;
+import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type PageRequest, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort;
@@ -26,8 +23,6 @@ const openBatch = new Map<number, number>();
 const doomed = new Map<number, boolean>();
 /** Write transactions started, for fault injection. */
 const transactions = { all: 0, topology: 0, queues: 0 };
-let credit = READ_CREDIT;
-let creditWaiter: (() => void) | null = null;
 
 function post(m: FromWorker, transfer?: ArrayBuffer[]): void {
   (port as NonNullable<typeof port>).postMessage(m, transfer);
@@ -125,20 +120,27 @@ function writeError(err: unknown, file: string): { code: 'ERR_STORE_WRITE'; mess
   return { code: 'ERR_STORE_WRITE', message: `checkpoint of '${file}' failed: ${(err as Error).message}` };
 }
 
-async function readMessages(live: number[]): Promise<void> {
+function readCounts(live: number[]): void {
   let file: QueueFile | null = null;
   try {
     for (const q of queueFiles.values()) {
       file = q;
-      const orphans = q.deleteOrphans(live);
-      for (const chunk of q.read()) {
-        post(chunk, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
-        if (--credit <= 0) await new Promise<void>((r) => (creditWaiter = r));
-      }
-      post({ t: 'rows-done', shard: q.shard, orphans });
+      post({ t: 'counts', shard: q.shard, ...q.counts(live) });
     }
   } catch (err) {
     post({ t: 'read-failed', error: toErrorData(file === null ? err : storeReadError(err, file.file), 'ERR_STORE_CORRUPT') });
+  }
+}
+
+/** A page-in: read between checkpoints, on the same connection, so it sees every committed row. */
+function readPage(r: PageRequest): void {
+  const file = queueFiles.get(r.shard);
+  try {
+    if (file === undefined) throw new StoreError('ERR_STORE_WORKER', `shard ${r.shard} is not owned by this worker`);
+    const chunk = file.page(r);
+    post({ t: 'paged', req: r.req, ...chunk }, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
+  } catch (err) {
+    post({ t: 'page-failed', req: r.req, error: toErrorData(file === undefined ? err : storeReadError(err, file.file), 'ERR_STORE_CORRUPT') });
   }
 }
 
@@ -165,13 +167,11 @@ port.on('message', (m: ToWorker) => {
         post({ t: 'read-failed', error: toErrorData(storeReadError(err, topology?.file ?? 'topology.db'), 'ERR_STORE_CORRUPT') });
       }
       return;
-    case 'read-messages':
-      void readMessages(m.live);
+    case 'read-counts':
+      readCounts(m.live);
       return;
-    case 'credit':
-      credit++;
-      creditWaiter?.();
-      creditWaiter = null;
+    case 'page':
+      readPage(m);
       return;
     case 'close':
       for (const q of queueFiles.values()) q.rollback();

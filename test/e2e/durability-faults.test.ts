@@ -140,7 +140,7 @@ describe('the store refuses to start rather than lose data', () => {
     db.close();
     expect(await refusal(dataDir)).toEqual({
       code: 'ERR_STORE_SCHEMA',
-      message: `store file '${file}' has schema version 99, newer than this skiff supports (1); upgrade skiff or restore an older backup`,
+      message: `store file '${file}' has schema version 99, newer than this skiff supports (2); upgrade skiff or restore an older backup`,
     });
   });
 
