@@ -69,6 +69,7 @@ export class QueueFile {
   private readonly releaseBody: Database.Statement;
   private readonly dropBodies: Database.Statement;
   private readonly addCount: Database.Statement;
+  private readonly dropEmptyCounts: Database.Statement;
   private readonly pageStmt: Database.Statement;
   private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * ROW_COLUMNS);
   /** Bytes committed to the WAL since it was last copied back. */
@@ -92,6 +93,7 @@ export class QueueFile {
       `INSERT INTO queue_counts (qid, priority, messages, bytes, max_id) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (qid, priority) DO UPDATE SET messages = messages + excluded.messages, bytes = bytes + excluded.bytes, max_id = max(max_id, excluded.max_id)`,
     );
+    this.dropEmptyCounts = db.prepare('DELETE FROM queue_counts WHERE messages <= 0');
     this.pageStmt = db.prepare(
       `SELECT ${SELECT_COLUMNS} FROM messages WHERE qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ? ORDER BY id`,
     ).raw();
@@ -160,7 +162,12 @@ export class QueueFile {
       released = true;
     }
     if (released) this.dropBodies.run();
-    for (const [qid, p, c] of counts.entries()) this.addCount.run(qid, p, c.messages, c.bytes, c.maxId);
+    let emptied = false;
+    for (const [qid, p, c] of counts.entries()) {
+      this.addCount.run(qid, p, c.messages, c.bytes, c.maxId);
+      if (c.messages < 0) emptied = true;
+    }
+    if (emptied) this.dropEmptyCounts.run();
     for (const qid of counts.recount) this.recountQueue(qid);
     this.walBytes += part.content.length + (ins(part) + part.upd.length + part.del.length) * 64;
   }

@@ -39,7 +39,9 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);
     for (const s of store.opened.shards) maxQid = Math.max(maxQid, s.maxQid);
     store.nextQid = maxQid + 1;
-    const { counts, orphans } = await readCounts(store, byQid);
+    const { counts, orphans } = await readCounts(store, byQid).catch((err: unknown) => {
+      throw namingQueues(err, store.dataDir, topology.queues);
+    });
     store.startRecording();
     const messages = restoreBacklogs(broker, byQid, counts, log);
     const failures: Error[] = [];
@@ -138,6 +140,20 @@ function attempt<T>(kind: string, name: string, f: () => T): T {
   } catch (err) {
     throw new StoreError('ERR_STORE_RESTORE', `cannot restore ${kind} '${name}': ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * A queue file that cannot be read, reported with the queues whose messages it holds: the
+ * operator restores or moves away a file knowing what is at stake.
+ */
+export function namingQueues(err: unknown, dataDir: string, queues: readonly { name: string; shard: number }[]): unknown {
+  if (!(err instanceof StoreError) || err.code !== 'ERR_STORE_CORRUPT') return err;
+  const m = /queues-(\d+)\.db'/.exec(err.message);
+  if (m === null || !err.message.includes(`'${storeFilePath(dataDir, 'queues', Number(m[1]))}'`)) return err;
+  const names = queues.filter((q) => q.shard === Number(m[1])).map((q) => `'${q.name}'`);
+  if (names.length === 0) return err;
+  const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  return new StoreError(err.code, `${err.message}; it holds the messages of queue${names.length === 1 ? '' : 's'} ${shown}`, { cause: err });
 }
 
 function readCounts(store: Store, byQid: Map<number, Queue>): Promise<{ counts: QueueCount[]; orphans: number }> {

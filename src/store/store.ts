@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
@@ -13,7 +14,7 @@ import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, resolveBudgets, type StoreOptions } from './options.js';
-import { restoreStore, type RestoreSummary } from './restore.js';
+import { namingQueues, restoreStore, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
@@ -46,6 +47,11 @@ export interface StoreStats {
   paging: { queueBudget: number; totalBudget: number; used: number; pageInsInFlight: number; pageIns: number; pagedInMessages: number };
   /** The restore of the last start: topology, then each queue's counts; messages are paged in after. */
   restore: RestoreSummary | null;
+  /**
+   * Durable queues with messages only on disk (a restored backlog still being paged in, or one
+   * past its budget), and any that cannot page in.
+   */
+  backlogs: { queue: string; ready: number; onDisk: number; loading: boolean; error: string | null }[];
   /**
    * Rows committed since start: messages inserted, delivery updates, removals. A message
    * published and acked within one checkpoint interval adds to none of them.
@@ -206,7 +212,7 @@ export class Store implements Persistence, Pager {
       this.lock = lock;
     } catch (err) {
       lock.release();
-      throw err;
+      throw namingQueues(err, dir, storedQueues(dir));
     }
   }
 
@@ -610,8 +616,22 @@ export class Store implements Persistence, Pager {
         pagedInMessages: this.pagedInMessages,
       },
       restore: this.restoreSummary,
+      backlogs: this.backlogs(),
       written: { ...this.written },
     };
+  }
+
+  private backlogs(): StoreStats['backlogs'] {
+    const out: StoreStats['backlogs'] = [];
+    for (const q of this.refs.keys()) {
+      const p = q.paged;
+      if (p === null) continue;
+      const onDisk = p.pagedMessages;
+      const error = p.error;
+      if (onDisk === 0 && error === null) continue;
+      out.push({ queue: q.name, ready: q.messageCount, onDisk, loading: p.loading, error: error === null ? null : error.message });
+    }
+    return out.sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
   }
 
   /**
@@ -648,6 +668,20 @@ export class Store implements Persistence, Pager {
       throw failure;
     }
     this.log.info({ checkpoints: this.checkpoints }, 'store closed');
+  }
+}
+
+/** The queues a topology file names, read directly (to name the queues of a file that would not open). */
+function storedQueues(dir: string): { name: string; shard: number }[] {
+  try {
+    const db = new Database(storeFilePath(dir, 'topology', 0), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT name, shard FROM queues').all() as { name: string; shard: number }[];
+    } finally {
+      db.close();
+    }
+  } catch {
+    return [];
   }
 }
 

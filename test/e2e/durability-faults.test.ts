@@ -116,7 +116,7 @@ describe('the store refuses to start rather than lose data', () => {
     writeFileSync(file, bytes);
     expect(await refusal(dataDir)).toEqual({
       code: 'ERR_STORE_CORRUPT',
-      message: `store file '${file}' is corrupt or not a database (database disk image is malformed); refusing to start without it (restore it from a backup or move it away)`,
+      message: `store file '${file}' is corrupt or not a database (database disk image is malformed); refusing to start without it (restore it from a backup or move it away); it holds the messages of queue 'q'`,
     });
   });
 
