@@ -1,40 +1,41 @@
 import { Broker } from './broker/broker.js';
+import { authenticatorOf } from './config/authenticator.js';
+import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
-import { registerAdminMethods } from './server/admin.js';
 import type { Authenticator } from './server/auth.js';
+import { daemonHost } from './server/http/daemon-host.js';
 import { HttpListener } from './server/http/listener.js';
-import { nativeHost } from './server/http/native-host.js';
-import type { HttpOptions } from './server/http/options.js';
+import { registerAdminMethods } from './server/native/admin.js';
+import { NativeFrontEnd } from './server/native/front-end.js';
+import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
-import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
 
-export interface DaemonOptions {
-  host?: string;
-  port?: number;
-  log: Logger;
-  auth?: Authenticator;
-  frameMax?: number;
-  channelMax?: number;
-  heartbeatMs?: number;
-  memoryHighWatermarkBytes?: number;
-  /** Durable store (missing keys take their defaults); absent = run in memory only (tests, embedding). */
-  store?: Partial<StoreOptions>;
-  /** Free bytes on the store's disk below which publishers are blocked (`disk_free_limit`); needs a store; 0 or absent = none. */
-  diskFreeLimitBytes?: number;
-  /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
-  http?: Partial<HttpOptions>;
+/** What a daemon needs besides its {@link Config}. */
+export interface DaemonRuntime {
+  readonly log: Logger;
+  /** Who may log in on every listener; default: the config's `[[users]]` and `allow_guest`. */
+  readonly auth?: Authenticator;
+  /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
+  readonly memoryOnly?: boolean;
+  /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
+  readonly storeFailWrites?: StoreOptions['failWrites'];
 }
 
 export interface Daemon {
-  readonly server: SkiffServer;
+  readonly config: Config;
   readonly broker: Broker;
+  /** Every front end's client connections and the daemon's listeners. */
+  readonly registry: ConnectionRegistry;
+  /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
+  readonly native: NativeFrontEnd;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
+  /** The native listener's bound address. */
   readonly host: string;
   readonly port: number;
-  /** The HTTP listener, when one was asked for. */
+  /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
@@ -45,46 +46,64 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and server and binds the listeners first — a busy port fails at once, before
- * the store is opened, with nothing created in the data directory — then opens the store,
- * restores the topology and each queue's backlog counts (messages are paged in as consumers
- * need them), and only then serves connections, so no client sees a half-restored broker.
+ * Builds the broker and front ends from one resolved {@link Config} and binds the listeners
+ * first — a busy port fails at once, before the store is opened, with nothing created in the
+ * data directory — then opens the store, restores the topology and each queue's backlog counts
+ * (messages are paged in as consumers need them), and only then serves connections, so no
+ * client sees a half-restored broker.
  */
-export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const watermark = options.memoryHighWatermarkBytes ?? 0;
-  const store = options.store === undefined ? null : Store.create(options.store, options.log, watermark);
+export async function startDaemon(config: Config, runtime: DaemonRuntime): Promise<Daemon> {
+  const { log } = runtime;
+  const store =
+    runtime.memoryOnly === true
+      ? null
+      : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
   const broker = new Broker({
-    memoryHighWatermarkBytes: watermark,
+    memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store, pager: store }),
   });
-  const server = new SkiffServer({
+  const auth = runtime.auth ?? authenticatorOf(config);
+  const registry = new ConnectionRegistry(broker, log);
+  const native = new NativeFrontEnd({
     broker,
-    log: options.log,
-    ...(options.auth !== undefined && { auth: options.auth }),
-    ...(options.frameMax !== undefined && { frameMax: options.frameMax }),
-    ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
-    ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
+    log,
+    auth,
+    registry,
+    frameMax: config.frameMax,
+    channelMax: config.channelMax,
+    heartbeatMs: config.heartbeatMs,
   });
-  server.holdConnections();
-  const admin = registerAdminMethods(server, {
-    memoryHighWatermarkBytes: watermark,
+  const admin = registerAdminMethods(native, {
+    memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
-    if (err !== null) options.log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
-    else options.log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
+    if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
+    else log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
   });
+  const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   let addr;
   let http: HttpListener | null = null;
-  const disk =
-    store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
   let stopping = false;
   try {
-    addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
-    if (options.http !== undefined) {
-      const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
-      const host = nativeHost({ server, store, disk, memoryHighWatermark: watermark, listener, stopping: () => stopping });
-      http = await HttpListener.start(host, options.http, options.log);
+    addr = await native.listen(config.port, config.host, true);
+    if (config.http.enabled) {
+      const host = daemonHost({
+        broker,
+        registry,
+        auth,
+        version: native.version,
+        startedAt: native.startedAt,
+        store,
+        disk,
+        frameMax: config.frameMax,
+        memoryHighWatermark: config.memoryHighWatermark,
+        log,
+        stopping: () => stopping,
+      });
+      http = await HttpListener.start(host, config.http, log);
+      const bound = http.address;
+      if (bound !== null) registry.addListener({ protocol: 'http', host: bound.address, port: bound.port });
     }
     if (store !== null) {
       await store.open();
@@ -97,18 +116,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     admin.stop();
     offPageFailures();
     await http?.close().catch(() => undefined);
-    await server.close().catch(() => undefined);
+    await native.close().catch(() => undefined);
+    registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
-  server.serve();
+  native.serve();
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
-  if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
-  options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+  log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
-    server,
+    config,
     broker,
+    registry,
+    native,
     store,
     host: addr.address,
     port: addr.port,
@@ -117,7 +139,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
-        await server.close();
+        await native.close();
+        registry.close();
         disk?.stop();
         admin.stop();
         offPageFailures();

@@ -17,7 +17,7 @@ import { Session, type SessionInfo } from './session.js';
 export interface BrokerOptions {
   persistence?: Persistence;
   /** Queued-message memory above which publishers are blocked (SPEC §3.1.4); 0 = no limit. */
-  memoryHighWatermarkBytes?: number;
+  memoryHighWatermark?: number;
   /** Time for TTLs, queue expiry and consumer timeouts; tests pass a ManualClock. */
   clock?: Clock;
   /** Pages durable queues' backlogs to the store past their memory budget (the store); absent = all in memory. */
@@ -98,7 +98,7 @@ export class Broker implements QueueHost {
     this.persistence = options.persistence ?? new NoPersistence();
     this.clock = options.clock ?? systemClock;
     this.pager = options.pager ?? null;
-    this.highWatermark = options.memoryHighWatermarkBytes ?? 0;
+    this.highWatermark = options.memoryHighWatermark ?? 0;
     this.lowWatermark = Math.floor(this.highWatermark * 0.8);
     this.defaultExchange = new DefaultExchange(this.queues);
     this.exchanges.set('', this.defaultExchange);

@@ -1,7 +1,8 @@
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../protocol/defaults.js';
 import { ConnectionError } from './errors.js';
 
 /** The URL a client connects to when given none. */
-export const DEFAULT_URL = 'skiff://guest:guest@127.0.0.1:5680';
+export const DEFAULT_URL = `skiff://guest:guest@${DEFAULT_HOST}:${DEFAULT_PORT}`;
 
 /** One server to connect to, with the credentials to log in with. */
 export interface ParsedUrl {
@@ -24,8 +25,8 @@ export function parseUrl(url: string): ParsedUrl {
   }
   if (u.protocol !== 'skiff:') throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff:// (got '${u.protocol}')`);
   return {
-    host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: u.port === '' ? 5680 : Number(u.port),
+    host: u.hostname.replace(/^\[|\]$/g, '') || DEFAULT_HOST,
+    port: u.port === '' ? DEFAULT_PORT : Number(u.port),
     username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
     password: u.password === '' ? (u.username === '' ? 'guest' : '') : decodeURIComponent(u.password),
   };
