@@ -70,7 +70,10 @@ export class QueueFile {
   private readonly dropBodies: Database.Statement;
   private readonly addCount: Database.Statement;
   private readonly dropEmptyCounts: Database.Statement;
-  private readonly pageStmt: Database.Statement;
+  /** Page-in reads; the plain one skips the lookup of shared bodies while there are none. */
+  private readonly pageShared: Database.Statement;
+  private readonly pagePlain: Database.Statement;
+  private readonly anyBodies: Database.Statement;
   private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * ROW_COLUMNS);
   /** Bytes committed to the WAL since it was last copied back. */
   private walBytes = 0;
@@ -94,9 +97,11 @@ export class QueueFile {
        ON CONFLICT (qid, priority) DO UPDATE SET messages = messages + excluded.messages, bytes = bytes + excluded.bytes, max_id = max(max_id, excluded.max_id)`,
     );
     this.dropEmptyCounts = db.prepare('DELETE FROM queue_counts WHERE messages <= 0');
-    this.pageStmt = db.prepare(
-      `SELECT ${SELECT_COLUMNS} FROM messages WHERE qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ? ORDER BY id`,
-    ).raw();
+    const page = (columns: string): Database.Statement =>
+      db.prepare(`SELECT ${columns} FROM messages WHERE qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ? ORDER BY id`).raw();
+    this.pageShared = page(SELECT_COLUMNS);
+    this.pagePlain = page(COLUMNS);
+    this.anyBodies = db.prepare('SELECT EXISTS (SELECT 1 FROM bodies)').pluck();
   }
 
   get inTransaction(): boolean {
@@ -277,7 +282,8 @@ export class QueueFile {
   /** Reads one page of a queue's stored messages, in id order: at least one row, about `maxBytes`. */
   page(r: PageRequest): Omit<RowsChunk, 't'> {
     const chunk = new RowColumns();
-    for (const row of this.pageStmt.iterate(r.qid, r.after, r.upTo, r.minPriority, r.maxPriority) as IterableIterator<StoredRow>) {
+    const stmt = this.anyBodies.get() === 1 ? this.pageShared : this.pagePlain;
+    for (const row of stmt.iterate(r.qid, r.after, r.upTo, r.minPriority, r.maxPriority) as IterableIterator<StoredRow>) {
       const [qid, id, exchange, routingKey, content, priority, expiration, redelivered, deliveryCount, expiresAt] = row;
       chunk.add(qid, id, priority, expiration, redelivered, deliveryCount, exchange, routingKey, content, expiresAt);
       if (chunk.bytes >= r.maxBytes || chunk.full) break;
