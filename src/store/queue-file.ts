@@ -70,10 +70,8 @@ export class QueueFile {
   private readonly dropBodies: Database.Statement;
   private readonly addCount: Database.Statement;
   private readonly dropEmptyCounts: Database.Statement;
-  /** Page-in reads; the plain one skips the lookup of shared bodies while there are none. */
-  private readonly pageShared: Database.Statement;
-  private readonly pagePlain: Database.Statement;
-  private readonly anyBodies: Database.Statement;
+  /** Page-ins on the writing connection (with one sync worker; else another worker reads). */
+  readonly reader: PageReader;
   private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * ROW_COLUMNS);
   /** Bytes committed to the WAL since it was last copied back. */
   private walBytes = 0;
@@ -97,11 +95,7 @@ export class QueueFile {
        ON CONFLICT (qid, priority) DO UPDATE SET messages = messages + excluded.messages, bytes = bytes + excluded.bytes, max_id = max(max_id, excluded.max_id)`,
     );
     this.dropEmptyCounts = db.prepare('DELETE FROM queue_counts WHERE messages <= 0');
-    const page = (columns: string): Database.Statement =>
-      db.prepare(`SELECT ${columns} FROM messages WHERE qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ? ORDER BY id`).raw();
-    this.pageShared = page(SELECT_COLUMNS);
-    this.pagePlain = page(COLUMNS);
-    this.anyBodies = db.prepare('SELECT EXISTS (SELECT 1 FROM bodies)').pluck();
+    this.reader = new PageReader(db, shard);
   }
 
   get inTransaction(): boolean {
@@ -279,10 +273,36 @@ export class QueueFile {
     return { counts: rows.map(([qid, priority, messages, bytes, maxId]) => ({ qid, priority, messages, bytes, maxId }) as QueueCount), orphans };
   }
 
-  /** Reads one page of a queue's stored messages, in id order: at least one row, about `maxBytes`. */
+  close(): void {
+    this.db.close();
+  }
+}
+
+/**
+ * Reads pages of a queue file's messages: on the writing connection, or on a read-only one of
+ * another sync worker, which in WAL mode reads the last commit while the owner writes the next.
+ */
+export class PageReader {
+  /** The plain read skips the lookup of shared bodies while the file has none. */
+  private readonly shared: Database.Statement;
+  private readonly plain: Database.Statement;
+  private readonly anyBodies: Database.Statement;
+
+  constructor(
+    private readonly db: Database.Database,
+    readonly shard: number,
+  ) {
+    const page = (columns: string): Database.Statement =>
+      db.prepare(`SELECT ${columns} FROM messages WHERE qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ? ORDER BY id`).raw();
+    this.shared = page(SELECT_COLUMNS);
+    this.plain = page(COLUMNS);
+    this.anyBodies = db.prepare('SELECT EXISTS (SELECT 1 FROM bodies)').pluck();
+  }
+
+  /** One page of a queue's stored messages, in id order: at least one row, about `maxBytes`. */
   page(r: PageRequest): Omit<RowsChunk, 't'> {
     const chunk = new RowColumns();
-    const stmt = this.anyBodies.get() === 1 ? this.pageShared : this.pagePlain;
+    const stmt = this.anyBodies.get() === 1 ? this.shared : this.plain;
     for (const row of stmt.iterate(r.qid, r.after, r.upTo, r.minPriority, r.maxPriority) as IterableIterator<StoredRow>) {
       const [qid, id, exchange, routingKey, content, priority, expiration, redelivered, deliveryCount, expiresAt] = row;
       chunk.add(qid, id, priority, expiration, redelivered, deliveryCount, exchange, routingKey, content, expiresAt);

@@ -254,7 +254,9 @@ export class Store implements Persistence, Pager {
     }
     const req = this.nextPageIn++;
     const request: PageRequest = { t: 'page', req, shard: ref.shard, qid: ref.qid, ...range, maxBytes };
-    const p: PageIn = { ref, request, worker: (this.messageShards[ref.shard] as MessageShard).worker, sent: false, done };
+    // Another worker reads (its own read-only connection), so page-ins run beside the owner's writes.
+    const writer = (this.messageShards[ref.shard] as MessageShard).worker;
+    const p: PageIn = { ref, request, worker: (writer + 1) % this.options.syncWorkers, sent: false, done };
     this.pageIns.set(req, p);
     this.sendPageIn(p);
   }

@@ -6,7 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError, toErrorData } from './errors.js';
-import { QueueFile } from './queue-file.js';
+import Database from 'better-sqlite3';
+import { PageReader, QueueFile } from './queue-file.js';
 import { openStoreFile, storeFilePath, storeReadError } from './schema.js';
 import { TopologyFile } from './topology-file.js';
 import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type PageRequest, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
@@ -132,19 +133,39 @@ function readCounts(live: number[]): void {
   }
 }
 
-/** A page-in: read between checkpoints, on the same connection, so it sees every committed row. */
+/** Read-only connections to queue files other workers own, opened at their first page-in. */
+const readers = new Map<number, PageReader>();
+
+function readerOf(shard: number): PageReader {
+  const own = queueFiles.get(shard);
+  if (own !== undefined) return own.reader;
+  let r = readers.get(shard);
+  if (r === undefined) {
+    const db = new Database(storeFilePath(setup.dataDir, 'queues', shard), { readonly: true, fileMustExist: true, timeout: 1000 });
+    r = new PageReader(db, shard);
+    readers.set(shard, r);
+  }
+  return r;
+}
+
+/**
+ * A page-in. Only committed messages are ever paged out, so any connection that reads after
+ * their commit finds them: the owner's between its checkpoints, or another worker's read-only
+ * one while the owner writes (the store sends page-ins to the next worker when it has several).
+ */
 function readPage(r: PageRequest): void {
-  const file = queueFiles.get(r.shard);
+  const file = storeFilePath(setup.dataDir, 'queues', r.shard);
   try {
-    if (file === undefined) throw new StoreError('ERR_STORE_WORKER', `shard ${r.shard} is not owned by this worker`);
-    const chunk = file.page(r);
+    const chunk = readerOf(r.shard).page(r);
     post({ t: 'paged', req: r.req, ...chunk }, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
   } catch (err) {
-    post({ t: 'page-failed', req: r.req, error: toErrorData(file === undefined ? err : storeReadError(err, file.file), 'ERR_STORE_CORRUPT') });
+    post({ t: 'page-failed', req: r.req, error: toErrorData(storeReadError(err, file), 'ERR_STORE_CORRUPT') });
   }
 }
 
 function closeAll(): void {
+  for (const r of readers.values()) r.close();
+  readers.clear();
   for (const q of queueFiles.values()) q.close();
   queueFiles.clear();
   topology?.close();

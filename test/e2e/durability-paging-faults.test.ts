@@ -105,7 +105,7 @@ describe('a damaged store file under a paged queue', () => {
     const other = await ch.get('other', { noAck: true });
     expect(other?.text()).toBe('fine');
     await d.stop();
-  });
+  }, 120_000);
 });
 
 interface Child {
@@ -175,10 +175,10 @@ describe('kill -9 with a paged queue', () => {
       acked.add(Number(label(m).slice(1)));
       m.ack();
     }, { prefetch: 50 });
-    await seen.take(1000);
+    await seen.take(1000, 30_000);
     await ch.publish('', 'kq', 'marker', { persistent: true });
     const committedAcks = new Set(acked);
-    await seen.take(3000);
+    await seen.take(3000, 30_000);
     await kill9(c);
     const order = seen.items.map((m) => Number(label(m).slice(1)));
     expect(order).toEqual([...order].sort((a, b) => a - b));
@@ -210,7 +210,7 @@ describe('kill -9 with a paged queue', () => {
     await c.conn.close();
     c.server.proc.kill('SIGTERM');
     await within(c.server.exited, 'the daemon to stop', 20_000);
-  });
+  }, 180_000);
 });
 
 /**

@@ -63,7 +63,8 @@ async function consumeAcking(conn: Connection, q: string, n: number, prefetch = 
     got.push(m);
     m.ack();
   }, { prefetch });
-  const messages = await got.take(n);
+  // A deadline against hangs only, generous for a loaded machine: about 1 ms a message.
+  const messages = await got.take(n, Math.max(10_000, n));
   await ch.close();
   return messages.map(label);
 }
@@ -118,7 +119,7 @@ describe('paging: backlogs longer than the memory budget', () => {
     await settled(d, 'deep', 0);
     await d.stop();
     expect(storedMessageCount(dataDir)).toBe(0);
-  });
+  }, 180_000);
 
   it('requeued messages go back to the head, ahead of paged ones, redelivered', async () => {
     const d = await startDurable(freshDataDir(), TINY);
@@ -139,7 +140,7 @@ describe('paging: backlogs longer than the memory budget', () => {
       back.push(m);
       m.ack();
     }, { prefetch: 100 });
-    const all = await back.take(3000);
+    const all = await back.take(3000, 30_000);
     expect(all.map(label)).toEqual(labels('r', 0, 3000));
     expect(all.slice(0, 6).map((m) => m.redelivered)).toEqual([true, true, true, true, true, false]);
     await d.stop();
@@ -223,7 +224,7 @@ describe('paging: backlogs longer than the memory budget', () => {
       if (Number(label(m).slice(1)) % 2 === 0) m.ack();
       else m.nack(false);
     }, { prefetch: 50 });
-    expect((await seen.take(2000)).map(label)).toEqual(labels('w', 0, 2000));
+    expect((await seen.take(2000, 20_000)).map(label)).toEqual(labels('w', 0, 2000));
     await ch.cancel(c.tag);
     await settled(d, 'rejected', 1000);
     // basic.get walks the paged backlog in order (it may find the head empty for a moment

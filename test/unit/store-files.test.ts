@@ -39,7 +39,7 @@ function write(f: QueueFile, p: MessagesPart): void {
 
 /** Every stored row of the given queues, by paging each in whole. */
 function readChunks(f: QueueFile, qids: number[]): Float64Array[] {
-  return qids.map((qid) => f.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
+  return qids.map((qid) => f.reader.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
 }
 
 function readIds(f: QueueFile, qids = [1, 2, 7]): [number, number][] {
