@@ -42,6 +42,7 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     const { counts, orphans } = await readCounts(store, byQid).catch((err: unknown) => {
       throw namingQueues(err, store.dataDir, topology.queues);
     });
+    log.debug({ ms: Date.now() - started }, 'topology and queue counts read');
     store.startRecording();
     const messages = restoreBacklogs(broker, byQid, counts, log);
     const failures: Error[] = [];
