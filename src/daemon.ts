@@ -6,6 +6,7 @@ import type { Authenticator } from './server/auth.js';
 import { daemonHost } from './server/http/daemon-host.js';
 import { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
+import { AmqpFrontEnd } from './server/amqp/front-end.js';
 import { NativeFrontEnd } from './server/native/front-end.js';
 import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
@@ -37,6 +38,8 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
+  /** The AMQP 0-9-1 front end, unless `amqp_enabled` is false; `amqp.address` is where it listens. */
+  readonly amqp: AmqpFrontEnd | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -73,6 +76,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
@@ -83,10 +87,12 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   });
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   let addr;
+  let amqpAddr;
   let http: HttpListener | null = null;
   let stopping = false;
   try {
     addr = await native.listen(config.port, config.host, true);
+    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host, true);
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
@@ -116,15 +122,19 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     admin.stop();
     offPageFailures();
     await http?.close().catch(() => undefined);
+    await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
     registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
   native.serve();
+  amqp?.serve();
+  if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
-  log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  // One line names every protocol listener, so an operator (and a test) learns both ports from it.
+  log.info({ host: addr.address, port: addr.port, ...(amqpAddr !== undefined && { amqpHost: amqpAddr.address, amqpPort: amqpAddr.port }) }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
     config,
@@ -135,10 +145,12 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     host: addr.address,
     port: addr.port,
     http,
+    amqp,
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
+        await amqp?.close();
         await native.close();
         registry.close();
         disk?.stop();

@@ -1,4 +1,4 @@
-import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
+import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_AMQP_PORT, DEFAULT_HOST, DEFAULT_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
 import { DEFAULT_DISK_FREE_LIMIT } from '../store/disk-alarm.js';
@@ -20,6 +20,13 @@ export interface HttpConfig extends HttpOptions {
   readonly enabled: boolean;
 }
 
+/** The AMQP 0-9-1 listener's address, and whether it runs at all (`amqp_enabled`). */
+export interface AmqpConfig {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
 /** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
 export interface Config {
   readonly host: string;
@@ -37,6 +44,7 @@ export interface Config {
   readonly users: readonly UserConfig[];
   readonly store: Readonly<StoreOptions>;
   readonly http: Readonly<HttpConfig>;
+  readonly amqp: Readonly<AmqpConfig>;
 }
 
 interface Common {
@@ -70,6 +78,17 @@ const HOUR_MS = 3_600_000;
 export const SCALARS: readonly ScalarSpec[] = [
   { key: 'host', path: 'host', type: 'string', default: DEFAULT_HOST, doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
   { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: DEFAULT_PORT, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  { key: 'amqp_enabled', path: 'amqp.enabled', type: 'bool', default: true, doc: 'Run the AMQP 0-9-1 listener, for RabbitMQ clients (amqplib, pika, the Java client, …).' },
+  { key: 'amqp_host', path: 'amqp.host', type: 'string', default: DEFAULT_HOST, doc: 'Address the AMQP listener binds; 0.0.0.0 or :: for every interface.' },
+  {
+    key: 'amqp_port',
+    path: 'amqp.port',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_AMQP_PORT,
+    doc: 'AMQP port (RabbitMQ\'s); 0 picks a free one (the "amqp listening" log line tells which).',
+  },
   { key: 'http_enabled', path: 'http.enabled', type: 'bool', default: true, doc: 'Run the HTTP listener: management API, Prometheus metrics, health checks and the dashboard.' },
   { key: 'http_host', path: 'http.host', type: 'string', default: DEFAULT_HTTP_OPTIONS.host, doc: 'Address the HTTP listener binds; 0.0.0.0 or :: for every interface.' },
   {

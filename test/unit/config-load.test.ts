@@ -52,6 +52,7 @@ const DEFAULTS = {
     statsIntervalMs: 5000,
     statsSamples: 120,
   },
+  amqp: { enabled: true, host: '127.0.0.1', port: 5672 },
 };
 
 describe('defaults', () => {

@@ -24,6 +24,8 @@ export interface SkiffHandle extends BrokerHandle {
   readonly port: number;
   /** The HTTP listener's port (SKIFF_HTTP_ENABLED=false in the environment turns it off). */
   readonly httpPort: number;
+  /** The AMQP 0-9-1 listener's port (stock AMQP clients reach the same broker there). */
+  readonly amqpPort: number;
   readonly dataDir: string;
   /** From spawn to the first accepted TCP connection, ms (the last start). */
   readonly startMs: number;
@@ -35,6 +37,7 @@ export interface SkiffHandle extends BrokerHandle {
 export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle> {
   const port = o.port ?? (await freePort());
   const httpPort = await freePort();
+  const amqpPort = await freePort();
   const ownDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? mkdtempSync(`${tmpdir()}/skiff-bench-`);
   const logName = `bench/out/logs/skiff-${port}.log`;
@@ -51,7 +54,7 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
   const launch = async (): Promise<{ spawnedAt: number; acceptMs: number }> => {
     const spawnedAt = performance.now();
     const c = spawn(cmd as string, args, {
-      env: { SKIFF_HTTP_PORT: String(httpPort), ...process.env, SKIFF_PORT: String(port), SKIFF_HOST: '127.0.0.1', SKIFF_DATA_DIR: dataDir },
+      env: { SKIFF_HTTP_PORT: String(httpPort), SKIFF_AMQP_PORT: String(amqpPort), ...process.env, SKIFF_PORT: String(port), SKIFF_HOST: '127.0.0.1', SKIFF_DATA_DIR: dataDir },
       stdio: ['ignore', log, log],
     });
     child = c;
@@ -89,6 +92,7 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     },
     port,
     httpPort,
+    amqpPort,
     // SKIFF_HTTP_ENABLED=false in the bench's environment turns the listener off.
     ...(process.env['SKIFF_HTTP_ENABLED'] !== 'false' && { http: { api: `http://127.0.0.1:${httpPort}`, metrics: `http://127.0.0.1:${httpPort}` } }),
     dataDir,

@@ -16,7 +16,7 @@ export const fanout: Scenario = {
   title: 'Fanout: 1 publisher → fanout → N queues, each with a consumer on its own connection, 100 B ticks',
   about:
     'Market-data style: one publisher at a fixed rate, every queue bound to one fanout exchange, every consumer (auto-ack) on its own connection. "delivered %" counts every copy received after publishing stopped and the queues drained; "connections held" is how many consumer connections were still open at the end. Setup (connect + consume N times) is timed separately and not part of the rates.',
-  brokers: ['skiff', 'rabbitmq', 'nats'],
+  brokers: ['skiff', 'skiff-amqp', 'rabbitmq', 'nats'],
   columns: COLUMNS,
   primary: { key: 'p99', better: 'lower' },
   variants(o: BenchOptions): Variant[] {
