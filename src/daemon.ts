@@ -79,7 +79,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
-    storeStatus: () => (store === null ? null : { ...store.stats() }),
+    storeStatus: () => (store === null ? null : store.stats()),
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');

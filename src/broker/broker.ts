@@ -4,7 +4,7 @@ import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-
 import { DefaultExchange } from './exchange/default.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
-import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, isWastefulView } from './message.js';
+import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
 import { ChannelTotals } from './channel-totals.js';
 import type { Channel } from './channel.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
@@ -144,7 +144,7 @@ export class Broker implements QueueHost {
       return existing;
     }
     if (isReserved(name)) {
-      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.'`);
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
     const x = this.addExchange(name, type, options);
     if (x.durable) this.persistence.exchangeDeclared(x);
@@ -213,7 +213,7 @@ export class Broker implements QueueHost {
       return existing;
     }
     if (isReserved(name)) {
-      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.'`);
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
     }
     if (options.exclusive && session === null) {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
@@ -395,7 +395,7 @@ export class Broker implements QueueHost {
           ? (message = new Message(this.nextMessageId++, x.name, routingKey, content, persistent, priority, expiration))
           : message.copy(content);
       routed++;
-      if (q.policy !== null && q.refuses(content.length)) {
+      if (q.policy !== null && q.refuses(contentSize(content))) {
         rejected = true;
         if (q.policy.overflow === 'reject-publish-dlx' && q.policy.deadLetterExchange !== null) this.deadLetter(q, m, 'maxlen');
         continue;

@@ -1,4 +1,4 @@
-import { Deque } from './deque.js';
+import { Deque } from '../util/deque.js';
 import { MESSAGE_OVERHEAD_BYTES, type Message } from './message.js';
 import type { ReadyList } from './priority-list.js';
 
@@ -243,7 +243,7 @@ export class Lane {
       if (this.paged === 0 && this.pinned.length === 0) this.after = m.id - 1;
       this.upTo = m.id;
       this.paged++;
-      this.pagedBytes += m.content.length;
+      this.pagedBytes += m.size;
       this.owner.memoryChanged(-s);
     }
     if (this.paged === 0) this.refill();
@@ -287,7 +287,7 @@ export class Lane {
       added += s;
       this.after = m.id;
       this.paged--;
-      this.pagedBytes -= m.content.length;
+      this.pagedBytes -= m.size;
       this.owner.atHead(m);
     }
     if (added !== 0) this.owner.memoryChanged(added);

@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from './clock.js';
 import type { Consumer } from './consumer.js';
 import type { DeathReason } from './dead-letter.js';
-import { Deque } from './deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from './exchange/exchange.js';
 import { ExpiryIndex } from './expiry.js';
 import { ReadyState, type Message } from './message.js';
@@ -125,7 +125,7 @@ export class Queue implements LaneOwner {
   enqueue(message: Message): void {
     if (this.policy === null && message.expiration === 0) {
       this.ready.push(message);
-      this.readyBytes += message.content.length;
+      this.readyBytes += message.size;
       this.publishedTotal++;
       if (this.consumers.length !== 0) this.dispatch();
       return;
@@ -143,7 +143,7 @@ export class Queue implements LaneOwner {
     }
     // A message that waits behind paged ones is indexed for expiry once it reaches the head.
     const atHead = this.paged === null ? (this.ready.push(m), true) : this.paged.pushNew(m);
-    this.readyBytes += m.content.length;
+    this.readyBytes += m.size;
     this.publishedTotal++;
     if (m.expiresAt !== 0 && atHead) {
       const index = (this.expiry ??= new ExpiryIndex());
@@ -201,7 +201,7 @@ export class Queue implements LaneOwner {
         continue;
       }
       m.redelivered = true;
-      this.readyBytes += m.content.length;
+      this.readyBytes += m.size;
       if (index !== null && m.expiresAt !== 0) {
         m.readyState = ReadyState.Ready;
         index.add(m);
@@ -294,7 +294,7 @@ export class Queue implements LaneOwner {
         }
         if (chosen === undefined) return;
         const m = this.ready.shift() as Message;
-        this.readyBytes -= m.content.length;
+        this.readyBytes -= m.size;
         if (expiring) m.readyState = ReadyState.Out;
         this.deliveredTotal++;
         chosen.channel.deliver(chosen, m);
@@ -348,8 +348,10 @@ export class Queue implements LaneOwner {
   /** After a restart: the stored messages of one priority, left on disk until paged in. */
   restoreBacklog(priority: number, messages: number, bytes: number, upTo: number): void {
     if (this.paged === null) throw new Error(`queue '${this.name}' does not page`);
-    this.readyBytes += bytes;
-    this.paged.restore(priority, messages, bytes, upTo);
+    // The store counts stored content; readyBytes leaves out each message's 4-byte props size.
+    const size = bytes - 4 * messages;
+    this.readyBytes += size;
+    this.paged.restore(priority, messages, size, upTo);
   }
 
   /** @internal {@link LaneOwner} */
@@ -390,7 +392,7 @@ export class Queue implements LaneOwner {
 
   /** Bookkeeping for a message shifted off the ready list. */
   private leaveReady(m: Message): void {
-    this.readyBytes -= m.content.length;
+    this.readyBytes -= m.size;
     if (this.expiry !== null) m.readyState = ReadyState.Out;
   }
 
@@ -453,7 +455,7 @@ export class Queue implements LaneOwner {
       m.readyState = ReadyState.Dead;
       this.dead++;
     }
-    this.readyBytes -= m.content.length;
+    this.readyBytes -= m.size;
     this.discard(m, 'expired');
   };
 }

@@ -4,8 +4,36 @@ import type { Logger } from '../log/logger.js';
 import { decodeArgs } from './args-json.js';
 import { StoreError, fromErrorData } from './errors.js';
 import { storeFilePath } from './schema.js';
-import type { Store } from './store.js';
-import type { FromWorker, QueueCount, StoredTopology } from './wire.js';
+import type { FromWorker, QueueCount, ShardSummary, StoredTopology, ToWorker } from './wire.js';
+
+/**
+ * All restore may do to the store: read what its workers found, talk to them, hand back the
+ * queues it rebuilt, and start the store recording once the topology is back. The store builds
+ * one for its own restore; nothing else sees its insides.
+ */
+export interface RestoreSource {
+  readonly dataDir: string;
+  /** What the workers found when they opened their files. */
+  readonly opened: { readonly shards: readonly ShardSummary[]; readonly topologyCreated: boolean };
+  readonly workerCount: number;
+  /** Whether the queue file of `shard` exists. */
+  hasQueueFile(shard: number): boolean;
+  /** A request to a worker; its replies go to the `onReply` handler. */
+  post(worker: number, m: ToWorker): void;
+  /** Where worker replies go while restore runs; null hands them back to the store. */
+  onReply(handler: ((worker: number, m: FromWorker) => void) | null): void;
+  /** A rebuilt queue and where its messages live, for checkpoints from now on. */
+  adopt(queue: Queue, qid: number, shard: number): void;
+  /** New queues get ids from `next` up (every id below is taken). */
+  qidsFrom(next: number): void;
+  /**
+   * From now on the broker's changes are recorded and checkpointed (a restored message that
+   * expires while being paged in is deleted for good).
+   */
+  startRecording(): void;
+  /** Resolves once no page-in is in flight (every queue's first page has landed). */
+  pageInsSettled(): Promise<void>;
+}
 
 /** What a restore brought back. */
 export interface RestoreSummary {
@@ -29,7 +57,7 @@ export interface RestoreSummary {
  * damaged file is found before clients come. Messages that were delivered before the stop come
  * back redelivered. Anything that cannot be put back stops the start with a {@link StoreError}.
  */
-export async function restoreStore(store: Store, broker: Broker, log: Logger): Promise<RestoreSummary> {
+export async function restoreStore(store: RestoreSource, broker: Broker, log: Logger): Promise<RestoreSummary> {
   const started = Date.now();
   try {
     const topology = await readTopology(store);
@@ -38,7 +66,7 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     let maxQid = 0;
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);
     for (const s of store.opened.shards) maxQid = Math.max(maxQid, s.maxQid);
-    store.nextQid = maxQid + 1;
+    store.qidsFrom(maxQid + 1);
     const { counts, orphans } = await readCounts(store, byQid).catch((err: unknown) => {
       throw namingQueues(err, store.dataDir, topology.queues);
     });
@@ -65,22 +93,22 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     log.info(summary, 'store restored');
     return summary;
   } finally {
-    store.restoreHandler = null;
+    store.onReply(null);
   }
 }
 
-function readTopology(store: Store): Promise<StoredTopology> {
+function readTopology(store: RestoreSource): Promise<StoredTopology> {
   return new Promise((resolve, reject) => {
-    store.restoreHandler = (_w, m) => {
+    store.onReply((_w, m) => {
       if (m.t === 'topology') resolve(m.topology);
       else if (m.t === 'read-failed') reject(fromErrorData(m.error));
-    };
+    });
     store.post(0, { t: 'read-topology' });
   });
 }
 
 /** A queue file that was just created where the topology expects messages means it was lost. */
-function checkFiles(store: Store, topology: StoredTopology): void {
+function checkFiles(store: RestoreSource, topology: StoredTopology): void {
   const created = new Set(store.opened.shards.filter((s) => s.created).map((s) => s.shard));
   const stored = store.opened.shards.reduce((n, s) => n + s.messages, 0);
   if (store.opened.topologyCreated && stored !== 0) {
@@ -90,7 +118,7 @@ function checkFiles(store: Store, topology: StoredTopology): void {
     );
   }
   for (const q of topology.queues) {
-    if (store.messageShards[q.shard] === undefined || created.has(q.shard)) {
+    if (!store.hasQueueFile(q.shard) || created.has(q.shard)) {
       throw new StoreError(
         'ERR_STORE_MISSING',
         `queue '${q.name}' keeps its messages in '${storeFilePath(store.dataDir, 'queues', q.shard)}', which is missing; refusing to start without them`,
@@ -99,7 +127,7 @@ function checkFiles(store: Store, topology: StoredTopology): void {
   }
 }
 
-function rebuildTopology(store: Store, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
+function rebuildTopology(store: RestoreSource, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
   for (const x of t.exchanges) {
     attempt('exchange', x.name, () =>
       broker.declareExchange(x.name, x.type, { durable: true, autoDelete: x.autoDelete, internal: x.internal, arguments: decodeArgs(x.arguments) }, false),
@@ -110,7 +138,7 @@ function rebuildTopology(store: Store, broker: Broker, t: StoredTopology, log: L
     const q = attempt('queue', r.name, () =>
       broker.declareQueue(r.name, { durable: true, exclusive: false, autoDelete: r.autoDelete, arguments: decodeArgs(r.arguments) }, false, null),
     );
-    store.refs.set(q, { queue: q, qid: r.qid, shard: r.shard, dropped: false });
+    store.adopt(q, r.qid, r.shard);
     byQid.set(r.qid, q);
   }
   for (const b of t.bindings) {
@@ -157,13 +185,13 @@ export function namingQueues(err: unknown, dataDir: string, queues: readonly { n
   return new StoreError(err.code, `${err.message}; it holds the messages of queue${names.length === 1 ? '' : 's'} ${shown}`, { cause: err });
 }
 
-function readCounts(store: Store, byQid: Map<number, Queue>): Promise<{ counts: QueueCount[]; orphans: number }> {
+function readCounts(store: RestoreSource, byQid: Map<number, Queue>): Promise<{ counts: QueueCount[]; orphans: number }> {
   let left = store.opened.shards.length;
   const counts: QueueCount[] = [];
   let orphans = 0;
   return new Promise((resolve, reject) => {
     if (left === 0) resolve({ counts, orphans });
-    store.restoreHandler = (_w: number, m: FromWorker) => {
+    store.onReply((_w: number, m: FromWorker) => {
       if (m.t === 'counts') {
         for (const c of m.counts) counts.push(c);
         orphans += m.orphans;
@@ -171,7 +199,7 @@ function readCounts(store: Store, byQid: Map<number, Queue>): Promise<{ counts: 
       } else if (m.t === 'read-failed') {
         reject(fromErrorData(m.error));
       }
-    };
+    });
     for (let w = 0; w < store.workerCount; w++) store.post(w, { t: 'read-counts', live: [...byQid.keys()] });
   });
 }

@@ -1,8 +1,9 @@
+import type { StoreStatus } from '../../protocol/index.js';
 import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
-import { Deque } from '../broker/deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { Message } from '../broker/message.js';
 import { MemoryBudget, type Lane, type LaneOwner, type PageRange, type Pager } from '../broker/paging.js';
@@ -14,50 +15,15 @@ import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, resolveBudgets, type StoreOptions } from './options.js';
-import { namingQueues, restoreStore, type RestoreSummary } from './restore.js';
+import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
 import { DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 
-/** Checkpoint lag and health, for the `status` admin command. */
-export interface StoreStats {
-  dataDir: string;
-  syncWorkers: number;
-  /** Queue files (message shards). */
-  shards: number;
-  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
-  pendingBytes: number;
-  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
-  checkpointLagMs: number;
-  checkpointsInFlight: number;
-  /** Committed checkpoints (one per shard transaction) since start. */
-  checkpoints: number;
-  failedCheckpoints: number;
-  /** Wall time (ms since the epoch) of the last commit, or null. */
-  lastCheckpointAt: number | null;
-  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
-  lastError: string | null;
-  /** Publisher confirms waiting for a commit. */
-  confirmsWaiting: number;
-  /** Whether the store is holding publishers back (pending bytes over the bound). */
-  blockingPublishers: boolean;
-  /** Paging: the memory budgets, what ready messages of durable queues hold of them, page-ins under way. */
-  paging: { queueBudget: number; totalBudget: number; used: number; pageInsInFlight: number; pageIns: number; pagedInMessages: number };
-  /** The restore of the last start: topology, then each queue's counts; messages are paged in after. */
-  restore: RestoreSummary | null;
-  /**
-   * Durable queues with messages only on disk (a restored backlog still being paged in, or one
-   * past its budget), and any that cannot page in.
-   */
-  backlogs: { queue: string; ready: number; onDisk: number; loading: boolean; error: string | null }[];
-  /**
-   * Rows committed since start: messages inserted, delivery updates, removals. A message
-   * published and acked within one checkpoint interval adds to none of them.
-   */
-  written: { messages: number; updates: number; removals: number };
-}
+/** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
+export type StoreStats = StoreStatus;
 
 /** Consecutive failures after which a retried checkpoint waits this long at most. */
 const MAX_RETRY_DELAY_MS = 5000;
@@ -100,13 +66,13 @@ export class Store implements Persistence, Pager {
   private pool!: WorkerPool;
   readonly topology: TopologyShard;
   /** Indexed by shard number; holes where no file exists. */
-  readonly messageShards: (MessageShard | undefined)[] = [];
+  private readonly messageShards: (MessageShard | undefined)[] = [];
   private readonly allShards: Shard<Delta>[] = [];
   /** Shards that hash new queues: 0 .. syncWorkers-1. Older files beyond keep their queues. */
   private readonly hashShards: number;
-  readonly refs = new Map<Queue, QueueRef>();
+  private readonly refs = new Map<Queue, QueueRef>();
   private seq = 0;
-  nextQid = 1;
+  private nextQid = 1;
   private readonly waiters = new Deque<Waiter>();
   readonly budget: MemoryBudget;
   /** Lanes holding messages that may leave memory once committed. */
@@ -133,10 +99,10 @@ export class Store implements Persistence, Pager {
   private lastCheckpointAt: number | null = null;
   private lastError: string | null = null;
   private readonly written = { messages: 0, updates: 0, removals: 0 };
-  /** @internal Restore's handler for worker replies (topology, rows); null outside restore. */
-  restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
-  /** @internal What the workers found when they opened their files. */
-  opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  /** Restore's handler for worker replies (topology, counts); null outside restore. */
+  private restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
+  /** What the workers found when they opened their files. */
+  private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
 
   private constructor(options: StoreOptions, log: Logger) {
     this.options = options;
@@ -223,23 +189,42 @@ export class Store implements Persistence, Pager {
   async restore(broker: Broker): Promise<RestoreSummary> {
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this, broker, this.log);
+    const summary = await restoreStore(this.restoreSource(), broker, this.log);
     this.restoreSummary = summary;
     return summary;
   }
 
-  /**
-   * @internal Restore calls this once the topology is back: from now on the broker's changes are
-   * recorded (a restored message that expires while being paged in is deleted for good).
-   */
-  startRecording(): void {
+  /** The narrow view of this store that restore works through ({@link RestoreSource}). */
+  private restoreSource(): RestoreSource {
+    return {
+      dataDir: this.dataDir,
+      opened: this.opened,
+      workerCount: this.pool.size,
+      hasQueueFile: (shard) => this.messageShards[shard] !== undefined,
+      post: (worker, m) => this.pool.post(worker, m),
+      onReply: (handler) => {
+        this.restoreHandler = handler;
+      },
+      adopt: (queue, qid, shard) => {
+        this.refs.set(queue, { queue, qid, shard, dropped: false });
+      },
+      qidsFrom: (next) => {
+        this.nextQid = next;
+      },
+      startRecording: () => this.startRecording(),
+      pageInsSettled: () => this.pageInsSettled(),
+    };
+  }
+
+  /** Once the topology is back: from now on the broker's changes are recorded. */
+  private startRecording(): void {
     this.recording = true;
     this.interval = setInterval(() => this.checkpoint(), this.options.checkpointIntervalMs);
     this.interval.unref();
   }
 
-  /** @internal Resolves once no page-in is in flight. */
-  pageInsSettled(): Promise<void> {
+  /** Resolves once no page-in is in flight. */
+  private pageInsSettled(): Promise<void> {
     if (this.pageIns.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.pageInsIdle = resolve));
   }
@@ -313,15 +298,6 @@ export class Store implements Persistence, Pager {
     for (const lane of this.evicting) if (!lane.evict()) this.evicting.delete(lane);
   }
 
-  /** @internal Restore sends requests to workers through this. */
-  post(worker: number, m: Parameters<WorkerPool['post']>[1]): void {
-    this.pool.post(worker, m);
-  }
-
-  /** @internal */
-  get workerCount(): number {
-    return this.pool.size;
-  }
 
   private poolEvents(): ConstructorParameters<typeof WorkerPool>[1] {
     return {

@@ -4,7 +4,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Channel, Connection, Message } from '../../src/client/index.js';
 import type { Queue } from '../../src/broker/queue.js';
 import { Collector, waitFor } from '../helpers/wait.js';
-import { freshDataDir, removeDataDirs, startDurable, storedMessageCount, type DurableDaemon } from './durability-harness.js';
+import { freshDataDir, removeDataDirs, startDurable, storedMessageCount, type DurableDaemon } from '../helpers/durable.js';
 
 /**
  * Backlogs longer than memory (issue 13): durable queues with a tiny memory budget keep their

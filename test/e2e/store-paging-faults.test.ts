@@ -8,7 +8,7 @@ import { connect, type Channel, type Connection, type Message } from '../../src/
 import { APPLICATION_ID } from '../../src/store/schema.js';
 import { cleanEnv, launchServer, type LaunchedServer } from '../helpers/cli.js';
 import { Collector, waitFor, within } from '../helpers/wait.js';
-import { captureLog, freshDataDir, removeDataDirs, startDurable } from './durability-harness.js';
+import { captureLog, freshDataDir, removeDataDirs, startDurable } from '../helpers/durable.js';
 
 /**
  * Paging under faults (issue 13): a store written by the previous schema opens and migrates, a

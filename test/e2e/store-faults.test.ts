@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
 import { SKIFF_BIN } from '../helpers/cli.js';
 import { deferred, waitFor, within } from '../helpers/wait.js';
-import { captureLog, freshDataDir, removeDataDirs, startDurable, storedMessageCount } from './durability-harness.js';
+import { captureLog, freshDataDir, removeDataDirs, startDurable, storedMessageCount } from '../helpers/durable.js';
 
 beforeEach(() => {
   expect.hasAssertions();
