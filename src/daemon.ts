@@ -49,24 +49,22 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and front ends from one resolved {@link Config}, restores the durable
- * store into the broker, and only then starts listening, so no client ever sees a
- * half-restored broker.
+ * Builds the broker and front ends from one resolved {@link Config} and binds the listeners
+ * first — a busy port fails at once, before the store is opened, with nothing created in the
+ * data directory — then opens the store, restores the topology and each queue's backlog counts
+ * (messages are paged in as consumers need them), and only then serves connections, so no
+ * client sees a half-restored broker.
  */
 export async function startDaemon(config: Config, runtime: DaemonRuntime): Promise<Daemon> {
   const { log } = runtime;
   const store =
-    runtime.memoryOnly === true ? null : await Store.open(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log);
+    runtime.memoryOnly === true
+      ? null
+      : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store }),
+    ...(store !== null && { persistence: store, pager: store }),
   });
-  try {
-    if (store !== null) await store.restore(broker);
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    throw err;
-  }
   const auth = runtime.auth ?? authenticatorOf(config);
   const registry = new ConnectionRegistry(broker, log);
   const native = new NativeFrontEnd({
@@ -83,17 +81,18 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
   });
-  // Read before any client connects, so a full disk blocks the first publisher too.
+  const offPageFailures = broker.watchPageFailures((q, err, lost) => {
+    if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
+    else log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
+  });
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
-  await disk?.start();
   let addr;
   let amqpAddr;
   let http: HttpListener | null = null;
   let stopping = false;
   try {
-    addr = await native.listen(config.port, config.host);
-    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host);
-    if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
+    addr = await native.listen(config.port, config.host, true);
+    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host, true);
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
@@ -112,15 +111,26 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       const bound = http.address;
       if (bound !== null) registry.addListener({ protocol: 'http', host: bound.address, port: bound.port });
     }
+    if (store !== null) {
+      await store.open();
+      await store.restore(broker);
+      // Read before any client is served, so a full disk blocks the first publisher too.
+      await disk?.start();
+    }
   } catch (err) {
     disk?.stop();
     admin.stop();
+    offPageFailures();
+    await http?.close().catch(() => undefined);
     await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
     registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
+  native.serve();
+  amqp?.serve();
+  if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   // One line names every protocol listener, so an operator (and a test) learns both ports from it.
@@ -145,6 +155,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         registry.close();
         disk?.stop();
         admin.stop();
+        offPageFailures();
         await store?.close();
       })()),
   };
