@@ -109,6 +109,21 @@ function storeLines(st: Partial<StoreStatus>): [string, string][] {
     ],
   ];
   if (typeof st.lastError === 'string') rows.push(['store error', st.lastError]);
+  const p = st.paging;
+  if (p !== undefined) {
+    rows.push([
+      'paging',
+      `${formatBytes(p.used)} of ${formatBytes(p.totalBudget)} in memory (${formatBytes(p.queueBudget)} per queue), ` +
+        `${n(p.pageIns)} page-ins, ${n(p.pageInsInFlight)} in flight`,
+    ]);
+  }
+  // Queues with messages on disk: a restored backlog being paged in, or one past its budget.
+  const backlogs = st.backlogs ?? [];
+  for (const b of backlogs.slice(0, 10)) {
+    const state = b.error !== null ? `; error: ${b.error}` : b.loading ? ', paging in' : '';
+    rows.push([`backlog ${b.queue}`, `${n(b.ready)} ready, ${n(b.onDisk)} on disk${state}`]);
+  }
+  if (backlogs.length > 10) rows.push(['backlogs', `${n(backlogs.length - 10)} more (--json lists all)`]);
   return rows;
 }
 

@@ -69,24 +69,23 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and front ends from one resolved {@link Config}, restores the durable
- * store into the broker, and only then starts listening, so no client ever sees a
- * half-restored broker.
+ * Builds the broker and front ends from one resolved {@link Config} and binds the listeners
+ * first — a busy port fails at once, before the store is opened, with nothing created in the
+ * data directory — then opens the store, restores the topology and each queue's backlog counts
+ * (messages are paged in as consumers need them), and only then serves connections, so no
+ * client sees a half-restored broker.
  */
 export async function startDaemon(config: Config, runtime: DaemonRuntime): Promise<Daemon> {
   const { log } = runtime;
   const store =
-    runtime.memoryOnly === true ? null : await Store.open(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log);
+    runtime.memoryOnly === true
+      ? null
+      : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store }),
+    ...(store !== null && { persistence: store, pager: store }),
   });
-  try {
-    if (store !== null) await store.restore(broker);
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    throw err;
-  }
+  // Built before the store opens; each takes what the store restored before anyone is served.
   const users = new UserDirectory({
     base: runtime.auth ?? authenticatorOf(config),
     store,
@@ -97,13 +96,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const auth = users;
   const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
   const limits = new Limits(store, log.child({ component: 'limits' }));
-  let credentials: TlsCredentials | null = null;
-  try {
-    if (config.tls.certFile !== '') credentials = new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' }));
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    throw err;
-  }
+  // Read before anything is bound or opened: a bad certificate file is a config error, nothing else.
+  const credentials = config.tls.certFile !== '' ? new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' })) : null;
   const registry = new ConnectionRegistry(broker, log);
   const native = new NativeFrontEnd({
     broker,
@@ -124,9 +118,11 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     users,
     permissions,
   });
-  // Read before any client connects, so a full disk blocks the first publisher too.
+  const offPageFailures = broker.watchPageFailures((q, err, lost) => {
+    if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
+    else log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
+  });
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
-  await disk?.start();
   let addr;
   let amqpAddr;
   let http: HttpListener | null = null;
@@ -135,19 +131,41 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   let amqpsAddr: { host: string; port: number } | null = null;
   let stopping = false;
   const closeTls = (): Promise<unknown> => Promise.all(tlsServers.map((t) => new Promise((resolve) => t.close(resolve))));
+  // TLS sockets handshaken before the store is restored wait here, as TcpListener holds plain ones.
+  let heldTls: TLSSocket[] | null = [];
+  const tlsAccepts = new WeakMap<TLSSocket, () => void>();
+  const serveTls = (): void => {
+    const held = heldTls ?? [];
+    heldTls = null;
+    for (const socket of held) {
+      if (socket.destroyed) continue;
+      tlsAccepts.get(socket)?.();
+      socket.resume();
+    }
+  };
   /** A TLS port for a front end: its accept gets each handshaken socket and who its certificate names. */
   const tlsPort = async (protocol: string, accept: (socket: TLSSocket, peer: PeerInfo) => unknown, port: number, host: string): Promise<{ host: string; port: number }> => {
-    const server = tlsListener(credentials as TlsCredentials, (socket) => accept(socket, { ...peerOfSocket(socket), certificateUser: certificateUser(socket) }), log.child({ listener: protocol }));
+    const hand = (socket: TLSSocket): void => void accept(socket, { ...peerOfSocket(socket), certificateUser: certificateUser(socket) });
+    const server = tlsListener(
+      credentials as TlsCredentials,
+      (socket) => {
+        if (heldTls === null) return hand(socket);
+        socket.pause();
+        socket.on('error', () => socket.destroy());
+        tlsAccepts.set(socket, () => hand(socket));
+        heldTls.push(socket);
+      },
+      log.child({ listener: protocol }),
+    );
     tlsServers.push(server);
     const a = await listenOn(server, port, host);
     registry.addListener({ protocol, host: a.address, port: a.port });
     return { host: a.address, port: a.port };
   };
   try {
-    addr = await native.listen(config.port, config.host);
+    addr = await native.listen(config.port, config.host, true);
     if (credentials !== null) tlsAddr = await tlsPort('skiffs', (s, peer) => native.accept(s, peer), config.tls.port, config.tls.host === '' ? config.host : config.tls.host);
-    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host);
-    if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
+    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host, true);
     if (credentials !== null && amqp !== null) {
       amqpsAddr = await tlsPort('amqp/ssl', (s, peer) => amqp.accept(s, peer), config.tls.amqpsPort, config.tls.host === '' ? config.amqp.host : config.tls.host);
     }
@@ -172,16 +190,31 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       const bound = http.address;
       if (bound !== null) registry.addListener({ protocol: http.tls ? 'https' : 'http', host: bound.address, port: bound.port });
     }
+    if (store !== null) {
+      await store.open();
+      await store.restore(broker);
+      // Read before any client is served, so a full disk blocks the first publisher too.
+      await disk?.start();
+    }
+    users.loadStored();
+    permissions.loadStored();
+    limits.loadStored();
   } catch (err) {
     disk?.stop();
     admin.stop();
     await closeTls();
+    offPageFailures();
+    await http?.close().catch(() => undefined);
     await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
     registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
+  native.serve();
+  amqp?.serve();
+  serveTls();
+  if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
   if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
@@ -221,6 +254,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         registry.close();
         disk?.stop();
         admin.stop();
+        offPageFailures();
         await store?.close();
       })()),
   };

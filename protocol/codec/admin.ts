@@ -157,6 +157,18 @@ export interface StoreStatus {
   blockingPublishers: boolean;
   /** Rows committed since start: messages inserted, delivery updates, removals. */
   written: { messages: number; updates: number; removals: number };
+  /** Paging: the memory budgets, what ready messages of durable queues hold of them, page-ins. */
+  paging: { queueBudget: number; totalBudget: number; used: number; pageInsInFlight: number; pageIns: number; pagedInMessages: number };
+  /**
+   * The restore of the last start (topology, then each queue's counts; messages are paged in
+   * after): what came back, stored rows of lost queues deleted, and how long until serving.
+   */
+  restore: { exchanges: number; queues: number; bindings: number; exchangeBindings: number; messages: number; orphans: number; ms: number } | null;
+  /**
+   * Durable queues with messages only on disk (a restored backlog still being paged in, or one
+   * past its budget), and any that cannot page in.
+   */
+  backlogs: { queue: string; ready: number; onDisk: number; loading: boolean; error: string | null }[];
 }
 
 /** `admin.status-ok`: a snapshot of the daemon. */

@@ -24,8 +24,11 @@ export class Limits {
   constructor(
     private readonly store: SettingsStore | null,
     private readonly log: Logger,
-  ) {
-    for (const s of store?.settings ?? []) {
+  ) {}
+
+  /** Takes the limits the store restored (before any connection is served). */
+  loadStored(): void {
+    for (const s of this.store?.settings ?? []) {
       for (const scope of ['user', 'vhost'] as const) if (s.kind === KIND[scope]) this.maps[scope].set(s.key, JSON.parse(s.value) as LimitMap);
     }
   }

@@ -82,11 +82,14 @@ export class Permissions {
     private readonly users: UserDirectory,
     private readonly store: SettingsStore | null,
     private readonly log: Logger,
-  ) {
-    for (const s of store?.settings ?? []) {
+  ) {}
+
+  /** Takes the permissions the store restored (before any connection is served). */
+  loadStored(): void {
+    for (const s of this.store?.settings ?? []) {
       if (s.kind !== 'permission') continue;
       const c = compile(JSON.parse(s.value) as PermissionSet, s.key);
-      if (typeof c === 'string') log.error({ key: s.key, why: c }, 'stored permission unusable; ignored');
+      if (typeof c === 'string') this.log.error({ key: s.key, why: c }, 'stored permission unusable; ignored');
       else this.byKey.set(s.key, c);
     }
   }

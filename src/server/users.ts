@@ -93,7 +93,14 @@ export class UserDirectory implements Authenticator {
     this.throttle = o.throttle ?? new LoginThrottle();
     this.log = o.log;
     this.scrypt = o.scrypt ?? DEFAULT_SCRYPT_PARAMS;
-    for (const s of o.store?.settings ?? []) {
+  }
+
+  /**
+   * Takes the run-time users the store restored. The daemon binds its ports before it opens the
+   * store and serves nobody until this has run, so no login is checked against a partial list.
+   */
+  loadStored(): void {
+    for (const s of this.store?.settings ?? []) {
       if (s.kind !== 'user') continue;
       const stored = JSON.parse(s.value) as StoredUser;
       if (this.baseNames().has(s.key)) {

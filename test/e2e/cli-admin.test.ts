@@ -212,6 +212,8 @@ describe('status and listings', () => {
     expect(r.stdout).toContain(`version       ${VERSION} (Node.js ${process.version}, pid ${daemon.proc.pid})\n`);
     expect(r.stdout).toMatch(/\nmessages      \d+ ready, 1 unacked\n/);
     expect(r.stdout).toMatch(/\nmemory        rss [\d.]+ MiB, heap [\d.]+ MiB, queued \S+ \S+ \(watermark 1\.0 GiB\)\n/);
+    // The paging budgets follow the watermark: 1/4 of it in all, 1/32 per queue.
+    expect(r.stdout).toMatch(/\npaging        \S+ \S+ of 256\.0 MiB in memory \(32\.0 MiB per queue\), \d+ page-ins, 0 in flight\n/);
   });
 
   it('list queues: an aligned table, numbers right-aligned', async () => {

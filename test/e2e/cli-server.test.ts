@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { parsePasswordHash, verifyPassword, type PasswordHash } from '../../src/server/auth.js';
@@ -159,6 +160,8 @@ describe('the running daemon', () => {
         stdout: '',
         stderr: `skiff: cannot listen on 127.0.0.1:${d.port}: address already in use\n`,
       });
+      // The listener binds before the store opens: nothing was created for the failed start.
+      expect(existsSync(data)).toBe(false);
     } finally {
       await d.stop();
     }

@@ -25,6 +25,7 @@ async function start(o: ConfigOverrides & { auth?: Authenticator } = {}, dataDir
     port: 0,
     store: { dataDir: dataDir ?? tmp.join(`d${++dirSeq}`), checkpointIntervalMs: 50 },
     http: { host: '127.0.0.1', port: 0 },
+    amqp: { port: 0 },
     ...overrides,
     loginThrottle: { delayMs: 0, maxFailures: 1000, ...overrides.loginThrottle },
   });
