@@ -1,4 +1,4 @@
-import { DEFAULT_HOST, DEFAULT_PORT } from '../../protocol/defaults.js';
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../../protocol/defaults.js';
 import { ConnectionError } from './errors.js';
 
 /** The URL a client connects to when given none. */
@@ -10,11 +10,14 @@ export interface ParsedUrl {
   port: number;
   username: string;
   password: string;
+  /** `skiffs://`: TLS, verifying the server's certificate (default port 5681). */
+  tls: boolean;
 }
 
 /**
- * Reads `skiff://user:password@host:port`. Missing parts default to guest on 127.0.0.1:5680;
- * a user without a password logs in with an empty one.
+ * Reads `skiff://user:password@host:port` or `skiffs://…` (TLS). Missing parts default to guest
+ * on 127.0.0.1 and port 5680 (5681 for skiffs); a user without a password logs in with an empty
+ * one.
  */
 export function parseUrl(url: string): ParsedUrl {
   let u: URL;
@@ -23,10 +26,14 @@ export function parseUrl(url: string): ParsedUrl {
   } catch {
     throw new ConnectionError('ERR_INVALID_URL', `invalid URL '${url}'`);
   }
-  if (u.protocol !== 'skiff:') throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff:// (got '${u.protocol}')`);
+  if (u.protocol !== 'skiff:' && u.protocol !== 'skiffs:') {
+    throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff:// or skiffs:// (got '${u.protocol}')`);
+  }
+  const tls = u.protocol === 'skiffs:';
   return {
+    tls,
     host: u.hostname.replace(/^\[|\]$/g, '') || DEFAULT_HOST,
-    port: u.port === '' ? DEFAULT_PORT : Number(u.port),
+    port: u.port === '' ? (tls ? DEFAULT_TLS_PORT : DEFAULT_PORT) : Number(u.port),
     username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
     password: u.password === '' ? (u.username === '' ? 'guest' : '') : decodeURIComponent(u.password),
   };

@@ -9,6 +9,8 @@ export interface PeerInfo {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** The user a verified TLS client certificate names (mutual TLS); absent or null otherwise. */
+  readonly certificateUser?: string | null;
 }
 
 /** The peer of an accepted TCP socket. */

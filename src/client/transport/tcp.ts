@@ -1,4 +1,5 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { openConnection, type Connection } from '../connection.js';
 import { ConnectionError } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
@@ -70,15 +71,32 @@ class TcpTransport implements Transport {
   }
 }
 
-/** Opens a TCP connection; the default transport of {@link connect}. */
-export const tcpTransport: TransportFactory = (target: TransportTarget, options: { timeoutMs: number }) =>
+/**
+ * Opens a TCP connection, or a TLS one for a `skiffs://` target (TLS 1.2 or later, the server's
+ * certificate verified unless told otherwise); the default transport of {@link connect}.
+ */
+export const tcpTransport: TransportFactory = (target: TransportTarget, options: Parameters<TransportFactory>[1]) =>
   new Promise<Transport>((resolve, reject) => {
-    const s = netConnect({ host: target.host, port: target.port, noDelay: true });
+    const t = options.tls ?? {};
+    const servername = t.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
+    const s = target.tls
+      ? tlsConnect({
+          host: target.host,
+          port: target.port,
+          minVersion: 'TLSv1.2',
+          rejectUnauthorized: t.rejectUnauthorized ?? true,
+          ...(servername !== undefined && { servername }),
+          ...(t.ca !== undefined && { ca: t.ca }),
+          ...(t.cert !== undefined && { cert: t.cert }),
+          ...(t.key !== undefined && { key: t.key }),
+        })
+      : netConnect({ host: target.host, port: target.port, noDelay: true });
+    s.setNoDelay(true);
     const timer = setTimeout(() => {
       s.destroy();
       reject(new ConnectionError('ERR_TIMEOUT', `timed out connecting to ${target.host}:${target.port}`));
     }, options.timeoutMs);
-    s.once('connect', () => {
+    s.once(target.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
       resolve(new TcpTransport(s));
@@ -86,12 +104,22 @@ export const tcpTransport: TransportFactory = (target: TransportTarget, options:
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const refused = err.code === 'ECONNREFUSED';
+      if (!refused && target.tls && isCertificateError(err)) {
+        reject(new ConnectionError('ERR_TLS', `TLS handshake with ${target.host}:${target.port} failed: ${err.message} (${err.code})`, { cause: err }));
+        return;
+      }
       const msg = refused
         ? `connection refused by ${target.host}:${target.port} (is skiff running?)`
         : `cannot connect to ${target.host}:${target.port}: ${err.message}`;
       reject(new ConnectionError(refused ? 'ERR_CONNECTION_REFUSED' : 'ERR_CONNECT', msg, { cause: err }));
     });
   });
+
+/** Verification and handshake failures: retrying the same server will not help. */
+function isCertificateError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ALTNAME/.test(code);
+}
 
 /**
  * Connects to a Skiff daemon over TCP and completes the handshake (SPEC §3.1.1). `urls` is one
