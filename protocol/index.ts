@@ -42,6 +42,7 @@ export type {
   ServerStatus,
   UserRow,
   PermissionRow,
+  PolicyRow,
   AdminPutKind,
   StoreStatus,
 } from './codec/admin.js';
