@@ -3,32 +3,53 @@ import { ConnectionError } from './errors.js';
 /** The URL a client connects to when given none. */
 export const DEFAULT_URL = 'skiff://guest:guest@127.0.0.1:5680';
 
+/** How a URL reaches the server: the native protocol over TCP, or over a WebSocket. */
+export type UrlScheme = 'skiff' | 'ws' | 'wss';
+
 /** One server to connect to, with the credentials to log in with. */
 export interface ParsedUrl {
+  scheme: UrlScheme;
   host: string;
   port: number;
+  /** The WebSocket endpoint's path (`/ws` unless the URL names one); '' for `skiff://`. */
+  path: string;
   username: string;
   password: string;
 }
 
+const DEFAULT_PORTS: Record<UrlScheme, number> = { skiff: 5680, ws: 80, wss: 443 };
+
 /**
- * Reads `skiff://user:password@host:port`. Missing parts default to guest on 127.0.0.1:5680;
- * a user without a password logs in with an empty one.
+ * Reads `skiff://user:password@host:port` (TCP) or `ws://` / `wss://user:password@host:port/ws`
+ * (WebSocket). Missing parts default to guest on 127.0.0.1, port 5680 for skiff:// and the
+ * web's ports (80, 443) for ws:// and wss://; a user without a password logs in with an empty
+ * one. The credentials are sent in the handshake, never as part of the URL the transport opens.
  */
 export function parseUrl(url: string): ParsedUrl {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new ConnectionError('ERR_INVALID_URL', `invalid URL '${url}'`);
+    throw new ConnectionError('ERR_INVALID_URL', `invalid URL '${redact(url)}'`);
   }
-  if (u.protocol !== 'skiff:') throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff:// (got '${u.protocol}')`);
+  const scheme = u.protocol.slice(0, -1);
+  if (scheme !== 'skiff' && scheme !== 'ws' && scheme !== 'wss') {
+    throw new ConnectionError('ERR_INVALID_URL', `URL must start with skiff://, ws:// or wss:// (got '${u.protocol}')`);
+  }
+  const path = scheme === 'skiff' ? '' : u.pathname === '' || u.pathname === '/' ? '/ws' : u.pathname;
   return {
+    scheme,
     host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: u.port === '' ? 5680 : Number(u.port),
+    port: u.port === '' ? DEFAULT_PORTS[scheme] : Number(u.port),
+    path: path + u.search,
     username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
     password: u.password === '' ? (u.username === '' ? 'guest' : '') : decodeURIComponent(u.password),
   };
+}
+
+/** `url` without its password, for error messages. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
 /** Parses one URL or a list of them (tried in turn); an empty list is an error. */

@@ -4,6 +4,7 @@ import { ConnectionError } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
 import { DEFAULT_URL } from '../url.js';
 import type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport.js';
+import { webSocketTransport, type WebSocketConstructor } from './websocket.js';
 
 /** The Node.js transport: a TCP socket with Nagle off (frames are batched by the writer). */
 class TcpTransport implements Transport {
@@ -70,9 +71,13 @@ class TcpTransport implements Transport {
   }
 }
 
-/** Opens a TCP connection; the default transport of {@link connect}. */
+/** Opens a TCP connection, for `skiff://` URLs. */
 export const tcpTransport: TransportFactory = (target: TransportTarget, options: { timeoutMs: number }) =>
   new Promise<Transport>((resolve, reject) => {
+    if (target.scheme !== 'skiff') {
+      reject(new ConnectionError('ERR_INVALID_URL', `the TCP transport needs a skiff:// URL, not ${target.scheme}://`));
+      return;
+    }
     const s = netConnect({ host: target.host, port: target.port, noDelay: true });
     const timer = setTimeout(() => {
       s.destroy();
@@ -93,11 +98,24 @@ export const tcpTransport: TransportFactory = (target: TransportTarget, options:
     });
   });
 
+let webSocket: Promise<TransportFactory> | null = null;
+
 /**
- * Connects to a Skiff daemon over TCP and completes the handshake (SPEC §3.1.1). `urls` is one
- * `skiff://user:password@host:port` or several, tried in turn (see `shuffleHosts`); the first
- * connection must succeed, after which a lost one reconnects (see `ReconnectOptions`).
+ * The default transport in Node.js: TCP for `skiff://`, a WebSocket (the `ws` package's, loaded
+ * on first use) for `ws://` and `wss://`.
+ */
+export const nodeTransport: TransportFactory = async (target: TransportTarget, options: { timeoutMs: number }) => {
+  if (target.scheme === 'skiff') return tcpTransport(target, options);
+  webSocket ??= import('ws').then((m) => webSocketTransport(m.WebSocket as unknown as WebSocketConstructor));
+  return (await webSocket)(target, options);
+};
+
+/**
+ * Connects to a Skiff daemon and completes the handshake (SPEC §3.1.1). `urls` is one
+ * `skiff://user:password@host:port` (TCP) or `ws://user:password@host:port/ws` (WebSocket), or
+ * several, tried in turn (see `shuffleHosts`); the first connection must succeed, after which a
+ * lost one reconnects (see `ReconnectOptions`).
  */
 export function connect(urls: string | readonly string[] = DEFAULT_URL, options: ConnectOptions = {}): Promise<Connection> {
-  return openConnection(urls, options, options.transport ?? tcpTransport);
+  return openConnection(urls, options, options.transport ?? nodeTransport);
 }

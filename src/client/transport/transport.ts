@@ -1,9 +1,14 @@
 import type { WritableLike } from '../../../protocol/index.js';
+import type { UrlScheme } from '../url.js';
 
 /** Where a transport connects to: one host of a connection's URL list. */
 export interface TransportTarget {
+  /** `skiff` for TCP, `ws` / `wss` for a WebSocket. */
+  scheme: UrlScheme;
   host: string;
   port: number;
+  /** A WebSocket's path ('' for TCP). */
+  path: string;
 }
 
 /** What a transport tells the connection that owns it. */
@@ -17,7 +22,7 @@ export interface TransportHandlers {
 /**
  * The client's seam to the network: one byte stream to a server. The client core (connection,
  * channel, recovery) speaks only this interface, so the same core runs over TCP in Node.js
- * (`./tcp.ts`) and over a WebSocket in a browser. The write side is what the frame writer
+ * (`./tcp.ts`) and over a WebSocket (`./websocket.ts`) in a browser or in Node.js. The write side is what the frame writer
  * needs: writes return false past the transport's buffer limit, and `'drain'` fires once there
  * is room again.
  */
