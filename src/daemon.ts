@@ -9,6 +9,11 @@ import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
 import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
+import { WsEndpoint } from './server/websocket/endpoint.js';
+import { nativeFrontEnd } from './server/websocket/front-ends.js';
+import { WS_PATH, WsListener } from './server/websocket/listener.js';
+import { DEFAULT_WS_OPTIONS, type WsOptions } from './server/websocket/options.js';
+import { DEFAULT_FRAME_MAX } from '../protocol/index.js';
 
 export interface DaemonOptions {
   host?: string;
@@ -25,6 +30,8 @@ export interface DaemonOptions {
   diskFreeLimitBytes?: number;
   /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
   http?: Partial<HttpOptions>;
+  /** The WebSocket endpoint: `/ws` on the HTTP listener and, with `port` ≥ 0, a port of its own. Default: on, at /ws only. */
+  ws?: Partial<WsOptions>;
 }
 
 export interface Daemon {
@@ -36,6 +43,10 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, when one was asked for. */
   readonly http: HttpListener | null;
+  /** The WebSocket endpoint, when enabled and mounted somewhere. */
+  readonly ws: WsEndpoint | null;
+  /** The WebSocket port of its own (`ws_port`), when configured. */
+  readonly wsListener: WsListener | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -78,7 +89,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await disk?.start();
   let addr;
   let http: HttpListener | null = null;
+  let ws: WsEndpoint | null = null;
+  let wsListener: WsListener | null = null;
   let stopping = false;
+  const wsOptions: WsOptions = { ...DEFAULT_WS_OPTIONS, ...options.ws };
   try {
     addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
     if (options.http !== undefined) {
@@ -86,7 +100,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const host = nativeHost({ server, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
       http = await HttpListener.start(host, options.http, options.log);
     }
+    if (wsOptions.enabled && (http !== null || wsOptions.port >= 0)) {
+      ws = new WsEndpoint(wsOptions, options.frameMax ?? DEFAULT_FRAME_MAX, options.log.child({ listener: 'ws' }));
+      ws.register('skiff', nativeFrontEnd(server));
+      http?.onUpgrade(WS_PATH, ws.upgrade);
+      if (wsOptions.port >= 0) wsListener = await WsListener.start(ws, wsOptions.host, wsOptions.port);
+    }
   } catch (err) {
+    ws?.close();
+    await http?.close().catch(() => undefined);
     disk?.stop();
     admin.stop();
     await server.close().catch(() => undefined);
@@ -95,6 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+  if (wsListener?.address != null) options.log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
   options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
@@ -104,11 +127,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     host: addr.address,
     port: addr.port,
     http,
+    ws,
+    wsListener,
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
         await http?.close();
+        await wsListener?.close();
+        // The server closes its WebSocket connections too (CONNECTION_FORCED); then the endpoint the rest.
         await server.close();
+        ws?.close();
         disk?.stop();
         admin.stop();
         await store?.close();

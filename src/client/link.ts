@@ -98,6 +98,7 @@ export class Link implements FrameSink {
     const [fm, cm, hb, name] = ok.args as [number, number, number, string];
     this.decoder.maxFrameBytes = fm;
     this.negotiated = { frameMax: fm, channelMax: cm, heartbeatMs: hb, serverName: name, serverProperties };
+    this.transport.setFrameMax?.(fm);
     this.startHeartbeats(hb);
     return this.negotiated;
   }

@@ -2,6 +2,7 @@ import type { DaemonOptions } from '../daemon.js';
 import type { Logger } from '../log/logger.js';
 import { UserAuthenticator, parsePasswordHash, type PasswordHash } from '../server/auth.js';
 import type { HttpOptions } from '../server/http/options.js';
+import { parseAllowedOrigins } from '../server/websocket/options.js';
 import type { Config } from './schema.js';
 
 /** What {@link startDaemon} takes, from a loaded {@link Config}. */
@@ -24,6 +25,7 @@ export function daemonOptions(config: Config, log: Logger): DaemonOptions {
     diskFreeLimitBytes: config.diskFreeLimit,
     store: { ...config.store },
     ...(config.http.enabled && { http: withoutEnabled(config.http) }),
+    ws: { ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) },
   };
 }
 

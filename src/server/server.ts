@@ -74,10 +74,12 @@ export class SkiffServer implements ServerContext {
     return this.server.address() as AddressInfo | null;
   }
 
-  private accept(socket: Socket): void {
+  /** Serves the native protocol on `socket`: a TCP socket, or a stream shaped like one (a WebSocket's). */
+  accept(socket: Socket): Connection {
     const conn = new Connection(socket, this);
     this.sockets.add(conn);
     void conn.closed.then(() => this.sockets.delete(conn));
+    return conn;
   }
 
   /** @internal {@link ServerContext} */

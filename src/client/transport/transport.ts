@@ -33,6 +33,11 @@ export interface Transport extends WritableLike {
   end(): void;
   /** Closes at once, dropping what is buffered. */
   destroy(): void;
+  /**
+   * The frame size the handshake settled. A transport whose messages the server bounds (a
+   * WebSocket's `maxPayload` is the frame max) keeps each message within it.
+   */
+  setFrameMax?(bytes: number): void;
   /** Describes the runtime, for the server's connection list (`Node.js v20.20.2`). */
   readonly platform: string;
 }

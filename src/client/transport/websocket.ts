@@ -1,4 +1,4 @@
-import { viewOf, type Bytes } from '../../../protocol/index.js';
+import { MIN_FRAME_MAX, viewOf, type Bytes } from '../../../protocol/index.js';
 import { ConnectionError } from '../errors.js';
 import type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport.js';
 
@@ -38,6 +38,8 @@ class WebSocketTransport implements Transport {
   private handlers: TransportHandlers | null = null;
   private closedWith: { error: Error | null } | null = null;
   private corked = 0;
+  /** Largest message to send: the frame max, once the handshake settled it (SPEC §3.1.1's floor before). */
+  private maxMessage = MIN_FRAME_MAX;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private drainListeners: (() => void)[] = [];
@@ -71,12 +73,9 @@ class WebSocketTransport implements Transport {
 
   write(chunk: Bytes): boolean {
     if (this.isDestroyed || this.ws.readyState !== OPEN) return false;
-    if (this.corked > 0) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      return true;
-    }
-    this.ws.send(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.corked === 0) this.sendPending();
     return this.ws.bufferedAmount === 0;
   }
 
@@ -86,23 +85,50 @@ class WebSocketTransport implements Transport {
 
   uncork(): void {
     if (this.corked === 0 || --this.corked > 0) return;
+    this.sendPending();
+  }
+
+  setFrameMax(bytes: number): void {
+    this.maxMessage = bytes;
+  }
+
+  /**
+   * Sends what is pending in as few messages as fit: the server refuses a message larger than
+   * its frame max (1009), so none is larger than the frame size the handshake settled.
+   */
+  private sendPending(): void {
     const pieces = this.pending;
     if (pieces.length === 0) return;
     this.pending = [];
-    const n = this.pendingBytes;
     this.pendingBytes = 0;
     if (this.isDestroyed || this.ws.readyState !== OPEN) return;
-    if (pieces.length === 1) {
-      this.ws.send(pieces[0] as Uint8Array);
-      return;
+    const max = this.maxMessage;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = (): void => {
+      if (batch.length === 1) this.ws.send(batch[0] as Uint8Array);
+      else if (batch.length > 1) {
+        const msg = new Uint8Array(batchBytes);
+        let off = 0;
+        for (const p of batch) {
+          msg.set(p, off);
+          off += p.length;
+        }
+        this.ws.send(msg);
+      }
+      batch = [];
+      batchBytes = 0;
+    };
+    for (let p of pieces) {
+      while (p.length > 0) {
+        if (batchBytes === max) flush();
+        const take = Math.min(p.length, max - batchBytes);
+        batch.push(take === p.length ? p : p.subarray(0, take));
+        batchBytes += take;
+        p = p.subarray(take);
+      }
     }
-    const msg = new Uint8Array(n);
-    let off = 0;
-    for (const p of pieces) {
-      msg.set(p, off);
-      off += p.length;
-    }
-    this.ws.send(msg);
+    flush();
   }
 
   get writableLength(): number {
@@ -133,7 +159,7 @@ class WebSocketTransport implements Transport {
   };
 
   end(): void {
-    this.uncork();
+    this.sendPending();
     this.ws.close(1000);
     // A server that never answers the close handshake must not hold the socket open.
     if (this.destroyTimer === null) {
