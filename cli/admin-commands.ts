@@ -44,6 +44,7 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
   ],
   connections: [
     { header: 'id', value: (c) => c.id },
+    { header: 'protocol', value: (c) => c.protocol },
     { header: 'user', value: (c) => c.user },
     { header: 'peer', value: (c) => c.peer },
     { header: 'channels', value: (c) => c.channels },

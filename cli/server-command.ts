@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { daemonOptions } from '../src/config/daemon-options.js';
 import { loadConfig, type FlagValue } from '../src/config/load.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/log/logger.js';
@@ -68,7 +67,7 @@ export function addServerCommands(program: Command, io: Io): void {
       });
       let daemon: Daemon;
       try {
-        daemon = await startDaemon(daemonOptions(config, log));
+        daemon = await startDaemon(config, { log });
       } catch (err) {
         off();
         const e = err as NodeJS.ErrnoException & { address?: string; port?: number };

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import { connect, type Connection } from '../src/client/index.js';
 import { usageError } from './exit.js';
 import type { Io } from './io.js';
@@ -24,8 +25,8 @@ interface Target {
 export function addTargetOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'daemon URL, skiff://user:password@host:port (env SKIFF_URL)')
-    .option('-H, --host <host>', 'daemon host (env SKIFF_HOST; default 127.0.0.1)')
-    .option('-p, --port <port>', 'daemon port (env SKIFF_PORT; default 5680)')
+    .option('-H, --host <host>', `daemon host (env SKIFF_HOST; default ${DEFAULT_HOST})`)
+    .option('-p, --port <port>', `daemon port (env SKIFF_PORT; default ${DEFAULT_PORT})`)
     .option('-u, --user <name>', 'user name (env SKIFF_USER; default guest)')
     .option('--password <password>', 'password (env SKIFF_PASSWORD; default guest)')
     .option('--json', 'print JSON for scripts instead of tables');
@@ -73,7 +74,7 @@ export function resolveTarget(opts: TargetOptions, env: Io['env']): Target {
       ...(env['SKIFF_PASSWORD'] !== undefined && { password: env['SKIFF_PASSWORD'] }),
     },
     env['SKIFF_URL'] ? fromUrl(env['SKIFF_URL'], 'SKIFF_URL') : {},
-    { host: '127.0.0.1', port: 5680, user: 'guest', password: 'guest' },
+    { host: DEFAULT_HOST, port: DEFAULT_PORT, user: 'guest', password: 'guest' },
   ];
   const pick = <K extends keyof Target>(k: K): Target[K] => sources.find((s) => s[k] !== undefined)?.[k] as Target[K];
   return { host: pick('host'), port: pick('port'), user: pick('user'), password: pick('password') };

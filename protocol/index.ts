@@ -1,4 +1,5 @@
 /** The Skiff wire codec, shared by the daemon and the client (see SPEC.md). */
+export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_AMQP_PORT, DEFAULT_HTTP_PORT } from './defaults.js';
 export { ReplyCode, ProtocolError, isConnectionCode, replyCodeName } from './codec/codes.js';
 export type { ReplyCodeName, ReplyCodeValue } from './codec/codes.js';
 export {

@@ -1,49 +1,47 @@
 import { Broker } from './broker/broker.js';
+import { authenticatorOf } from './config/authenticator.js';
+import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
-import { registerAdminMethods } from './server/admin.js';
 import type { Authenticator } from './server/auth.js';
+import { daemonHost } from './server/http/daemon-host.js';
 import { HttpListener } from './server/http/listener.js';
-import { nativeHost } from './server/http/native-host.js';
-import type { HttpOptions } from './server/http/options.js';
+import { registerAdminMethods } from './server/native/admin.js';
+import { NativeFrontEnd } from './server/native/front-end.js';
+import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
-import { DEFAULT_HOST, DEFAULT_PORT, SkiffServer } from './server/server.js';
 import { WsEndpoint } from './server/websocket/endpoint.js';
 import { nativeFrontEnd } from './server/websocket/front-ends.js';
 import { WS_PATH, WsListener } from './server/websocket/listener.js';
-import { DEFAULT_WS_OPTIONS, type WsOptions } from './server/websocket/options.js';
-import { DEFAULT_FRAME_MAX } from '../protocol/index.js';
+import { parseAllowedOrigins } from './server/websocket/options.js';
 
-export interface DaemonOptions {
-  host?: string;
-  port?: number;
-  log: Logger;
-  auth?: Authenticator;
-  frameMax?: number;
-  channelMax?: number;
-  heartbeatMs?: number;
-  memoryHighWatermarkBytes?: number;
-  /** Durable store (missing keys take their defaults); absent = run in memory only (tests, embedding). */
-  store?: Partial<StoreOptions>;
-  /** Free bytes on the store's disk below which publishers are blocked (`disk_free_limit`); needs a store; 0 or absent = none. */
-  diskFreeLimitBytes?: number;
-  /** The HTTP listener (management API, metrics, health, dashboard); absent = none. */
-  http?: Partial<HttpOptions>;
-  /** The WebSocket endpoint: `/ws` on the HTTP listener and, with `port` ≥ 0, a port of its own. Default: on, at /ws only. */
-  ws?: Partial<WsOptions>;
+/** What a daemon needs besides its {@link Config}. */
+export interface DaemonRuntime {
+  readonly log: Logger;
+  /** Who may log in on every listener; default: the config's `[[users]]` and `allow_guest`. */
+  readonly auth?: Authenticator;
+  /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
+  readonly memoryOnly?: boolean;
+  /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
+  readonly storeFailWrites?: StoreOptions['failWrites'];
 }
 
 export interface Daemon {
-  readonly server: SkiffServer;
+  readonly config: Config;
   readonly broker: Broker;
+  /** Every front end's client connections and the daemon's listeners. */
+  readonly registry: ConnectionRegistry;
+  /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
+  readonly native: NativeFrontEnd;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
+  /** The native listener's bound address. */
   readonly host: string;
   readonly port: number;
-  /** The HTTP listener, when one was asked for. */
+  /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
-  /** The WebSocket endpoint, when enabled and mounted somewhere. */
+  /** The WebSocket endpoint (`ws_enabled`), when mounted on the HTTP listener or a port of its own. */
   readonly ws: WsEndpoint | null;
   /** The WebSocket port of its own (`ws_port`), when configured. */
   readonly wsListener: WsListener | null;
@@ -56,13 +54,16 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and server, restores the durable store into the broker, and only then
- * starts listening, so no client ever sees a half-restored broker.
+ * Builds the broker and front ends from one resolved {@link Config}, restores the durable
+ * store into the broker, and only then starts listening, so no client ever sees a
+ * half-restored broker.
  */
-export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const store = options.store === undefined ? null : await Store.open(options.store, options.log);
+export async function startDaemon(config: Config, runtime: DaemonRuntime): Promise<Daemon> {
+  const { log } = runtime;
+  const store =
+    runtime.memoryOnly === true ? null : await Store.open(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log);
   const broker = new Broker({
-    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+    memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store }),
   });
   try {
@@ -71,58 +72,80 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await store?.close().catch(() => undefined);
     throw err;
   }
-  const server = new SkiffServer({
+  const auth = runtime.auth ?? authenticatorOf(config);
+  const registry = new ConnectionRegistry(broker, log);
+  const native = new NativeFrontEnd({
     broker,
-    log: options.log,
-    ...(options.auth !== undefined && { auth: options.auth }),
-    ...(options.frameMax !== undefined && { frameMax: options.frameMax }),
-    ...(options.channelMax !== undefined && { channelMax: options.channelMax }),
-    ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
+    log,
+    auth,
+    registry,
+    frameMax: config.frameMax,
+    channelMax: config.channelMax,
+    heartbeatMs: config.heartbeatMs,
   });
-  const admin = registerAdminMethods(server, {
-    memoryHighWatermarkBytes: options.memoryHighWatermarkBytes ?? 0,
+  const admin = registerAdminMethods(native, {
+    memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
   });
   // Read before any client connects, so a full disk blocks the first publisher too.
-  const disk =
-    store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: options.diskFreeLimitBytes ?? 0, log: options.log, onChange: (raised) => broker.setAlarm('disk', raised) });
+  const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   await disk?.start();
   let addr;
   let http: HttpListener | null = null;
   let ws: WsEndpoint | null = null;
   let wsListener: WsListener | null = null;
   let stopping = false;
-  const wsOptions: WsOptions = { ...DEFAULT_WS_OPTIONS, ...options.ws };
   try {
-    addr = await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
-    if (options.http !== undefined) {
-      const listener = { protocol: 'skiff', host: addr.address, port: addr.port };
-      const host = nativeHost({ server, store, disk, memoryHighWatermark: options.memoryHighWatermarkBytes ?? 0, listener, stopping: () => stopping });
-      http = await HttpListener.start(host, options.http, options.log);
+    addr = await native.listen(config.port, config.host);
+    if (config.http.enabled) {
+      const host = daemonHost({
+        broker,
+        registry,
+        auth,
+        version: native.version,
+        startedAt: native.startedAt,
+        store,
+        disk,
+        frameMax: config.frameMax,
+        memoryHighWatermark: config.memoryHighWatermark,
+        log,
+        stopping: () => stopping,
+      });
+      http = await HttpListener.start(host, config.http, log);
+      const bound = http.address;
+      if (bound !== null) registry.addListener({ protocol: 'http', host: bound.address, port: bound.port });
     }
-    if (wsOptions.enabled && (http !== null || wsOptions.port >= 0)) {
-      ws = new WsEndpoint(wsOptions, options.frameMax ?? DEFAULT_FRAME_MAX, options.log.child({ listener: 'ws' }));
-      ws.register('skiff', nativeFrontEnd(server));
+    if (config.ws.enabled && (http !== null || config.ws.port >= 0)) {
+      ws = new WsEndpoint({ ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) }, config.frameMax, log.child({ listener: 'ws' }));
+      ws.register('skiff', nativeFrontEnd(native));
       http?.onUpgrade(WS_PATH, ws.upgrade);
-      if (wsOptions.port >= 0) wsListener = await WsListener.start(ws, wsOptions.host, wsOptions.port);
+      if (config.ws.port >= 0) {
+        wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
+        const bound = wsListener.address;
+        if (bound !== null) registry.addListener({ protocol: 'ws', host: bound.address, port: bound.port });
+      }
     }
   } catch (err) {
     ws?.close();
+    await wsListener?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
     disk?.stop();
     admin.stop();
-    await server.close().catch(() => undefined);
+    await native.close().catch(() => undefined);
+    registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
-  if (http?.address != null) options.log.info({ host: http.address.address, port: http.address.port }, 'http listening');
-  if (wsListener?.address != null) options.log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
-  options.log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+  if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
+  log.info({ host: addr.address, port: addr.port }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
-    server,
+    config,
     broker,
+    registry,
+    native,
     store,
     host: addr.address,
     port: addr.port,
@@ -132,11 +155,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
-        await http?.close();
-        await wsListener?.close();
-        // The server closes its WebSocket connections too (CONNECTION_FORCED); then the endpoint the rest.
-        await server.close();
+        // Upgraded sockets keep a listener's close waiting: it settles once the endpoint has closed them.
+        const listenersClosed = Promise.all([http?.close(), wsListener?.close()]);
+        // The native front end closes its WebSocket connections too (CONNECTION_FORCED); the endpoint the rest.
+        await native.close();
         ws?.close();
+        await listenersClosed;
+        registry.close();
         disk?.stop();
         admin.stop();
         await store?.close();

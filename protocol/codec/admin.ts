@@ -60,6 +60,8 @@ export interface ConnectionRow {
   id: string;
   /** The client's `connectionName`, else `peer -> local` addresses. */
   name: string;
+  /** The protocol it speaks: `Skiff 1.0`, `AMQP 0-9-1`. */
+  protocol: string;
   user: string;
   peer: string;
   /** ms since the epoch. */

@@ -56,6 +56,8 @@ export class BatchWriter {
   onDrain: (() => void) | null = null;
   /** Time of the last flush that wrote something, for heartbeats. */
   lastWriteAt = Date.now();
+  /** Bytes handed to the socket so far, for listings (a stream other than a socket counts none). */
+  bytesWritten = 0;
 
   constructor(socket: WritableLike, highWaterMark = 1024 * 1024) {
     this.socket = socket;
@@ -86,9 +88,13 @@ export class BatchWriter {
     const pieces = this.pieces;
     if (pieces.length === 0) return !this.waitingDrain;
     this.pieces = [];
-    this.pendingBytes = 0;
     const socket = this.socket;
-    if (socket.destroyed) return false;
+    if (socket.destroyed) {
+      this.pendingBytes = 0;
+      return false;
+    }
+    this.bytesWritten += this.pendingBytes;
+    this.pendingBytes = 0;
     let ok = true;
     if (pieces.length === 1) ok = socket.write(pieces[0] as Bytes);
     else {

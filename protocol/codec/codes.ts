@@ -58,18 +58,23 @@ export function replyCodeName(code: number): string {
  */
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
-  readonly code: number;
+  /** The reply code's name (`NOT_FOUND`): a string, as Node's, undici's and nats.js's errors carry it. */
+  readonly code: string;
+  /** The numeric reply code on the wire (404). */
+  readonly replyCode: number;
   /** Method id that caused the error, 0 when none. */
   methodId: number;
-  constructor(code: number, message: string, options?: { methodId?: number; cause?: unknown }) {
+  constructor(replyCode: number, message: string, options?: { methodId?: number; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    this.replyCode = replyCode;
+    this.code = replyCodeName(replyCode);
     this.methodId = options?.methodId ?? 0;
   }
-  get codeName(): string {
-    return replyCodeName(this.code);
+  /** The close's text: `CODE - explanation` (SPEC §4). */
+  get replyText(): string {
+    return `${this.code} - ${this.message}`;
   }
   get isConnectionError(): boolean {
-    return isConnectionCode(this.code);
+    return isConnectionCode(this.replyCode);
   }
 }

@@ -16,7 +16,7 @@ import { Session, type SessionInfo } from './session.js';
 export interface BrokerOptions {
   persistence?: Persistence;
   /** Queued-message memory above which publishers are blocked (SPEC §3.1.4); 0 = no limit. */
-  memoryHighWatermarkBytes?: number;
+  memoryHighWatermark?: number;
   /** Time for TTLs, queue expiry and consumer timeouts; tests pass a ManualClock. */
   clock?: Clock;
 }
@@ -89,7 +89,7 @@ export class Broker implements QueueHost {
   constructor(options: BrokerOptions = {}) {
     this.persistence = options.persistence ?? new NoPersistence();
     this.clock = options.clock ?? systemClock;
-    this.highWatermark = options.memoryHighWatermarkBytes ?? 0;
+    this.highWatermark = options.memoryHighWatermark ?? 0;
     this.lowWatermark = Math.floor(this.highWatermark * 0.8);
     this.defaultExchange = new DefaultExchange(this.queues);
     this.exchanges.set('', this.defaultExchange);

@@ -195,7 +195,7 @@ export class Link implements FrameSink {
   }
 
   private protocolViolation(err: Error): void {
-    const code = err instanceof ProtocolError ? err.code : ReplyCode.FRAME_ERROR;
+    const code = err instanceof ProtocolError ? err.replyCode : ReplyCode.FRAME_ERROR;
     this.writer.method(0, Method.ConnectionClose, [code, `client could not read the server: ${err.message}`, 0]);
     this.writer.flush();
     this.fatal(new ConnectionError('ERR_PROTOCOL', `protocol error from server: ${err.message}`, { cause: err }));

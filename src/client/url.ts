@@ -1,7 +1,8 @@
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../protocol/defaults.js';
 import { ConnectionError } from './errors.js';
 
 /** The URL a client connects to when given none. */
-export const DEFAULT_URL = 'skiff://guest:guest@127.0.0.1:5680';
+export const DEFAULT_URL = `skiff://guest:guest@${DEFAULT_HOST}:${DEFAULT_PORT}`;
 
 /** How a URL reaches the server: the native protocol over TCP, or over a WebSocket. */
 export type UrlScheme = 'skiff' | 'ws' | 'wss';
@@ -17,7 +18,7 @@ export interface ParsedUrl {
   password: string;
 }
 
-const DEFAULT_PORTS: Record<UrlScheme, number> = { skiff: 5680, ws: 80, wss: 443 };
+const DEFAULT_PORTS: Record<UrlScheme, number> = { skiff: DEFAULT_PORT, ws: 80, wss: 443 };
 
 /**
  * Reads `skiff://user:password@host:port` (TCP) or `ws://` / `wss://user:password@host:port/ws`
@@ -39,7 +40,7 @@ export function parseUrl(url: string): ParsedUrl {
   const path = scheme === 'skiff' ? '' : u.pathname === '' || u.pathname === '/' ? '/ws' : u.pathname;
   return {
     scheme,
-    host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    host: u.hostname.replace(/^\[|\]$/g, '') || DEFAULT_HOST,
     port: u.port === '' ? DEFAULT_PORTS[scheme] : Number(u.port),
     path: path + u.search,
     username: u.username === '' ? 'guest' : decodeURIComponent(u.username),

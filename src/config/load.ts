@@ -10,6 +10,7 @@ import { SCALARS, USER_KEYS, envName, type Config, type ScalarSpec, type UserCon
  */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  readonly code = 'ERR_CONFIG';
   readonly problems: readonly string[];
   constructor(problems: string[]) {
     super(problems.join('\n'));
@@ -60,6 +61,37 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   if (problems.length !== 0) throw new ConfigError(problems);
   return build(values, users);
+}
+
+/** What a program (a test, an embedder) sets instead of a file: any keys, by their place in {@link Config}. */
+export type ConfigOverrides = {
+  readonly [K in keyof Config]?: Config[K] extends readonly unknown[] ? Config[K] : Config[K] extends object ? Partial<Config[K]> : Config[K];
+};
+
+/**
+ * The defaults with `overrides` applied, checked like any other source and frozen: the one
+ * {@link Config} type whoever starts a daemon hands it. Throws {@link ConfigError} naming the key.
+ */
+export function resolveConfig(overrides: ConfigOverrides = {}): Config {
+  const values = new Map<string, unknown>(SCALARS.map((s) => [s.key, s.default]));
+  const problems: string[] = [];
+  const known = new Set(SCALARS.map((s) => s.path));
+  for (const [head, v] of Object.entries(overrides)) {
+    if (head === 'users') continue;
+    const paths = isTable(v) ? Object.keys(v).map((tail) => `${head}.${tail}`) : [head];
+    for (const path of paths) if (!known.has(path)) problems.push(`${path}: unknown config key`);
+  }
+  for (const spec of SCALARS) {
+    const [head, tail] = spec.path.split('.') as [keyof Config, string | undefined];
+    const top = overrides[head] as unknown;
+    const value = tail === undefined ? top : isTable(top) ? top[tail] : undefined;
+    if (value === undefined) continue;
+    const problem = check(spec, value);
+    if (problem === null) values.set(spec.key, value);
+    else problems.push(`${spec.key}: ${problem}`);
+  }
+  if (problems.length !== 0) throw new ConfigError(problems);
+  return build(values, [...(overrides.users ?? [])]);
 }
 
 /** Parses and checks a config file without the other sources (for tests and `--check`). */

@@ -1,4 +1,4 @@
-import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
+import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
 import { DEFAULT_WS_OPTIONS, checkAllowedOrigins, type WsOptions } from '../server/websocket/options.js';
@@ -75,12 +75,15 @@ const GiB = 1024 * 1024 * 1024;
 const HOUR_MS = 3_600_000;
 
 /**
- * Every scalar key, in the order of config.example.toml. `users` (an array of tables) is
+ * Every scalar key, in the order of config.example.toml. Adding a key: one entry here (with its
+ * place in {@link Config}, which gets the field), and its block in config.example.toml (the
+ * spec-drift test holds the two together). Loading, `SKIFF_*` overrides, `--check`, error
+ * messages and {@link resolveConfig} follow from the entry. `users` (an array of tables) is
  * handled on its own by the loader.
  */
 export const SCALARS: readonly ScalarSpec[] = [
-  { key: 'host', path: 'host', type: 'string', default: '127.0.0.1', doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
-  { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: 5680, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  { key: 'host', path: 'host', type: 'string', default: DEFAULT_HOST, doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
+  { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: DEFAULT_PORT, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
   { key: 'http_enabled', path: 'http.enabled', type: 'bool', default: true, doc: 'Run the HTTP listener: management API, Prometheus metrics, health checks and the dashboard.' },
   { key: 'http_host', path: 'http.host', type: 'string', default: DEFAULT_HTTP_OPTIONS.host, doc: 'Address the HTTP listener binds; 0.0.0.0 or :: for every interface.' },
   {

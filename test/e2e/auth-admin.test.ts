@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Method } from '../../protocol/index.js';
 import { Admin, ServerError, connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
+import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { UserAuthenticator, hashPassword, parsePasswordHash, type PasswordHash } from '../../src/server/auth.js';
@@ -33,10 +34,9 @@ async function refusal(p: Promise<unknown>): Promise<ServerError> {
 
 beforeAll(async () => {
   const hash = async (pw: string): Promise<PasswordHash> => parsePasswordHash(await hashPassword(pw, FAST)) as PasswordHash;
-  daemon = await startDaemon({
-    host: '127.0.0.1',
-    port: 0,
+  daemon = await startDaemon(resolveConfig({ host: '127.0.0.1', port: 0, http: { enabled: false } }), {
     log: silentLogger(),
+    memoryOnly: true,
     auth: new UserAuthenticator({
       users: [
         { name: 'ops', passwordHash: await hash('ops-pw'), admin: true },
@@ -173,7 +173,7 @@ describe('admin methods', () => {
     await admin.closeConnection(mine?.id as string, 'bye');
     const cause = await within(conn.closed, 'own connection to close');
     expect(cause).toMatchObject({ code: 'CONNECTION_FORCED', message: 'CONNECTION_FORCED - bye' });
-    await waitFor(() => !daemon.server.connections.has(mine?.id as string), 'the server to drop it');
+    await waitFor(() => daemon.registry.get(mine?.id as string) === undefined, 'the server to drop it');
   });
 });
 

@@ -174,20 +174,20 @@ describe('publish promises the application ignores', () => {
   });
 
   it('a backpressure promise parked when the connection is lost for good rejects without crashing', async () => {
-    const { ts, conn, ch } = await setup({ reconnect: false }, new Broker({ memoryHighWatermarkBytes: 64 * 1024 }));
+    const { ts, conn, ch } = await setup({ reconnect: false }, new Broker({ memoryHighWatermark: 64 * 1024 }));
     const blocked = deferred<string>();
     conn.on('blocked', (alarm) => blocked.resolve(alarm));
     await ch.publish('', 'q', Buffer.alloc(100 * 1024));
     expect(await within(blocked.promise, 'blocked')).toBe('memory high watermark');
     void ch.publish('', 'q', 'parked, then ignored');
-    for (const c of ts.server.connections.values()) c.destroy();
+    for (const c of ts.server.connections) c.destroy();
     await within(conn.closed, 'the close');
   });
 });
 
 describe('tryPublish, drain and the confirm callback', () => {
   it('tryPublish returns false while blocked, without sending; waitForDrain and the drain event say when to go on', async () => {
-    const { conn, ch, ts } = await setup({}, new Broker({ memoryHighWatermarkBytes: 64 * 1024 }));
+    const { conn, ch, ts } = await setup({}, new Broker({ memoryHighWatermark: 64 * 1024 }));
     const alarms = new Collector<string>();
     conn.on('blocked', (a) => alarms.push(`blocked: ${a}`));
     conn.on('unblocked', (a) => alarms.push(`unblocked: ${a}`));

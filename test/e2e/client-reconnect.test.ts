@@ -11,7 +11,7 @@ import {
   type Connection,
   type Message,
 } from '../../src/client/index.js';
-import { registerAdminMethods } from '../../src/server/admin.js';
+import { registerAdminMethods } from '../../src/server/native/admin.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { Collector, deferred, waitFor, within } from '../helpers/wait.js';

@@ -151,7 +151,7 @@ describe('client error handling', () => {
       await ch.publish('', 'q', Buffer.alloc(100 * 1024));
       await within(blocked, 'connection.blocked');
       const parked = ch.publish('', 'q', 'waits for unblocked').catch((e: unknown) => e);
-      for (const c of ts.server.connections.values()) c.destroy();
+      for (const c of ts.server.connections) c.destroy();
       expect(await within(parked, 'the parked publish to settle')).toMatchObject({
         code: 'ERR_CLOSED',
         message: 'connection is closed',
@@ -237,7 +237,7 @@ describe('publish backpressure', () => {
 
 /** A server whose broker blocks publishers past `watermark` bytes, and a publisher on it. */
 async function withAlarm(watermark: number, options: ConnectOptions = {}) {
-  const ts = await startServer({ broker: new Broker({ memoryHighWatermarkBytes: watermark }) });
+  const ts = await startServer({ broker: new Broker({ memoryHighWatermark: watermark }) });
   const conn = await ts.connect(options);
   const ch = await conn.channel();
   await ch.declareQueue('q');

@@ -121,7 +121,7 @@ describe('heartbeats (SPEC §3.1.3)', () => {
 
   it('a publisher blocked by the memory alarm is not dropped for silence while the server is not reading', async () => {
     const { Broker } = await import('../../src/broker/broker.js');
-    const ts = await startServer({ heartbeatMs: 100, broker: new Broker({ memoryHighWatermarkBytes: 32 * 1024 }) });
+    const ts = await startServer({ heartbeatMs: 100, broker: new Broker({ memoryHighWatermark: 32 * 1024 }) });
     try {
       const pub = await ts.connect({ heartbeatMs: 100 });
       const ch = await pub.channel();

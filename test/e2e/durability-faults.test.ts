@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
@@ -18,7 +19,7 @@ afterAll(removeDataDirs);
 /** What starting a daemon on `dataDir` fails with: `{ code, message }`. */
 async function refusal(dataDir: string, store: Partial<StoreOptions> = {}): Promise<{ code: unknown; message: unknown }> {
   try {
-    const d = await startDaemon({ port: 0, log: silentLogger(), store: { dataDir, ...store } });
+    const d = await startDaemon(resolveConfig({ port: 0, http: { enabled: false }, store: { dataDir, ...store } }), { log: silentLogger() });
     await d.stop();
     return { code: 'started', message: '' };
   } catch (err) {
@@ -164,11 +165,13 @@ describe('the store refuses to start rather than lose data', () => {
     });
   });
 
-  it('store options out of range', async () => {
-    expect(await refusal(freshDataDir(), { syncWorkers: 0 })).toEqual({
-      code: 'ERR_STORE_OPTIONS',
-      message: 'sync_workers must be an integer from 1 to 64, got 0',
+  it('store options out of range are refused by the config, naming the key, before the store is opened', async () => {
+    const dataDir = freshDataDir();
+    expect(await refusal(dataDir, { syncWorkers: 0 })).toEqual({
+      code: 'ERR_CONFIG',
+      message: 'sync_workers: must be an integer from 1 to 64, got 0',
     });
+    expect(existsSync(join(dataDir, 'topology.db'))).toBe(false);
   });
 });
 

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
+import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
@@ -30,7 +31,9 @@ export interface DurableDaemon {
 }
 
 export async function startDurable(dataDir: string, store: Partial<StoreOptions> = {}, log: Logger = silentLogger()): Promise<DurableDaemon> {
-  const daemon = await startDaemon({ port: 0, host: '127.0.0.1', log, store: { dataDir, ...store } });
+  const { failWrites, ...keys } = store;
+  const config = resolveConfig({ port: 0, host: '127.0.0.1', http: { enabled: false }, store: { dataDir, ...keys } });
+  const daemon = await startDaemon(config, { log, ...(failWrites != null && { storeFailWrites: failWrites }) });
   const clients: Connection[] = [];
   return {
     daemon,

@@ -140,7 +140,7 @@ describe('overview, nodes, whoami, users, vhosts', () => {
     const r = await d.get('/api/nodes');
     expect(r.status).toBe(200);
     const [n] = r.json;
-    expect(n).toMatchObject({ name: expect.stringMatching(/^skiff@/), type: 'disc', running: true, mem_used: expect.any(Number), mem_limit: 0, mem_alarm: false, disk_free_alarm: false, uptime: expect.any(Number), os_pid: String(process.pid) });
+    expect(n).toMatchObject({ name: expect.stringMatching(/^skiff@/), type: 'disc', running: true, mem_used: expect.any(Number), mem_limit: 1024 ** 3 /* memory_high_watermark's default */, mem_alarm: false, disk_free_alarm: false, uptime: expect.any(Number), os_pid: String(process.pid) });
     expect((await d.get(`/api/nodes/${encodeURIComponent(n.name)}`)).json.name).toBe(n.name);
     expect((await d.get('/api/nodes/rabbit@elsewhere')).json).toEqual({ error: 'not_found', reason: "no node 'rabbit@elsewhere'" });
   });

@@ -35,8 +35,8 @@ beforeAll(async () => {
   d = await startHttpDaemon({
     auth: await users([{ name: 'app', password: 'app-pw', admin: false }]),
     store: { dataDir },
-    diskFreeLimitBytes: 50_000_000,
-    memoryHighWatermarkBytes: 1 << 30,
+    diskFreeLimit: 50_000_000,
+    memoryHighWatermark: 1 << 30,
     http: { statsIntervalMs: 250 },
   });
   base = `http://127.0.0.1:${d.httpPort}`;

@@ -18,7 +18,7 @@ beforeEach(() => {
 
 describe('health checks', () => {
   it('alarms checks flip to 503 while the memory alarm is raised and back when it clears', async () => {
-    const d = await startHttpDaemon({ memoryHighWatermarkBytes: 50_000 });
+    const d = await startHttpDaemon({ memoryHighWatermark: 50_000 });
     try {
       const node = (await d.get('/api/overview')).json.node;
       expect((await d.get('/api/health/checks/alarms')).json).toEqual({ status: 'ok' });
@@ -52,7 +52,7 @@ describe('health checks', () => {
 
   it('free disk under disk_free_limit raises the disk alarm: publishers blocked, checks failing', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'skiff-disk-'));
-    const d = await startHttpDaemon({ store: { dataDir }, diskFreeLimitBytes: Number.MAX_SAFE_INTEGER });
+    const d = await startHttpDaemon({ store: { dataDir }, diskFreeLimit: Number.MAX_SAFE_INTEGER });
     try {
       const r = await d.get('/api/health/checks/alarms');
       expect({ status: r.status, resources: r.json.alarms.map((a: { resource: string }) => a.resource) }).toEqual({ status: 503, resources: ['disk'] });

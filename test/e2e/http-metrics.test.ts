@@ -23,7 +23,7 @@ let dataDir: string;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'skiff-metrics-'));
-  d = await startHttpDaemon({ store: { dataDir }, memoryHighWatermarkBytes: 1 << 30, diskFreeLimitBytes: 1000 });
+  d = await startHttpDaemon({ store: { dataDir }, memoryHighWatermark: 1 << 30, diskFreeLimit: 1000 });
 });
 afterAll(async () => {
   await d.stop();

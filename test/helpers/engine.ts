@@ -112,7 +112,7 @@ export function tick(): Promise<void> {
 }
 
 /** Runs `f` and returns the ProtocolError it threw as `{code, message}`, for exact assertions. */
-export function thrown(f: () => unknown): { code: number; message: string } {
+export function thrown(f: () => unknown): { code: string; message: string } {
   try {
     f();
   } catch (err) {

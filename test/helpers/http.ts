@@ -1,6 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { connect, type Connection } from '../../src/client/index.js';
-import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
+import { resolveConfig, type ConfigOverrides } from '../../src/config/load.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import type { Authenticator } from '../../src/server/auth.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { UserAuthenticator, hashPassword, parsePasswordHash, type PasswordHash } from '../../src/server/auth.js';
 
@@ -72,14 +74,17 @@ export interface HttpDaemon {
   stop(): Promise<void>;
 }
 
-export async function startHttpDaemon(options: Partial<DaemonOptions> = {}): Promise<HttpDaemon> {
-  const daemon = await startDaemon({
+/** Config keys to set, and the users to log in with; durable only when given `store.dataDir`. */
+export type HttpDaemonOptions = ConfigOverrides & { auth?: Authenticator };
+
+export async function startHttpDaemon({ auth, ...overrides }: HttpDaemonOptions = {}): Promise<HttpDaemon> {
+  const config = resolveConfig({
     host: '127.0.0.1',
     port: 0,
-    log: silentLogger(),
-    ...options,
-    http: { port: 0, statsIntervalMs: 100, ...options.http },
+    ...overrides,
+    http: { port: 0, statsIntervalMs: 100, ...overrides.http },
   });
+  const daemon = await startDaemon(config, { log: silentLogger(), memoryOnly: overrides.store?.dataDir === undefined, ...(auth !== undefined && { auth }) });
   const httpPort = daemon.http?.address?.port ?? 0;
   const clients: Connection[] = [];
   return {

@@ -1,13 +1,17 @@
 import { afterEach, beforeEach, expect } from 'vitest';
-import type { Broker } from '../../src/broker/broker.js';
+import { Broker } from '../../src/broker/broker.js';
 import { connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
-import { SkiffServer, type ServerOptions } from '../../src/server/server.js';
+import { resolveConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { GuestOnlyAuthenticator } from '../../src/server/auth.js';
+import { NativeFrontEnd, type NativeFrontEndOptions } from '../../src/server/native/front-end.js';
+import { ConnectionRegistry } from '../../src/server/registry.js';
 import { RawClient } from './raw.js';
 import { waitFor } from './wait.js';
 
 /** A real daemon on an ephemeral port, and the clients a test opened against it. */
 export interface TestServer {
-  readonly server: SkiffServer;
+  readonly server: NativeFrontEnd;
   readonly broker: Broker;
   readonly port: number;
   readonly url: string;
@@ -22,9 +26,24 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts a SkiffServer on 127.0.0.1 port 0 with the default silent logger. */
+/** What a test may set on its server; the rest are the config's defaults. */
+export type ServerOptions = Partial<NativeFrontEndOptions>;
+
+/** Starts a native front end on 127.0.0.1 port 0 with the config's defaults and a silent logger. */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
-  const server = new SkiffServer(options);
+  const defaults = resolveConfig();
+  const broker = options.broker ?? new Broker();
+  const log = options.log ?? silentLogger();
+  const server = new NativeFrontEnd({
+    auth: new GuestOnlyAuthenticator(),
+    registry: options.registry ?? new ConnectionRegistry(broker, log),
+    frameMax: defaults.frameMax,
+    channelMax: defaults.channelMax,
+    heartbeatMs: defaults.heartbeatMs,
+    ...options,
+    broker,
+    log,
+  });
   const { port } = await server.listen(0, '127.0.0.1');
   const url = `skiff://guest:guest@127.0.0.1:${port}`;
   const clients: Connection[] = [];
@@ -55,6 +74,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
         unacked: 0,
       });
       await server.close();
+      server.registry.close();
     },
   };
 }

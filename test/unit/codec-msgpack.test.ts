@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArgsEncoder, ProtocolError, ReplyCode, packValue, unpackArgs, unpackProperties, unpackValue, type ArgValue } from '../../protocol/index.js';
+import { ArgsEncoder, ProtocolError, packValue, unpackArgs, unpackProperties, unpackValue, type ArgValue } from '../../protocol/index.js';
 
 function encode(values: readonly ArgValue[]): Buffer {
   const enc = new ArgsEncoder();
@@ -28,7 +28,7 @@ function syntaxError(f: () => unknown): string {
     f();
   } catch (err) {
     expect(err).toBeInstanceOf(ProtocolError);
-    expect((err as ProtocolError).code).toBe(ReplyCode.SYNTAX_ERROR);
+    expect((err as ProtocolError).code).toBe('SYNTAX_ERROR');
     return (err as ProtocolError).message;
   }
   throw new Error('expected SYNTAX_ERROR');

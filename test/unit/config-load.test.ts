@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { daemonOptions } from '../../src/config/daemon-options.js';
-import { ConfigError, loadConfig, parseConfigText, type LoadOptions } from '../../src/config/load.js';
+import { authenticatorOf } from '../../src/config/authenticator.js';
+import { ConfigError, loadConfig, parseConfigText, resolveConfig, type LoadOptions } from '../../src/config/load.js';
 import { KeyLocator } from '../../src/config/locate.js';
 import { SCALARS } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -289,8 +289,8 @@ describe('precedence: defaults < file < flags < environment', () => {
   });
 });
 
-describe('daemonOptions', () => {
-  it('maps every key onto the daemon and store options', async () => {
+describe('the resolved Config', () => {
+  it('holds every key where the daemon, store and HTTP listener read it, and the users as an authenticator', async () => {
     const hash = await hashPassword('pw', { ln: 10, r: 8, p: 1 });
     const path = file(
       'full.toml',
@@ -322,33 +322,44 @@ describe('daemonOptions', () => {
         'admin = true',
       ].join('\n'),
     );
-    const log = silentLogger();
-    const o = daemonOptions(loadConfig({ file: path, env: {} }), log);
+    const o = loadConfig({ file: path, env: {} });
+    expect(Object.isFrozen(o) && Object.isFrozen(o.store) && Object.isFrozen(o.http)).toBe(true);
     expect(o).toMatchObject({
       host: '::1',
       port: 0,
       frameMax: 65536,
       channelMax: 16,
       heartbeatMs: 0,
-      memoryHighWatermarkBytes: 0,
+      memoryHighWatermark: 0,
       store: { dataDir: '/d', checkpointIntervalMs: 250, syncWorkers: 4, maxConfirmDelayMs: 5, synchronous: 'NORMAL', maxPendingBytes: 2097152 },
-      diskFreeLimitBytes: 0,
-      http: { host: '::1', port: 0, maxBodyBytes: 4096, requestTimeoutMs: 500, metricsPrefix: 'rabbitmq', metricsPublic: true, statsIntervalMs: 250, statsSamples: 10 },
+      diskFreeLimit: 0,
+      http: { enabled: true, host: '::1', port: 0, maxBodyBytes: 4096, requestTimeoutMs: 500, metricsPrefix: 'rabbitmq', metricsPublic: true, statsIntervalMs: 250, statsSamples: 10 },
     });
-    expect(o.http).not.toHaveProperty('enabled');
-    expect(o.log).toBe(log);
-    expect(o.auth).toBeInstanceOf(UserAuthenticator);
-    expect(await o.auth?.authenticate('ops', 'pw', '10.0.0.1')).toEqual({ user: 'ops', admin: true });
-    expect(await o.auth?.authenticate('ops', 'wrong', '127.0.0.1')).toBeNull();
+    const auth = authenticatorOf(o);
+    expect(auth).toBeInstanceOf(UserAuthenticator);
+    expect(await auth.authenticate('ops', 'pw', '10.0.0.1')).toEqual({ user: 'ops', admin: true });
+    expect(await auth.authenticate('ops', 'wrong', '127.0.0.1')).toBeNull();
+  });
+});
+
+describe('resolveConfig', () => {
+  it('applies overrides by their place in the Config onto the defaults, and freezes the result', () => {
+    const c = resolveConfig({ port: 0, http: { enabled: false }, store: { dataDir: '/x' } });
+    expect(c).toMatchObject({ port: 0, host: '127.0.0.1', http: { enabled: false, port: 15672 }, store: { dataDir: '/x', syncWorkers: 2 } });
+    expect(Object.isFrozen(c.http)).toBe(true);
+  });
+
+  it('checks overrides like any other source, naming the key', () => {
+    expect(() => resolveConfig({ port: 70000 })).toThrow(new ConfigError(['port: must be an integer from 0 to 65535, got 70000']));
+    expect(() => resolveConfig({ http: { prot: 1 } as never })).toThrow(new ConfigError(['http.prot: unknown config key']));
   });
 });
 
 describe('the HTTP listener and disk keys', () => {
   it('http_enabled = false (or SKIFF_HTTP_ENABLED=false) leaves the daemon without an HTTP listener', () => {
-    const log = silentLogger();
-    expect(daemonOptions(loadConfig({ file: file('off.toml', 'http_enabled = false\n'), env: {} }), log).http).toBeUndefined();
-    expect(daemonOptions(loadConfig({ env: { SKIFF_HTTP_ENABLED: 'false' } }), log).http).toBeUndefined();
-    expect(daemonOptions(loadConfig({ env: {} }), log).http).toMatchObject({ host: '127.0.0.1', port: 15672 });
+    expect(loadConfig({ file: file('off.toml', 'http_enabled = false\n'), env: {} }).http.enabled).toBe(false);
+    expect(loadConfig({ env: { SKIFF_HTTP_ENABLED: 'false' } }).http.enabled).toBe(false);
+    expect(loadConfig({ env: {} }).http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 15672 });
   });
 
   it('SKIFF_* overrides every one of them', () => {

@@ -33,15 +33,8 @@ export const forbidden = (reason: string): HttpError => new HttpError(403, 'acce
  * `406 PRECONDITION_FAILED - inequivalent arg 'durable' …`, as RabbitMQ words it.
  */
 export function fromProtocolError(err: ProtocolError): HttpError {
-  const code = replyCodeOf(err);
-  const text = `${replyCodeName(code) ?? code} - ${err.message}`;
+  const code = err.replyCode;
   if (code === ReplyCode.NOT_FOUND) return notFound(err.message);
   if (code === ReplyCode.ACCESS_REFUSED) return forbidden(err.message);
-  return badRequest(`${code} ${text}`);
-}
-
-/** The numeric reply code, whether `code` holds it (today) or `replyCode` does (string codes). */
-function replyCodeOf(err: ProtocolError): number {
-  const r = (err as { replyCode?: unknown }).replyCode;
-  return typeof r === 'number' ? r : (err.code as unknown as number);
+  return badRequest(`${code} ${err.replyText}`);
 }

@@ -2,6 +2,7 @@ import type { Broker } from '../../broker/broker.js';
 import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
+import type { ClientConnection, ListenerInfo } from '../registry.js';
 
 /** The default (and, until vhosts exist, only) virtual host. */
 export const DEFAULT_VHOST = '/';
@@ -9,8 +10,8 @@ export const DEFAULT_VHOST = '/';
 /**
  * Everything the HTTP listener knows of the rest of the daemon. It reaches the broker, the
  * client connections of every other listener, users, the store and the disk only through this,
- * so a listener-side change (a connection registry shared by every protocol, vhosts) is made in
- * the adapter that builds it ({@link nativeHost}), not in the routes.
+ * so a change on the daemon's side (vhosts, a new front end) is made in the adapter that builds
+ * it ({@link daemonHost}), not in the routes.
  */
 export interface HttpHost {
   /** Names of the virtual hosts, `/` first. */
@@ -51,11 +52,7 @@ export interface UserView {
 }
 
 /** A listener of the daemon: `{ protocol: 'skiff', host: '127.0.0.1', port: 5680 }`. */
-export interface ListenerView {
-  readonly protocol: string;
-  readonly host: string;
-  readonly port: number;
-}
+export type ListenerView = ListenerInfo;
 
 /** The open client connections of every listener. */
 export interface ConnectionRegistryView {
@@ -66,32 +63,5 @@ export interface ConnectionRegistryView {
   close(id: string, reason: string): boolean;
 }
 
-/** One client connection as the HTTP API shows it, whichever listener it came through. */
-export interface ClientConnectionView {
-  /** Unique per daemon run; the broker session's id. */
-  readonly id: string;
-  /** `peer -> local` addresses: unique while open, the name RabbitMQ tools use. */
-  readonly name: string;
-  /** The name the client gave itself (`connectionName`), or null. */
-  readonly userProvidedName: string | null;
-  readonly user: string;
-  /** `Skiff 1.0`, later `AMQP 0-9-1`. */
-  readonly protocol: string;
-  readonly peerHost: string;
-  readonly peerPort: number;
-  readonly host: string;
-  readonly port: number;
-  /** ms since the epoch. */
-  readonly connectedAt: number;
-  readonly heartbeatMs: number;
-  readonly frameMax: number;
-  readonly channelMax: number;
-  readonly clientProperties: Readonly<Record<string, unknown>>;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly publishes: number;
-  /** Blocked by an alarm (a connection that publishes, while publishers are blocked). */
-  readonly blocked: boolean;
-  /** Its broker state (channels, consumers); null while it opens or closes. */
-  readonly session: Session | null;
-}
+/** One client connection as the HTTP API shows it, whichever front end accepted it. */
+export type ClientConnectionView = Omit<ClientConnection, 'close' | 'setBlocked'>;

@@ -7,7 +7,7 @@ import type { ApiContext } from './api-context.js';
 import { buildApp } from './app.js';
 import { loadDashboardAssets } from './dashboard.js';
 import type { HttpHost, ListenerView } from './host.js';
-import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from './options.js';
+import type { HttpOptions } from './options.js';
 import { StatsSampler } from './sampler.js';
 
 /** Takes over a connection that asked to upgrade (a WebSocket) on one path. */
@@ -33,8 +33,8 @@ export class HttpListener {
   }
 
   /** Builds the API over `host` and starts listening; rejects (EADDRINUSE, …) if it cannot. */
-  static async start(host: HttpHost, options: Partial<HttpOptions>, log: Logger): Promise<HttpListener> {
-    const o: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, ...options };
+  static async start(host: HttpHost, options: Readonly<HttpOptions>, log: Logger): Promise<HttpListener> {
+    const o = options;
     const sampler = new StatsSampler(host, o.statsIntervalMs, o.statsSamples);
     let listener: HttpListener | null = null;
     const ctx: ApiContext = {
@@ -42,10 +42,8 @@ export class HttpListener {
       sampler,
       options: o,
       log: log.child({ listener: 'http' }),
-      listeners: (): ListenerView[] => {
-        const a = listener?.address ?? null;
-        return a === null ? [...host.listeners()] : [...host.listeners(), { protocol: 'http', host: a.address, port: a.port }];
-      },
+      // The daemon lists this listener beside the others once it is bound.
+      listeners: (): readonly ListenerView[] => host.listeners(),
     };
     const app = buildApp(ctx, await loadDashboardAssets());
     listener = new HttpListener(app, sampler, o);

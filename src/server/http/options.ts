@@ -1,5 +1,4 @@
-/** The port RabbitMQ's management plugin listens on, so tools find Skiff where they look. */
-export const DEFAULT_HTTP_PORT = 15672;
+import { DEFAULT_HOST, DEFAULT_HTTP_PORT } from '../../../protocol/defaults.js';
 
 /** Metric name prefixes: Skiff's own, or RabbitMQ's so existing dashboards and alerts work. */
 export const METRICS_PREFIXES = ['skiff', 'rabbitmq'] as const;
@@ -26,7 +25,7 @@ export interface HttpOptions {
 }
 
 export const DEFAULT_HTTP_OPTIONS: Readonly<HttpOptions> = Object.freeze({
-  host: '127.0.0.1',
+  host: DEFAULT_HOST,
   port: DEFAULT_HTTP_PORT,
   maxBodyBytes: 10 * 1024 * 1024,
   requestTimeoutMs: 30_000,

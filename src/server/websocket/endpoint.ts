@@ -114,6 +114,7 @@ export class WsEndpoint {
       remotePort: s.remotePort ?? 0,
       localAddress: s.localAddress ?? '',
       localPort: s.localPort ?? 0,
+      transport: 'WebSocket',
     });
     const liveness = { alive: true };
     this.sockets.set(ws, liveness);
@@ -125,7 +126,7 @@ export class WsEndpoint {
     const conn = frontEnd(stream);
     const deadline = setTimeout(() => {
       if (conn.isOpen) return;
-      this.log.info({ remote: stream.remoteAddress, timeoutMs: this.options.handshakeTimeoutMs }, 'WebSocket handshake not completed in time, closing');
+      this.log.info({ remote: stream.peer.remoteAddress, timeoutMs: this.options.handshakeTimeoutMs }, 'WebSocket handshake not completed in time, closing');
       ws.close(WsClose.POLICY_VIOLATION, 'handshake timed out');
       // A peer that ignores the close must not hold the socket.
       setTimeout(() => ws.terminate(), 1000).unref();

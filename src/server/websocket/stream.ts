@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { PeerInfo } from '../peer.js';
 
 /** Close codes (RFC 6455 §7.4.1) the endpoint sends. */
 export const WsClose = {
@@ -11,13 +12,6 @@ export const WsClose = {
   MESSAGE_TOO_BIG: 1009,
 } as const;
 
-/** Where a WebSocket came from, for the connection list and logs. */
-export interface WsPeer {
-  remoteAddress: string;
-  remotePort: number;
-  localAddress: string;
-  localPort: number;
-}
 
 /**
  * One WebSocket as the byte stream a protocol front end reads and writes, like a TCP socket:
@@ -30,9 +24,9 @@ export interface WsPeer {
  */
 export class WebSocketStream extends Duplex {
   readonly ws: WebSocket;
-  readonly peer: WsPeer;
+  readonly peer: PeerInfo;
 
-  constructor(ws: WebSocket, peer: WsPeer, highWaterMark = 64 * 1024) {
+  constructor(ws: WebSocket, peer: PeerInfo, highWaterMark = 64 * 1024) {
     super({ allowHalfOpen: false, writableHighWaterMark: highWaterMark, readableHighWaterMark: highWaterMark, decodeStrings: true });
     this.ws = ws;
     this.peer = peer;
@@ -49,27 +43,6 @@ export class WebSocketStream extends Duplex {
       this.destroy();
     });
     ws.on('error', (err) => this.destroy(err));
-  }
-
-  get remoteAddress(): string {
-    return this.peer.remoteAddress;
-  }
-
-  get remotePort(): number {
-    return this.peer.remotePort;
-  }
-
-  get localAddress(): string {
-    return this.peer.localAddress;
-  }
-
-  get localPort(): number {
-    return this.peer.localPort;
-  }
-
-  /** A TCP socket's, for front ends that call it: `ws` already turned Nagle off. */
-  setNoDelay(): this {
-    return this;
   }
 
   override _read(): void {

@@ -12,23 +12,25 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
-} from '../../protocol/index.js';
-import type { Broker } from '../broker/broker.js';
+} from '../../../protocol/index.js';
+import type { Broker } from '../../broker/broker.js';
+import type { ConnectionRegistry } from '../registry.js';
 import type { Connection } from './connection.js';
 import type { ConnectionMethodHandler } from './context.js';
 
-/** What the admin methods need of the server ({@link SkiffServer} has all of it). */
+/** What the admin methods need of the front end ({@link NativeFrontEnd} has all of it). */
 export interface AdminHost {
   readonly broker: Broker;
   readonly version: string;
   readonly startedAt: number;
-  readonly connections: ReadonlyMap<string, Connection>;
+  /** Every front end's connections: listings and closes reach AMQP and WebSocket clients too. */
+  readonly registry: ConnectionRegistry;
   readonly connectionHandlers: Map<number, ConnectionMethodHandler>;
 }
 
 export interface AdminOptions {
   /** `memory_high_watermark`, reported by status. */
-  memoryHighWatermarkBytes?: number;
+  memoryHighWatermark?: number;
   /** Checkpoint lag of the durable store for status; absent or null without a store. */
   storeStatus?: () => Record<string, unknown> | null;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
@@ -117,11 +119,11 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       Method.AdminCloseConnection,
       (conn, p) => {
         const [id, reason] = p.args as [string, string];
-        const target = host.connections.get(id);
+        const target = host.registry.get(id);
         if (target === undefined) throw new ProtocolError(ReplyCode.NOT_FOUND, `no connection '${id}'`);
         conn.writer.method(0, Method.AdminCloseConnectionOk, []);
-        conn.log.info({ target: id, user: target.user }, 'operator closed a connection');
-        target.closeConnection(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
+        conn.log.info({ target: target.id, user: target.user, protocol: target.protocol }, 'operator closed a connection');
+        target.close(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
       },
     ],
   ];
@@ -144,7 +146,7 @@ function guarded(handler: ConnectionMethodHandler): ConnectionMethodHandler {
       handler(conn, p);
     } catch (err) {
       if (!(err instanceof ProtocolError) || err.isConnectionError) throw err;
-      conn.writer.method(0, Method.AdminError, [err.code, `${err.codeName} - ${err.message}`, p.def.id]);
+      conn.writer.method(0, Method.AdminError, [err.replyCode, err.replyText, p.def.id]);
     }
   };
 }
@@ -172,7 +174,7 @@ function status(host: AdminHost, meter: RateMeter, options: AdminOptions): Serve
       rss: mem.rss,
       heapUsed: mem.heapUsed,
       queuedBytes: s.queuedBytes,
-      highWatermark: options.memoryHighWatermarkBytes ?? 0,
+      highWatermark: options.memoryHighWatermark ?? 0,
       blocked: s.blocked,
     },
     store: options.storeStatus?.() ?? null,
@@ -237,14 +239,15 @@ function listRows(host: AdminHost, kind: AdminListKind): object[] {
       );
     case 'connections':
       // Map order is open order, which is the order people expect here.
-      return [...host.connections.values()].map(
+      return [...host.registry.list()].map(
         (c): ConnectionRow => ({
           id: c.id,
-          name: c.session?.info.name ?? c.name,
+          name: c.userProvidedName ?? c.name,
+          protocol: c.protocol,
           user: c.user,
-          peer: c.session?.info.peer ?? c.remoteAddress,
+          peer: `${c.peerHost}:${c.peerPort}`,
           connectedAt: c.connectedAt,
-          channels: c.channels.size,
+          channels: c.channelCount,
           heartbeatMs: c.heartbeatMs,
           publishes: c.publishes,
           bytesIn: c.bytesIn,

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   FrameDecoder,
   FrameType,
@@ -15,12 +15,15 @@ import {
   parseMethodAt,
   type FrameSink,
   type ParsedMethod,
-} from '../../protocol/index.js';
-import type { Channel, ChannelSink } from '../broker/channel.js';
-import type { Message } from '../broker/message.js';
-import type { Session } from '../broker/session.js';
-import type { Logger } from '../log/logger.js';
-import type { Principal } from './auth.js';
+} from '../../../protocol/index.js';
+import type { Channel, ChannelSink } from '../../broker/channel.js';
+import type { Message } from '../../broker/message.js';
+import type { Session } from '../../broker/session.js';
+import type { Logger } from '../../log/logger.js';
+import type { Principal } from '../auth.js';
+import { blockReason } from '../flow-control.js';
+import type { PeerInfo } from '../peer.js';
+import type { ClientConnection } from '../registry.js';
 import type { ServerContext } from './context.js';
 import { handleChannelMethod } from './handlers.js';
 
@@ -88,9 +91,12 @@ let connectionSeq = 0;
  * heartbeats, errors (SPEC §3.1, §3.2). Errors caused by the client close that channel or this
  * connection, never anything else.
  */
-export class Connection implements FrameSink {
+export class Connection implements FrameSink, ClientConnection {
   readonly id = `c${++connectionSeq}`;
-  readonly socket: Socket;
+  /** `Skiff 1.0`, or `Skiff 1.0 (WebSocket)` over a WebSocket. */
+  readonly protocol: string;
+  readonly stream: Duplex;
+  readonly peer: PeerInfo;
   readonly writer: FrameWriter;
   readonly log: Logger;
   readonly ctx: ServerContext;
@@ -110,8 +116,8 @@ export class Connection implements FrameSink {
   private lastReadAt = Date.now();
   private timer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  /** Set when the broker blocked this publishing connection (SPEC §3.1.4). */
-  private blocked = false;
+  /** Set while the broker blocks this publishing connection and we stopped reading (SPEC §3.1.4). */
+  private paused = false;
   private hasPublished = false;
   /** Bytes received, frames and publishes, for admin listings. */
   bytesIn = 0;
@@ -119,21 +125,22 @@ export class Connection implements FrameSink {
   private closedResolve!: () => void;
   readonly closed = new Promise<void>((r) => (this.closedResolve = r));
 
-  constructor(socket: Socket, ctx: ServerContext) {
-    this.socket = socket;
+  constructor(stream: Duplex, peer: PeerInfo, ctx: ServerContext) {
+    this.stream = stream;
+    this.peer = peer;
+    this.protocol = peer.transport === undefined ? 'Skiff 1.0' : `Skiff 1.0 (${peer.transport})`;
     this.ctx = ctx;
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.name = `${this.remoteAddress}:${socket.remotePort ?? 0} -> ${socket.localAddress ?? ''}:${socket.localPort ?? 0}`;
+    this.remoteAddress = peer.remoteAddress;
+    this.name = `${peer.remoteAddress}:${peer.remotePort} -> ${peer.localAddress}:${peer.localPort}`;
     this.log = ctx.log.child({ conn: this.id });
     this.frameMax = ctx.frameMax;
     this.channelMax = ctx.channelMax;
-    this.writer = new FrameWriter(socket, ctx.socketHighWaterMark);
+    this.writer = new FrameWriter(stream, ctx.socketHighWaterMark);
     this.writer.onDrain = () => this.drained();
     this.decoder = new FrameDecoder(this, ctx.frameMax);
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
-    socket.on('close', () => this.onSocketClose());
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    stream.on('close', () => this.onSocketClose());
     this.timer = setTimeout(() => {
       if (this.state === 'header' || this.state === 'opening' || this.state === 'authenticating') {
         this.log.info('no connection.open within 10 s, closing');
@@ -149,6 +156,45 @@ export class Connection implements FrameSink {
 
   get user(): string {
     return this.principal?.user ?? '';
+  }
+
+  // ---- ClientConnection, for listings ----
+
+  get userProvidedName(): string | null {
+    const given = this.clientProperties['connectionName'];
+    return typeof given === 'string' ? given : null;
+  }
+
+  get peerHost(): string {
+    return this.peer.remoteAddress;
+  }
+
+  get peerPort(): number {
+    return this.peer.remotePort;
+  }
+
+  get host(): string {
+    return this.peer.localAddress;
+  }
+
+  get port(): number {
+    return this.peer.localPort;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  get bytesOut(): number {
+    return this.writer.bytesWritten;
+  }
+
+  get blocked(): boolean {
+    return this.publishes !== 0 && this.ctx.broker.blocked;
+  }
+
+  close(replyCode: number, text: string): void {
+    this.closeConnection(replyCode, text);
   }
 
   // ---- input ----
@@ -181,10 +227,10 @@ export class Connection implements FrameSink {
     if (!check.ok) {
       this.log.info({ reason: check.reason }, 'bad protocol header, closing');
       this.state = 'closed';
-      this.socket.end(PROTOCOL_HEADER);
+      this.stream.end(PROTOCOL_HEADER);
       // A peer that keeps its side open would otherwise hold the socket forever.
       if (this.timer !== null) clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS);
+      this.timer = setTimeout(() => this.stream.destroy(), CLOSE_TIMEOUT_MS);
       this.timer.unref();
       return Buffer.alloc(0);
     }
@@ -252,7 +298,7 @@ export class Connection implements FrameSink {
         this.log.info({ code: p.args[0], text: p.args[1] }, 'client closed connection');
         this.state = 'closed';
         this.cleanup();
-        this.socket.end();
+        this.stream.end();
         return;
       case Method.ConnectionCloseOk:
         return;
@@ -292,7 +338,7 @@ export class Connection implements FrameSink {
   }
 
   private opened(principal: Principal | null, username: string): void {
-    if (this.socket.destroyed || this.state !== 'authenticating') return;
+    if (this.stream.destroyed || this.state !== 'authenticating') return;
     this.state = 'opening';
     if (principal === null) {
       this.log.warn({ user: username, remote: this.remoteAddress }, 'authentication failed');
@@ -309,12 +355,12 @@ export class Connection implements FrameSink {
       id: this.id,
       name,
       user: principal.user,
-      peer: `${this.remoteAddress}:${this.socket.remotePort ?? 0}`,
+      peer: `${this.peer.remoteAddress}:${this.peer.remotePort}`,
       connectedAt: this.connectedAt,
     });
     this.writer.method(0, Method.ConnectionOpenOk, [this.frameMax, this.channelMax, this.heartbeatMs, this.name]);
     this.startHeartbeats();
-    this.ctx.connectionOpened(this);
+    this.ctx.registry.add(this);
     this.log.info({ user: principal.user, remote: this.remoteAddress, name }, 'connection opened');
   }
 
@@ -385,7 +431,7 @@ export class Connection implements FrameSink {
     this.log.debug({ channel: ch.id, code: err.code, err: err.message }, 'channel error');
     ch.closing = true;
     ch.channel.session.closeChannel(ch.id);
-    this.writer.method(ch.id, Method.ChannelClose, [err.code, `${err.codeName} - ${err.message}`, err.methodId]);
+    this.writer.method(ch.id, Method.ChannelClose, [err.replyCode, err.replyText, err.methodId]);
   }
 
   private dropChannel(ch: ServerChannel): void {
@@ -400,7 +446,7 @@ export class Connection implements FrameSink {
     if (this.state === 'closed') return;
     if (err instanceof ProtocolError) {
       this.log.info({ code: err.code, err: err.message, method: err.methodId ? methodName(err.methodId) : undefined }, 'connection error');
-      this.closeConnection(err.code, `${err.codeName} - ${err.message}`, err.methodId);
+      this.closeConnection(err.replyCode, err.replyText, err.methodId);
       return;
     }
     this.log.error({ err }, 'internal error while handling a frame');
@@ -417,7 +463,7 @@ export class Connection implements FrameSink {
     const t = setTimeout(() => this.destroy(), CLOSE_TIMEOUT_MS);
     t.unref();
     this.timer = t;
-    if (this.decoder.failed) this.socket.end();
+    if (this.decoder.failed) this.stream.end();
   }
 
   /** Releases broker state: channels close (requeueing unacked), exclusive queues go. */
@@ -428,7 +474,7 @@ export class Connection implements FrameSink {
     this.channels.clear();
     if (this.session !== null) {
       this.session.close();
-      this.ctx.connectionClosed(this);
+      this.ctx.registry.remove(this);
       this.session = null;
     }
   }
@@ -436,7 +482,7 @@ export class Connection implements FrameSink {
   destroy(): void {
     if (this.state !== 'closed') this.state = 'closed';
     this.cleanup();
-    this.socket.destroy();
+    this.stream.destroy();
   }
 
   private onSocketClose(): void {
@@ -456,7 +502,7 @@ export class Connection implements FrameSink {
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
       // While blocked we are not reading, so the peer's silence proves nothing (SPEC §3.1.4).
-      if (!this.blocked && now - this.lastReadAt > 2 * hb) {
+      if (!this.paused && now - this.lastReadAt > 2 * hb) {
         this.log.info({ heartbeatMs: hb }, 'missed heartbeats, closing');
         this.destroy();
         return;
@@ -470,30 +516,19 @@ export class Connection implements FrameSink {
 
   /** The broker's alarms changed (SPEC §3.1.4); only publishing connections block. */
   setBlocked(blocked: boolean): void {
-    if (!this.hasPublished || this.blocked === blocked || this.state !== 'open') return;
-    this.blocked = blocked;
+    if (!this.hasPublished || this.paused === blocked || this.state !== 'open') return;
+    this.paused = blocked;
     if (blocked) {
       this.writer.method(0, Method.ConnectionBlocked, [blockReason(this.ctx.broker.alarmReasons)]);
-      this.socket.pause();
+      this.stream.pause();
     } else {
       this.writer.method(0, Method.ConnectionUnblocked, []);
       this.lastReadAt = Date.now();
-      this.socket.resume();
+      this.stream.resume();
     }
   }
 
   private drained(): void {
     for (const ch of this.channels.values()) ch.channel.redispatch();
   }
-}
-
-const ALARM_TEXT: Readonly<Record<string, string>> = {
-  memory: 'memory high watermark',
-  store: 'store checkpoint backlog',
-  disk: 'disk free space below disk_free_limit',
-};
-
-/** The `connection.blocked` reason: what the client's operator should look at. */
-export function blockReason(reasons: readonly string[]): string {
-  return reasons.map((r) => ALARM_TEXT[r] ?? r).join(', ');
 }

@@ -1,4 +1,4 @@
-import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../protocol/index.js';
+import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../../protocol/index.js';
 import type { ServerChannel } from './connection.js';
 
 /**

@@ -1,0 +1,68 @@
+import { hostname } from 'node:os';
+import type { Broker } from '../../broker/broker.js';
+import type { DiskAlarm } from '../../store/disk-alarm.js';
+import type { Store } from '../../store/store.js';
+import type { Authenticator } from '../auth.js';
+import type { ConnectionRegistry } from '../registry.js';
+import { ReplyCode } from '../../../protocol/index.js';
+import type { Logger } from '../../log/logger.js';
+import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type UserView } from './host.js';
+
+export interface DaemonHostOptions {
+  broker: Broker;
+  registry: ConnectionRegistry;
+  auth: Authenticator;
+  version: string;
+  startedAt: number;
+  store: Store | null;
+  disk: DiskAlarm | null;
+  /** `frame_max`: bounds the largest message a client can be sent. */
+  frameMax: number;
+  memoryHighWatermark: number;
+  log: Logger;
+  /** Read when `/api/overview` or a readiness check asks. */
+  stopping(): boolean;
+}
+
+/**
+ * The {@link HttpHost} of the daemon: one broker for the vhost `/`, and the connections and
+ * listeners of every front end from the shared {@link ConnectionRegistry}.
+ */
+export function daemonHost(o: DaemonHostOptions): HttpHost {
+  const auth = o.auth as { list?: () => readonly UserView[] } & Authenticator;
+  return {
+    vhostNames: () => [DEFAULT_VHOST],
+    vhost: (name) => (name === DEFAULT_VHOST ? o.broker : undefined),
+    connections: connectionsOf(o.registry, o.log),
+    auth: o.auth,
+    users: () => (typeof auth.list === 'function' ? auth.list() : []),
+    version: o.version,
+    nodeName: `skiff@${hostname()}`,
+    startedAt: o.startedAt,
+    listeners: () => o.registry.listeners(),
+    storeStats: () => (o.store === null ? null : o.store.stats()),
+    disk: () => ({ freeBytes: o.disk?.freeBytes ?? null, limitBytes: o.disk?.limitBytes ?? 0 }),
+    // A delivery's frame also holds its header, method id, and arguments of up to three names.
+    maxMessageBytes: o.frameMax - 1024,
+    alarms: () => o.broker.alarmReasons,
+    queuedBytes: () => o.broker.queuedBytes,
+    memoryHighWatermark: o.memoryHighWatermark,
+    get stopping() {
+      return o.stopping();
+    },
+  };
+}
+
+function connectionsOf(registry: ConnectionRegistry, log: Logger): ConnectionRegistryView {
+  return {
+    list: () => registry.list(),
+    get: (idOrName) => registry.get(idOrName),
+    close: (id, reason) => {
+      const c = registry.get(id);
+      if (c === undefined) return false;
+      log.info({ conn: c.id, user: c.user, protocol: c.protocol, reason }, 'closed over the HTTP API');
+      c.close(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
+      return true;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ReplyCode } from '../../../protocol/index.js';
+import type { Broker } from '../../broker/broker.js';
+import type { Logger } from '../../log/logger.js';
+import { VERSION } from '../../version.js';
+import type { Authenticator } from '../auth.js';
+import { peerOfSocket, type PeerInfo } from '../peer.js';
+import type { ConnectionRegistry } from '../registry.js';
+import { TcpListener } from '../tcp-listener.js';
+import { Connection } from './connection.js';
+import type { ConnectionMethodHandler, ServerContext } from './context.js';
+
+/** Everything the native front end is given; the daemon resolves each from its config. */
+export interface NativeFrontEndOptions {
+  readonly broker: Broker;
+  readonly log: Logger;
+  readonly auth: Authenticator;
+  /** Where its connections are listed, beside every other front end's. */
+  readonly registry: ConnectionRegistry;
+  /** Limits offered in connection.start (`frame_max`, `channel_max`, `heartbeat_ms`). */
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly heartbeatMs: number;
+  /** Socket bytes above which a connection's consumers pause until 'drain'. */
+  readonly socketHighWaterMark?: number;
+}
+
+/**
+ * The native Skiff protocol's front end: it speaks SPEC.md over any connected byte stream
+ * handed to {@link accept} (a TCP socket from {@link listen}, a WebSocket's stream) to one
+ * {@link Broker}. Everything protocol-level is in {@link Connection}.
+ */
+export class NativeFrontEnd implements ServerContext {
+  readonly broker: Broker;
+  readonly log: Logger;
+  readonly auth: Authenticator;
+  readonly registry: ConnectionRegistry;
+  readonly version = VERSION;
+  readonly frameMax: number;
+  readonly channelMax: number;
+  readonly heartbeatMs: number;
+  readonly socketHighWaterMark: number;
+  readonly connectionHandlers = new Map<number, ConnectionMethodHandler>();
+  readonly startedAt = Date.now();
+  /** Every connection it serves, from the protocol header on (the registry lists only open ones). */
+  readonly connections = new Set<Connection>();
+  private tcp: TcpListener | null = null;
+
+  constructor(options: NativeFrontEndOptions) {
+    this.broker = options.broker;
+    this.log = options.log;
+    this.auth = options.auth;
+    this.registry = options.registry;
+    this.frameMax = options.frameMax;
+    this.channelMax = options.channelMax;
+    this.heartbeatMs = options.heartbeatMs;
+    this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
+  }
+
+  /**
+   * Serves one client on a connected stream: the protocol header, handshake and everything
+   * after. The stream is destroyed when the connection ends.
+   */
+  accept(stream: Duplex, peer: PeerInfo): Connection {
+    const conn = new Connection(stream, peer, this);
+    this.connections.add(conn);
+    void conn.closed.then(() => this.connections.delete(conn));
+    return conn;
+  }
+
+  /** Binds a TCP port for this front end (port 0 picks a free one) and lists it as `skiff`. */
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    if (this.tcp !== null) throw new Error('the native front end is already listening');
+    this.tcp = await TcpListener.listen(port, host, (socket) => this.accept(socket, peerOfSocket(socket)), this.log);
+    const { address, port: bound } = this.tcp.address;
+    this.registry.addListener({ protocol: 'skiff', host: address, port: bound });
+    return this.tcp.address;
+  }
+
+  /** The bound TCP address, or null when not listening on TCP. */
+  get address(): AddressInfo | null {
+    return this.tcp?.address ?? null;
+  }
+
+  /** Stops accepting TCP connections; existing ones carry on. */
+  async stopAccepting(): Promise<void> {
+    await this.tcp?.close();
+  }
+
+  /**
+   * Stops the listener and closes every connection with CONNECTION_FORCED (their unacked
+   * messages go back to their queues first).
+   */
+  async close(reason = 'broker shutdown'): Promise<void> {
+    const stopped = this.stopAccepting();
+    for (const c of this.connections) c.close(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
+    await Promise.all([...this.connections].map((c) => c.closed));
+    await stopped;
+  }
+}
