@@ -1,0 +1,229 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionError, ServerError, connect, type Connection } from '../../src/client/index.js';
+import { FrameType, Method, PROTOCOL_HEADER } from '../../protocol/index.js';
+import { frame } from '../helpers/frames.js';
+import { request } from '../helpers/http.js';
+import { startHttpDaemon, users, type HttpDaemon, type HttpDaemonOptions } from '../helpers/http.js';
+import { Collector, waitFor } from '../helpers/wait.js';
+import { openWs, rawWs, refusedUpgrade } from '../helpers/ws.js';
+
+/**
+ * The WebSocket endpoint from outside, with stock `ws` clients and ours over ws://: the native
+ * protocol in binary messages on /ws of the HTTP listener (and ws_port), and every check the
+ * endpoint makes before and after the upgrade.
+ */
+
+let d: HttpDaemon | null = null;
+const conns: Connection[] = [];
+afterEach(async () => {
+  await Promise.all(conns.splice(0).map((c) => c.close().catch(() => undefined)));
+  await d?.stop();
+  d = null;
+});
+
+async function daemon(o: HttpDaemonOptions = {}): Promise<{ d: HttpDaemon; url: string }> {
+  d = await startHttpDaemon(o);
+  return { d, url: `ws://127.0.0.1:${d.httpPort}/ws` };
+}
+
+async function client(url: string, user = 'guest:guest'): Promise<Connection> {
+  const c = await connect(url.replace('ws://', `ws://${user}@`), { heartbeatMs: 0, reconnect: false });
+  conns.push(c);
+  return c;
+}
+
+describe('subprotocol skiff on /ws', () => {
+  it('carries the whole client API: declare, publish, consume, ack, get; listed as a WebSocket connection', async () => {
+    const { d, url } = await daemon();
+    const c = await client(url);
+    const ch = await c.channel();
+    await ch.declareExchange('ticks', 'fanout');
+    const q = await ch.declareQueue('', { exclusive: true, autoDelete: true, arguments: { 'x-message-ttl': 5000 } });
+    await ch.bindQueue(q.queue, 'ticks', '');
+    const got = new Collector<string>();
+    await ch.consume(q.queue, (m) => {
+      got.push(m.text());
+      m.ack();
+    });
+    for (let i = 0; i < 100; i++) await ch.publish('ticks', '', `tick ${i}`);
+    expect(await got.take(100)).toEqual(Array.from({ length: 100 }, (_, i) => `tick ${i}`));
+    // A message larger than one 64 KiB batch crosses several WebSocket messages.
+    const big = new Uint8Array(300_000).map((_, i) => i & 0xff);
+    await ch.publish('', q.queue, big);
+    await waitFor(() => got.length === 101, 'the big message');
+    const r = await d.get('/api/connections');
+    expect(r.json.map((x: { protocol: string; user: string }) => [x.protocol, x.user])).toEqual([['Skiff 1.0 (WebSocket)', 'guest']]);
+  });
+
+  it('refuses bad credentials in the open frame with ACCESS_REFUSED, as over TCP', async () => {
+    const { url } = await daemon({ auth: await users([{ name: 'app', password: 'app-pw', admin: false }]) });
+    const err = await client(url, 'app:wrong').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ code: 'ACCESS_REFUSED', replyCode: 403, message: 'ACCESS_REFUSED - login refused: wrong username or password' });
+    const ok = await client(url, 'app:app-pw');
+    expect(ok.serverName).not.toBe('');
+  });
+
+  it('closes a frame larger than frame_max with FRAME_TOO_LARGE, and a message larger than frame_max with 1009', async () => {
+    const { url } = await daemon({ frameMax: 65536 });
+    const { raw, closed } = await rawWs(url);
+    await raw.handshake();
+    raw.send(frame(FrameType.METHOD, 1, Buffer.alloc(16), 70_000));
+    expect(await raw.expectConnectionClose()).toEqual({ code: 551, text: 'FRAME_TOO_LARGE - frame of 70004 bytes exceeds frameMax 65536', methodId: 0 });
+    await closed;
+
+    const second = await openWs(url);
+    second.ws.send(Buffer.concat([PROTOCOL_HEADER, Buffer.alloc(65537 - PROTOCOL_HEADER.length)]));
+    expect(await second.closed).toEqual({ code: 1009, reason: '' });
+  });
+
+  it('closes a text message with 1003', async () => {
+    const { url } = await daemon();
+    const { ws, closed } = await openWs(url);
+    ws.send('SKIFF');
+    expect(await closed).toEqual({ code: 1003, reason: 'binary messages only' });
+  });
+
+  it('a garbage header gets the protocol header back, as over TCP', async () => {
+    const { url } = await daemon();
+    const { raw, closed } = await rawWs(url);
+    raw.send(Buffer.from('GET / HTTP/1.1\r\n'));
+    await closed;
+    expect(Buffer.concat(raw.received)).toEqual(Buffer.from(PROTOCOL_HEADER));
+  });
+});
+
+describe('upgrade-time checks', () => {
+  it('refuses a cross-origin page with 403 and lets in same-origin pages, listed origins and clients without Origin', async () => {
+    const { d, url } = await daemon({ ws: { allowedOrigins: 'https://app.example.com' } });
+    expect(await refusedUpgrade(url, 'skiff', { origin: 'https://evil.example.com' })).toEqual({
+      status: 403,
+      body: 'Origin https://evil.example.com is not allowed (ws_allowed_origins)\n',
+    });
+    expect(await refusedUpgrade(url, 'skiff', { origin: 'null' })).toMatchObject({ status: 403 });
+    for (const origin of [`http://127.0.0.1:${d.httpPort}`, 'https://app.example.com', undefined]) {
+      const { ws, closed } = await openWs(url, 'skiff', origin === undefined ? {} : { origin });
+      ws.close();
+      await closed;
+    }
+  });
+
+  it('refuses an upgrade offering no subprotocol it speaks with 400, naming what it speaks', async () => {
+    const { url } = await daemon();
+    expect(await refusedUpgrade(url, undefined)).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: none)\n' });
+    expect(await refusedUpgrade(url, ['mqtt', 'stomp'])).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: mqtt, stomp)\n' });
+  });
+
+  it('refuses connections past ws_max_connections_per_ip with 429, and takes new ones once some close', async () => {
+    const { url } = await daemon({ ws: { maxConnectionsPerIp: 2 } });
+    const a = await openWs(url);
+    const b = await openWs(url);
+    expect(await refusedUpgrade(url, 'skiff')).toEqual({
+      status: 429,
+      body: '127.0.0.1 already has 2 WebSocket connections (ws_max_connections_per_ip = 2)\n',
+    });
+    a.ws.close();
+    await a.closed;
+    const c = await openWs(url);
+    for (const x of [b, c]) x.ws.close();
+    await Promise.all([b.closed, c.closed]);
+  });
+
+  it('answers 404 to an upgrade on another path', async () => {
+    const { d } = await daemon();
+    expect(await refusedUpgrade(`ws://127.0.0.1:${d.httpPort}/other`, 'skiff')).toMatchObject({ status: 404 });
+  });
+
+  it('serves /ws on a port of its own (ws_port), where plain HTTP gets 426', async () => {
+    const { d } = await daemon({ ws: { port: 0 } });
+    const port = d.daemon.wsListener?.address?.port as number;
+    expect(d.daemon.registry.listeners().map((l) => l.protocol)).toEqual(['skiff', 'http', 'ws']);
+    const c = await client(`ws://127.0.0.1:${port}/ws`);
+    const ch = await c.channel();
+    const q = await ch.declareQueue('', { exclusive: true });
+    await ch.publish('', q.queue, 'via ws_port');
+    expect((await ch.get(q.queue, { noAck: true }))?.text()).toBe('via ws_port');
+    expect(await request(port, 'GET', '/')).toMatchObject({ status: 426, text: 'this port serves WebSockets at /ws only\n' });
+  });
+
+  it('is not mounted with ws_enabled = false', async () => {
+    const { url } = await daemon({ ws: { enabled: false } });
+    expect(await refusedUpgrade(url, 'skiff')).toMatchObject({ status: 404 });
+    const err = await client(url).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err).toMatchObject({ code: 'ERR_CONNECTION_REFUSED', message: `cannot open a WebSocket to ${url}: Unexpected server response: 404` });
+  });
+});
+
+describe('timeouts', () => {
+  it('closes a socket that does not log in within ws_handshake_timeout_ms with 1008', async () => {
+    const { url } = await daemon({ ws: { handshakeTimeoutMs: 200 } });
+    const { closed } = await openWs(url);
+    expect(await closed).toEqual({ code: 1008, reason: 'handshake timed out' });
+  });
+
+  it('drops a peer that answers no pings within ws_idle_timeout_ms, even with heartbeats off', async () => {
+    const { d, url } = await daemon({ ws: { idleTimeoutMs: 200 } });
+    const { raw, ws } = await rawWs(url);
+    await raw.handshake({ heartbeatMs: 0 });
+    await waitFor(() => d.daemon.registry.size === 1, 'the connection to be listed');
+    // The browser vanished: nothing it receives is read, so no pong goes back.
+    ws.pause();
+    await waitFor(() => d.daemon.registry.size === 0, 'the silent WebSocket to be dropped');
+    ws.terminate();
+  });
+
+  it('keeps a peer that answers pings', async () => {
+    const { d, url } = await daemon({ ws: { idleTimeoutMs: 100 } });
+    const c = await client(url);
+    const ch = await c.channel();
+    // Several ping rounds pass while the connection does nothing else.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(d.daemon.registry.size).toBe(1);
+    await ch.declareQueue('still-here', { exclusive: true });
+  });
+});
+
+describe('flow: a slow WebSocket never slows another', () => {
+  it('pauses deliveries to a socket that stops reading, while a second one gets everything, then resumes it', async () => {
+    const { d, url } = await daemon();
+    const body = Buffer.alloc(8192, 1);
+    const admin = await d.client();
+    const ach = await admin.channel();
+    await ach.declareExchange('fan', 'fanout');
+    for (const q of ['slow', 'fast']) {
+      await ach.declareQueue(q);
+      await ach.bindQueue(q, 'fan', '');
+    }
+    // The slow one consumes without acks (no prefetch limit), then stops reading its socket.
+    const slow = await rawWs(url);
+    await slow.raw.handshake();
+    await slow.raw.openChannel(1);
+    slow.raw.sendMethod(1, Method.BasicConsume, ['slow', 'slow-tag', true]);
+    await slow.raw.expect(Method.BasicConsumeOk, 1);
+    slow.ws.pause();
+    const fast = await client(url);
+    const fch = await fast.channel();
+    let fastGot = 0;
+    await fch.consume('fast', (m) => {
+      fastGot++;
+      m.ack();
+    });
+    // Publish until the slow socket's kernel buffers and its bounded write buffer are full and the
+    // broker stops handing it messages: they then wait in its queue (at most 128 MiB here).
+    let N = 0;
+    let slowReady = 0;
+    while (slowReady === 0 && N < 16_000) {
+      for (let i = 0; i < 1000; i++) await ach.publish('fan', '', body);
+      N += 1000;
+      await waitFor(() => fastGot === N, `the fast page to get all ${N} (has ${fastGot})`);
+      slowReady = (await ach.declareQueue('slow', { passive: true })).messageCount;
+    }
+    expect(slowReady).toBeGreaterThan(0);
+    expect(fastGot).toBe(N);
+    slow.ws.resume();
+    await waitFor(() => slow.raw.methods.items.filter((m) => m.id === Method.BasicDeliver).length === N, 'the slow page to catch up', 30_000);
+    slow.ws.close();
+    await slow.closed;
+  });
+});
