@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from 'nats';
 import type { BenchConnection, BenchDriver, BenchPublisher, ConsumeOptions, PublishTarget } from '../driver.js';
+import { NatsWsConnection } from './nats-ws.js';
 
 /** nats.js has no write backpressure signal: a flush (PING/PONG) every this many publishes bounds its buffer. */
 const FLUSH_EVERY = 2000;
@@ -66,6 +67,7 @@ class NatsBenchConnection implements BenchConnection {
 export const natsDriver: BenchDriver = {
   kind: 'nats',
   async connect(url: string): Promise<BenchConnection> {
+    if (url.startsWith('ws://')) return NatsWsConnection.connect(url);
     const nc = await connect({ servers: url, maxReconnectAttempts: 0, pingInterval: 60_000 });
     return new NatsBenchConnection(nc);
   },
