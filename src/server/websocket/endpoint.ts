@@ -66,6 +66,8 @@ export class WsEndpoint {
 
   /** The `upgrade` handler, for {@link HttpListener.onUpgrade} or a listener of its own. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // The HTTP server let go of the socket: a peer that resets it now must not be an unhandled 'error'.
+    socket.on('error', () => socket.destroy());
     const ip = req.socket.remoteAddress ?? 'unknown';
     const origin = req.headers.origin;
     const originCheck = checkOrigin(origin, req.headers.host, this.options.allowedOrigins);
