@@ -1,5 +1,9 @@
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionError, ServerError, connect, type Connection } from '../../src/client/index.js';
+import { WebSocket } from 'ws';
+import { ConnectionError, ServerError, connect, webSocketTransport, type Connection, type WebSocketConstructor } from '../../src/client/index.js';
+import { resolveConfig } from '../../src/config/load.js';
+import { startDaemon } from '../../src/daemon.js';
 import { FrameType, Method, PROTOCOL_HEADER } from '../../protocol/index.js';
 import { frame } from '../helpers/frames.js';
 import { request } from '../helpers/http.js';
@@ -53,6 +57,39 @@ describe('subprotocol skiff on /ws', () => {
     await waitFor(() => got.length === 101, 'the big message');
     const r = await d.get('/api/connections');
     expect(r.json.map((x: { protocol: string; user: string }) => [x.protocol, x.user])).toEqual([['Skiff 1.0 (WebSocket)', 'guest']]);
+  });
+
+  it('sends the password only in the open frame: not in the URL the socket opens, not in any log line', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) });
+    const daemon = await startDaemon(resolveConfig({ host: '127.0.0.1', port: 0, http: { port: 0 } }), {
+      log,
+      memoryOnly: true,
+      auth: await users([{ name: 'app', password: 's3cret-pw', admin: false }]),
+    });
+    try {
+      const port = daemon.http?.address?.port as number;
+      const opened: string[] = [];
+      // The stock `ws` WebSocket, noting the address each socket opens.
+      class Noting extends WebSocket {
+        constructor(address: string, protocols: string | string[]) {
+          opened.push(address);
+          super(address, protocols);
+        }
+      }
+      const transport = webSocketTransport(Noting as unknown as WebSocketConstructor);
+      const ok = await connect(`ws://app:s3cret-pw@127.0.0.1:${port}/ws`, { transport, reconnect: false, heartbeatMs: 0 });
+      await ok.close();
+      const refused = await connect(`ws://app:wr0ng-pw@127.0.0.1:${port}/ws`, { transport, reconnect: false }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'ACCESS_REFUSED' });
+      expect(opened).toEqual([`ws://127.0.0.1:${port}/ws`, `ws://127.0.0.1:${port}/ws`]);
+      const all = lines.join('');
+      expect(all).toContain('authentication failed'); // the daemon did log, at trace level
+      expect(all).not.toContain('s3cret-pw');
+      expect(all).not.toContain('wr0ng-pw');
+    } finally {
+      await daemon.stop();
+    }
   });
 
   it('refuses bad credentials in the open frame with ACCESS_REFUSED, as over TCP', async () => {
