@@ -130,6 +130,30 @@ describe('subprotocol skiff on /ws', () => {
   });
 });
 
+describe('recovery over a WebSocket', () => {
+  it('reconnects after an operator closes it, with its queue, binding and consumer, as over TCP', async () => {
+    const { d, url } = await daemon();
+    const c = await connect(url.replace('ws://', 'ws://guest:guest@'), { heartbeatMs: 0, connectionName: 'ws-page', reconnect: { initialDelayMs: 10 } });
+    conns.push(c);
+    const ch = await c.channel();
+    await ch.declareExchange('ticks', 'fanout');
+    const q = await ch.declareQueue('page-q', { autoDelete: true });
+    await ch.bindQueue(q.queue, 'ticks', '');
+    const got = new Collector<string>();
+    await ch.consume(q.queue, (m) => {
+      got.push(m.text());
+      m.ack();
+    });
+    const back = new Promise<void>((resolve) => c.once('reconnected', () => resolve()));
+    const name = ((await d.get('/api/connections')).json as { name: string; user_provided_name: string }[]).find((x) => x.user_provided_name === 'ws-page')?.name as string;
+    expect((await d.del(`/api/connections/${encodeURIComponent(name)}`)).status).toBe(204);
+    await back;
+    const feed = await d.client();
+    await (await feed.channel()).publish('ticks', '', 'after the close');
+    expect(await got.take(1)).toEqual(['after the close']);
+  });
+});
+
 describe('upgrade-time checks', () => {
   it('refuses a cross-origin page with 403 and lets in same-origin pages, listed origins and clients without Origin', async () => {
     const { d, url } = await daemon({ ws: { allowedOrigins: 'https://app.example.com' } });
