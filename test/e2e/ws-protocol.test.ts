@@ -5,7 +5,8 @@ import { ConnectionError, ServerError, connect, webSocketTransport, type Connect
 import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon.js';
 import { FrameType, Method, PROTOCOL_HEADER } from '../../protocol/index.js';
-import { frame } from '../helpers/frames.js';
+import { frame, methodFrame } from '../helpers/frames.js';
+import { Random } from '../helpers/random.js';
 import { request } from '../helpers/http.js';
 import { startHttpDaemon, users, type HttpDaemon, type HttpDaemonOptions } from '../helpers/http.js';
 import { Collector, waitFor } from '../helpers/wait.js';
@@ -127,6 +128,40 @@ describe('subprotocol skiff on /ws', () => {
     raw.send(Buffer.from('GET / HTTP/1.1\r\n'));
     await closed;
     expect(Buffer.concat(raw.received)).toEqual(Buffer.from(PROTOCOL_HEADER));
+  });
+});
+
+describe('hostile input over WebSockets', () => {
+  it('random bytes after the header, in random message sizes, close only their own sockets (seeded)', async () => {
+    const { d, url } = await daemon();
+    const bystander = await client(url);
+    const bch = await bystander.channel();
+    const q = await bch.declareQueue('', { exclusive: true });
+    const seed = Date.now() % 100_000;
+    const rnd = new Random(seed);
+    const hostile: Awaited<ReturnType<typeof openWs>>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const h = await openWs(url);
+      hostile.push(h);
+      const parts: Buffer[] = [Buffer.from(PROTOCOL_HEADER)];
+      // Half log in first, so the garbage lands past the handshake too.
+      if (i % 2 === 0) parts.push(methodFrame(0, Method.ConnectionOpen, ['guest', 'guest', 0, 0, 0, {}]));
+      parts.push(rnd.bytes(rnd.int(1, 20_000)));
+      const all = Buffer.concat(parts);
+      for (let off = 0; off < all.length; ) {
+        const n = rnd.int(1, 4096);
+        h.ws.send(all.subarray(off, off + n));
+        off += n;
+      }
+    }
+    // The bystander is served throughout.
+    await bch.publish('', q.queue, 'still here');
+    expect((await bch.get(q.queue, { noAck: true }))?.text(), `seed ${seed}`).toBe('still here');
+    // Garbage that looks like the start of a long frame waits for more bytes; once the peers go,
+    // nothing of theirs is left: no connection, no session.
+    for (const h of hostile) h.ws.close();
+    await Promise.all(hostile.map((h) => h.closed));
+    await waitFor(() => d.daemon.registry.size === 1 && d.daemon.broker.sessions.size === 1, `only the bystander left (seed ${seed})`);
   });
 });
 
