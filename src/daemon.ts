@@ -110,6 +110,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         memoryHighWatermark: config.memoryHighWatermark,
         log,
         stopping: () => stopping,
+        websockets: () => ws?.stats() ?? null,
       });
       http = await HttpListener.start(host, config.http, log);
       const bound = http.address;

@@ -251,6 +251,29 @@ describe('upgrade-time checks', () => {
   });
 });
 
+describe('metrics', () => {
+  it('counts WebSockets open, accepted, refused by reason and dropped by reason in /metrics', async () => {
+    const { d, url } = await daemon({ ws: { maxConnectionsPerIp: 1, handshakeTimeoutMs: 200 } });
+    const a = await openWs(url);
+    expect(await refusedUpgrade(url, 'skiff', { origin: 'https://evil.example.com' })).toMatchObject({ status: 403 });
+    expect(await refusedUpgrade(url, 'skiff')).toMatchObject({ status: 429 });
+    expect(await a.closed).toEqual({ code: 1008, reason: 'handshake timed out' });
+    await waitFor(() => d.daemon.ws?.connectionCount === 0, 'the endpoint to let go of the socket');
+    expect(await refusedUpgrade(url, 'mqtt')).toMatchObject({ status: 400 });
+    const text = (await d.get('/metrics')).text;
+    const lines = text.split('\n').filter((l) => l.startsWith('skiff_websocket_'));
+    expect(lines).toEqual([
+      'skiff_websocket_connections 0',
+      'skiff_websocket_connections_opened_total 1',
+      'skiff_websocket_upgrades_refused_total{reason="origin"} 1',
+      'skiff_websocket_upgrades_refused_total{reason="connection_limit"} 1',
+      'skiff_websocket_upgrades_refused_total{reason="subprotocol"} 1',
+      'skiff_websocket_connections_dropped_total{reason="handshake_timeout"} 1',
+      'skiff_websocket_connections_dropped_total{reason="idle"} 0',
+    ]);
+  });
+});
+
 describe('timeouts', () => {
   it('closes a socket that does not log in within ws_handshake_timeout_ms with 1008', async () => {
     const { url } = await daemon({ ws: { handshakeTimeoutMs: 200 } });

@@ -6,7 +6,7 @@ import type { Authenticator } from '../auth.js';
 import type { ConnectionRegistry } from '../registry.js';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Logger } from '../../log/logger.js';
-import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type UserView } from './host.js';
+import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type UserView, type WebSocketStatsView } from './host.js';
 
 export interface DaemonHostOptions {
   broker: Broker;
@@ -22,6 +22,8 @@ export interface DaemonHostOptions {
   log: Logger;
   /** Read when `/api/overview` or a readiness check asks. */
   stopping(): boolean;
+  /** The WebSocket endpoint's counters, once it exists (it mounts on the HTTP listener after this). */
+  websockets?(): WebSocketStatsView | null;
 }
 
 /**
@@ -38,6 +40,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     users: () => (typeof auth.list === 'function' ? auth.list() : []),
     version: o.version,
     nodeName: `skiff@${hostname()}`,
+    websockets: () => o.websockets?.() ?? null,
     startedAt: o.startedAt,
     listeners: () => o.registry.listeners(),
     storeStats: () => (o.store === null ? null : o.store.stats()),

@@ -33,6 +33,9 @@ export class WsEndpoint {
   private readonly perIp = new Map<string, number>();
   private readonly sockets = new Map<WebSocket, { alive: boolean }>();
   private readonly pinger: ReturnType<typeof setInterval> | null;
+  private opened = 0;
+  private readonly refused = { origin: 0, connection_limit: 0, subprotocol: 0 };
+  private readonly dropped = { handshake_timeout: 0, idle: 0 };
 
   constructor(options: Readonly<WsOptions>, maxPayload: number, log: Logger) {
     this.options = options;
@@ -64,6 +67,11 @@ export class WsEndpoint {
     return this.sockets.size;
   }
 
+  /** Counters for `/metrics`: open now, accepted, refused and dropped since start. */
+  stats(): { open: number; opened: number; refused: Readonly<Record<string, number>>; dropped: Readonly<Record<string, number>> } {
+    return { open: this.sockets.size, opened: this.opened, refused: { ...this.refused }, dropped: { ...this.dropped } };
+  }
+
   /** The `upgrade` handler, for {@link HttpListener.onUpgrade} or a listener of its own. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // The HTTP server let go of the socket: a peer that resets it now must not be an unhandled 'error'.
@@ -71,10 +79,14 @@ export class WsEndpoint {
     const ip = req.socket.remoteAddress ?? 'unknown';
     const origin = req.headers.origin;
     const originCheck = checkOrigin(origin, req.headers.host, this.options.allowedOrigins);
-    if (!originCheck.ok) return this.refuse(socket, 403, 'Forbidden', originCheck.reason, { remote: ip, origin });
+    if (!originCheck.ok) {
+      this.refused.origin++;
+      return this.refuse(socket, 403, 'Forbidden', originCheck.reason, { remote: ip, origin });
+    }
     const n = this.perIp.get(ip) ?? 0;
     const max = this.options.maxConnectionsPerIp;
     if (max > 0 && n >= max) {
+      this.refused.connection_limit++;
       return this.refuse(socket, 429, 'Too Many Requests', `${ip} already has ${n} WebSocket connections (ws_max_connections_per_ip = ${max})`, { remote: ip });
     }
     const offered = (req.headers['sec-websocket-protocol'] ?? '')
@@ -84,6 +96,7 @@ export class WsEndpoint {
     if (this.pickProtocol(new Set(offered)) === null) {
       const want = this.subprotocols.join(', ');
       const got = offered.length === 0 ? 'none' : offered.join(', ');
+      this.refused.subprotocol++;
       return this.refuse(socket, 400, 'Bad Request', `Sec-WebSocket-Protocol must offer one of: ${want} (offered: ${got})`, { remote: ip });
     }
     this.perIp.set(ip, n + 1);
@@ -118,6 +131,7 @@ export class WsEndpoint {
       localPort: s.localPort ?? 0,
       transport: 'WebSocket',
     });
+    this.opened++;
     const liveness = { alive: true };
     this.sockets.set(ws, liveness);
     const alive = (): void => {
@@ -128,6 +142,7 @@ export class WsEndpoint {
     const conn = frontEnd(stream);
     const deadline = setTimeout(() => {
       if (conn.isOpen) return;
+      this.dropped.handshake_timeout++;
       this.log.info({ remote: stream.peer.remoteAddress, timeoutMs: this.options.handshakeTimeoutMs }, 'WebSocket handshake not completed in time, closing');
       ws.close(WsClose.POLICY_VIOLATION, 'handshake timed out');
       // A peer that ignores the close must not hold the socket.
@@ -149,6 +164,7 @@ export class WsEndpoint {
   private ping(): void {
     for (const [ws, liveness] of this.sockets) {
       if (!liveness.alive) {
+        this.dropped.idle++;
         this.log.info({ idleTimeoutMs: this.options.idleTimeoutMs }, 'WebSocket answered no ping, dropping it');
         ws.terminate();
         continue;
