@@ -1,12 +1,13 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { WebSocket, createWebSocketStream } from 'ws';
 import { ConnectionError, ServerError, connect, webSocketTransport, type Connection, type WebSocketConstructor } from '../../src/client/index.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon.js';
 import { FrameType, Method, PROTOCOL_HEADER } from '../../protocol/index.js';
 import { frame, methodFrame } from '../helpers/frames.js';
 import { Random } from '../helpers/random.js';
+import { RawClient } from '../helpers/raw.js';
 import { request } from '../helpers/http.js';
 import { startHttpDaemon, users, type HttpDaemon, type HttpDaemonOptions } from '../helpers/http.js';
 import { Collector, waitFor } from '../helpers/wait.js';
@@ -208,6 +209,22 @@ describe('upgrade-time checks', () => {
     const { url } = await daemon();
     expect(await refusedUpgrade(url, undefined)).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: none)\n' });
     expect(await refusedUpgrade(url, ['mqtt', 'stomp'])).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: mqtt, stomp)\n' });
+  });
+
+  it('serves upgrades offering no subprotocol with the front end registered for them (as AMQP clients need)', async () => {
+    const { d, url } = await daemon();
+    expect(await refusedUpgrade(url, undefined)).toMatchObject({ status: 400 });
+    const native = d.daemon.native;
+    d.daemon.ws?.register('skiff', (stream) => native.accept(stream, stream.peer), { whenNoneOffered: true });
+    const { ws, closed } = await openWs(url, []);
+    expect(ws.protocol).toBe('');
+    const raw = RawClient.over(createWebSocketStream(ws));
+    await raw.handshake();
+    await raw.openChannel(1);
+    ws.close();
+    await closed;
+    // Offering something else is still refused.
+    expect(await refusedUpgrade(url, 'mqtt')).toMatchObject({ status: 400 });
   });
 
   it('refuses connections past ws_max_connections_per_ip with 429, and takes new ones once some close', async () => {

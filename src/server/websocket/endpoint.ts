@@ -29,6 +29,8 @@ export class WsEndpoint {
   private readonly options: Readonly<WsOptions>;
   private readonly log: Logger;
   private readonly frontEnds = new Map<string, WsFrontEnd>();
+  /** Serves upgrades that offer no subprotocol at all, if any does. */
+  private unnamed: WsFrontEnd | null = null;
   private readonly wss: WebSocketServer;
   private readonly perIp = new Map<string, number>();
   private readonly sockets = new Map<WebSocket, { alive: boolean }>();
@@ -52,9 +54,14 @@ export class WsEndpoint {
     this.pinger?.unref();
   }
 
-  /** Serves `subprotocol` with `frontEnd`. */
-  register(subprotocol: string, frontEnd: WsFrontEnd): void {
+  /**
+   * Serves `subprotocol` with `frontEnd`; `whenNoneOffered` also gives it the clients that offer
+   * no subprotocol (AMQP over WebSocket clients such as @cloudamqp/amqp-client's offer none, as
+   * LavinMQ accepts).
+   */
+  register(subprotocol: string, frontEnd: WsFrontEnd, options: { whenNoneOffered?: boolean } = {}): void {
     this.frontEnds.set(subprotocol, frontEnd);
+    if (options.whenNoneOffered === true) this.unnamed = frontEnd;
   }
 
   /** The subprotocols served, in registration order. */
@@ -93,7 +100,7 @@ export class WsEndpoint {
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '');
-    if (this.pickProtocol(new Set(offered)) === null) {
+    if (this.pickProtocol(new Set(offered)) === null && !(offered.length === 0 && this.unnamed !== null)) {
       const want = this.subprotocols.join(', ');
       const got = offered.length === 0 ? 'none' : offered.join(', ');
       this.refused.subprotocol++;
@@ -117,8 +124,8 @@ export class WsEndpoint {
   };
 
   private accept(ws: WebSocket, req: IncomingMessage, uncount: () => void): void {
-    const frontEnd = this.frontEnds.get(ws.protocol);
-    if (frontEnd === undefined) {
+    const frontEnd = ws.protocol === '' ? this.unnamed : this.frontEnds.get(ws.protocol);
+    if (frontEnd === undefined || frontEnd === null) {
       uncount();
       ws.close(WsClose.PROTOCOL_ERROR, 'no subprotocol');
       return;
