@@ -1,3 +1,4 @@
+import { AMQPWebSocketClient } from '@cloudamqp/amqp-client';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, createWebSocketStream } from 'ws';
@@ -129,6 +130,28 @@ describe('subprotocol skiff on /ws', () => {
     raw.send(Buffer.from('GET / HTTP/1.1\r\n'));
     await closed;
     expect(Buffer.concat(raw.received)).toEqual(Buffer.from(PROTOCOL_HEADER));
+  });
+});
+
+describe('subprotocol amqp on /ws', () => {
+  // Runs once the daemon registers its AMQP front end on the endpoint (issue 9); skipped before.
+  it("serves AMQP 0-9-1 to @cloudamqp/amqp-client's WebSocket client, which offers no subprotocol", async (t) => {
+    const { d, url } = await daemon();
+    if (d.daemon.ws?.subprotocols.includes('amqp') !== true) return t.skip();
+    const g = globalThis as { WebSocket?: unknown };
+    const before = g.WebSocket;
+    g.WebSocket = WebSocket; // the client uses the runtime's WebSocket, as in a browser
+    try {
+      const amqp = await new AMQPWebSocketClient(url, '/', 'guest', 'guest').connect();
+      const ch = await amqp.channel();
+      const q = await ch.queueDeclare('', { exclusive: true });
+      const got = new Promise<string | null>((resolve) => void ch.basicConsume(q.name, { noAck: true }, (m) => resolve(m.bodyToString())));
+      await ch.basicPublish('', q.name, 'over amqp over ws');
+      expect(await got).toBe('over amqp over ws');
+      await amqp.close();
+    } finally {
+      g.WebSocket = before;
+    }
   });
 });
 
