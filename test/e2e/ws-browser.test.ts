@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/client/index.js';
@@ -10,9 +10,11 @@ import { Collector, waitFor } from '../helpers/wait.js';
  * HTTP listener serves: it connects over /ws, declares, subscribes, receives, acks and
  * publishes; a cross-origin page, a wrong password and oversize frames are refused with the
  * right errors; and a page that stops reading does not hold up another.
+ * SKIFF_UPDATE_SCREENSHOT=1 also writes the README's screenshot of the example.
  */
 
 const CHROMIUM = process.env['SKIFF_CHROMIUM'] ?? '/usr/bin/chromium';
+const SCREENSHOT = new URL('../../src/server/http/examples/market-data.png', import.meta.url);
 const available = existsSync(CHROMIUM);
 if (!available) console.error(`\n*** ws-browser.test.ts SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set SKIFF_CHROMIUM) ***\n`);
 
@@ -137,6 +139,22 @@ describe.skipIf(!available)('the Skiff client in Chromium', () => {
     expect((await got.take(1))[0]).toMatchObject({ symbol: 'ACME' });
     await page.waitForFunction(() => document.getElementById('received')?.textContent === '51');
     await ch.close();
+  });
+
+  it('the demo feed publishes ticks for every symbol from the page, and the page shows a row for each', async () => {
+    const page = await openPage();
+    await page.setViewportSize({ width: 900, height: 520 });
+    await page.click('#feed');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#rows tr')];
+      return rows.length === 4 && rows.every((r) => Number(r.querySelector('td.count')?.textContent) >= 5);
+    });
+    await page.click('#feed');
+    expect(await page.locator('#rows tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset['symbol']))).toEqual(['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA']);
+    expect(await page.locator('#feed').innerText()).toBe('Start demo feed');
+    const shot = await page.screenshot({ fullPage: true });
+    if (process.env['SKIFF_UPDATE_SCREENSHOT'] === '1') writeFileSync(SCREENSHOT, shot);
+    expect(shot.subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('refuses a wrong password with the server’s ACCESS_REFUSED', async () => {
