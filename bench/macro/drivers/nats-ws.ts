@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import type { BenchConnection, BenchPublisher, ConsumeOptions } from '../driver.js';
+import { NatsSubjects } from './nats.js';
 
 /**
  * A NATS subscriber over NATS's WebSocket listener, for the wsfanout scenario. nats.js v2 for
@@ -7,7 +8,7 @@ import type { BenchConnection, BenchPublisher, ConsumeOptions } from '../driver.
  * browsers and Deno. NATS over WebSocket is the plain NATS text protocol in binary messages, so
  * this speaks the few verbs a subscriber needs (CONNECT, SUB, PING/PONG, MSG) over `ws`.
  */
-export class NatsWsConnection implements BenchConnection {
+export class NatsWsConnection extends NatsSubjects implements BenchConnection {
   private open = true;
   private buf: Buffer = Buffer.alloc(0);
   private readonly subs = new Map<string, (body: Buffer) => void>();
@@ -15,6 +16,7 @@ export class NatsWsConnection implements BenchConnection {
   private sid = 0;
 
   private constructor(private readonly ws: WebSocket) {
+    super();
     ws.on('message', (data: Buffer) => this.onData(data));
     ws.on('close', () => (this.open = false));
     ws.on('error', () => undefined);
@@ -64,17 +66,6 @@ export class NatsWsConnection implements BenchConnection {
       else if (line === 'PONG') this.pongs.shift()?.();
       else if (line.startsWith('-ERR')) this.ws.close();
     }
-  }
-
-  // Topology is implicit in subjects, as in NATS core itself.
-  async declareExchange(): Promise<void> {}
-  async declareQueue(): Promise<void> {}
-  async bindQueue(): Promise<void> {}
-  async deleteQueue(): Promise<void> {}
-  async deleteExchange(): Promise<void> {}
-
-  async queueDepth(): Promise<number> {
-    return 0;
   }
 
   publisher(): Promise<BenchPublisher> {
