@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type FlagValue } from '../src/config/load.js';
-import { startDaemon, type Daemon } from '../src/daemon.js';
+import type { Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/log/logger.js';
 import { hashPassword } from '../src/server/auth.js';
 import { VERSION } from '../src/version.js';
@@ -67,6 +67,8 @@ export function addServerCommands(program: Command, io: Io): void {
       });
       let daemon: Daemon;
       try {
+        // Loaded here: the admin commands never pay for the daemon's front ends and codecs.
+        const { startDaemon } = await import('../src/daemon.js');
         daemon = await startDaemon(config, { log });
       } catch (err) {
         off();

@@ -6,6 +6,7 @@ import type { Authenticator } from './server/auth.js';
 import { daemonHost } from './server/http/daemon-host.js';
 import { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
+import { AmqpFrontEnd } from './server/amqp/front-end.js';
 import { NativeFrontEnd } from './server/native/front-end.js';
 import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
@@ -41,6 +42,8 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
+  /** The AMQP 0-9-1 front end, unless `amqp_enabled` is false; `amqp.address` is where it listens. */
+  readonly amqp: AmqpFrontEnd | null;
   /** The WebSocket endpoint (`ws_enabled`), when mounted on the HTTP listener or a port of its own. */
   readonly ws: WsEndpoint | null;
   /** The WebSocket port of its own (`ws_port`), when configured. */
@@ -83,6 +86,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : { ...store.stats() }),
@@ -91,12 +95,15 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   await disk?.start();
   let addr;
+  let amqpAddr;
   let http: HttpListener | null = null;
   let ws: WsEndpoint | null = null;
   let wsListener: WsListener | null = null;
   let stopping = false;
   try {
     addr = await native.listen(config.port, config.host);
+    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host);
+    if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
@@ -117,8 +124,12 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       if (bound !== null) registry.addListener({ protocol: 'http', host: bound.address, port: bound.port });
     }
     if (config.ws.enabled && (http !== null || config.ws.port >= 0)) {
-      ws = new WsEndpoint({ ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) }, config.frameMax, log.child({ listener: 'ws' }));
+      // No message larger than the largest frame any subprotocol on it may send; each front end checks its own frame max.
+      const maxPayload = Math.max(config.frameMax, amqp?.frameMax ?? 0);
+      ws = new WsEndpoint({ ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) }, maxPayload, log.child({ listener: 'ws' }));
       ws.register('skiff', nativeFrontEnd(native));
+      // AMQP 0-9-1 over WebSocket, as LavinMQ: subprotocol amqp, or none (@cloudamqp/amqp-client offers none).
+      if (amqp !== null) ws.register('amqp', (stream) => amqp.accept(stream, stream.peer), { whenNoneOffered: true });
       http?.onUpgrade(WS_PATH, ws.upgrade);
       if (config.ws.port >= 0) {
         wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
@@ -132,6 +143,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     await http?.close().catch(() => undefined);
     disk?.stop();
     admin.stop();
+    await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
     registry.close();
     await store?.close().catch(() => undefined);
@@ -140,7 +152,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
-  log.info({ host: addr.address, port: addr.port }, 'skiff listening');
+  // One line names every protocol listener, so an operator (and a test) learns both ports from it.
+  log.info({ host: addr.address, port: addr.port, ...(amqpAddr !== undefined && { amqpHost: amqpAddr.address, amqpPort: amqpAddr.port }) }, 'skiff listening');
   let stopped: Promise<void> | null = null;
   return {
     config,
@@ -151,6 +164,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     host: addr.address,
     port: addr.port,
     http,
+    amqp,
     ws,
     wsListener,
     stop: () =>
@@ -158,7 +172,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         stopping = true;
         // Upgraded sockets keep a listener's close waiting: it settles once the endpoint has closed them.
         const listenersClosed = Promise.all([http?.close(), wsListener?.close()]);
-        // The native front end closes its WebSocket connections too (CONNECTION_FORCED); the endpoint the rest.
+        // The front ends close their WebSocket connections too (CONNECTION_FORCED); the endpoint the rest.
+        await amqp?.close();
         await native.close();
         ws?.close();
         await listenersClosed;

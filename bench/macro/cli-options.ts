@@ -3,7 +3,7 @@ import type { BrokerKind } from './driver.js';
 import { DEFAULT_OPTIONS, type BenchOptions } from './scenario.js';
 
 export const OPTION_HELP = `Options:
-  --brokers <list>        skiff,rabbitmq,nats (default: skiff)
+  --brokers <list>        skiff,skiff-amqp,rabbitmq,nats (default: skiff; skiff-amqp = Skiff's AMQP listener with amqplib)
   --url <url>             drive a running broker (skiff://, amqp://, nats://) instead of starting one
   --pid <pid>             its process, for CPU/RSS (found from the port when omitted)
   --runs <n>              runs per cell, best reported (default 1)
@@ -37,7 +37,7 @@ export interface ParsedCli {
   help: boolean;
 }
 
-const KINDS: readonly BrokerKind[] = ['skiff', 'rabbitmq', 'nats'];
+const KINDS: readonly BrokerKind[] = ['skiff', 'skiff-amqp', 'rabbitmq', 'nats'];
 
 function num(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
@@ -104,7 +104,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
   let brokers = defaults.brokers;
   if (v.brokers !== undefined) {
     brokers = v.brokers.split(',').map((b) => {
-      if (!KINDS.includes(b as BrokerKind)) throw new Error(`--brokers: unknown broker '${b}' (skiff, rabbitmq, nats)`);
+      if (!KINDS.includes(b as BrokerKind)) throw new Error(`--brokers: unknown broker '${b}' (skiff, skiff-amqp, rabbitmq, nats)`);
       return b as BrokerKind;
     });
   }

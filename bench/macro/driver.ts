@@ -4,7 +4,8 @@
  * exactly the same workload shape.
  */
 
-export type BrokerKind = 'skiff' | 'rabbitmq' | 'nats';
+/** `skiff-amqp` is Skiff through its AMQP 0-9-1 listener with RabbitMQ's client (amqplib). */
+export type BrokerKind = 'skiff' | 'skiff-amqp' | 'rabbitmq' | 'nats';
 
 export interface ConsumeOptions {
   noAck: boolean;
@@ -60,6 +61,8 @@ export async function loadDriver(kind: BrokerKind): Promise<BenchDriver> {
       return (await import('./drivers/skiff.js')).skiffDriver;
     case 'rabbitmq':
       return (await import('./drivers/amqp.js')).amqpDriver;
+    case 'skiff-amqp':
+      return { ...(await import('./drivers/amqp.js')).amqpDriver, kind: 'skiff-amqp' };
     case 'nats':
       return (await import('./drivers/nats.js')).natsDriver;
   }

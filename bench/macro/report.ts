@@ -2,7 +2,7 @@ import type { BrokerKind } from './driver.js';
 import type { RunResults, VariantResult } from './runner.js';
 import type { Column, Metrics, Scenario } from './scenario.js';
 
-const NAMES: Record<BrokerKind, string> = { skiff: 'Skiff', rabbitmq: 'RabbitMQ', nats: 'NATS core' };
+const NAMES: Record<BrokerKind, string> = { skiff: 'Skiff', 'skiff-amqp': 'Skiff over AMQP', rabbitmq: 'RabbitMQ', nats: 'NATS core' };
 
 export function brokerName(k: BrokerKind): string {
   return NAMES[k];
@@ -46,13 +46,13 @@ export function scenarioTable(s: Scenario, results: readonly VariantResult[]): s
       const cells = failed ? cols.map((_, i) => (i === 0 ? `failed: ${r.errors[0] ?? 'no result'}` : '')) : cols.map((c) => fmt(r.metrics[c.key], c));
       lines.push(row([v, brokerName(r.broker), ...cells]));
     }
-    const skiff = byBroker.find((r) => r.broker === 'skiff');
-    if (skiff === undefined) continue;
-    for (const other of byBroker) {
-      if (other.broker === 'skiff') continue;
-      const cells = cols.map((c) => (c.better === undefined ? '' : fmtRatio(ratio(skiff.metrics, other.metrics, c.key))));
-      if (cells.every((c) => c === '' || c === '—')) continue;
-      ratioLines.push(row([v, `Skiff / ${brokerName(other.broker)}`, ...cells]));
+    for (const skiff of byBroker.filter((r) => r.broker === 'skiff' || r.broker === 'skiff-amqp')) {
+      for (const other of byBroker) {
+        if (other.broker === 'skiff' || other.broker === 'skiff-amqp') continue;
+        const cells = cols.map((c) => (c.better === undefined ? '' : fmtRatio(ratio(skiff.metrics, other.metrics, c.key))));
+        if (cells.every((c) => c === '' || c === '—')) continue;
+        ratioLines.push(row([v, `${brokerName(skiff.broker)} / ${brokerName(other.broker)}`, ...cells]));
+      }
     }
   }
   let out = lines.join('\n') + '\n';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import { externalBroker, type BrokerHandle } from './brokers/broker.js';
+import { externalBroker, waitForPort, type BrokerHandle } from './brokers/broker.js';
 import { startNats } from './brokers/nats.js';
 import { startRabbitMQ, type RabbitHandle } from './brokers/rabbitmq.js';
 import { startSkiff, type SkiffHandle } from './brokers/skiff.js';
@@ -109,10 +109,15 @@ class BrokerPool {
       if (pid === 0) this.req.log(`could not find the process listening on port ${port}: broker CPU/RSS will read 0 (give --pid)`);
       return { handle: externalBroker(kind, url, pid), restart: null, dataDir: null, release: async () => undefined };
     }
-    if (kind === 'skiff') {
+    if (kind === 'skiff' || kind === 'skiff-amqp') {
       const h: SkiffHandle = await startSkiff(this.req.skiff);
+      this.versions[kind] = h.version;
       this.versions.skiff = h.version;
-      return { handle: h, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
+      // The same daemon, reached through its AMQP listener by the RabbitMQ driver; that listener
+      // binds after the native one, which is what startSkiff waited for.
+      if (kind === 'skiff-amqp') await waitForPort(h.amqpPort, 10_000);
+      const handle: BrokerHandle = kind === 'skiff' ? h : { kind, url: `amqp://guest:guest@127.0.0.1:${h.amqpPort}`, pid: h.pid, version: h.version, stop: () => h.stop() };
+      return { handle, restart: (signal) => h.restart(signal), dataDir: h.dataDir, release: () => h.stop() };
     }
     const start = (): Promise<BrokerHandle> => (kind === 'rabbitmq' ? startRabbitMQ({ management: http }) : startNats());
     // A node with the management plugin is never shared: the plugin's cost would skew the other scenarios.

@@ -21,11 +21,11 @@ const n = (m: Metrics | null, k: string): number | null => {
 
 const NOT_RUN = { measured: 'not run', met: null, gap: '' };
 
-function ratioTarget(name: string, scenario: string, variant: string, key: string, min: number): Target {
+function ratioTarget(name: string, scenario: string, variant: string, key: string, min: number, base: BrokerKind = 'skiff'): Target {
   return {
     name,
     check(r) {
-      const s = find(r, scenario, variant, 'skiff');
+      const s = find(r, scenario, variant, base);
       const q = find(r, scenario, variant, 'rabbitmq');
       if (s === null || q === null) return NOT_RUN;
       const x = ratio(s, q, key);
@@ -39,7 +39,26 @@ function ratioTarget(name: string, scenario: string, variant: string, key: strin
   };
 }
 
+/** Issue 9: Skiff through its AMQP listener, with the same client as RabbitMQ (amqplib). */
+function amqpLatencyTarget(): Target {
+  return {
+    name: 'AMQP: latency at 10k msg/s, p99 no worse than RabbitMQ (amqplib on both)',
+    check(r) {
+      const s = n(find(r, 'latency', '10,000', 'skiff-amqp'), 'p99');
+      const q = n(find(r, 'latency', '10,000', 'rabbitmq'), 'p99');
+      if (s === null || q === null) return NOT_RUN;
+      return { measured: `p99 ${s.toFixed(2)} ms vs RabbitMQ ${q.toFixed(2)} ms`, met: s <= q, gap: s <= q ? '' : `${(s - q).toFixed(2)} ms over RabbitMQ` };
+    },
+  };
+}
+
 export const TARGETS: readonly Target[] = [
+  ratioTarget('AMQP: transient 128 B, manual ack: ≥ 3× RabbitMQ (amqplib on both)', 'throughput', '128 B, manual', 'recv', 3, 'skiff-amqp'),
+  ratioTarget('AMQP: transient 128 B, auto-ack: ≥ 3× RabbitMQ (amqplib on both)', 'throughput', '128 B, auto', 'recv', 3, 'skiff-amqp'),
+  ratioTarget('AMQP: transient 4 KiB, manual ack: ≥ 3× RabbitMQ (amqplib on both)', 'throughput', '4 KiB, manual', 'recv', 3, 'skiff-amqp'),
+  ratioTarget('AMQP: transient 4 KiB, auto-ack: ≥ 3× RabbitMQ (amqplib on both)', 'throughput', '4 KiB, auto', 'recv', 3, 'skiff-amqp'),
+  ratioTarget('AMQP: durable with confirms: ≥ 3× RabbitMQ (amqplib on both)', 'durable', '128 B', 'confirmed', 3, 'skiff-amqp'),
+  amqpLatencyTarget(),
   ratioTarget('transient throughput 128 B, manual ack: ≥ 3× RabbitMQ', 'throughput', '128 B, manual', 'recv', 3),
   ratioTarget('transient throughput 128 B, auto-ack: ≥ 3× RabbitMQ', 'throughput', '128 B, auto', 'recv', 3),
   ratioTarget('durable with confirms: ≥ 2× RabbitMQ', 'durable', '128 B', 'confirmed', 2),

@@ -1,4 +1,10 @@
+import { storeAmqpMessage, storedBodyStart } from '../../protocol/amqp/content.js';
+import { fromNativeTable, toNativeTable } from '../../protocol/amqp/interop.js';
+import { decodeBasicProperties, encodeBasicProperties, maxBasicPropertiesSize } from '../../protocol/amqp/methods.generated.js';
+import type { BasicProperties } from '../../protocol/amqp/spec.generated.js';
+import type { FieldTable } from '../../protocol/amqp/values.js';
 import { packValue, unpackProperties } from '../../protocol/index.js';
+import { isAmqpContent } from './stored-content.js';
 import type { Message } from './message.js';
 
 /** Why a message was dead-lettered (the `reason` of its death record, SPEC §3.4.3). */
@@ -34,6 +40,7 @@ export interface DeadLetter {
  * record: the content is kept as it was.
  */
 export function deadLetter(m: Message, queue: string, reason: DeathReason, now: number): DeadLetter {
+  if (isAmqpContent(m.content)) return deadLetterAmqp(m, queue, reason, now);
   let props: Record<string, unknown>;
   try {
     props = m.propsBytes.length === 0 ? {} : unpackProperties(m.propsBytes);
@@ -42,6 +49,55 @@ export function deadLetter(m: Message, queue: string, reason: DeathReason, now: 
   }
   const h = props['headers'];
   const headers: Record<string, unknown> = h !== null && typeof h === 'object' && !Array.isArray(h) && !Buffer.isBuffer(h) ? { ...h } : {};
+  const deaths = recordDeath(headers, m, queue, reason, now);
+  props['headers'] = headers;
+  const packed = packValue(props);
+  const body = m.body;
+  const content = Buffer.allocUnsafe(4 + packed.length + body.length);
+  content.writeUInt32BE(packed.length, 0);
+  packed.copy(content, 4);
+  body.copy(content, 4 + packed.length);
+  return { content, deaths };
+}
+
+/**
+ * The same for a message stored with AMQP properties: the death headers are written with
+ * RabbitMQ's AMQP types (`time` a timestamp, `count` a long), the other headers keep theirs,
+ * and the `expiration` property goes (its value is the record's `original-expiration`).
+ */
+function deadLetterAmqp(m: Message, queue: string, reason: DeathReason, now: number): DeadLetter {
+  const c = m.content;
+  const bodyStart = storedBodyStart(c);
+  let props: BasicProperties;
+  try {
+    props = decodeBasicProperties(c, 5, bodyStart);
+  } catch {
+    return { content: c, deaths: [] };
+  }
+  const amqpHeaders: FieldTable = props.headers ?? {};
+  const native = toNativeTable(amqpHeaders);
+  const deaths = recordDeath(native, m, queue, reason, now);
+  const changed: Record<string, unknown> = {};
+  for (const k of DEATH_HEADERS) if (native[k] !== undefined) changed[k] = native[k];
+  const next: BasicProperties = { ...props, headers: { ...amqpHeaders, ...fromNativeTable(changed) } };
+  delete next.expiration;
+  const buf = Buffer.allocUnsafe(maxBasicPropertiesSize(next));
+  const n = encodeBasicProperties(buf, 0, next);
+  return { content: storeAmqpMessage(buf.subarray(0, n), c.subarray(bodyStart), 0), deaths };
+}
+
+const DEATH_HEADERS = [
+  'x-death',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-first-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-last-death-exchange',
+] as const;
+
+/** Adds or bumps the death record in `headers` (native values) and sets the `x-*-death-*` ones. */
+function recordDeath(headers: Record<string, unknown>, m: Message, queue: string, reason: DeathReason, now: number): DeathRecord[] {
   const previous = Array.isArray(headers['x-death']) ? (headers['x-death'] as unknown[]) : [];
   const deaths: DeathRecord[] = [];
   let record: DeathRecord | null = null;
@@ -64,14 +120,7 @@ export function deadLetter(m: Message, queue: string, reason: DeathReason, now: 
   headers['x-last-death-queue'] = queue;
   headers['x-last-death-reason'] = reason;
   headers['x-last-death-exchange'] = m.exchange;
-  props['headers'] = headers;
-  const packed = packValue(props);
-  const body = m.body;
-  const content = Buffer.allocUnsafe(4 + packed.length + body.length);
-  content.writeUInt32BE(packed.length, 0);
-  packed.copy(content, 4);
-  body.copy(content, 4 + packed.length);
-  return { content, deaths };
+  return deaths;
 }
 
 function isRecord(d: unknown): d is DeathRecord {

@@ -92,6 +92,9 @@ const QUEUE_ARGS: ReadonlyMap<string, ArgParser> = new Map<string, ArgParser>([
   ['x-consumer-timeout', nonNegative((p, n) => (p.consumerTimeout = n))],
 ]);
 
+/** `x-queue-type`: accepted when `classic`, and then without a policy (nothing to act on). */
+const QUEUE_TYPE = 'x-queue-type';
+
 /** Names of the queue arguments Skiff acts on, for docs and drift tests. */
 export const QUEUE_ARGUMENT_NAMES: readonly string[] = [...QUEUE_ARGS.keys()];
 
@@ -104,6 +107,11 @@ export function parseQueueArguments(queue: string, args: Record<string, unknown>
   let p: Mutable<QueuePolicy> | null = null;
   for (const key of Object.keys(args)) {
     if (!key.startsWith('x-')) continue;
+    if (key === QUEUE_TYPE) {
+      // Stock clients and RabbitMQ exports name the type; only classic queues exist here.
+      if (args[key] !== 'classic') throw invalid('queue', queue, key, `only 'classic' queues are supported, got ${show(args[key])}`);
+      continue;
+    }
     const parse = QUEUE_ARGS.get(key);
     if (parse === undefined) throw unknownArgument('queue', key);
     p ??= emptyPolicy();

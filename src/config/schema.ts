@@ -1,4 +1,4 @@
-import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
+import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_AMQP_PORT, DEFAULT_HOST, DEFAULT_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
 import { DEFAULT_WS_OPTIONS, checkAllowedOrigins, type WsOptions } from '../server/websocket/options.js';
@@ -26,6 +26,13 @@ export interface WsConfig extends Omit<WsOptions, 'allowedOrigins'> {
   readonly allowedOrigins: string;
 }
 
+/** The AMQP 0-9-1 listener's address, and whether it runs at all (`amqp_enabled`). */
+export interface AmqpConfig {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
 /** The daemon's settings after defaults, file, flags and environment (in that order) are applied. Frozen. */
 export interface Config {
   readonly host: string;
@@ -44,6 +51,7 @@ export interface Config {
   readonly store: Readonly<StoreOptions>;
   readonly http: Readonly<HttpConfig>;
   readonly ws: Readonly<WsConfig>;
+  readonly amqp: Readonly<AmqpConfig>;
 }
 
 interface Common {
@@ -84,6 +92,17 @@ const HOUR_MS = 3_600_000;
 export const SCALARS: readonly ScalarSpec[] = [
   { key: 'host', path: 'host', type: 'string', default: DEFAULT_HOST, doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
   { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: DEFAULT_PORT, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  { key: 'amqp_enabled', path: 'amqp.enabled', type: 'bool', default: true, doc: 'Run the AMQP 0-9-1 listener, for RabbitMQ clients (amqplib, pika, the Java client, …).' },
+  { key: 'amqp_host', path: 'amqp.host', type: 'string', default: DEFAULT_HOST, doc: 'Address the AMQP listener binds; 0.0.0.0 or :: for every interface.' },
+  {
+    key: 'amqp_port',
+    path: 'amqp.port',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_AMQP_PORT,
+    doc: 'AMQP port (RabbitMQ\'s); 0 picks a free one (the "amqp listening" log line tells which).',
+  },
   { key: 'http_enabled', path: 'http.enabled', type: 'bool', default: true, doc: 'Run the HTTP listener: management API, Prometheus metrics, health checks and the dashboard.' },
   { key: 'http_host', path: 'http.host', type: 'string', default: DEFAULT_HTTP_OPTIONS.host, doc: 'Address the HTTP listener binds; 0.0.0.0 or :: for every interface.' },
   {
@@ -132,7 +151,7 @@ export const SCALARS: readonly ScalarSpec[] = [
     doc: 'How often message counters are sampled into rates for the HTTP API and dashboard.',
   },
   { key: 'stats_samples', path: 'http.statsSamples', type: 'int', min: 2, max: 10_000, default: DEFAULT_HTTP_OPTIONS.statsSamples, doc: 'Samples of message rates kept as history (the overview chart).' },
-  { key: 'ws_enabled', path: 'ws.enabled', type: 'bool', default: DEFAULT_WS_OPTIONS.enabled, doc: 'Serve WebSockets at /ws on the HTTP listener (browsers: the native protocol, subprotocol skiff).' },
+  { key: 'ws_enabled', path: 'ws.enabled', type: 'bool', default: DEFAULT_WS_OPTIONS.enabled, doc: 'Serve WebSockets at /ws on the HTTP listener: subprotocol skiff (the native protocol), amqp (AMQP 0-9-1).' },
   {
     key: 'ws_port',
     path: 'ws.port',

@@ -34,7 +34,7 @@ async function refusal(p: Promise<unknown>): Promise<ServerError> {
 
 beforeAll(async () => {
   const hash = async (pw: string): Promise<PasswordHash> => parsePasswordHash(await hashPassword(pw, FAST)) as PasswordHash;
-  daemon = await startDaemon(resolveConfig({ host: '127.0.0.1', port: 0, http: { enabled: false } }), {
+  daemon = await startDaemon(resolveConfig({ host: '127.0.0.1', port: 0, http: { enabled: false }, amqp: { port: 0 } }), {
     log: silentLogger(),
     memoryOnly: true,
     auth: new UserAuthenticator({

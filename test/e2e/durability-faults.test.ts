@@ -19,7 +19,7 @@ afterAll(removeDataDirs);
 /** What starting a daemon on `dataDir` fails with: `{ code, message }`. */
 async function refusal(dataDir: string, store: Partial<StoreOptions> = {}): Promise<{ code: unknown; message: unknown }> {
   try {
-    const d = await startDaemon(resolveConfig({ port: 0, http: { enabled: false }, store: { dataDir, ...store } }), { log: silentLogger() });
+    const d = await startDaemon(resolveConfig({ port: 0, http: { enabled: false }, amqp: { port: 0 }, store: { dataDir, ...store } }), { log: silentLogger() });
     await d.stop();
     return { code: 'started', message: '' };
   } catch (err) {

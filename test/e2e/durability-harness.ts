@@ -32,7 +32,7 @@ export interface DurableDaemon {
 
 export async function startDurable(dataDir: string, store: Partial<StoreOptions> = {}, log: Logger = silentLogger()): Promise<DurableDaemon> {
   const { failWrites, ...keys } = store;
-  const config = resolveConfig({ port: 0, host: '127.0.0.1', http: { enabled: false }, store: { dataDir, ...keys } });
+  const config = resolveConfig({ port: 0, host: '127.0.0.1', http: { enabled: false }, amqp: { port: 0 }, store: { dataDir, ...keys } });
   const daemon = await startDaemon(config, { log, ...(failWrites != null && { storeFailWrites: failWrites }) });
   const clients: Connection[] = [];
   return {

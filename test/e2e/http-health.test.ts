@@ -74,15 +74,17 @@ describe('health checks', () => {
   it('port and protocol listeners, virtual hosts, readiness, and /health without credentials', async () => {
     const d = await startHttpDaemon();
     try {
-      for (const port of [d.daemon.port, d.httpPort]) expect((await d.get(`/api/health/checks/port-listener/${port}`)).json).toEqual({ status: 'ok', port });
+      const amqpPort = d.daemon.amqp?.address?.port ?? 0;
+      for (const port of [d.daemon.port, amqpPort, d.httpPort]) expect((await d.get(`/api/health/checks/port-listener/${port}`)).json).toEqual({ status: 'ok', port });
       const missing = await d.get('/api/health/checks/port-listener/1');
       expect({ status: missing.status, json: missing.json }).toEqual({
         status: 503,
-        json: { status: 'failed', reason: 'No active listener', missing: 1, ports: [d.daemon.port, d.httpPort] },
+        json: { status: 'failed', reason: 'No active listener', missing: 1, ports: [d.daemon.port, amqpPort, d.httpPort] },
       });
       expect((await d.get('/api/health/checks/port-listener/abc')).json).toEqual({ error: 'bad_request', reason: "port: must be a port number, got 'abc'" });
       expect((await d.get('/api/health/checks/protocol-listener/skiff')).json).toEqual({ status: 'ok', protocol: 'skiff' });
-      expect((await d.get('/api/health/checks/protocol-listener/amqp')).status).toBe(503);
+      expect((await d.get('/api/health/checks/protocol-listener/amqp')).json).toEqual({ status: 'ok', protocol: 'amqp' });
+      expect((await d.get('/api/health/checks/protocol-listener/mqtt')).status).toBe(503);
       for (const check of ['virtual-hosts', 'ready-to-serve-clients', 'node-is-quorum-critical', 'node-is-mirror-sync-critical']) {
         expect((await d.get(`/api/health/checks/${check}`)).json, check).toEqual({ status: 'ok' });
       }

@@ -1,5 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import { Duplex, PassThrough } from 'node:stream';
+import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { connect } from '../../src/client/index.js';
@@ -8,22 +7,8 @@ import { silentLogger } from '../../src/log/logger.js';
 import { UserAuthenticator, hashPassword, parsePasswordHash, type PasswordHash } from '../../src/server/auth.js';
 import { NativeFrontEnd } from '../../src/server/native/front-end.js';
 import { ConnectionRegistry } from '../../src/server/registry.js';
+import { detached } from '../helpers/detached-stream.js';
 import { waitFor } from '../helpers/wait.js';
-
-/**
- * A stream that is not a socket (as a WebSocket's is not): bytes pass through PassThroughs
- * between the TCP socket and the front end, which sees only a Duplex and the peer it is told.
- */
-function detached(socket: Socket): Duplex {
-  const toServer = new PassThrough();
-  const toClient = new PassThrough();
-  socket.pipe(toServer);
-  toClient.pipe(socket);
-  const stream = Duplex.from({ readable: toServer, writable: toClient });
-  socket.on('close', () => stream.destroy());
-  stream.on('close', () => socket.destroy());
-  return stream;
-}
 
 let tcp: Server | null = null;
 let native: NativeFrontEnd | null = null;

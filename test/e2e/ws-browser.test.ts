@@ -32,6 +32,8 @@ beforeAll(async () => {
       { name: 'trader', password: 'trader-pw', admin: false },
     ]),
     frameMax: 65536,
+    // Without the AMQP listener, whose 128 KiB frame max would raise the endpoint's message limit.
+    amqp: { enabled: false },
     ws: { port: 0 },
   });
   base = `http://127.0.0.1:${d.httpPort}`;

@@ -105,7 +105,8 @@ describe('subprotocol skiff on /ws', () => {
   });
 
   it('closes a frame larger than frame_max with FRAME_TOO_LARGE, and a message larger than frame_max with 1009', async () => {
-    const { url } = await daemon({ frameMax: 65536 });
+    // Without the AMQP listener, whose 128 KiB frame max would raise the endpoint's message limit.
+    const { url } = await daemon({ frameMax: 65536, amqp: { enabled: false } });
     const { raw, closed } = await rawWs(url);
     await raw.handshake();
     raw.send(frame(FrameType.METHOD, 1, Buffer.alloc(16), 70_000));
@@ -230,12 +231,21 @@ describe('upgrade-time checks', () => {
 
   it('refuses an upgrade offering no subprotocol it speaks with 400, naming what it speaks', async () => {
     const { url } = await daemon();
-    expect(await refusedUpgrade(url, undefined)).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: none)\n' });
-    expect(await refusedUpgrade(url, ['mqtt', 'stomp'])).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: mqtt, stomp)\n' });
+    expect(await refusedUpgrade(url, ['mqtt', 'stomp'])).toEqual({ status: 400, body: 'Sec-WebSocket-Protocol must offer one of: skiff, amqp (offered: mqtt, stomp)\n' });
+    // Without the AMQP listener nothing takes an upgrade that offers no subprotocol.
+    const other = await startHttpDaemon({ amqp: { enabled: false } });
+    try {
+      expect(await refusedUpgrade(`ws://127.0.0.1:${other.httpPort}/ws`, undefined)).toEqual({
+        status: 400,
+        body: 'Sec-WebSocket-Protocol must offer one of: skiff (offered: none)\n',
+      });
+    } finally {
+      await other.stop();
+    }
   });
 
   it('serves upgrades offering no subprotocol with the front end registered for them (as AMQP clients need)', async () => {
-    const { d, url } = await daemon();
+    const { d, url } = await daemon({ amqp: { enabled: false } });
     expect(await refusedUpgrade(url, undefined)).toMatchObject({ status: 400 });
     const native = d.daemon.native;
     d.daemon.ws?.register('skiff', (stream) => native.accept(stream, stream.peer), { whenNoneOffered: true });
@@ -273,7 +283,7 @@ describe('upgrade-time checks', () => {
   it('serves /ws on a port of its own (ws_port), where plain HTTP gets 426', async () => {
     const { d } = await daemon({ ws: { port: 0 } });
     const port = d.daemon.wsListener?.address?.port as number;
-    expect(d.daemon.registry.listeners().map((l) => l.protocol)).toEqual(['skiff', 'http', 'ws']);
+    expect(d.daemon.registry.listeners().map((l) => l.protocol)).toEqual(['skiff', 'amqp', 'http', 'ws']);
     const c = await client(`ws://127.0.0.1:${port}/ws`);
     const ch = await c.channel();
     const q = await ch.declareQueue('', { exclusive: true });

@@ -41,6 +41,8 @@ export function skiff(args: readonly string[], options: { input?: string; env?: 
 /** A `skiff server` child process listening on a port it picked. */
 export interface DaemonProcess {
   readonly port: number;
+  /** The AMQP 0-9-1 listener's port (from the same log line); 0 when it is off. */
+  readonly amqpPort: number;
   readonly proc: ChildProcess;
   readonly dataDir: string;
   /** Every stdout line so far (JSON log lines). */
@@ -69,7 +71,7 @@ export interface LaunchedServer {
 export function launchServer(dataDir: string, args: readonly string[], env: NodeJS.ProcessEnv): LaunchedServer {
   const proc = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json', ...args], {
     // Daemons run side by side: the HTTP listener takes any free port unless a test says otherwise.
-    env: { SKIFF_HTTP_PORT: '0', ...env },
+    env: { SKIFF_HTTP_PORT: '0', SKIFF_AMQP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -110,8 +112,10 @@ export async function spawnDaemon(
     if (owned) rmSync(dataDir, { recursive: true, force: true });
     throw e;
   });
+  const listened = lines.map((l) => JSON.parse(l) as { msg?: string; amqpPort?: number }).find((r) => r.msg === 'skiff listening');
   const d: DaemonProcess = {
     port,
+    amqpPort: listened?.amqpPort ?? 0,
     proc,
     dataDir,
     logLines: () => [...lines],

@@ -83,6 +83,7 @@ export async function startHttpDaemon({ auth, ...overrides }: HttpDaemonOptions 
     port: 0,
     ...overrides,
     http: { port: 0, statsIntervalMs: 100, ...overrides.http },
+    amqp: { port: 0, ...overrides.amqp },
   });
   const daemon = await startDaemon(config, { log: silentLogger(), memoryOnly: overrides.store?.dataDir === undefined, ...(auth !== undefined && { auth }) });
   const httpPort = daemon.http?.address?.port ?? 0;

@@ -61,6 +61,7 @@ const DEFAULTS = {
     handshakeTimeoutMs: 10000,
     idleTimeoutMs: 60000,
   },
+  amqp: { enabled: true, host: '127.0.0.1', port: 5672 },
 };
 
 describe('defaults', () => {

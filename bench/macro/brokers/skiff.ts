@@ -24,6 +24,8 @@ export interface SkiffHandle extends BrokerHandle {
   readonly port: number;
   /** The HTTP listener's port (SKIFF_HTTP_ENABLED=false in the environment turns it off). */
   readonly httpPort: number;
+  /** The AMQP 0-9-1 listener's port (stock AMQP clients reach the same broker there). */
+  readonly amqpPort: number;
   readonly dataDir: string;
   /** From spawn to the first accepted TCP connection, ms (the last start). */
   readonly startMs: number;
@@ -35,6 +37,7 @@ export interface SkiffHandle extends BrokerHandle {
 export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle> {
   const port = o.port ?? (await freePort());
   const httpPort = await freePort();
+  const amqpPort = await freePort();
   const ownDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? mkdtempSync(`${tmpdir()}/skiff-bench-`);
   const logName = `bench/out/logs/skiff-${port}.log`;
@@ -53,9 +56,14 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     const c = spawn(cmd as string, args, {
       env: {
         SKIFF_HTTP_PORT: String(httpPort),
+        SKIFF_AMQP_PORT: String(amqpPort),
         // Every load connection comes from 127.0.0.1: no per-IP cap on WebSockets.
         SKIFF_WS_MAX_CONNECTIONS_PER_IP: '0',
-        ...process.env, SKIFF_PORT: String(port), SKIFF_HOST: '127.0.0.1', SKIFF_DATA_DIR: dataDir },
+        ...process.env,
+        SKIFF_PORT: String(port),
+        SKIFF_HOST: '127.0.0.1',
+        SKIFF_DATA_DIR: dataDir,
+      },
       stdio: ['ignore', log, log],
     });
     child = c;
@@ -93,6 +101,7 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     },
     port,
     httpPort,
+    amqpPort,
     // SKIFF_HTTP_ENABLED=false in the bench's environment turns the listener off.
     ...(process.env['SKIFF_HTTP_ENABLED'] !== 'false' && {
       http: { api: `http://127.0.0.1:${httpPort}`, metrics: `http://127.0.0.1:${httpPort}` },

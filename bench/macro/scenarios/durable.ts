@@ -19,7 +19,7 @@ const COLUMNS: Column[] = [
  * durable scenario measures the confirm path without disk.
  */
 export function skiffStore(ctx: RunContext): string {
-  if (ctx.broker.kind !== 'skiff') return ctx.broker.kind === 'rabbitmq' ? 'disk' : '—';
+  if (ctx.broker.kind !== 'skiff' && ctx.broker.kind !== 'skiff-amqp') return ctx.broker.kind === 'rabbitmq' ? 'disk' : '—';
   if (ctx.dataDir === null) return 'unknown';
   try {
     return readdirSync(ctx.dataDir).length > 0 ? 'sqlite' : 'none (in memory)';
@@ -33,7 +33,7 @@ export const durable: Scenario = {
   title: 'Durable: persistent 128 B messages → durable queue, publisher confirms, manual acks',
   about:
     'One publisher in confirm mode keeps at most `outstanding` unconfirmed messages in flight (pipelined); one consumer acks each message (prefetch as in throughput). "confirmed msg/s" is the rate of broker confirms in the window.',
-  brokers: ['skiff', 'rabbitmq'],
+  brokers: ['skiff', 'skiff-amqp', 'rabbitmq'],
   columns: COLUMNS,
   primary: { key: 'confirmed', better: 'higher' },
   variants(o: BenchOptions): Variant[] {

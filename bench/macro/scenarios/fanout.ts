@@ -24,7 +24,7 @@ function fanoutScenario(ws: boolean): Scenario {
     about: ws
       ? 'The fanout scenario with every consumer connected to the broker\'s WebSocket endpoint (Skiff: /ws on the HTTP listener, subprotocol skiff, the shipped client over `ws`; NATS: its websocket listener, a minimal NATS-protocol subscriber over `ws`, since nats.js for Node has no WebSocket transport). The publisher stays on TCP. Columns as in fanout.'
       : 'Market-data style: one publisher at a fixed rate, every queue bound to one fanout exchange, every consumer (auto-ack) on its own connection. "delivered %" counts every copy received after publishing stopped and the queues drained; "connections held" is how many consumer connections were still open at the end. Setup (connect + consume N times) is timed separately and not part of the rates.',
-    brokers: ws ? ['skiff', 'nats'] : ['skiff', 'rabbitmq', 'nats'],
+    brokers: ws ? ['skiff', 'nats'] : ['skiff', 'skiff-amqp', 'rabbitmq', 'nats'],
     columns: COLUMNS,
     primary: { key: 'p99', better: 'lower' },
     variants(o: BenchOptions): Variant[] {

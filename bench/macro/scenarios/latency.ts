@@ -6,7 +6,7 @@ export const latency: Scenario = {
   title: 'Latency at a fixed publish rate: 1 publisher → direct → 1 queue → 1 consumer, 128 B',
   about:
     'The publisher paces itself (each ~1 ms tick sends what is due) and stamps each body with CLOCK_MONOTONIC; the consumer (manual ack) records now − stamp. Percentiles are over every message of the window.',
-  brokers: ['skiff', 'rabbitmq', 'nats'],
+  brokers: ['skiff', 'skiff-amqp', 'rabbitmq', 'nats'],
   columns: FLOW_COLUMNS,
   primary: { key: 'p99', better: 'lower' },
   variants(o: BenchOptions): Variant[] {

@@ -34,7 +34,7 @@ export const throughput: Scenario = {
   title: 'Throughput: 1 publisher → direct → 1 queue → 1 consumer, transient',
   about:
     'The publisher sends as fast as the broker takes them (honouring backpressure; paused while more than `maxLag` messages are in flight so a run measures the broker, not a growing backlog). msg/s are counted over the measurement window; latency is publish→consume of every message delivered from the window start until the queue drained.',
-  brokers: ['skiff', 'rabbitmq', 'nats'],
+  brokers: ['skiff', 'skiff-amqp', 'rabbitmq', 'nats'],
   columns: FLOW_COLUMNS,
   primary: { key: 'recv', better: 'higher' },
   variants(o: BenchOptions): Variant[] {
@@ -42,7 +42,7 @@ export const throughput: Scenario = {
     for (const size of o.sizes) {
       out.push({
         label: `${sizeLabel(size)}, manual ack, prefetch ${o.prefetch}`,
-        brokers: ['skiff', 'rabbitmq'],
+        brokers: ['skiff', 'skiff-amqp', 'rabbitmq'],
         run: (ctx) => oneQueue(ctx, size, false, 0),
       });
       out.push({ label: `${sizeLabel(size)}, auto-ack`, run: (ctx) => oneQueue(ctx, size, true, 0) });

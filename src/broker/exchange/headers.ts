@@ -1,5 +1,7 @@
 import { ProtocolError, ReplyCode, unpackProperties } from '../../../protocol/index.js';
+import { storedHeaders } from '../../../protocol/amqp/content.js';
 import { show } from '../queue-args.js';
+import { isAmqpContent } from '../stored-content.js';
 import { Exchange, type Destination } from './exchange.js';
 
 type XMatch = 'all' | 'any' | 'all-with-x' | 'any-with-x';
@@ -74,10 +76,18 @@ function matches(r: Rule, headers: Record<string, unknown>): boolean {
   return false;
 }
 
-/** The `headers` property of a message in wire form, or an empty map. */
+/** The `headers` property of a stored message (either form, as native values), or an empty map. */
 function messageHeaders(content: Buffer): Record<string, unknown> {
   const size = content.readUInt32BE(0);
   if (size === 0) return {};
+  if (isAmqpContent(content)) {
+    // Checked by the AMQP decoder on the way in; bytes that still do not decode have no headers.
+    try {
+      return storedHeaders(content);
+    } catch {
+      return {};
+    }
+  }
   const h = unpackProperties(content.subarray(4, 4 + size))['headers'];
   return h !== null && typeof h === 'object' && !Array.isArray(h) ? (h as Record<string, unknown>) : {};
 }

@@ -1,4 +1,6 @@
+import { storedNativeProperties } from '../../../protocol/amqp/content.js';
 import { packValue, unpackProperties } from '../../../protocol/index.js';
+import { isAmqpContent } from '../../broker/stored-content.js';
 import { makeContent, type Message } from '../../broker/message.js';
 
 /**
@@ -82,7 +84,8 @@ export function toContent(props: AmqpProperties, body: Buffer): OutgoingMessage 
 /** A message taken with get, as `/api/queues/{vhost}/{name}/get` returns it. */
 export function messageJson(m: Message, messageCount: number, encoding: 'auto' | 'base64', truncate: number | null): Record<string, unknown> {
   let own: Record<string, unknown> = {};
-  const raw = m.propsBytes;
+  // A message published over AMQP shows its properties as a native client would read them.
+  const raw = isAmqpContent(m.content) ? storedNativeProperties(m.content) : m.propsBytes;
   // Properties are the publisher's bytes, forwarded unread; show what can be read.
   if (raw.length !== 0) {
     try {

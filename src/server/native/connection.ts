@@ -16,9 +16,11 @@ import {
   type FrameSink,
   type ParsedMethod,
 } from '../../../protocol/index.js';
+import { describeProtocolHeader } from '../../../protocol/amqp/protocol-header.js';
 import type { Channel, ChannelSink } from '../../broker/channel.js';
 import type { Message } from '../../broker/message.js';
 import type { Session } from '../../broker/session.js';
+import { nativeContent } from '../../broker/stored-content.js';
 import type { Logger } from '../../log/logger.js';
 import type { Principal } from '../auth.js';
 import { blockReason } from '../flow-control.js';
@@ -59,7 +61,7 @@ export class ServerChannel implements ChannelSink {
       this.id,
       Method.BasicDeliver,
       [consumerTag, deliveryTag, m.redelivered, m.exchange, m.routingKey, m.persistent],
-      m.content,
+      nativeContent(m.content),
     );
   }
 
@@ -225,7 +227,8 @@ export class Connection implements FrameSink, ClientConnection {
     this.headerBuf = null;
     const check = checkProtocolHeader(have.subarray(0, HEADER_LENGTH));
     if (!check.ok) {
-      this.log.info({ reason: check.reason }, 'bad protocol header, closing');
+      const tried = describeProtocolHeader(have);
+      this.log.warn({ reason: check.reason, tried, remote: this.remoteAddress }, `refused a client speaking ${tried}: this port speaks the Skiff native protocol`);
       this.state = 'closed';
       this.stream.end(PROTOCOL_HEADER);
       // A peer that keeps its side open would otherwise hold the socket forever.

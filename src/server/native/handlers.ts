@@ -1,4 +1,6 @@
 import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../../protocol/index.js';
+import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
+import { nativeContent } from '../../broker/stored-content.js';
 import type { ServerChannel } from './connection.js';
 
 /**
@@ -15,6 +17,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
   switch (p.def.id) {
     case Method.BasicPublish: {
       const content = p.content as Buffer;
+      if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
       c.publish(a[0] as string, a[1] as string, a[2] as boolean, a[3] as boolean, a[4] as number, a[5] as number, content);
       return;
     }
@@ -57,7 +60,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
           ch.id,
           Method.BasicGetOk,
           [r.deliveryTag, m.redelivered, m.exchange, m.routingKey, r.messageCount, m.persistent],
-          m.content,
+          nativeContent(m.content),
         );
       }
       return;
@@ -114,4 +117,9 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     default:
       throw new ProtocolError(ReplyCode.COMMAND_INVALID, `${p.def.name} is not allowed on a channel`, { methodId: p.def.id });
   }
+}
+
+/** Properties starting 0xC1 are not a msgpack map; the broker keeps AMQP properties behind that byte (SPEC §3.3). */
+function reservedPropertiesTag(): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, 'message properties must be a msgpack map: a first byte 0xC1 is reserved');
 }
