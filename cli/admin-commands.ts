@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_LIST_KINDS, isAdminListKind, type AdminListRows } from '../protocol/index.js';
+import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type StoreStatus } from '../protocol/index.js';
 import {
   Admin,
   definitionsCount,
@@ -9,7 +9,6 @@ import {
   parseDefinitions,
   type ServerStatus,
 } from '../src/client/index.js';
-import type { StoreStats } from '../src/store/store.js';
 import { usageError } from './exit.js';
 import { formatBytes, formatCount, formatDuration, formatTable, printJson, println, type Column, type Io } from './io.js';
 import { Progress } from './progress.js';
@@ -78,15 +77,16 @@ function statusLines(s: ServerStatus): string {
     ['publish rate', `${formatCount(s.publishRate)} msg/s (${formatCount(s.published)} since start, ${formatCount(s.unroutable)} unroutable)`],
     ['deliver rate', `${formatCount(s.deliverRate)} msg/s (${formatCount(s.delivered)} since start)`],
     ['memory', `rss ${formatBytes(m.rss)}, heap ${formatBytes(m.heapUsed)}, queued ${formatBytes(m.queuedBytes)} (${watermark})`],
-    ['publishers', m.blocked ? 'BLOCKED (memory or store alarm)' : 'flowing'],
+    // An older daemon sends no alarm list.
+    ['publishers', m.blocked ? `BLOCKED (${m.alarms === undefined ? 'an alarm' : blockReason(m.alarms)})` : 'flowing'],
   ];
-  if (s.store !== null) rows.push(...storeLines(s.store as Partial<StoreStats>));
+  if (s.store !== null) rows.push(...storeLines(s.store));
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 }
 
 /** The store's part of status; keys a newer daemon adds are shown by `--json` only. */
-function storeLines(st: Partial<StoreStats>): [string, string][] {
+function storeLines(st: Partial<StoreStatus>): [string, string][] {
   const n = (v: number | undefined): string => formatCount(v ?? 0);
   const rows: [string, string][] = [
     ['store', `${st.dataDir ?? '?'}, ${n(st.syncWorkers)} sync workers, ${n(st.shards)} queue files`],
@@ -97,6 +97,21 @@ function storeLines(st: Partial<StoreStats>): [string, string][] {
     ],
   ];
   if (typeof st.lastError === 'string') rows.push(['store error', st.lastError]);
+  const p = st.paging;
+  if (p !== undefined) {
+    rows.push([
+      'paging',
+      `${formatBytes(p.used)} of ${formatBytes(p.totalBudget)} in memory (${formatBytes(p.queueBudget)} per queue), ` +
+        `${n(p.pageIns)} page-ins, ${n(p.pageInsInFlight)} in flight`,
+    ]);
+  }
+  // Queues with messages on disk: a restored backlog being paged in, or one past its budget.
+  const backlogs = st.backlogs ?? [];
+  for (const b of backlogs.slice(0, 10)) {
+    const state = b.error !== null ? `; error: ${b.error}` : b.loading ? ', paging in' : '';
+    rows.push([`backlog ${b.queue}`, `${n(b.ready)} ready, ${n(b.onDisk)} on disk${state}`]);
+  }
+  if (backlogs.length > 10) rows.push(['backlogs', `${n(backlogs.length - 10)} more (--json lists all)`]);
   return rows;
 }
 

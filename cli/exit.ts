@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { Method, ReplyCode } from '../protocol/index.js';
 import { ConfigError } from '../src/config/load.js';
 import { ConnectionError, DefinitionsError, ServerError, SkiffError } from '../src/client/index.js';
+import { StoreError } from '../src/store/errors.js';
 
 /** Exit codes scripts can rely on (README "CLI"). */
 export const ExitCode = {
@@ -53,6 +54,8 @@ export function describeFailure(err: unknown): { code: ExitCodeValue; lines: str
     return { code: ExitCode.UNREACHABLE, lines: [err.message] };
   }
   if (err instanceof SkiffError) return { code: ExitCode.SERVER, lines: [err.message] };
+  // The store's refusals to start name their code, which README's table explains.
+  if (err instanceof StoreError) return { code: ExitCode.FAILURE, lines: [`${err.code}: ${err.message}`] };
   const e = err as NodeJS.ErrnoException;
   return { code: ExitCode.FAILURE, lines: [e instanceof Error ? e.message : String(err)] };
 }

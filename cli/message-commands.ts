@@ -5,6 +5,7 @@ import { CliError, ExitCode, usageError } from './exit.js';
 import { formatCount, printJson, println, type Io } from './io.js';
 import { Progress } from './progress.js';
 import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
+import { parseKeyValues } from './key-values.js';
 
 /**
  * Unconfirmed publishes in flight from stdin: enough to keep the pipe full, few enough that a
@@ -36,12 +37,8 @@ function positiveInt(text: string | undefined, flag: string): number | undefined
 }
 
 function publishOptions(f: PublishFlags): PublishOptions {
-  const headers: Record<string, string> = {};
-  for (const h of f.header) {
-    const eq = h.indexOf('=');
-    if (eq <= 0) throw usageError(`--header: expected key=value, got '${h}'`);
-    headers[h.slice(0, eq)] = h.slice(eq + 1);
-  }
+  // Read as --argument values are: JSON when it parses (n=5 is the number 5), else a string.
+  const headers = parseKeyValues(f.header, '--header');
   return {
     persistent: f.persistent === true,
     mandatory: f.mandatory === true,
@@ -77,7 +74,7 @@ export function addMessageCommands(program: Command, io: Io): void {
       .option('--persistent', 'store it when it lands in a durable queue')
       .option('--mandatory', 'fail (exit 5) when a message reaches no queue')
       .option('--content-type <type>', 'content type property')
-      .option('--header <key=value>', 'a header (repeatable)', collect, []),
+      .option('--header <key=value>', 'a header, its value read as JSON when it parses (n=5 is a number, n=\'"5"\' a string), else as a string (repeatable)', collect, []),
   ).action(async (exchange: string, key: string, body: string | undefined, f: PublishFlags) => {
     const options = publishOptions(f);
     let published = 0;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, type FlagValue } from '../src/config/load.js';
+import { loadConfig, unknownVariables, type FlagValue } from '../src/config/load.js';
 import type { Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/log/logger.js';
 import { hashPassword } from '../src/server/auth.js';
@@ -51,6 +51,7 @@ export function addServerCommands(program: Command, io: Io): void {
         return;
       }
       const log = createLogger({ level: config.logLevel, format: config.logFormat });
+      for (const warning of unknownVariables(io.env)) log.warn(warning);
       log.info({ version: VERSION, config: io.env['SKIFF_CONFIG'] || opts.config || null, dataDir: config.store.dataDir, users: config.users.length }, 'starting');
       // Signals are caught from before start-up: one during a long restore stops the daemon as
       // soon as it is up, a second one exits at once.

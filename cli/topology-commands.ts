@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { Channel } from '../src/client/index.js';
-import { usageError } from './exit.js';
+import { ServerError, type Channel } from '../src/client/index.js';
+import { parseKeyValues } from './key-values.js';
 import { printJson, println, type Io } from './io.js';
 import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
 
@@ -19,29 +19,33 @@ async function onChannel<T>(
 
 const quote = (name: string): string => `'${name}'`;
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** `1 message`, `2 messages`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
+const messages = (n: number): string => plural(n, 'message');
+
 /**
- * `--argument key=value` pairs as a map. Values are read as JSON when they parse (numbers,
- * booleans, objects: `x-message-ttl=5000`), else kept as strings (`x-dead-letter-exchange=dlx`).
+ * Whether the thing a passive declare looks up exists: NOT_FOUND is an error unless `ifExists`,
+ * then false. The passive declare's channel error closes the channel, so it comes last.
  */
-export function parseArguments(pairs: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw usageError(`--argument: expected key=value, got '${pair}'`);
-    const text = pair.slice(eq + 1);
-    let value: unknown = text;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      // not JSON: a plain string
-    }
-    out[pair.slice(0, eq)] = value;
+async function exists(passive: () => Promise<unknown>, ifExists: boolean | undefined): Promise<boolean> {
+  if (ifExists !== true) {
+    await passive();
+    return true;
   }
-  return out;
+  try {
+    await passive();
+    return true;
+  } catch (err) {
+    if (err instanceof ServerError && err.code === 'NOT_FOUND') return false;
+    throw err;
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 interface DeclareFlags extends TargetOptions {
@@ -65,7 +69,7 @@ export function addTopologyCommands(program: Command, io: Io): void {
       .option('--internal', 'no direct publishing')
       .option('--argument <key=value>', 'an exchange argument, e.g. alternate-exchange=unrouted (repeatable)', collect, []),
   ).action(async (name: string, type: string, opts: DeclareFlags) => {
-    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, internal: opts.internal === true, arguments: parseArguments(opts.argument) };
+    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, internal: opts.internal === true, arguments: parseKeyValues(opts.argument, '--argument') };
     await onChannel(
       opts,
       io,
@@ -82,12 +86,16 @@ export function addTopologyCommands(program: Command, io: Io): void {
       .option('--auto-delete', 'deleted when its last consumer goes')
       .option('--argument <key=value>', 'a queue argument, e.g. x-message-ttl=5000 (repeatable)', collect, []),
   ).action(async (name: string, opts: DeclareFlags) => {
-    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, arguments: parseArguments(opts.argument) };
+    const options = { durable: opts.durable === true, autoDelete: opts.autoDelete === true, arguments: parseKeyValues(opts.argument, '--argument') };
     await onChannel(
       opts,
       io,
       (ch) => ch.declareQueue(name, options),
-      (q) => ({ json: { ...q, ...options }, text: `declared queue ${quote(q.queue)} (${q.messageCount} messages, ${q.consumerCount} consumers)` }),
+      (q) => ({
+        json: { ...q, ...options },
+        // A queue the server named outlives this command like any other: say so, it is easy to leave behind.
+        text: `declared ${name === '' ? 'server-named ' : ''}queue ${quote(q.queue)} (${messages(q.messageCount)}, ${plural(q.consumerCount, 'consumer')})${name === '' ? '; it stays until deleted' : ''}`,
+      }),
     );
   });
 
@@ -97,13 +105,15 @@ export function addTopologyCommands(program: Command, io: Io): void {
       .command('exchange')
       .description('delete an exchange and its bindings')
       .argument('<name>')
-      .option('--if-unused', 'only if it has no bindings'),
-  ).action(async (name: string, opts: TargetOptions & { ifUnused?: boolean }) => {
+      .option('--if-unused', 'only if it has no bindings')
+      .option('--if-exists', 'succeed (exit 0) when there is no such exchange'),
+  ).action(async (name: string, opts: TargetOptions & { ifUnused?: boolean; ifExists?: boolean }) => {
     await onChannel(
       opts,
       io,
-      (ch) => ch.deleteExchange(name, { ifUnused: opts.ifUnused === true }),
-      () => ({ json: { deleted: name }, text: `deleted exchange ${quote(name)}` }),
+      // Deleting is idempotent on the wire (as RabbitMQ); a user deleting by hand expects to hear of a typo.
+      async (ch) => (await exists(() => ch.declareExchange(name, '', { passive: true }), opts.ifExists)) && (await ch.deleteExchange(name, { ifUnused: opts.ifUnused === true }), true),
+      (done) => ({ json: { deleted: done ? name : null }, text: done ? `deleted exchange ${quote(name)}` : `no exchange ${quote(name)}; nothing deleted` }),
     );
   });
   addTargetOptions(
@@ -112,13 +122,18 @@ export function addTopologyCommands(program: Command, io: Io): void {
       .description('delete a queue and its messages')
       .argument('<name>')
       .option('--if-unused', 'only if it has no consumers')
-      .option('--if-empty', 'only if it has no ready messages'),
-  ).action(async (name: string, opts: TargetOptions & { ifUnused?: boolean; ifEmpty?: boolean }) => {
+      .option('--if-empty', 'only if it has no ready messages')
+      .option('--if-exists', 'succeed (exit 0) when there is no such queue'),
+  ).action(async (name: string, opts: TargetOptions & { ifUnused?: boolean; ifEmpty?: boolean; ifExists?: boolean }) => {
     await onChannel(
       opts,
       io,
-      (ch) => ch.deleteQueue(name, { ifUnused: opts.ifUnused === true, ifEmpty: opts.ifEmpty === true }),
-      (n) => ({ json: { deleted: name, messageCount: n }, text: `deleted queue ${quote(name)} (${n} messages)` }),
+      async (ch) =>
+        (await exists(() => ch.declareQueue(name, { passive: true }), opts.ifExists)) ? await ch.deleteQueue(name, { ifUnused: opts.ifUnused === true, ifEmpty: opts.ifEmpty === true }) : null,
+      (n) =>
+        n === null
+          ? { json: { deleted: null, messageCount: 0 }, text: `no queue ${quote(name)}; nothing deleted` }
+          : { json: { deleted: name, messageCount: n }, text: `deleted queue ${quote(name)} (${messages(n)})` },
     );
   });
 
@@ -137,7 +152,7 @@ export function addTopologyCommands(program: Command, io: Io): void {
         .option('--argument <key=value>', 'a binding argument, e.g. x-match=any for headers exchanges (repeatable)', collect, []),
     ).action(async (exchange: string, destination: string, key: string, opts: TargetOptions & { toExchange?: boolean; argument: string[] }) => {
       const kind = opts.toExchange === true ? 'exchange' : 'queue';
-      const args = parseArguments(opts.argument);
+      const args = parseKeyValues(opts.argument, '--argument');
       const run = (ch: Channel): Promise<void> => {
         if (kind === 'exchange') return verb === 'bind' ? ch.bindExchange(destination, exchange, key, args) : ch.unbindExchange(destination, exchange, key, args);
         return verb === 'bind' ? ch.bindQueue(destination, exchange, key, args) : ch.unbindQueue(destination, exchange, key, args);
@@ -155,7 +170,7 @@ export function addTopologyCommands(program: Command, io: Io): void {
         opts,
         io,
         (ch) => ch.purgeQueue(queue),
-        (n) => ({ json: { purged: queue, messageCount: n }, text: `purged ${n} messages from ${quote(queue)}` }),
+        (n) => ({ json: { purged: queue, messageCount: n }, text: `purged ${messages(n)} from ${quote(queue)}` }),
       );
     },
   );

@@ -63,11 +63,11 @@ export function definitionsFromRows(
     skiff_version: version,
     exchanges: exchanges
       .filter((x) => !builtIn(x.name))
-      .map((x) => ({ name: x.name, type: x.type, durable: x.durable, auto_delete: x.autoDelete, internal: x.internal, arguments: x.arguments })),
-    queues: shared.map((q) => ({ name: q.name, durable: q.durable, auto_delete: q.autoDelete, arguments: q.arguments })),
+      .map((x) => ({ name: x.name, type: x.type, durable: x.durable, auto_delete: x.autoDelete, internal: x.internal, arguments: sortedKeys(x.arguments) })),
+    queues: shared.map((q) => ({ name: q.name, durable: q.durable, auto_delete: q.autoDelete, arguments: sortedKeys(q.arguments) })),
     bindings: bindings
       .filter((b) => kept(b.destination, b.destinationType))
-      .map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destinationType, routing_key: b.routingKey, arguments: b.arguments })),
+      .map((b) => ({ source: b.source, destination: b.destination, destination_type: b.destinationType, routing_key: b.routingKey, arguments: sortedKeys(b.arguments) })),
   };
 }
 
@@ -148,4 +148,17 @@ export function checkDefinitions(doc: unknown): { definitions: Definitions; prob
 /** Number of declarations an import makes: the progress bar's total. */
 export function definitionsCount(defs: Definitions): number {
   return defs.exchanges.length + defs.queues.length + defs.bindings.length;
+}
+
+/**
+ * A map with its keys in sorted order, nested maps too: the broker keeps arguments in whatever
+ * order they arrived (a restart reads them back from JSON), and an export kept in git should
+ * change only when the definitions do.
+ */
+function sortedKeys<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) return value.map((v: unknown) => sortedKeys(v)) as T;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort()) out[k] = sortedKeys((value as Record<string, unknown>)[k]);
+  return out as T;
 }

@@ -20,9 +20,9 @@ export {
 export type { HeaderCheck } from './codec/frame.js';
 export { FrameDecoder } from './codec/decoder.js';
 export type { FrameSink } from './codec/decoder.js';
-export { Method, methodDef, methodName, allMethods, defineMethod, validateArgs } from './codec/methods.js';
-export type { MethodId, MethodDef, MethodField } from './codec/methods.js';
-export { parseMethod, parseMethodAt, splitContent } from './codec/parse.js';
+export { Method, methodDef, methodName, allMethods, defineMethod, namedArgs, validateArgs } from './codec/methods.js';
+export type { ArgsOf, FieldsArgs, MethodId, MethodDef, MethodField, TableMethodId } from './codec/methods.js';
+export { argsOf, parseMethod, parseMethodAt, splitContent } from './codec/parse.js';
 export type { ParsedMethod } from './codec/parse.js';
 export { ArgsEncoder, packValue, unpackValue, unpackArgs, unpackProperties } from './codec/msgpack.js';
 export type { ArgValue, Primitive } from './codec/msgpack.js';
@@ -31,6 +31,7 @@ export { viewOf, isBytes, utf8Bytes, utf8Read, bytesEqual } from './codec/bytes.
 export type { Bytes } from './codec/bytes.js';
 export type { WritableLike } from './codec/writer.js';
 export { ADMIN_LIST_KINDS, isAdminListKind } from './codec/admin.js';
+export { blockReason } from './codec/alarms.js';
 export type {
   AdminListKind,
   AdminListRows,
@@ -41,6 +42,7 @@ export type {
   MemoryStatus,
   QueueRow,
   ServerStatus,
+  StoreStatus,
 } from './codec/admin.js';
 export { checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
 export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition } from './definitions.js';

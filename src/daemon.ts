@@ -42,12 +42,12 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
-  /** The AMQP 0-9-1 front end, unless `amqp_enabled` is false; `amqp.address` is where it listens. */
-  readonly amqp: AmqpFrontEnd | null;
   /** The WebSocket endpoint (`ws_enabled`), when mounted on the HTTP listener or a port of its own. */
   readonly ws: WsEndpoint | null;
   /** The WebSocket port of its own (`ws_port`), when configured. */
   readonly wsListener: WsListener | null;
+  /** The AMQP 0-9-1 front end, unless `amqp_enabled` is false; `amqp.address` is where it listens. */
+  readonly amqp: AmqpFrontEnd | null;
   /**
    * Graceful stop: stop accepting, close connections (their unacked messages go back to their
    * queues), run a final checkpoint, close the store and release everything. Rejects with
@@ -57,24 +57,22 @@ export interface Daemon {
 }
 
 /**
- * Builds the broker and front ends from one resolved {@link Config}, restores the durable
- * store into the broker, and only then starts listening, so no client ever sees a
- * half-restored broker.
+ * Builds the broker and front ends from one resolved {@link Config} and binds the listeners
+ * first — a busy port fails at once, before the store is opened, with nothing created in the
+ * data directory — then opens the store, restores the topology and each queue's backlog counts
+ * (messages are paged in as consumers need them), and only then serves connections, so no
+ * client sees a half-restored broker.
  */
 export async function startDaemon(config: Config, runtime: DaemonRuntime): Promise<Daemon> {
   const { log } = runtime;
   const store =
-    runtime.memoryOnly === true ? null : await Store.open(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log);
+    runtime.memoryOnly === true
+      ? null
+      : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store }),
+    ...(store !== null && { persistence: store, pager: store }),
   });
-  try {
-    if (store !== null) await store.restore(broker);
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    throw err;
-  }
   const auth = runtime.auth ?? authenticatorOf(config);
   const registry = new ConnectionRegistry(broker, log);
   const native = new NativeFrontEnd({
@@ -89,11 +87,13 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
-    storeStatus: () => (store === null ? null : { ...store.stats() }),
+    storeStatus: () => (store === null ? null : store.stats()),
   });
-  // Read before any client connects, so a full disk blocks the first publisher too.
+  const offPageFailures = broker.watchPageFailures((q, err, lost) => {
+    if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
+    else log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
+  });
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
-  await disk?.start();
   let addr;
   let amqpAddr;
   let http: HttpListener | null = null;
@@ -101,9 +101,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   let wsListener: WsListener | null = null;
   let stopping = false;
   try {
-    addr = await native.listen(config.port, config.host);
-    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host);
-    if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
+    addr = await native.listen(config.port, config.host, true);
+    amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host, true);
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
@@ -130,6 +129,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       ws.register('skiff', nativeFrontEnd(native));
       // AMQP 0-9-1 over WebSocket, as LavinMQ: subprotocol amqp, or none (@cloudamqp/amqp-client offers none).
       if (amqp !== null) ws.register('amqp', (stream) => amqp.accept(stream, stream.peer), { whenNoneOffered: true });
+      // Mounted and bound now, like the other listeners; upgrades get 503 until it serves, after the restore.
       http?.onUpgrade(WS_PATH, ws.upgrade);
       if (config.ws.port >= 0) {
         wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
@@ -137,18 +137,29 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         if (bound !== null) registry.addListener({ protocol: 'ws', host: bound.address, port: bound.port });
       }
     }
+    if (store !== null) {
+      await store.open();
+      await store.restore(broker);
+      // Read before any client is served, so a full disk blocks the first publisher too.
+      await disk?.start();
+    }
   } catch (err) {
     ws?.close();
     await wsListener?.close().catch(() => undefined);
-    await http?.close().catch(() => undefined);
     disk?.stop();
     admin.stop();
+    offPageFailures();
+    await http?.close().catch(() => undefined);
     await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
     registry.close();
     await store?.close().catch(() => undefined);
     throw err;
   }
+  native.serve();
+  amqp?.serve();
+  ws?.serve();
+  if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
@@ -180,6 +191,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         registry.close();
         disk?.stop();
         admin.stop();
+        offPageFailures();
         await store?.close();
       })()),
   };

@@ -19,6 +19,7 @@ export const OPTION_HELP = `Options:
   --fanout-rate <n>       fanout publish rate, msg/s (default ${DEFAULT_OPTIONS.fanoutRate})
   --outstanding <n>       durable: unconfirmed messages in flight (default ${DEFAULT_OPTIONS.outstanding})
   --restore-messages <n>  restore: messages in the store (default ${DEFAULT_OPTIONS.restoreMessages})
+  --backlog-messages <n>  backlog: persistent 1 KiB messages queued in one durable queue (default ${DEFAULT_OPTIONS.backlogMessages})
   --memory-messages <n>   memory: queued messages (default ${DEFAULT_OPTIONS.memoryMessages})
   --idle-connections <n>  memory: idle connections (default ${DEFAULT_OPTIONS.idleConnections})
   --json <file>           also write the raw results as JSON`;
@@ -79,6 +80,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
       'fanout-rate': { type: 'string' },
       outstanding: { type: 'string' },
       'restore-messages': { type: 'string' },
+      'backlog-messages': { type: 'string' },
       'memory-messages': { type: 'string' },
       'idle-connections': { type: 'string' },
       json: { type: 'string' },
@@ -98,6 +100,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
     fanoutRate: num('fanout-rate', v['fanout-rate'], d.fanoutRate),
     outstanding: num('outstanding', v.outstanding, d.outstanding),
     restoreMessages: num('restore-messages', v['restore-messages'], d.restoreMessages),
+    backlogMessages: num('backlog-messages', v['backlog-messages'], d.backlogMessages),
     memoryMessages: num('memory-messages', v['memory-messages'], d.memoryMessages),
     idleConnections: num('idle-connections', v['idle-connections'], d.idleConnections),
   };

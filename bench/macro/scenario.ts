@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Durable: the most unconfirmed messages a publisher keeps in flight. */
   outstanding: number;
   restoreMessages: number;
+  /** Backlog: persistent 1 KiB messages queued in one durable queue before it is drained. */
+  backlogMessages: number;
   memoryMessages: number;
   idleConnections: number;
 }
@@ -38,6 +40,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   fanoutRate: 20,
   outstanding: 2000,
   restoreMessages: 1_000_000,
+  backlogMessages: 10_000_000,
   memoryMessages: 1_000_000,
   idleConnections: 1000,
 };

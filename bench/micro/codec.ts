@@ -6,6 +6,7 @@
  * - decode publish: FrameDecoder.push of a 64 KiB chunk of basic.publish frames (128 B bodies)
  *   and parseMethod of each, as the server's read path does;
  * - decode ack: the same for basic.ack frames;
+ * - … + named args: the same, then `argsOf` as the server's handlers read them (`args.exchange`);
  * - encode deliver: FrameWriter.contentRaw of basic.deliver for each message, as the server's
  *   delivery path does, into a socket stand-in that discards the bytes;
  * - encode publish: the client's FrameWriter.content for basic.publish.
@@ -15,6 +16,7 @@ import {
   FrameDecoder,
   FrameWriter,
   Method,
+  argsOf,
   parseMethod,
   type ArgValue,
   type FrameSink,
@@ -49,10 +51,21 @@ function measure(name: string, perCall: number, fn: () => void): Measurement {
   return harnessMeasure(name, perCall, fn, seconds);
 }
 
+const namedSink: FrameSink = {
+  onFrame(_type, _channel, payload) {
+    const p = parseMethod(payload);
+    if (p.def.id === Method.BasicPublish) sink += argsOf(p, Method.BasicPublish).routingKey.length + (p.content?.length ?? 0);
+    else sink += argsOf(p, Method.BasicAck).deliveryTag;
+  },
+};
+
 const decoder = new FrameDecoder(decodeSink, 1 << 20);
+const named = new FrameDecoder(namedSink, 1 << 20);
 const results = [
   measure('decode publish', PER_CHUNK, () => decoder.push(publishChunk)),
+  measure('decode publish + named args', PER_CHUNK, () => named.push(publishChunk)),
   measure('decode ack', PER_CHUNK, () => decoder.push(ackChunk)),
+  measure('decode ack + named args', PER_CHUNK, () => named.push(ackChunk)),
 ];
 
 // The content tail of a received publish, as the broker stores and forwards it.

@@ -106,6 +106,46 @@ export interface MemoryStatus {
   highWatermark: number;
   /** True while publishers are blocked (SPEC §3.1.4). */
   blocked: boolean;
+  /** The alarms in force, which block publishers: `memory`, `store`, `disk`. */
+  alarms: string[];
+}
+
+/** The durable store's part of `status`: checkpoint lag and health. */
+export interface StoreStatus {
+  dataDir: string;
+  syncWorkers: number;
+  /** Queue files (message shards). */
+  shards: number;
+  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
+  pendingBytes: number;
+  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
+  checkpointLagMs: number;
+  checkpointsInFlight: number;
+  /** Committed checkpoints (one per shard transaction) since start. */
+  checkpoints: number;
+  failedCheckpoints: number;
+  /** Wall time (ms since the epoch) of the last commit, or null. */
+  lastCheckpointAt: number | null;
+  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
+  lastError: string | null;
+  /** Publisher confirms waiting for a commit. */
+  confirmsWaiting: number;
+  /** Whether the store is holding publishers back (pending bytes over the bound). */
+  blockingPublishers: boolean;
+  /** Rows committed since start: messages inserted, delivery updates, removals. */
+  written: { messages: number; updates: number; removals: number };
+  /** Paging: the memory budgets, what ready messages of durable queues hold of them, page-ins. */
+  paging: { queueBudget: number; totalBudget: number; used: number; pageInsInFlight: number; pageIns: number; pagedInMessages: number };
+  /**
+   * The restore of the last start (topology, then each queue's counts; messages are paged in
+   * after): what came back, stored rows of lost queues deleted, and how long until serving.
+   */
+  restore: { exchanges: number; queues: number; bindings: number; exchangeBindings: number; messages: number; orphans: number; ms: number } | null;
+  /**
+   * Durable queues with messages only on disk (a restored backlog still being paged in, or one
+   * past its budget), and any that cannot page in.
+   */
+  backlogs: { queue: string; ready: number; onDisk: number; loading: boolean; error: string | null }[];
 }
 
 /** `admin.status-ok`: a snapshot of the daemon. */
@@ -130,5 +170,5 @@ export interface ServerStatus {
   deliverRate: number;
   memory: MemoryStatus;
   /** Checkpoint lag of the durable store; null when the daemon runs without one. */
-  store: Record<string, unknown> | null;
+  store: StoreStatus | null;
 }

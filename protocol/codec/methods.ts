@@ -64,10 +64,10 @@ type FieldType = 'str' | 'bool' | 'uint' | 'map' | 'str[]' | 'any';
 /** [name, type] is required; [name, type, default] is optional and filled with the default. */
 type Field = readonly [name: string, type: FieldType, dflt?: unknown];
 
-export interface MethodDef {
+export interface MethodDef<F extends readonly Field[] = readonly Field[]> {
   readonly id: number;
   readonly name: string;
-  readonly fields: readonly Field[];
+  readonly fields: F;
   readonly required: number;
   /** Content methods carry properties and a body after their arguments (SPEC §3). */
   readonly content: boolean;
@@ -76,210 +76,261 @@ export interface MethodDef {
 
 const defs = new Map<number, MethodDef>();
 
-function def(id: number, name: string, from: MethodDef['from'], fields: readonly Field[], content = false): void {
+function def<const F extends readonly Field[]>(id: number, name: string, from: MethodDef['from'], fields: F, content = false): MethodDef<F> {
   const required = fields.findIndex((f) => f.length === 3);
-  defs.set(id, { id, name, fields, required: required === -1 ? fields.length : required, content, from });
+  const d: MethodDef<F> = { id, name, fields, required: required === -1 ? fields.length : required, content, from };
+  defs.set(id, d);
+  return d;
 }
 
 const M = Method;
-def(M.ConnectionStart, 'connection.start', 'server', [
-  ['versionMajor', 'uint'],
-  ['versionMinor', 'uint'],
-  ['serverProperties', 'map'],
-  ['mechanisms', 'str[]'],
-  ['frameMax', 'uint'],
-  ['channelMax', 'uint'],
-  ['heartbeatMs', 'uint'],
-]);
-def(M.ConnectionOpen, 'connection.open', 'client', [
-  ['username', 'str'],
-  ['password', 'str'],
-  ['frameMax', 'uint'],
-  ['channelMax', 'uint'],
-  ['heartbeatMs', 'uint'],
-  ['clientProperties', 'map', {}],
-]);
-def(M.ConnectionOpenOk, 'connection.open-ok', 'server', [
-  ['frameMax', 'uint'],
-  ['channelMax', 'uint'],
-  ['heartbeatMs', 'uint'],
-  ['connectionName', 'str'],
-]);
-const closeFields: Field[] = [
-  ['code', 'uint'],
+const closeFields = [
+  ['replyCode', 'uint'],
   ['text', 'str'],
   ['methodId', 'uint', 0],
-];
-def(M.ConnectionClose, 'connection.close', 'both', closeFields);
-def(M.ConnectionCloseOk, 'connection.close-ok', 'both', []);
-def(M.ConnectionBlocked, 'connection.blocked', 'server', [['reason', 'str', '']]);
-def(M.ConnectionUnblocked, 'connection.unblocked', 'server', []);
-def(M.ChannelOpen, 'channel.open', 'client', []);
-def(M.ChannelOpenOk, 'channel.open-ok', 'server', []);
-def(M.ChannelClose, 'channel.close', 'both', closeFields);
-def(M.ChannelCloseOk, 'channel.close-ok', 'both', []);
-def(M.ExchangeDeclare, 'exchange.declare', 'client', [
-  ['exchange', 'str'],
-  ['type', 'str'],
-  ['passive', 'bool', false],
-  ['durable', 'bool', false],
-  ['autoDelete', 'bool', false],
-  ['internal', 'bool', false],
-  ['arguments', 'map', {}],
-]);
-def(M.ExchangeDeclareOk, 'exchange.declare-ok', 'server', []);
-def(M.ExchangeDelete, 'exchange.delete', 'client', [
-  ['exchange', 'str'],
-  ['ifUnused', 'bool', false],
-]);
-def(M.ExchangeDeleteOk, 'exchange.delete-ok', 'server', []);
-const exchangeBindFields: Field[] = [
+] as const;
+const exchangeBindFields = [
   ['destination', 'str'],
   ['source', 'str'],
   ['routingKey', 'str'],
   ['arguments', 'map', {}],
-];
-def(M.ExchangeBind, 'exchange.bind', 'client', exchangeBindFields);
-def(M.ExchangeBindOk, 'exchange.bind-ok', 'server', []);
-def(M.ExchangeUnbind, 'exchange.unbind', 'client', exchangeBindFields);
-def(M.ExchangeUnbindOk, 'exchange.unbind-ok', 'server', []);
-def(M.QueueDeclare, 'queue.declare', 'client', [
-  ['queue', 'str'],
-  ['passive', 'bool', false],
-  ['durable', 'bool', false],
-  ['exclusive', 'bool', false],
-  ['autoDelete', 'bool', false],
-  ['arguments', 'map', {}],
-]);
-def(M.QueueDeclareOk, 'queue.declare-ok', 'server', [
-  ['queue', 'str'],
-  ['messageCount', 'uint'],
-  ['consumerCount', 'uint'],
-]);
-const bindFields: Field[] = [
+] as const;
+const bindFields = [
   ['queue', 'str'],
   ['exchange', 'str'],
   ['routingKey', 'str'],
   ['arguments', 'map', {}],
-];
-def(M.QueueBind, 'queue.bind', 'client', bindFields);
-def(M.QueueBindOk, 'queue.bind-ok', 'server', []);
-def(M.QueueUnbind, 'queue.unbind', 'client', bindFields);
-def(M.QueueUnbindOk, 'queue.unbind-ok', 'server', []);
-def(M.QueuePurge, 'queue.purge', 'client', [['queue', 'str']]);
-def(M.QueuePurgeOk, 'queue.purge-ok', 'server', [['messageCount', 'uint']]);
-def(M.QueueDelete, 'queue.delete', 'client', [
-  ['queue', 'str'],
-  ['ifUnused', 'bool', false],
-  ['ifEmpty', 'bool', false],
-]);
-def(M.QueueDeleteOk, 'queue.delete-ok', 'server', [['messageCount', 'uint']]);
-def(M.BasicQos, 'basic.qos', 'client', [
-  ['prefetchCount', 'uint'],
-  ['global', 'bool', false],
-]);
-def(M.BasicQosOk, 'basic.qos-ok', 'server', []);
-def(M.BasicConsume, 'basic.consume', 'client', [
-  ['queue', 'str'],
-  ['consumerTag', 'str', ''],
-  ['noAck', 'bool', false],
-  ['exclusive', 'bool', false],
-  ['arguments', 'map', {}],
-]);
-def(M.BasicConsumeOk, 'basic.consume-ok', 'server', [['consumerTag', 'str']]);
-def(M.BasicCancel, 'basic.cancel', 'both', [['consumerTag', 'str']]);
-def(M.BasicCancelOk, 'basic.cancel-ok', 'both', [['consumerTag', 'str']]);
-def(
-  M.BasicPublish,
-  'basic.publish',
-  'client',
-  [
+] as const;
+
+/** Every method of SPEC §3, by id, with the literal types its arguments are derived from. */
+const TABLE = {
+  [M.ConnectionStart]: def(M.ConnectionStart, 'connection.start', 'server', [
+    ['versionMajor', 'uint'],
+    ['versionMinor', 'uint'],
+    ['serverProperties', 'map'],
+    ['mechanisms', 'str[]'],
+    ['frameMax', 'uint'],
+    ['channelMax', 'uint'],
+    ['heartbeatMs', 'uint'],
+  ]),
+  [M.ConnectionOpen]: def(M.ConnectionOpen, 'connection.open', 'client', [
+    ['username', 'str'],
+    ['password', 'str'],
+    ['frameMax', 'uint'],
+    ['channelMax', 'uint'],
+    ['heartbeatMs', 'uint'],
+    ['clientProperties', 'map', {}],
+  ]),
+  [M.ConnectionOpenOk]: def(M.ConnectionOpenOk, 'connection.open-ok', 'server', [
+    ['frameMax', 'uint'],
+    ['channelMax', 'uint'],
+    ['heartbeatMs', 'uint'],
+    ['connectionName', 'str'],
+  ]),
+  [M.ConnectionClose]: def(M.ConnectionClose, 'connection.close', 'both', closeFields),
+  [M.ConnectionCloseOk]: def(M.ConnectionCloseOk, 'connection.close-ok', 'both', []),
+  [M.ConnectionBlocked]: def(M.ConnectionBlocked, 'connection.blocked', 'server', [['reason', 'str', '']]),
+  [M.ConnectionUnblocked]: def(M.ConnectionUnblocked, 'connection.unblocked', 'server', []),
+  [M.ChannelOpen]: def(M.ChannelOpen, 'channel.open', 'client', []),
+  [M.ChannelOpenOk]: def(M.ChannelOpenOk, 'channel.open-ok', 'server', []),
+  [M.ChannelClose]: def(M.ChannelClose, 'channel.close', 'both', closeFields),
+  [M.ChannelCloseOk]: def(M.ChannelCloseOk, 'channel.close-ok', 'both', []),
+  [M.ExchangeDeclare]: def(M.ExchangeDeclare, 'exchange.declare', 'client', [
     ['exchange', 'str'],
-    ['routingKey', 'str'],
-    ['mandatory', 'bool', false],
-    ['persistent', 'bool', false],
-    ['priority', 'uint', 0],
-    ['expiration', 'uint', 0],
-  ],
-  true,
-);
-def(
-  M.BasicReturn,
-  'basic.return',
-  'server',
-  [
-    ['code', 'uint'],
-    ['text', 'str'],
+    ['type', 'str'],
+    ['passive', 'bool', false],
+    ['durable', 'bool', false],
+    ['autoDelete', 'bool', false],
+    ['internal', 'bool', false],
+    ['arguments', 'map', {}],
+  ]),
+  [M.ExchangeDeclareOk]: def(M.ExchangeDeclareOk, 'exchange.declare-ok', 'server', []),
+  [M.ExchangeDelete]: def(M.ExchangeDelete, 'exchange.delete', 'client', [
     ['exchange', 'str'],
-    ['routingKey', 'str'],
-  ],
-  true,
-);
-def(
-  M.BasicDeliver,
-  'basic.deliver',
-  'server',
-  [
-    ['consumerTag', 'str'],
-    ['deliveryTag', 'uint'],
-    ['redelivered', 'bool'],
-    ['exchange', 'str'],
-    ['routingKey', 'str'],
-    ['persistent', 'bool', false],
-  ],
-  true,
-);
-def(M.BasicGet, 'basic.get', 'client', [
-  ['queue', 'str'],
-  ['noAck', 'bool', false],
-]);
-def(
-  M.BasicGetOk,
-  'basic.get-ok',
-  'server',
-  [
-    ['deliveryTag', 'uint'],
-    ['redelivered', 'bool'],
-    ['exchange', 'str'],
-    ['routingKey', 'str'],
+    ['ifUnused', 'bool', false],
+  ]),
+  [M.ExchangeDeleteOk]: def(M.ExchangeDeleteOk, 'exchange.delete-ok', 'server', []),
+  [M.ExchangeBind]: def(M.ExchangeBind, 'exchange.bind', 'client', exchangeBindFields),
+  [M.ExchangeBindOk]: def(M.ExchangeBindOk, 'exchange.bind-ok', 'server', []),
+  [M.ExchangeUnbind]: def(M.ExchangeUnbind, 'exchange.unbind', 'client', exchangeBindFields),
+  [M.ExchangeUnbindOk]: def(M.ExchangeUnbindOk, 'exchange.unbind-ok', 'server', []),
+  [M.QueueDeclare]: def(M.QueueDeclare, 'queue.declare', 'client', [
+    ['queue', 'str'],
+    ['passive', 'bool', false],
+    ['durable', 'bool', false],
+    ['exclusive', 'bool', false],
+    ['autoDelete', 'bool', false],
+    ['arguments', 'map', {}],
+  ]),
+  [M.QueueDeclareOk]: def(M.QueueDeclareOk, 'queue.declare-ok', 'server', [
+    ['queue', 'str'],
     ['messageCount', 'uint'],
-    ['persistent', 'bool', false],
-  ],
-  true,
-);
-def(M.BasicGetEmpty, 'basic.get-empty', 'server', []);
-def(M.BasicAck, 'basic.ack', 'both', [
-  ['deliveryTag', 'uint'],
-  ['multiple', 'bool', false],
-]);
-def(M.BasicReject, 'basic.reject', 'client', [
-  ['deliveryTag', 'uint'],
-  ['requeue', 'bool', true],
-]);
-def(M.BasicNack, 'basic.nack', 'both', [
-  ['deliveryTag', 'uint'],
-  ['multiple', 'bool', false],
-  ['requeue', 'bool', true],
-]);
-def(M.ConfirmSelect, 'confirm.select', 'client', []);
-def(M.ConfirmSelectOk, 'confirm.select-ok', 'server', []);
-// Admin (SPEC §3.7): requests on channel 0, answered in order, for admin users only.
-def(M.AdminStatus, 'admin.status', 'client', []);
-def(M.AdminStatusOk, 'admin.status-ok', 'server', [['status', 'map']]);
-def(M.AdminList, 'admin.list', 'client', [
-  ['kind', 'str'],
-  ['offset', 'uint', 0],
-]);
-def(M.AdminListOk, 'admin.list-ok', 'server', [
-  ['rows', 'any'],
-  ['next', 'uint'],
-]);
-def(M.AdminCloseConnection, 'admin.close-connection', 'client', [
-  ['connection', 'str'],
-  ['reason', 'str', 'closed by an operator'],
-]);
-def(M.AdminCloseConnectionOk, 'admin.close-connection-ok', 'server', []);
-def(M.AdminError, 'admin.error', 'server', closeFields);
+    ['consumerCount', 'uint'],
+  ]),
+  [M.QueueBind]: def(M.QueueBind, 'queue.bind', 'client', bindFields),
+  [M.QueueBindOk]: def(M.QueueBindOk, 'queue.bind-ok', 'server', []),
+  [M.QueueUnbind]: def(M.QueueUnbind, 'queue.unbind', 'client', bindFields),
+  [M.QueueUnbindOk]: def(M.QueueUnbindOk, 'queue.unbind-ok', 'server', []),
+  [M.QueuePurge]: def(M.QueuePurge, 'queue.purge', 'client', [['queue', 'str']]),
+  [M.QueuePurgeOk]: def(M.QueuePurgeOk, 'queue.purge-ok', 'server', [['messageCount', 'uint']]),
+  [M.QueueDelete]: def(M.QueueDelete, 'queue.delete', 'client', [
+    ['queue', 'str'],
+    ['ifUnused', 'bool', false],
+    ['ifEmpty', 'bool', false],
+  ]),
+  [M.QueueDeleteOk]: def(M.QueueDeleteOk, 'queue.delete-ok', 'server', [['messageCount', 'uint']]),
+  [M.BasicQos]: def(M.BasicQos, 'basic.qos', 'client', [
+    ['prefetchCount', 'uint'],
+    ['global', 'bool', false],
+  ]),
+  [M.BasicQosOk]: def(M.BasicQosOk, 'basic.qos-ok', 'server', []),
+  [M.BasicConsume]: def(M.BasicConsume, 'basic.consume', 'client', [
+    ['queue', 'str'],
+    ['consumerTag', 'str', ''],
+    ['noAck', 'bool', false],
+    ['exclusive', 'bool', false],
+    ['arguments', 'map', {}],
+  ]),
+  [M.BasicConsumeOk]: def(M.BasicConsumeOk, 'basic.consume-ok', 'server', [['consumerTag', 'str']]),
+  [M.BasicCancel]: def(M.BasicCancel, 'basic.cancel', 'both', [['consumerTag', 'str']]),
+  [M.BasicCancelOk]: def(M.BasicCancelOk, 'basic.cancel-ok', 'both', [['consumerTag', 'str']]),
+  [M.BasicPublish]: def(
+    M.BasicPublish,
+    'basic.publish',
+    'client',
+    [
+      ['exchange', 'str'],
+      ['routingKey', 'str'],
+      ['mandatory', 'bool', false],
+      ['persistent', 'bool', false],
+      ['priority', 'uint', 0],
+      ['expiration', 'uint', 0],
+    ],
+    true,
+  ),
+  [M.BasicReturn]: def(
+    M.BasicReturn,
+    'basic.return',
+    'server',
+    [
+      ['replyCode', 'uint'],
+      ['text', 'str'],
+      ['exchange', 'str'],
+      ['routingKey', 'str'],
+    ],
+    true,
+  ),
+  [M.BasicDeliver]: def(
+    M.BasicDeliver,
+    'basic.deliver',
+    'server',
+    [
+      ['consumerTag', 'str'],
+      ['deliveryTag', 'uint'],
+      ['redelivered', 'bool'],
+      ['exchange', 'str'],
+      ['routingKey', 'str'],
+      ['persistent', 'bool', false],
+    ],
+    true,
+  ),
+  [M.BasicGet]: def(M.BasicGet, 'basic.get', 'client', [
+    ['queue', 'str'],
+    ['noAck', 'bool', false],
+  ]),
+  [M.BasicGetOk]: def(
+    M.BasicGetOk,
+    'basic.get-ok',
+    'server',
+    [
+      ['deliveryTag', 'uint'],
+      ['redelivered', 'bool'],
+      ['exchange', 'str'],
+      ['routingKey', 'str'],
+      ['messageCount', 'uint'],
+      ['persistent', 'bool', false],
+    ],
+    true,
+  ),
+  [M.BasicGetEmpty]: def(M.BasicGetEmpty, 'basic.get-empty', 'server', []),
+  [M.BasicAck]: def(M.BasicAck, 'basic.ack', 'both', [
+    ['deliveryTag', 'uint'],
+    ['multiple', 'bool', false],
+  ]),
+  [M.BasicReject]: def(M.BasicReject, 'basic.reject', 'client', [
+    ['deliveryTag', 'uint'],
+    ['requeue', 'bool', true],
+  ]),
+  [M.BasicNack]: def(M.BasicNack, 'basic.nack', 'both', [
+    ['deliveryTag', 'uint'],
+    ['multiple', 'bool', false],
+    ['requeue', 'bool', true],
+  ]),
+  [M.ConfirmSelect]: def(M.ConfirmSelect, 'confirm.select', 'client', []),
+  [M.ConfirmSelectOk]: def(M.ConfirmSelectOk, 'confirm.select-ok', 'server', []),
+  // Admin (SPEC §3.7): requests on channel 0, answered in order, for admin users only.
+  [M.AdminStatus]: def(M.AdminStatus, 'admin.status', 'client', []),
+  [M.AdminStatusOk]: def(M.AdminStatusOk, 'admin.status-ok', 'server', [['status', 'map']]),
+  [M.AdminList]: def(M.AdminList, 'admin.list', 'client', [
+    ['kind', 'str'],
+    ['offset', 'uint', 0],
+  ]),
+  [M.AdminListOk]: def(M.AdminListOk, 'admin.list-ok', 'server', [
+    ['rows', 'any'],
+    ['next', 'uint'],
+  ]),
+  [M.AdminCloseConnection]: def(M.AdminCloseConnection, 'admin.close-connection', 'client', [
+    ['connection', 'str'],
+    ['reason', 'str', 'closed by an operator'],
+  ]),
+  [M.AdminCloseConnectionOk]: def(M.AdminCloseConnectionOk, 'admin.close-connection-ok', 'server', []),
+  [M.AdminError]: def(M.AdminError, 'admin.error', 'server', closeFields),
+} as const;
+
+/** What a table type stands for in TypeScript (validation guarantees it before a handler runs). */
+interface FieldValue {
+  str: string;
+  bool: boolean;
+  uint: number;
+  map: Record<string, unknown>;
+  'str[]': string[];
+  any: unknown;
+}
+
+/** The named arguments of a field list: `{ queue: string; noAck: boolean }`. Defaults are filled, so none is optional. */
+export type FieldsArgs<F extends readonly Field[]> = { readonly [E in F[number] as E[0]]: FieldValue[E[1]] };
+
+/** The method ids of SPEC §3's tables. */
+export type TableMethodId = keyof typeof TABLE;
+
+/** The named, typed arguments of a method: `ArgsOf<typeof Method.QueueDeclare>['queue']` is a string. */
+export type ArgsOf<Id extends TableMethodId> = FieldsArgs<(typeof TABLE)[Id]['fields']>;
+
+/** A validated method with named arguments; `switch (m.id)` narrows `m.args` to that method's. */
+export type NamedMethod = { [Id in TableMethodId]: { readonly id: Id; readonly args: ArgsOf<Id> } }[TableMethodId];
+
+/** Per method: builds its named-arguments object from the validated array (see {@link namedArgs}). */
+const namers = new Map<number, (args: readonly unknown[]) => Record<string, unknown>>();
+
+/**
+ * The arguments of a validated method by name. Each method gets a small function built from its
+ * table row, `(a) => ({ exchange: a[0], routingKey: a[1], … })`, made on first use: an object
+ * literal of a fixed shape costs about what the array did, where filling an object key by key
+ * costs several times that on the publish path. Only names from the tables above (identifiers)
+ * reach the generated code.
+ */
+export function namedArgs(d: MethodDef, args: readonly unknown[]): Record<string, unknown> {
+  let namer = namers.get(d.id);
+  if (namer === undefined) {
+    const props = d.fields.map((f, i) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f[0])) throw new Error(`method ${d.name}: argument name '${f[0]}' is not an identifier`);
+      return `${f[0]}: a[${i}]`;
+    });
+    namer = new Function('a', `return { ${props.join(', ')} };`) as (args: readonly unknown[]) => Record<string, unknown>;
+    namers.set(d.id, namer);
+  }
+  return namer(args);
+}
 
 export function methodDef(id: number): MethodDef | undefined {
   return defs.get(id);

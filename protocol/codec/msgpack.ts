@@ -13,6 +13,8 @@ export type ArgValue = Primitive | Record<string, unknown> | readonly unknown[];
 
 const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+/** For method arguments: maps come back as `Map`s, so a key that is not a string is seen, not stringified. */
+const argsUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number' });
 
 export function packValue(value: unknown): Bytes {
   return packr.pack(value) as Bytes;
@@ -271,15 +273,41 @@ export function unpackArgs(buf: Uint8Array, start: number, end: number): unknown
 function unpackWhole(buf: Uint8Array, start: number, end: number): unknown[] {
   let value: unknown;
   try {
-    value = unpackr.unpack(buf.subarray(start, end));
+    value = argsUnpackr.unpack(buf.subarray(start, end));
   } catch (err) {
     throw new ProtocolError(ReplyCode.SYNTAX_ERROR, `malformed msgpack in method arguments: ${(err as Error).message}`, {
       cause: err,
     });
   }
   if (!Array.isArray(value)) syntax('method arguments are not a msgpack array');
+  return value.map((v) => plainArg(v));
+}
+
+/**
+ * One decoded argument as plain data: `Map`s become objects, and a map key that is not a
+ * string (SPEC §3: maps have string keys) or anything but plain MessagePack is SYNTAX_ERROR.
+ */
+function plainArg(value: unknown): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of value) {
+      if (typeof k !== 'string') syntax(`malformed msgpack in method arguments: map keys must be strings, got ${describeKey(k)}`);
+      // A key named __proto__ is data here, not the object's prototype.
+      Object.defineProperty(out, k, { value: plainArg(v), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v) => plainArg(v));
   checkPlain(value, 'method arguments');
   return value;
+}
+
+function describeKey(k: unknown): string {
+  if (typeof k === 'number') return Number.isInteger(k) ? `the integer ${k}` : `the number ${k}`;
+  if (k === null) return 'nil';
+  if (isBytes(k)) return 'bin';
+  if (k instanceof Map) return 'a map';
+  return Array.isArray(k) ? 'an array' : typeof k;
 }
 
 /**

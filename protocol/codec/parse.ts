@@ -1,5 +1,5 @@
 import { ProtocolError, ReplyCode } from './codes.js';
-import { methodDef, methodName, validateArgs, type MethodDef } from './methods.js';
+import { methodDef, methodName, namedArgs, validateArgs, type ArgsOf, type MethodDef, type TableMethodId } from './methods.js';
 import { unpackArgs } from './msgpack.js';
 import { alloc, readU32, type Bytes } from './bytes.js';
 
@@ -61,3 +61,12 @@ export function splitContent(content: Bytes): { props: Bytes; body: Bytes } {
 }
 
 const NO_PROPS: Bytes = alloc(0);
+
+/**
+ * The named, typed arguments of a parsed method, `args.queue` rather than `args[0]`: the types
+ * come from the method table that validated them. `id` must be the method's own.
+ */
+export function argsOf<Id extends TableMethodId>(p: ParsedMethod, id: Id): ArgsOf<Id> {
+  if (p.def.id !== id) throw new Error(`argsOf: ${p.def.name} is not ${methodName(id)}`);
+  return namedArgs(p.def, p.args) as ArgsOf<Id>;
+}

@@ -18,6 +18,11 @@ export class FrameWriter extends BatchWriter {
    */
   private sizedArgs: readonly ArgValue[] | null = null;
   private sizedArgsSize = 0;
+  /**
+   * The peer's negotiated `frameMax` (SPEC §2.1 binds the sender too): `contentRaw` writes
+   * nothing and returns false for a frame above it. Infinity until negotiated.
+   */
+  maxFrameBytes = Infinity;
 
   constructor(socket: WritableLike, highWaterMark = 1024 * 1024) {
     super(socket, highWaterMark);
@@ -40,10 +45,11 @@ export class FrameWriter extends BatchWriter {
    * A content method whose message is already in wire form: `content` is
    * `[u32 propsSize][props][body]` exactly as received (the broker's forwarding path).
    */
-  contentRaw(channel: number, methodId: number, args: readonly ArgValue[], content: Bytes): void {
+  contentRaw(channel: number, methodId: number, args: readonly ArgValue[], content: Bytes): boolean {
     const argsSize = this.measure(args);
     const head = FRAME_HEADER_SIZE + 6 + argsSize;
     const total = head + content.length;
+    if (total > this.maxFrameBytes) return false;
     const byRef = content.length >= BY_REFERENCE;
     const off = this.reserve(byRef ? head : total);
     const b = this.buf;
@@ -59,6 +65,7 @@ export class FrameWriter extends BatchWriter {
       this.end = off + total;
     }
     this.queued(total);
+    return true;
   }
 
   /** A content method from its parts (the client's publishing path). */

@@ -4,10 +4,11 @@ import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-
 import { DefaultExchange } from './exchange/default.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
-import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, isWastefulView } from './message.js';
+import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
 import { ChannelTotals } from './channel-totals.js';
 import type { Channel } from './channel.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
+import type { Pager } from './paging.js';
 import { NoPersistence, type Persistence } from './persistence.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
 import { Queue, type QueueHost, type QueueOptions } from './queue.js';
@@ -19,7 +20,12 @@ export interface BrokerOptions {
   memoryHighWatermark?: number;
   /** Time for TTLs, queue expiry and consumer timeouts; tests pass a ManualClock. */
   clock?: Clock;
+  /** Pages durable queues' backlogs to the store past their memory budget (the store); absent = all in memory. */
+  pager?: Pager;
 }
+
+/** Told when a queue's paged messages cannot be read back, or fewer were stored than counted. */
+export type PageFailureListener = (queue: Queue, err: Error | null, lostMessages: number) => void;
 
 /**
  * Why publishers are blocked (SPEC §3.1.4): broker memory, the durable store falling behind, or
@@ -64,6 +70,8 @@ export class Broker implements QueueHost {
   readonly sessions = new Map<string, Session>();
   readonly persistence: Persistence;
   readonly clock: Clock;
+  readonly pager: Pager | null;
+  private readonly pageFailureListeners = new Set<PageFailureListener>();
   private readonly defaultExchange: DefaultExchange;
   /** Compact copies of messages parked in queues without consumers. */
   private readonly parked = new ContentArena();
@@ -89,6 +97,7 @@ export class Broker implements QueueHost {
   constructor(options: BrokerOptions = {}) {
     this.persistence = options.persistence ?? new NoPersistence();
     this.clock = options.clock ?? systemClock;
+    this.pager = options.pager ?? null;
     this.highWatermark = options.memoryHighWatermark ?? 0;
     this.lowWatermark = Math.floor(this.highWatermark * 0.8);
     this.defaultExchange = new DefaultExchange(this.queues);
@@ -135,7 +144,7 @@ export class Broker implements QueueHost {
       return existing;
     }
     if (isReserved(name)) {
-      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.'`);
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
     const x = this.addExchange(name, type, options);
     if (x.durable) this.persistence.exchangeDeclared(x);
@@ -204,7 +213,7 @@ export class Broker implements QueueHost {
       return existing;
     }
     if (isReserved(name)) {
-      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.'`);
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
     }
     if (options.exclusive && session === null) {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
@@ -386,7 +395,7 @@ export class Broker implements QueueHost {
           ? (message = new Message(this.nextMessageId++, x.name, routingKey, content, persistent, priority, expiration))
           : message.copy(content);
       routed++;
-      if (q.policy !== null && q.refuses(content.length)) {
+      if (q.policy !== null && q.refuses(contentSize(content))) {
         rejected = true;
         if (q.policy.overflow === 'reject-publish-dlx' && q.policy.deadLetterExchange !== null) this.deadLetter(q, m, 'maxlen');
         continue;
@@ -483,30 +492,21 @@ export class Broker implements QueueHost {
     this.consumers--;
   }
 
-  // ---- restore (used by the store before the listener starts) ----
+  // ---- paging and restore ----
 
-  /**
-   * Puts a restored message at the tail of its queue without telling the store again.
-   * `expiresAt` (ms since the epoch, 0 = none) keeps a TTL running across the restart; a
-   * message already past it expires (or is dead-lettered) once the event loop turns.
-   */
-  restoreMessage(
-    queue: Queue,
-    id: number,
-    exchange: string,
-    routingKey: string,
-    content: Buffer,
-    redelivered: boolean,
-    deliveryCount: number,
-    priority = 0,
-    expiration = 0,
-    expiresAt = 0,
-  ): void {
-    const m = new Message(id, exchange, routingKey, content, true, priority, expiration, redelivered, deliveryCount);
-    m.expiresAt = expiresAt;
-    if (id >= this.nextMessageId) this.nextMessageId = id + 1;
-    this.account(content.length + MESSAGE_OVERHEAD_BYTES);
-    queue.enqueue(m);
+  /** @internal {@link QueueHost}: paged messages left memory or came back. */
+  memoryChanged(_queue: Queue, bytes: number): void {
+    this.account(bytes);
+  }
+
+  /** @internal {@link QueueHost} */
+  pageFailed(queue: Queue, err: Error | null, lostMessages: number): void {
+    for (const l of this.pageFailureListeners) l(queue, err, lostMessages);
+  }
+
+  watchPageFailures(listener: PageFailureListener): () => void {
+    this.pageFailureListeners.add(listener);
+    return () => this.pageFailureListeners.delete(listener);
   }
 
   /** Message ids continue after the highest one the store has seen. */

@@ -4,6 +4,7 @@ import type { TimerHandle } from './clock.js';
 import { ConfirmTracker } from './confirms.js';
 import { Consumer } from './consumer.js';
 import type { Message } from './message.js';
+import { checkConsumerTag } from './names.js';
 import type { Queue } from './queue.js';
 import type { Session } from './session.js';
 import { UnackedWindow } from './unacked-window.js';
@@ -134,6 +135,7 @@ export class Channel {
   }
 
   consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean): string {
+    checkConsumerTag(tag);
     const queue = this.broker.queueForUse(queueName, this.session);
     if (tag === '') tag = `sk.ctag-${this.id}.${++consumerTagSeq}`;
     if (this.consumers.has(tag)) {
@@ -202,12 +204,22 @@ export class Channel {
     this.sink.deliver(consumer.tag, tag, message);
   }
 
-  get(queueName: string, noAck: boolean): GetResult | null {
+  /**
+   * `refuse`: asked of the message taken, before anything else happens to it; an error it
+   * returns (the message does not fit the caller's wire) puts the message back in its queue,
+   * marked redelivered, and is thrown.
+   */
+  get(queueName: string, noAck: boolean, refuse?: (m: Message) => ProtocolError | null): GetResult | null {
     const queue = this.broker.queueForUse(queueName, this.session);
     const message = queue.take();
     if (message === undefined) {
       this.getEmptyTotal++;
       return null;
+    }
+    const refused = refuse?.(message) ?? null;
+    if (refused !== null) {
+      queue.requeue([message]);
+      throw refused;
     }
     const tag = this.nextTag++;
     message.deliveryCount++;
@@ -254,6 +266,8 @@ export class Channel {
       if (wasFull) this.redispatch();
       return;
     }
+    // A tag this channel has not delivered yet is a client bug, not "everything so far".
+    if (tag >= this.nextTag) throw unknownTag(tag, verb);
     const touched = new Map<Queue, Message[]>();
     // Taken before any is released: a dead-lettered one may come straight back to this channel
     // under a newer tag, which tag 0 must not settle.

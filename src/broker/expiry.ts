@@ -1,4 +1,4 @@
-import { Deque } from './deque.js';
+import { Deque } from '../util/deque.js';
 import { ReadyState, type Message } from './message.js';
 
 /**

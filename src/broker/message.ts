@@ -39,6 +39,14 @@ export class Message {
    */
   private bits: number;
 
+  /**
+   * The content bytes `x-max-length-bytes` and `readyBytes` count: properties and body
+   * (SPEC §3.4.1), not the 4-byte size of the properties that precedes them on the wire.
+   */
+  get size(): number {
+    return contentSize(this.content);
+  }
+
   constructor(
     id: number,
     exchange: string,
@@ -160,4 +168,9 @@ export function makeContent(props: Buffer | null, body: Buffer): Buffer {
   if (props !== null) props.copy(c, 4);
   body.copy(c, 4 + propsSize);
   return c;
+}
+
+/** Properties + body of a message in wire form `[u32 propsSize][props][body]` (see {@link Message.size}). */
+export function contentSize(content: Buffer): number {
+  return content.length - 4;
 }

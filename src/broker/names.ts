@@ -16,6 +16,11 @@ export function checkName(kind: 'exchange' | 'queue', name: string): void {
   }
 }
 
+/** Consumer tags share the names' 255-byte limit (SPEC §3), any characters allowed. */
+export function checkConsumerTag(tag: string): void {
+  if (Buffer.byteLength(tag) > 255) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, 'consumer tag is longer than 255 bytes');
+}
+
 export function isReserved(name: string): boolean {
   return name.startsWith('amq.');
 }

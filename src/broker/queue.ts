@@ -1,10 +1,11 @@
 import type { Clock, TimerHandle } from './clock.js';
 import type { Consumer } from './consumer.js';
 import type { DeathReason } from './dead-letter.js';
-import { Deque } from './deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from './exchange/exchange.js';
 import { ExpiryIndex } from './expiry.js';
 import { ReadyState, type Message } from './message.js';
+import { PagedList, type LaneOwner, type Pager } from './paging.js';
 import { PriorityList, type ReadyList } from './priority-list.js';
 import { parseQueueArguments, type QueuePolicy } from './queue-args.js';
 
@@ -27,6 +28,12 @@ export interface QueueHost {
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
   /** The queue's `x-expires` ran out: delete it. */
   queueExpired(queue: Queue): void;
+  /** Pages persistent messages of durable queues to the store past the memory budget; null = all in memory. */
+  readonly pager: Pager | null;
+  /** Ready messages of `queue` left memory for the store (negative) or came back (positive). */
+  memoryChanged(queue: Queue, bytes: number): void;
+  /** Paged messages of `queue` could not be read (`err`), or the store had fewer than counted. */
+  pageFailed(queue: Queue, err: Error | null, lostMessages: number): void;
 }
 
 /**
@@ -38,7 +45,7 @@ export interface QueueHost {
  * argument has `policy === null`, and expiry tracking starts only once a message with a TTL
  * arrives.
  */
-export class Queue {
+export class Queue implements LaneOwner {
   readonly name: string;
   readonly durable: boolean;
   readonly exclusive: boolean;
@@ -51,6 +58,8 @@ export class Queue {
   /** ms a delivery from this queue may stay unacked (`x-consumer-timeout`); 0 = no limit. */
   readonly consumerTimeout: number;
   readonly ready: ReadyList;
+  /** `ready` when the store pages this queue's backlog (durable queues with a store); else null. */
+  readonly paged: PagedList | null;
   readonly consumers: Consumer[] = [];
   /** Exchanges holding a binding to this queue, so deleting it touches only those. */
   readonly boundTo = new Set<Exchange>();
@@ -97,13 +106,16 @@ export class Queue {
     this.policy = policy === undefined ? parseQueueArguments(name, options.arguments) : policy;
     const p = this.policy;
     this.consumerTimeout = p?.consumerTimeout ?? 0;
-    this.ready = p?.maxPriority != null ? new PriorityList(p.maxPriority) : new Deque<Message>();
+    const pager = options.durable && !options.exclusive ? host.pager : null;
+    this.paged = pager === null ? null : new PagedList(this, pager, p?.maxPriority ?? null);
+    this.ready = this.paged ?? (p?.maxPriority != null ? new PriorityList(p.maxPriority) : new Deque<Message>());
     if (p?.messageTtl != null) this.expiry = new ExpiryIndex();
     this.touch();
   }
 
+  /** Ready messages, in memory and (for a paged queue) on disk. */
   get messageCount(): number {
-    return this.ready.length - this.dead;
+    return this.paged === null ? this.ready.length - this.dead : this.ready.length + this.paged.held - this.dead;
   }
 
   get consumerCount(): number {
@@ -113,7 +125,7 @@ export class Queue {
   enqueue(message: Message): void {
     if (this.policy === null && message.expiration === 0) {
       this.ready.push(message);
-      this.readyBytes += message.content.length;
+      this.readyBytes += message.size;
       this.publishedTotal++;
       if (this.consumers.length !== 0) this.dispatch();
       return;
@@ -129,10 +141,11 @@ export class Queue {
       if (m.expiration !== 0 && (ttl === null || m.expiration < ttl)) ttl = m.expiration;
       if (ttl !== null) m.expiresAt = this.host.clock.now() + ttl;
     }
-    this.ready.push(m);
-    this.readyBytes += m.content.length;
+    // A message that waits behind paged ones is indexed for expiry once it reaches the head.
+    const atHead = this.paged === null ? (this.ready.push(m), true) : this.paged.pushNew(m);
+    this.readyBytes += m.size;
     this.publishedTotal++;
-    if (m.expiresAt !== 0) {
+    if (m.expiresAt !== 0 && atHead) {
       const index = (this.expiry ??= new ExpiryIndex());
       m.readyState = ReadyState.Ready;
       index.add(m);
@@ -188,7 +201,7 @@ export class Queue {
         continue;
       }
       m.redelivered = true;
-      this.readyBytes += m.content.length;
+      this.readyBytes += m.size;
       if (index !== null && m.expiresAt !== 0) {
         m.readyState = ReadyState.Ready;
         index.add(m);
@@ -281,7 +294,7 @@ export class Queue {
         }
         if (chosen === undefined) return;
         const m = this.ready.shift() as Message;
-        this.readyBytes -= m.content.length;
+        this.readyBytes -= m.size;
         if (expiring) m.readyState = ReadyState.Out;
         this.deliveredTotal++;
         chosen.channel.deliver(chosen, m);
@@ -330,6 +343,45 @@ export class Queue {
     else this.host.queueExpired(this);
   };
 
+  // ---- paging (durable queues past their memory budget) ----
+
+  /** After a restart: the stored messages of one priority, left on disk until paged in. */
+  restoreBacklog(priority: number, messages: number, bytes: number, upTo: number): void {
+    if (this.paged === null) throw new Error(`queue '${this.name}' does not page`);
+    // The store counts stored content; readyBytes leaves out each message's 4-byte props size.
+    const size = bytes - 4 * messages;
+    this.readyBytes += size;
+    this.paged.restore(priority, messages, size, upTo);
+  }
+
+  /** @internal {@link LaneOwner} */
+  atHead(m: Message): void {
+    if (m.expiresAt === 0) return;
+    const index = (this.expiry ??= new ExpiryIndex());
+    m.readyState = ReadyState.Ready;
+    index.add(m);
+    this.armExpiry(m.expiresAt);
+  }
+
+  /** @internal {@link LaneOwner} */
+  memoryChanged(bytes: number): void {
+    this.host.memoryChanged(this, bytes);
+  }
+
+  /** @internal {@link LaneOwner} */
+  pagedIn(): void {
+    if (this.deleted) return;
+    if (this.expiry !== null) this.expireDue();
+    this.dispatch();
+    this.dropOverflow();
+  }
+
+  /** @internal {@link LaneOwner} */
+  pageFailed(err: Error | null, lostMessages: number, lostBytes: number): void {
+    this.readyBytes -= lostBytes;
+    this.host.pageFailed(this, err, lostMessages);
+  }
+
   // ---- expiry (SPEC §3.4.2) ----
 
   /** Lets a message go for `reason`: to the dead-letter exchange if there is one, else dropped. */
@@ -340,7 +392,7 @@ export class Queue {
 
   /** Bookkeeping for a message shifted off the ready list. */
   private leaveReady(m: Message): void {
-    this.readyBytes -= m.content.length;
+    this.readyBytes -= m.size;
     if (this.expiry !== null) m.readyState = ReadyState.Out;
   }
 
@@ -387,7 +439,8 @@ export class Queue {
     this.trimHead();
     // Expired messages left in the middle are only skipped; rebuild once they are most of it.
     if (this.dead > 64 && this.dead * 2 > this.ready.length) {
-      for (const m of this.ready.drain()) if (m.readyState !== ReadyState.Dead) this.ready.push(m);
+      if (this.paged !== null) this.paged.compactHeads((m) => m.readyState !== ReadyState.Dead);
+      else for (const m of this.ready.drain()) if (m.readyState !== ReadyState.Dead) this.ready.push(m);
       this.dead = 0;
     }
     this.armExpiry(index.nextAt());
@@ -402,7 +455,7 @@ export class Queue {
       m.readyState = ReadyState.Dead;
       this.dead++;
     }
-    this.readyBytes -= m.content.length;
+    this.readyBytes -= m.size;
     this.discard(m, 'expired');
   };
 }

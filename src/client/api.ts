@@ -36,5 +36,6 @@ export type {
   MemoryStatus,
   QueueRow,
   ServerStatus,
+  StoreStatus,
 } from '../../protocol/index.js';
 export { ReplyCode } from '../../protocol/index.js';

@@ -1,4 +1,4 @@
-import { Method, ReplyCode, methodName, packValue, splitContent, utf8Bytes, viewOf, type Bytes, type ParsedMethod } from '../../protocol/index.js';
+import { Method, ReplyCode, methodName, packValue, replyCodeName, splitContent, utf8Bytes, viewOf, type Bytes, type ParsedMethod } from '../../protocol/index.js';
 import { ConfirmRing, Unconfirmed, confirmPromise, type ConfirmCallback, type PublishedMessage } from './confirms.js';
 import type { Connection } from './connection.js';
 import { messages } from './consumer-iterator.js';
@@ -41,7 +41,10 @@ export interface ConsumeOptions {
 }
 
 export interface ReturnedMessage {
-  code: number;
+  /** The reply code's name (`NO_ROUTE`), as every error's `code` is. */
+  code: string;
+  /** The numeric reply code (312). */
+  replyCode: number;
   text: string;
   exchange: string;
   routingKey: string;
@@ -491,7 +494,8 @@ export class Channel {
       case Method.BasicReturn: {
         const { props, body } = splitContent(p.content as Bytes);
         const r: ReturnedMessage = {
-          code: a[0] as number,
+          code: replyCodeName(a[0] as number),
+          replyCode: a[0] as number,
           text: a[1] as string,
           exchange: a[2] as string,
           routingKey: a[3] as string,

@@ -3,7 +3,7 @@ import type { TransportFactory } from './transport/transport.js';
 
 /** Options of `connect`. Every one has a default; see the README's client section. */
 export interface ConnectOptions {
-  /** Heartbeat interval to ask for, ms; 0 takes the server's. Default 60 000 (the lower of ours and the server's wins). */
+  /** Heartbeat interval to ask for, ms; 0 turns heartbeats off. Default 60 000 (the lower of ours and the server's wins). */
   heartbeatMs?: number;
   /** Largest frame to ask for; 0 = the server's. */
   frameMax?: number;

@@ -217,6 +217,30 @@ function describe(v: unknown): string {
   return String(v);
 }
 
+/** `SKIFF_*` variables that are not config keys but are read elsewhere (the CLI's target, test hooks). */
+const OTHER_VARIABLES = ['SKIFF_CONFIG', 'SKIFF_URL', 'SKIFF_USER', 'SKIFF_PASSWORD', 'SKIFF_STORE_FAIL_WRITES'];
+
+/**
+ * `SKIFF_*` variables of `env` that nothing reads, one warning each with a did-you-mean: a file's
+ * unknown key is fatal, but the environment holds variables for other programs too, so a
+ * misspelt one (`SKIFF_DATADIR`) is only warned about (the daemon logs these at start).
+ */
+export function unknownVariables(env: Readonly<Record<string, string | undefined>>): string[] {
+  const settings = SCALARS.map((s) => s.key);
+  const known = new Set([...settings.map(envName), ...OTHER_VARIABLES]);
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('SKIFF_') || known.has(name)) continue;
+    const near = nearest(name.slice('SKIFF_'.length).toLowerCase(), [...settings, ...OTHER_VARIABLES.map((v) => v.slice(6).toLowerCase())]);
+    out.push(`${name} is not a setting and is ignored${near === undefined ? '' : ` (did you mean ${envName(near)}?)`}`);
+  }
+  return out;
+}
+
+function nearest(key: string, known: readonly string[]): string | undefined {
+  return known.find((k) => distance(k, key) <= 2 || (key.length >= 4 && distance(k.slice(0, key.length), key) <= 2));
+}
+
 function unknownKey(key: string, known: readonly string[]): string {
   // A typo (prot → port) or a misspelt start of a longer key (pasword → password_hash).
   const near = known.filter((k) => distance(k, key) <= 2 || (key.length >= 4 && distance(k.slice(0, key.length), key) <= 2));

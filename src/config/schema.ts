@@ -288,6 +288,24 @@ export const SCALARS: readonly ScalarSpec[] = [
     default: DEFAULT_STORE_OPTIONS.maxPendingBytes,
     doc: 'Unwritten checkpoint bytes above which publishers are blocked until the store catches up.',
   },
+  {
+    key: 'queue_memory_budget',
+    path: 'store.queueMemoryBudget',
+    type: 'int',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    default: DEFAULT_STORE_OPTIONS.queueMemoryBudget,
+    doc: 'Memory for one durable queue\'s ready messages; past it persistent ones stay on disk and are paged in. 0 = memory_high_watermark / 32.',
+  },
+  {
+    key: 'total_queue_memory_budget',
+    path: 'store.totalQueueMemoryBudget',
+    type: 'int',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    default: DEFAULT_STORE_OPTIONS.totalQueueMemoryBudget,
+    doc: 'The same for all durable queues together. 0 = memory_high_watermark / 4.',
+  },
 ];
 
 /** Keys of one `[[users]]` table. */

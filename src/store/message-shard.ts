@@ -3,7 +3,7 @@ import type { Message } from '../broker/message.js';
 import type { Queue } from '../broker/queue.js';
 import { RowColumns } from './row-columns.js';
 import { Delta, Shard, type ShardHost } from './shard.js';
-import type { MessagesPart } from './wire.js';
+import type { MessagesPart, PageRange } from './wire.js';
 
 /** What the store knows of one durable queue: where its messages live. */
 export interface QueueRef {
@@ -22,11 +22,17 @@ const CHANGE_BYTES = 64;
  * interval only ever touches `inserts`, so it is never written.
  */
 export class MessageDelta extends Delta {
-  /** Message objects are per queue (copies for fan-out), so the object is the row's key. */
+  /**
+   * Message objects are per queue (copies for fan-out), so the object is the row's key. Copies
+   * of one message are recorded one after another, so they sit side by side here and in the
+   * part, which stores their bytes once.
+   */
   readonly inserts = new Map<Message, QueueRef>();
   readonly updates = new Map<Message, QueueRef>();
-  /** qid, id pairs. */
+  /** qid, id, priority, content length. */
   readonly deletes: number[] = [];
+  /** Range deletes (purges of paged messages): qid, after, upTo, minPriority, maxPriority. */
+  readonly ranges: number[] = [];
   readonly drops: number[] = [];
 
   insert(seq: number, ref: QueueRef, m: Message): number {
@@ -62,7 +68,7 @@ export class MessageDelta extends Delta {
       change -= CHANGE_BYTES;
     }
     this.touch(seq);
-    this.deletes.push(ref.qid, m.id);
+    this.deletes.push(ref.qid, m.id, m.priority, m.content.length);
     this.count++;
     change += CHANGE_BYTES;
     this.bytes += change;
@@ -86,6 +92,15 @@ export class MessageDelta extends Delta {
     }
     this.bytes += change;
     return change;
+  }
+
+  /** Deletes the stored messages of a queue in `range` (a purge of messages only on disk). */
+  dropRange(seq: number, ref: QueueRef, range: PageRange): number {
+    this.touch(seq);
+    this.ranges.push(ref.qid, range.after, range.upTo, range.minPriority, range.maxPriority);
+    this.count++;
+    this.bytes += CHANGE_BYTES;
+    return CHANGE_BYTES;
   }
 
   /**
@@ -112,7 +127,7 @@ export class MessageDelta extends Delta {
       if (ref.dropped) continue;
       cols.add(ref.qid, m.id, m.priority, m.expiration, m.redelivered ? 1 : 0, m.deliveryCount, m.exchange, m.routingKey, m.content, m.expiresAt);
       if (cols.full) {
-        yield seal(cols, shard, batch, first, false, EMPTY, EMPTY, []);
+        yield seal(cols, shard, batch, first, false, EMPTY, EMPTY, EMPTY, []);
         first = false;
         cols = new RowColumns();
       }
@@ -121,7 +136,7 @@ export class MessageDelta extends Delta {
     for (const [m, ref] of this.updates) {
       if (!ref.dropped) upd.push(ref.qid, m.id, m.redelivered ? 1 : 0, m.deliveryCount);
     }
-    yield seal(cols, shard, batch, first, true, upd, this.deletes, this.drops);
+    yield seal(cols, shard, batch, first, true, upd, this.deletes, this.ranges, this.drops);
   }
 }
 
@@ -135,13 +150,15 @@ function seal(
   last: boolean,
   upd: readonly number[],
   del: readonly number[],
+  range: readonly number[],
   drop: number[],
 ): { part: MessagesPart; transfer: ArrayBuffer[] } {
   const { rows, strings, content } = cols.build();
   const u = Float64Array.from(upd);
   const d = Float64Array.from(del);
-  const part: MessagesPart = { t: 'msgs', shard, batch, first, last, rows, strings, content, upd: u, del: d, drop };
-  return { part, transfer: [rows.buffer, content.buffer, u.buffer, d.buffer] as ArrayBuffer[] };
+  const ranges = Float64Array.from(range);
+  const part: MessagesPart = { t: 'msgs', shard, batch, first, last, rows, strings, content, upd: u, del: d, ranges, drop };
+  return { part, transfer: [rows.buffer, content.buffer, u.buffer, d.buffer, ranges.buffer] as ArrayBuffer[] };
 }
 
 /** A queue file's pipeline: durable queues hashed to this shard record their messages here. */

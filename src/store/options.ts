@@ -20,6 +20,14 @@ export interface StoreOptions {
   /** Pending (unwritten) delta bytes above which publishers are blocked (`max_pending_bytes`). Default 256 MiB. */
   maxPendingBytes: number;
   /**
+   * Memory for the ready messages of one durable queue (`queue_memory_budget`): past it, its
+   * persistent messages live only in the store and are paged in ahead of consumers. 0 = derived
+   * from `memory_high_watermark` (see {@link resolveBudgets}).
+   */
+  queueMemoryBudget: number;
+  /** The same for all durable queues together (`total_queue_memory_budget`); 0 = derived. */
+  totalQueueMemoryBudget: number;
+  /**
    * Test hook, not a config key: in every sync worker, write transactions `nth` to
    * `nth + times - 1` (counting from 1, only those on `file` files if given) fail midway and
    * roll back. Also set by the environment variable SKIFF_STORE_FAIL_WRITES=`nth[:times[:file]]`.
@@ -46,7 +54,25 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = {
   maxConfirmDelayMs: 0,
   synchronous: 'FULL',
   maxPendingBytes: 256 * 1024 * 1024,
+  queueMemoryBudget: 0,
+  totalQueueMemoryBudget: 0,
 };
+
+const MiB = 1024 * 1024;
+/** Without a memory high watermark the budgets are taken relative to this. */
+const REFERENCE_WATERMARK = 1024 * MiB;
+
+/**
+ * The paging budgets in force: as configured, or derived from the memory high watermark — a
+ * queue 1/32 of it, all durable queues together 1/4 — so paging starts well before the memory
+ * alarm would block publishers, and the alarm's headroom stays for transient messages.
+ */
+export function resolveBudgets(o: StoreOptions, memoryHighWatermark: number): { queueMemoryBudget: number; totalQueueMemoryBudget: number } {
+  const reference = memoryHighWatermark > 0 ? memoryHighWatermark : REFERENCE_WATERMARK;
+  const total = o.totalQueueMemoryBudget > 0 ? o.totalQueueMemoryBudget : Math.floor(reference / 4);
+  const queue = o.queueMemoryBudget > 0 ? o.queueMemoryBudget : Math.min(total, Math.floor(reference / 32));
+  return { queueMemoryBudget: queue, totalQueueMemoryBudget: Math.max(total, queue) };
+}
 
 /** Upper bound for `sync_workers`: more threads than this only contend for cores and disk. */
 export const MAX_SYNC_WORKERS = 64;
@@ -64,6 +90,10 @@ export function checkStoreOptions(o: StoreOptions): void {
   if (!Number.isInteger(o.maxConfirmDelayMs) || o.maxConfirmDelayMs < 0) bad('max_confirm_delay_ms', o.maxConfirmDelayMs, 'an integer >= 0');
   if (o.synchronous !== 'FULL' && o.synchronous !== 'NORMAL') bad('synchronous', o.synchronous, '"FULL" or "NORMAL"');
   if (!Number.isInteger(o.maxPendingBytes) || o.maxPendingBytes < 1024 * 1024) bad('max_pending_bytes', o.maxPendingBytes, 'an integer >= 1048576');
+  if (!Number.isInteger(o.queueMemoryBudget) || o.queueMemoryBudget < 0) bad('queue_memory_budget', o.queueMemoryBudget, 'an integer >= 0');
+  if (!Number.isInteger(o.totalQueueMemoryBudget) || o.totalQueueMemoryBudget < 0) {
+    bad('total_queue_memory_budget', o.totalQueueMemoryBudget, 'an integer >= 0');
+  }
 }
 
 /** Parses SKIFF_STORE_FAIL_WRITES (`nth[:times[:topology|queues|any[:exit]]]`); null when unset. */

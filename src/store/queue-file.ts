@@ -1,14 +1,16 @@
 import type Database from 'better-sqlite3';
 import { RowColumns } from './row-columns.js';
-import { DEL_STRIDE, INS, INS_STRIDE, UPD_STRIDE, type MessagesPart, type RowsChunk } from './wire.js';
+import { DEL_STRIDE, INS, INS_STRIDE, RANGE_STRIDE, Shared, UPD_STRIDE, type MessagesPart, type PageRequest, type QueueCount, type RowsChunk } from './wire.js';
 
 /**
  * Rows per multi-row INSERT. 64 rows × 10 columns = 640 host parameters, under SQLite's oldest
  * default limit of 999, so a backlog of any size is written in statements that always compile.
  */
 const INSERT_CHUNK = 64;
+/** Columns of a messages row as written. */
+const ROW_COLUMNS = 10;
 
-/** A messages row as selected by {@link COLUMNS}. */
+/** A messages row as selected by {@link SELECT_COLUMNS}. */
 type StoredRow = [number, number, string, string, Buffer, number, number, number, number, number];
 
 /**
@@ -21,11 +23,39 @@ const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 const CACHE_KIB = 16 * 1024;
 
 const COLUMNS = 'qid, id, exchange, routing_key, content, priority, expiration, redelivered, delivery_count, expires_at';
+/** A row whose content is the empty blob keeps its bytes in `bodies` (schema version 2). */
+const CONTENT = 'CASE WHEN length(content) = 0 THEN (SELECT b.content FROM bodies b WHERE b.id = messages.id) ELSE content END';
+const SELECT_COLUMNS = `qid, id, exchange, routing_key, ${CONTENT}, priority, expiration, redelivered, delivery_count, expires_at`;
+const EMPTY = Buffer.alloc(0);
+
+/** Per (qid, priority): the change a transaction makes to `queue_counts`. */
+class CountChanges {
+  private readonly map = new Map<number, Map<number, { messages: number; bytes: number; maxId: number }>>();
+  /** Queues whose counts are recomputed from their rows instead (a replayed or range write). */
+  readonly recount = new Set<number>();
+
+  add(qid: number, priority: number, messages: number, bytes: number, id: number): void {
+    let q = this.map.get(qid);
+    if (q === undefined) this.map.set(qid, (q = new Map()));
+    const c = q.get(priority);
+    if (c === undefined) q.set(priority, { messages, bytes, maxId: id });
+    else {
+      c.messages += messages;
+      c.bytes += bytes;
+      if (id > c.maxId) c.maxId = id;
+    }
+  }
+
+  *entries(): Generator<[number, number, { messages: number; bytes: number; maxId: number }]> {
+    for (const [qid, q] of this.map) if (!this.recount.has(qid)) for (const [p, c] of q) yield [qid, p, c];
+  }
+}
 
 /**
  * One queue file (a shard of durable queues), driven by its sync worker. Every write is
- * idempotent — INSERT OR REPLACE, UPDATE and DELETE by key — so a checkpoint retried after a
- * lost reply leaves the same rows.
+ * idempotent — inserts of rows already there are ignored, updates and deletes go by key, and a
+ * queue's counts are recomputed whenever a write finds the rows other than expected — so a
+ * checkpoint retried after a lost reply leaves the same rows and counts.
  */
 export class QueueFile {
   readonly shard: number;
@@ -33,10 +63,16 @@ export class QueueFile {
   private readonly db: Database.Database;
   private readonly insertOne: Database.Statement;
   private readonly insertMany: Database.Statement;
+  private readonly insertBody: Database.Statement;
   private readonly update: Database.Statement;
   private readonly remove: Database.Statement;
-  private readonly dropQueue: Database.Statement;
-  private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * INS_STRIDE);
+  private readonly releaseBody: Database.Statement;
+  private readonly dropBodies: Database.Statement;
+  private readonly addCount: Database.Statement;
+  private readonly dropEmptyCounts: Database.Statement;
+  /** Page-ins on the writing connection (with one sync worker; else another worker reads). */
+  readonly reader: PageReader;
+  private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * ROW_COLUMNS);
   /** Bytes committed to the WAL since it was last copied back. */
   private walBytes = 0;
 
@@ -46,12 +82,20 @@ export class QueueFile {
     this.file = file;
     db.pragma('wal_autocheckpoint = 0');
     db.pragma(`cache_size = -${CACHE_KIB}`);
-    const row = `(${new Array(INS_STRIDE).fill('?').join(', ')})`;
-    this.insertOne = db.prepare(`INSERT OR REPLACE INTO messages (${COLUMNS}) VALUES ${row}`);
-    this.insertMany = db.prepare(`INSERT OR REPLACE INTO messages (${COLUMNS}) VALUES ${new Array(INSERT_CHUNK).fill(row).join(', ')}`);
+    const row = `(${new Array(ROW_COLUMNS).fill('?').join(', ')})`;
+    this.insertOne = db.prepare(`INSERT OR IGNORE INTO messages (${COLUMNS}) VALUES ${row}`);
+    this.insertMany = db.prepare(`INSERT OR IGNORE INTO messages (${COLUMNS}) VALUES ${new Array(INSERT_CHUNK).fill(row).join(', ')}`);
+    this.insertBody = db.prepare('INSERT INTO bodies (id, refs, content) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET refs = refs + excluded.refs');
     this.update = db.prepare('UPDATE messages SET redelivered = ?, delivery_count = ? WHERE qid = ? AND id = ?');
-    this.remove = db.prepare('DELETE FROM messages WHERE qid = ? AND id = ?');
-    this.dropQueue = db.prepare('DELETE FROM messages WHERE qid = ?');
+    this.remove = db.prepare('DELETE FROM messages WHERE qid = ? AND id = ? RETURNING length(content)').pluck();
+    this.releaseBody = db.prepare('UPDATE bodies SET refs = refs - ? WHERE id = ?');
+    this.dropBodies = db.prepare('DELETE FROM bodies WHERE refs <= 0');
+    this.addCount = db.prepare(
+      `INSERT INTO queue_counts (qid, priority, messages, bytes, max_id) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (qid, priority) DO UPDATE SET messages = messages + excluded.messages, bytes = bytes + excluded.bytes, max_id = max(max_id, excluded.max_id)`,
+    );
+    this.dropEmptyCounts = db.prepare('DELETE FROM queue_counts WHERE messages <= 0');
+    this.reader = new PageReader(db, shard);
   }
 
   get inTransaction(): boolean {
@@ -79,66 +123,154 @@ export class QueueFile {
 
   /** Applies one part inside the open transaction. `failAfterInserts` is the fault-injection hook. */
   apply(part: MessagesPart, failAfterInserts: (() => void) | null): void {
-    const ins = part.rows;
-    const rows = ins.length / INS_STRIDE;
-    const content = Buffer.from(part.content.buffer, part.content.byteOffset, part.content.byteLength);
-    const strings = part.strings;
-    const params = this.params;
-    let off = 0;
-    let r = 0;
-    for (; r + INSERT_CHUNK <= rows; r += INSERT_CHUNK) {
-      for (let i = 0; i < INSERT_CHUNK; i++) off = fillRow(params, i * INS_STRIDE, ins, (r + i) * INS_STRIDE, strings, content, off);
-      this.insertMany.run(params);
-    }
-    const one = new Array<unknown>(INS_STRIDE);
-    for (; r < rows; r++) {
-      off = fillRow(one, 0, ins, r * INS_STRIDE, strings, content, off);
-      this.insertOne.run(one);
-    }
+    const counts = new CountChanges();
+    this.insertRows(part, counts);
     failAfterInserts?.();
-    this.walBytes += content.length + (rows + part.upd.length + part.del.length) * 64;
     const upd = part.upd;
     for (let i = 0; i < upd.length; i += UPD_STRIDE) {
       this.update.run(upd[i + 2] as number, upd[i + 3] as number, upd[i] as number, upd[i + 1] as number);
     }
     const del = part.del;
-    for (let i = 0; i < del.length; i += DEL_STRIDE) this.remove.run(del[i] as number, del[i + 1] as number);
-    for (const qid of part.drop) this.dropQueue.run(qid);
+    let released = false;
+    for (let i = 0; i < del.length; i += DEL_STRIDE) {
+      const qid = del[i] as number;
+      const id = del[i + 1] as number;
+      const length = this.remove.get(qid, id) as number | undefined;
+      if (length === undefined) continue; // already deleted by an earlier attempt
+      if (length === 0) {
+        this.releaseBody.run(1, id);
+        released = true;
+      }
+      counts.add(qid, del[i + 2] as number, -1, -(del[i + 3] as number), 0);
+    }
+    const ranges = part.ranges;
+    for (let i = 0; i < ranges.length; i += RANGE_STRIDE) {
+      const qid = ranges[i] as number;
+      const where = 'qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ?';
+      const args = [qid, ranges[i + 1], ranges[i + 2], ranges[i + 3], ranges[i + 4]];
+      this.releaseShared(where, args);
+      this.db.prepare(`DELETE FROM messages WHERE ${where}`).run(...args);
+      released = true;
+      counts.recount.add(qid);
+    }
+    for (const qid of part.drop) {
+      this.releaseShared('qid = ?', [qid]);
+      this.db.prepare('DELETE FROM messages WHERE qid = ?').run(qid);
+      this.db.prepare('DELETE FROM queue_counts WHERE qid = ?').run(qid);
+      counts.recount.delete(qid);
+      released = true;
+    }
+    if (released) this.dropBodies.run();
+    let emptied = false;
+    for (const [qid, p, c] of counts.entries()) {
+      this.addCount.run(qid, p, c.messages, c.bytes, c.maxId);
+      if (c.messages < 0) emptied = true;
+    }
+    if (emptied) this.dropEmptyCounts.run();
+    for (const qid of counts.recount) this.recountQueue(qid);
+    this.walBytes += part.content.length + (ins(part) + part.upd.length + part.del.length) * 64;
   }
 
-  /** Message count and highest queue incarnation in the file (for qid allocation and progress). */
-  summary(): { messages: number; maxQid: number } {
-    const messages = this.db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
-    const maxQid = (this.db.prepare('SELECT max(qid) FROM messages').pluck().get() as number | null) ?? 0;
-    return { messages, maxQid };
-  }
-
-  /** Deletes the messages of queues that are not in the topology (left by a crash); returns how many. */
-  deleteOrphans(live: readonly number[]): number {
-    this.db.exec('CREATE TEMP TABLE IF NOT EXISTS live (qid INTEGER PRIMARY KEY); DELETE FROM live');
-    const add = this.db.prepare('INSERT INTO live (qid) VALUES (?)');
-    const run = this.db.transaction(() => {
-      for (const qid of live) add.run(qid);
-      return this.db.prepare('DELETE FROM messages WHERE qid NOT IN (SELECT qid FROM live)').run().changes;
-    });
-    const n = run();
-    this.db.exec('DROP TABLE live');
-    return n;
-  }
-
-  /** Streams every message in (qid, id) order — each queue's order — in bounded chunks. */
-  *read(): Generator<RowsChunk> {
-    const stmt = this.db.prepare(`SELECT ${COLUMNS} FROM messages ORDER BY qid, id`).raw();
-    let chunk = new RowColumns();
-    for (const row of stmt.iterate() as IterableIterator<StoredRow>) {
-      const [qid, id, exchange, routingKey, content, priority, expiration, redelivered, deliveryCount, expiresAt] = row;
-      chunk.add(qid, id, priority, expiration, redelivered, deliveryCount, exchange, routingKey, content, expiresAt);
-      if (chunk.full) {
-        yield { t: 'rows', shard: this.shard, ...chunk.build() };
-        chunk = new RowColumns();
+  private insertRows(part: MessagesPart, counts: CountChanges): void {
+    const rows = part.rows;
+    const n = rows.length / INS_STRIDE;
+    const content = Buffer.from(part.content.buffer, part.content.byteOffset, part.content.byteLength);
+    const strings = part.strings;
+    let off = 0;
+    let r = 0;
+    // Rows of shared bytes go one by one (each needs its body row); the rest in chunks.
+    for (; r < n; ) {
+      let plain = 0;
+      while (plain < INSERT_CHUNK && r + plain < n && rows[(r + plain) * INS_STRIDE + INS.shared] === Shared.No) plain++;
+      if (plain === INSERT_CHUNK) {
+        const params = this.params;
+        for (let i = 0; i < INSERT_CHUNK; i++) off = fillRow(params, i * ROW_COLUMNS, rows, (r + i) * INS_STRIDE, strings, content, off);
+        const changes = this.insertMany.run(params).changes;
+        this.countRows(rows, r, INSERT_CHUNK, changes, counts);
+        r += INSERT_CHUNK;
+        continue;
+      }
+      const one = new Array<unknown>(ROW_COLUMNS);
+      const end = plain === 0 ? r + 1 : r + plain;
+      for (; r < end; r++) {
+        const at = r * INS_STRIDE;
+        const shared = rows[at + INS.shared];
+        if (shared === Shared.No) off = fillRow(one, 0, rows, at, strings, content, off);
+        else {
+          if (shared === Shared.First) {
+            const len = rows[at + INS.contentLength] as number;
+            let refs = 1;
+            while (r + refs < n && rows[(r + refs) * INS_STRIDE + INS.shared] === Shared.Follower) refs++;
+            this.insertBody.run(rows[at + INS.id], refs, content.subarray(off, off + len));
+            off += len;
+          }
+          fillRow(one, 0, rows, at, strings, EMPTY, 0);
+          one[4] = EMPTY;
+        }
+        const changes = this.insertOne.run(one).changes;
+        this.countRows(rows, r, 1, changes, counts);
       }
     }
-    if (chunk.rows !== 0) yield { t: 'rows', shard: this.shard, ...chunk.build() };
+  }
+
+  /** Counts inserted rows; a chunk that found rows already there (a replay) recounts its queues. */
+  private countRows(rows: Float64Array, from: number, n: number, changes: number, counts: CountChanges): void {
+    for (let i = from; i < from + n; i++) {
+      const at = i * INS_STRIDE;
+      const qid = rows[at + INS.qid] as number;
+      if (changes !== n) counts.recount.add(qid);
+      else counts.add(qid, rows[at + INS.priority] as number, 1, rows[at + INS.contentLength] as number, rows[at + INS.id] as number);
+    }
+  }
+
+  /** Drops one reference to the shared bytes of every row matching `where`. */
+  private releaseShared(where: string, args: unknown[]): void {
+    const ids = this.db.prepare(`SELECT id FROM messages WHERE ${where} AND length(content) = 0`).pluck().all(...args) as number[];
+    for (const id of ids) this.releaseBody.run(1, id);
+  }
+
+  /** Recomputes one queue's counts from its rows. */
+  private recountQueue(qid: number): void {
+    this.db.prepare('DELETE FROM queue_counts WHERE qid = ?').run(qid);
+    this.db
+      .prepare(
+        `INSERT INTO queue_counts (qid, priority, messages, bytes, max_id)
+         SELECT qid, priority, count(*), sum(length(${CONTENT})), max(id) FROM messages WHERE qid = ? GROUP BY priority`,
+      )
+      .run(qid);
+  }
+
+  /** Message count and highest queue incarnation in the file, from the counts (cheap at any size). */
+  summary(): { messages: number; maxQid: number } {
+    const messages = (this.db.prepare('SELECT sum(messages) FROM queue_counts').pluck().get() as number | null) ?? 0;
+    const a = (this.db.prepare('SELECT max(qid) FROM messages').pluck().get() as number | null) ?? 0;
+    const b = (this.db.prepare('SELECT max(qid) FROM queue_counts').pluck().get() as number | null) ?? 0;
+    return { messages, maxQid: Math.max(a, b) };
+  }
+
+  /**
+   * Deletes the messages of queues that are not in the topology (left by a crash), then returns
+   * how many went and the counts of what is left.
+   */
+  counts(live: readonly number[]): { counts: QueueCount[]; orphans: number } {
+    const keep = new Set(live);
+    // Rows and counts change in the same transactions: every stored queue has counts.
+    const stored = this.db.prepare('SELECT DISTINCT qid FROM queue_counts').pluck();
+    let orphans = 0;
+    const run = this.db.transaction(() => {
+      for (const qid of stored.all() as number[]) {
+        if (keep.has(qid)) continue;
+        orphans += this.db.prepare('SELECT count(*) FROM messages WHERE qid = ?').pluck().get(qid) as number;
+        this.releaseShared('qid = ?', [qid]);
+        this.db.prepare('DELETE FROM messages WHERE qid = ?').run(qid);
+        this.db.prepare('DELETE FROM queue_counts WHERE qid = ?').run(qid);
+      }
+      this.db.prepare('DELETE FROM queue_counts WHERE messages <= 0').run();
+      this.dropBodies.run();
+    });
+    run();
+    const rows = this.db.prepare('SELECT qid, priority, messages, bytes, max_id FROM queue_counts ORDER BY qid, priority').raw().all() as number[][];
+    return { counts: rows.map(([qid, priority, messages, bytes, maxId]) => ({ qid, priority, messages, bytes, maxId }) as QueueCount), orphans };
   }
 
   close(): void {
@@ -146,17 +278,59 @@ export class QueueFile {
   }
 }
 
-function fillRow(params: unknown[], p: number, ins: Float64Array, i: number, strings: string[], content: Buffer, off: number): number {
-  const len = ins[i + INS.contentLength] as number;
-  params[p] = ins[i + INS.qid];
-  params[p + 1] = ins[i + INS.id];
-  params[p + 2] = strings[ins[i + INS.exchange] as number];
-  params[p + 3] = strings[ins[i + INS.routingKey] as number];
+/**
+ * Reads pages of a queue file's messages: on the writing connection, or on a read-only one of
+ * another sync worker, which in WAL mode reads the last commit while the owner writes the next.
+ */
+export class PageReader {
+  /** The plain read skips the lookup of shared bodies while the file has none. */
+  private readonly shared: Database.Statement;
+  private readonly plain: Database.Statement;
+  private readonly anyBodies: Database.Statement;
+
+  constructor(
+    private readonly db: Database.Database,
+    readonly shard: number,
+  ) {
+    const page = (columns: string): Database.Statement =>
+      db.prepare(`SELECT ${columns} FROM messages WHERE qid = ? AND id > ? AND id <= ? AND priority BETWEEN ? AND ? ORDER BY id`).raw();
+    this.shared = page(SELECT_COLUMNS);
+    this.plain = page(COLUMNS);
+    this.anyBodies = db.prepare('SELECT EXISTS (SELECT 1 FROM bodies)').pluck();
+  }
+
+  /** One page of a queue's stored messages, in id order: at least one row, about `maxBytes`. */
+  page(r: PageRequest): Omit<RowsChunk, 't'> {
+    const chunk = new RowColumns();
+    const stmt = this.anyBodies.get() === 1 ? this.shared : this.plain;
+    for (const row of stmt.iterate(r.qid, r.after, r.upTo, r.minPriority, r.maxPriority) as IterableIterator<StoredRow>) {
+      const [qid, id, exchange, routingKey, content, priority, expiration, redelivered, deliveryCount, expiresAt] = row;
+      chunk.add(qid, id, priority, expiration, redelivered, deliveryCount, exchange, routingKey, content, expiresAt);
+      if (chunk.bytes >= r.maxBytes || chunk.full) break;
+    }
+    return { shard: this.shard, ...chunk.build() };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function ins(part: MessagesPart): number {
+  return part.rows.length / INS_STRIDE;
+}
+
+function fillRow(params: unknown[], p: number, rows: Float64Array, i: number, strings: string[], content: Buffer, off: number): number {
+  const len = rows[i + INS.contentLength] as number;
+  params[p] = rows[i + INS.qid];
+  params[p + 1] = rows[i + INS.id];
+  params[p + 2] = strings[rows[i + INS.exchange] as number];
+  params[p + 3] = strings[rows[i + INS.routingKey] as number];
   params[p + 4] = content.subarray(off, off + len);
-  params[p + 5] = ins[i + INS.priority];
-  params[p + 6] = ins[i + INS.expiration];
-  params[p + 7] = ins[i + INS.redelivered];
-  params[p + 8] = ins[i + INS.deliveryCount];
-  params[p + 9] = ins[i + INS.expiresAt];
+  params[p + 5] = rows[i + INS.priority];
+  params[p + 6] = rows[i + INS.expiration];
+  params[p + 7] = rows[i + INS.redelivered];
+  params[p + 8] = rows[i + INS.deliveryCount];
+  params[p + 9] = rows[i + INS.expiresAt];
   return off + len;
 }

@@ -4,8 +4,36 @@ import type { Logger } from '../log/logger.js';
 import { decodeArgs } from './args-json.js';
 import { StoreError, fromErrorData } from './errors.js';
 import { storeFilePath } from './schema.js';
-import type { Store } from './store.js';
-import { INS, INS_STRIDE, type FromWorker, type RowsChunk, type StoredTopology } from './wire.js';
+import type { FromWorker, QueueCount, ShardSummary, StoredTopology, ToWorker } from './wire.js';
+
+/**
+ * All restore may do to the store: read what its workers found, talk to them, hand back the
+ * queues it rebuilt, and start the store recording once the topology is back. The store builds
+ * one for its own restore; nothing else sees its insides.
+ */
+export interface RestoreSource {
+  readonly dataDir: string;
+  /** What the workers found when they opened their files. */
+  readonly opened: { readonly shards: readonly ShardSummary[]; readonly topologyCreated: boolean };
+  readonly workerCount: number;
+  /** Whether the queue file of `shard` exists. */
+  hasQueueFile(shard: number): boolean;
+  /** A request to a worker; its replies go to the `onReply` handler. */
+  post(worker: number, m: ToWorker): void;
+  /** Where worker replies go while restore runs; null hands them back to the store. */
+  onReply(handler: ((worker: number, m: FromWorker) => void) | null): void;
+  /** A rebuilt queue and where its messages live, for checkpoints from now on. */
+  adopt(queue: Queue, qid: number, shard: number): void;
+  /** New queues get ids from `next` up (every id below is taken). */
+  qidsFrom(next: number): void;
+  /**
+   * From now on the broker's changes are recorded and checkpointed (a restored message that
+   * expires while being paged in is deleted for good).
+   */
+  startRecording(): void;
+  /** Resolves once no page-in is in flight (every queue's first page has landed). */
+  pageInsSettled(): Promise<void>;
+}
 
 /** What a restore brought back. */
 export interface RestoreSummary {
@@ -13,22 +41,23 @@ export interface RestoreSummary {
   queues: number;
   bindings: number;
   exchangeBindings: number;
+  /** Messages stored for the restored queues (counted, not read: they are paged in as needed). */
   messages: number;
   /** Rows of queues the topology no longer has (a crash between the two files' commits), deleted. */
   orphans: number;
+  /** Until the listener accepted connections: topology, counts, and every queue's first page. */
   ms: number;
 }
 
-/** Progress is logged at most this often while messages load. */
-const PROGRESS_EVERY_MS = 1000;
-
 /**
  * Rebuilds the broker: exchanges, queues and bindings first (STYLE §18), then each queue's
- * messages in (qid, id) order — the order they were enqueued, unacked ones first — streamed
- * from every worker in parallel. Messages that were delivered before the stop come back
- * redelivered. Anything that cannot be put back stops the start with a {@link StoreError}.
+ * stored backlog — counted, not read: the queue pages its messages in, oldest first, as its
+ * consumers need them, so a restart costs the same for 10 messages or 10 million. Restore waits
+ * for each queue's first page, so a consumer's first delivery does not wait on the disk and a
+ * damaged file is found before clients come. Messages that were delivered before the stop come
+ * back redelivered. Anything that cannot be put back stops the start with a {@link StoreError}.
  */
-export async function restoreStore(store: Store, broker: Broker, log: Logger): Promise<RestoreSummary> {
+export async function restoreStore(store: RestoreSource, broker: Broker, log: Logger): Promise<RestoreSummary> {
   const started = Date.now();
   try {
     const topology = await readTopology(store);
@@ -37,8 +66,21 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     let maxQid = 0;
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);
     for (const s of store.opened.shards) maxQid = Math.max(maxQid, s.maxQid);
-    store.nextQid = maxQid + 1;
-    const { messages, orphans } = await readMessages(store, broker, byQid, log);
+    store.qidsFrom(maxQid + 1);
+    const { counts, orphans } = await readCounts(store, byQid).catch((err: unknown) => {
+      throw namingQueues(err, store.dataDir, topology.queues);
+    });
+    log.debug({ ms: Date.now() - started }, 'topology and queue counts read');
+    store.startRecording();
+    const messages = restoreBacklogs(broker, byQid, counts, log);
+    const failures: Error[] = [];
+    const off = watchPageFailures(broker, failures);
+    try {
+      await store.pageInsSettled();
+    } finally {
+      off();
+    }
+    if (failures.length !== 0) throw failures[0] as Error;
     const summary: RestoreSummary = {
       exchanges: topology.exchanges.length,
       queues: topology.queues.length,
@@ -51,22 +93,22 @@ export async function restoreStore(store: Store, broker: Broker, log: Logger): P
     log.info(summary, 'store restored');
     return summary;
   } finally {
-    store.restoreHandler = null;
+    store.onReply(null);
   }
 }
 
-function readTopology(store: Store): Promise<StoredTopology> {
+function readTopology(store: RestoreSource): Promise<StoredTopology> {
   return new Promise((resolve, reject) => {
-    store.restoreHandler = (_w, m) => {
+    store.onReply((_w, m) => {
       if (m.t === 'topology') resolve(m.topology);
       else if (m.t === 'read-failed') reject(fromErrorData(m.error));
-    };
+    });
     store.post(0, { t: 'read-topology' });
   });
 }
 
 /** A queue file that was just created where the topology expects messages means it was lost. */
-function checkFiles(store: Store, topology: StoredTopology): void {
+function checkFiles(store: RestoreSource, topology: StoredTopology): void {
   const created = new Set(store.opened.shards.filter((s) => s.created).map((s) => s.shard));
   const stored = store.opened.shards.reduce((n, s) => n + s.messages, 0);
   if (store.opened.topologyCreated && stored !== 0) {
@@ -76,7 +118,7 @@ function checkFiles(store: Store, topology: StoredTopology): void {
     );
   }
   for (const q of topology.queues) {
-    if (store.messageShards[q.shard] === undefined || created.has(q.shard)) {
+    if (!store.hasQueueFile(q.shard) || created.has(q.shard)) {
       throw new StoreError(
         'ERR_STORE_MISSING',
         `queue '${q.name}' keeps its messages in '${storeFilePath(store.dataDir, 'queues', q.shard)}', which is missing; refusing to start without them`,
@@ -85,7 +127,7 @@ function checkFiles(store: Store, topology: StoredTopology): void {
   }
 }
 
-function rebuildTopology(store: Store, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
+function rebuildTopology(store: RestoreSource, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
   for (const x of t.exchanges) {
     attempt('exchange', x.name, () =>
       broker.declareExchange(x.name, x.type, { durable: true, autoDelete: x.autoDelete, internal: x.internal, arguments: decodeArgs(x.arguments) }, false),
@@ -96,7 +138,7 @@ function rebuildTopology(store: Store, broker: Broker, t: StoredTopology, log: L
     const q = attempt('queue', r.name, () =>
       broker.declareQueue(r.name, { durable: true, exclusive: false, autoDelete: r.autoDelete, arguments: decodeArgs(r.arguments) }, false, null),
     );
-    store.refs.set(q, { queue: q, qid: r.qid, shard: r.shard, dropped: false });
+    store.adopt(q, r.qid, r.shard);
     byQid.set(r.qid, q);
   }
   for (const b of t.bindings) {
@@ -129,65 +171,65 @@ function attempt<T>(kind: string, name: string, f: () => T): T {
   }
 }
 
-function readMessages(store: Store, broker: Broker, byQid: Map<number, Queue>, log: Logger): Promise<{ messages: number; orphans: number }> {
-  const total = store.opened.shards.reduce((n, s) => n + s.messages, 0);
+/**
+ * A queue file that cannot be read, reported with the queues whose messages it holds: the
+ * operator restores or moves away a file knowing what is at stake.
+ */
+export function namingQueues(err: unknown, dataDir: string, queues: readonly { name: string; shard: number }[]): unknown {
+  if (!(err instanceof StoreError) || err.code !== 'ERR_STORE_CORRUPT') return err;
+  const m = /queues-(\d+)\.db'/.exec(err.message);
+  if (m === null || !err.message.includes(`'${storeFilePath(dataDir, 'queues', Number(m[1]))}'`)) return err;
+  const names = queues.filter((q) => q.shard === Number(m[1])).map((q) => `'${q.name}'`);
+  if (names.length === 0) return err;
+  const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  return new StoreError(err.code, `${err.message}; it holds the messages of queue${names.length === 1 ? '' : 's'} ${shown}`, { cause: err });
+}
+
+function readCounts(store: RestoreSource, byQid: Map<number, Queue>): Promise<{ counts: QueueCount[]; orphans: number }> {
   let left = store.opened.shards.length;
-  let messages = 0;
+  const counts: QueueCount[] = [];
   let orphans = 0;
-  let loggedAt = Date.now();
   return new Promise((resolve, reject) => {
-    if (left === 0) resolve({ messages, orphans });
-    store.restoreHandler = (w: number, m: FromWorker) => {
-      try {
-        if (m.t === 'rows') {
-          messages += restoreRows(broker, byQid, m);
-          store.post(w, { t: 'credit' });
-          if (Date.now() - loggedAt >= PROGRESS_EVERY_MS) {
-            loggedAt = Date.now();
-            log.info({ restored: messages, total }, 'restoring messages');
-          }
-        } else if (m.t === 'rows-done') {
-          orphans += m.orphans;
-          if (--left === 0) resolve({ messages, orphans });
-        } else if (m.t === 'read-failed') {
-          reject(fromErrorData(m.error));
-        }
-      } catch (err) {
-        reject(err as Error);
+    if (left === 0) resolve({ counts, orphans });
+    store.onReply((_w: number, m: FromWorker) => {
+      if (m.t === 'counts') {
+        for (const c of m.counts) counts.push(c);
+        orphans += m.orphans;
+        if (--left === 0) resolve({ counts, orphans });
+      } else if (m.t === 'read-failed') {
+        reject(fromErrorData(m.error));
       }
-    };
-    for (let w = 0; w < store.workerCount; w++) store.post(w, { t: 'read-messages', live: [...byQid.keys()] });
+    });
+    for (let w = 0; w < store.workerCount; w++) store.post(w, { t: 'read-counts', live: [...byQid.keys()] });
   });
 }
 
-function restoreRows(broker: Broker, byQid: Map<number, Queue>, chunk: RowsChunk): number {
-  const rows = chunk.rows;
-  const content = Buffer.from(chunk.content.buffer, chunk.content.byteOffset, chunk.content.byteLength);
-  let off = 0;
-  let n = 0;
-  for (let i = 0; i < rows.length; i += INS_STRIDE) {
-    const qid = rows[i + INS.qid] as number;
-    const len = rows[i + INS.contentLength] as number;
-    const q = byQid.get(qid);
-    if (q === undefined) throw new StoreError('ERR_STORE_CORRUPT', `stored message ${rows[i + INS.id]} belongs to unknown queue incarnation ${qid}`);
-    // Own copy: a view would pin the whole chunk for as long as any one message lives.
-    const bytes = Buffer.from(content.subarray(off, off + len));
-    off += len;
-    const deliveryCount = rows[i + INS.deliveryCount] as number;
-    broker.restoreMessage(
-      q,
-      rows[i + INS.id] as number,
-      chunk.strings[rows[i + INS.exchange] as number] as string,
-      chunk.strings[rows[i + INS.routingKey] as number] as string,
-      bytes,
-      // Delivered before the stop and still here: it was unacked, so it comes back redelivered.
-      rows[i + INS.redelivered] === 1 || deliveryCount > 0,
-      deliveryCount,
-      rows[i + INS.priority] as number,
-      rows[i + INS.expiration] as number,
-      rows[i + INS.expiresAt] as number,
-    );
-    n++;
+/** Gives every queue its stored backlog (still on disk) and starts its first page-in; returns the message total. */
+function restoreBacklogs(broker: Broker, byQid: Map<number, Queue>, counts: QueueCount[], log: Logger): number {
+  const upTo = new Map<number, number>();
+  let maxId = 0;
+  for (const c of counts) {
+    upTo.set(c.qid, Math.max(upTo.get(c.qid) ?? 0, c.maxId));
+    maxId = Math.max(maxId, c.maxId);
   }
-  return n;
+  // New messages take ids after every stored one, so they queue behind the restored backlog.
+  broker.advanceMessageId(maxId + 1);
+  let total = 0;
+  const perQueue = new Map<Queue, number>();
+  for (const c of counts) {
+    const q = byQid.get(c.qid);
+    if (q === undefined || c.messages <= 0) continue;
+    q.restoreBacklog(c.priority, c.messages, c.bytes, upTo.get(c.qid) as number);
+    perQueue.set(q, (perQueue.get(q) ?? 0) + c.messages);
+    total += c.messages;
+  }
+  for (const [q, messages] of perQueue) log.info({ queue: q.name, messages }, 'queue backlog restored; paging in');
+  return total;
+}
+
+/** Collects page-in failures while restore waits for the first pages. */
+function watchPageFailures(broker: Broker, failures: Error[]): () => void {
+  return broker.watchPageFailures((_q, err) => {
+    if (err !== null) failures.push(err);
+  });
 }

@@ -1,3 +1,5 @@
+import { INS, Shared } from './wire.js';
+
 /** A part or chunk is cut once it holds about this many content bytes… */
 export const PART_BYTES = 4 * 1024 * 1024;
 /** …or this many rows. */
@@ -23,6 +25,9 @@ export class RowColumns {
   private readonly blobs: Uint8Array[] = [];
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
+  /** Id of the last row added, and where its `shared` column is (copies of one message are adjacent). */
+  private lastId = -1;
+  private lastShared = -1;
 
   /** True once the part should be cut (bounded transfers for any backlog size). */
   get full(): boolean {
@@ -41,6 +46,14 @@ export class RowColumns {
     content: Uint8Array,
     expiresAt: number,
   ): void {
+    let shared: number = Shared.No;
+    if (id === this.lastId) {
+      // Another queue's copy of the message just added: its bytes are already in this part.
+      this.nums[this.lastShared] = this.nums[this.lastShared] === Shared.No ? Shared.First : this.nums[this.lastShared] as number;
+      shared = Shared.Follower;
+    }
+    this.lastId = id;
+    this.lastShared = this.nums.length + INS.shared;
     this.nums.push(
       qid,
       id,
@@ -52,10 +65,12 @@ export class RowColumns {
       this.intern(routingKey),
       content.length,
       expiresAt,
+      shared,
     );
+    this.rows++;
+    if (shared === Shared.Follower) return;
     this.blobs.push(content);
     this.bytes += content.length;
-    this.rows++;
   }
 
   private intern(s: string): number {

@@ -64,6 +64,25 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
        expires_at INTEGER NOT NULL,
        PRIMARY KEY (qid, id)
      );`,
+    // Version 2 (issue 13): per-queue counts, so a restart knows each queue's backlog without
+    // reading it, and bodies shared by the copies of one fanned-out message. A row whose content
+    // is the empty blob (real content never is: it starts with its 4-byte props size) keeps its
+    // bytes in `bodies` under its message id.
+    `CREATE TABLE queue_counts (
+       qid INTEGER NOT NULL,
+       priority INTEGER NOT NULL,
+       messages INTEGER NOT NULL,
+       bytes INTEGER NOT NULL,
+       max_id INTEGER NOT NULL,
+       PRIMARY KEY (qid, priority)
+     ) WITHOUT ROWID;
+     INSERT INTO queue_counts (qid, priority, messages, bytes, max_id)
+       SELECT qid, priority, count(*), sum(length(content)), max(id) FROM messages GROUP BY qid, priority;
+     CREATE TABLE bodies (
+       id INTEGER PRIMARY KEY,
+       refs INTEGER NOT NULL,
+       content BLOB NOT NULL
+     );`,
   ],
 };
 
@@ -122,16 +141,22 @@ export function openStoreFile(file: string, kind: FileKind, synchronous: 'FULL' 
         `store file '${file}' has schema version ${version}, newer than this skiff supports (${latest}); upgrade skiff or restore an older backup`,
       );
     }
+    // The kind before any migration: one kind's steps must never run on the other's file.
+    if (version !== 0) checkKind(db, file, kind);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous}`);
     if (version < latest) migrate(db, kind, version);
-    const stored = db.prepare("SELECT value FROM meta WHERE key = 'kind'").pluck().get() as string | undefined;
-    if (stored !== kind) throw foreign(file, `it holds ${stored ?? 'nothing skiff knows'}, expected ${kind}`);
+    checkKind(db, file, kind);
     return { db, created: version === 0 };
   } catch (err) {
     db.close();
     throw storeReadError(err, file);
   }
+}
+
+function checkKind(db: Database.Database, file: string, kind: FileKind): void {
+  const stored = db.prepare("SELECT value FROM meta WHERE key = 'kind'").pluck().get() as string | undefined;
+  if (stored !== kind) throw foreign(file, `it holds ${stored ?? 'nothing skiff knows'}, expected ${kind}`);
 }
 
 function migrate(db: Database.Database, kind: FileKind, from: number): void {

@@ -1,9 +1,12 @@
+import type { StoreStatus } from '../../protocol/index.js';
+import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
-import { Deque } from '../broker/deque.js';
+import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
-import type { Message } from '../broker/message.js';
+import { Message } from '../broker/message.js';
+import { MemoryBudget, type Lane, type LaneOwner, type PageRange, type Pager } from '../broker/paging.js';
 import type { Persistence } from '../broker/persistence.js';
 import type { Queue } from '../broker/queue.js';
 import type { Logger } from '../log/logger.js';
@@ -11,42 +14,16 @@ import { encodeArgs } from './args-json.js';
 import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
-import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, type StoreOptions } from './options.js';
-import { restoreStore, type RestoreSummary } from './restore.js';
+import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, resolveBudgets, type StoreOptions } from './options.js';
+import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
-import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
+import { DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 
-/** Checkpoint lag and health, for the `status` admin command. */
-export interface StoreStats {
-  dataDir: string;
-  syncWorkers: number;
-  /** Queue files (message shards). */
-  shards: number;
-  /** Bytes recorded but not yet committed (bounded by max_pending_bytes). */
-  pendingBytes: number;
-  /** Age in ms of the oldest change not yet committed; 0 when everything is written. */
-  checkpointLagMs: number;
-  checkpointsInFlight: number;
-  /** Committed checkpoints (one per shard transaction) since start. */
-  checkpoints: number;
-  failedCheckpoints: number;
-  /** Wall time (ms since the epoch) of the last commit, or null. */
-  lastCheckpointAt: number | null;
-  /** The last write error, kept until a later checkpoint of the same shard succeeds. */
-  lastError: string | null;
-  /** Publisher confirms waiting for a commit. */
-  confirmsWaiting: number;
-  /** Whether the store is holding publishers back (pending bytes over the bound). */
-  blockingPublishers: boolean;
-  /**
-   * Rows committed since start: messages inserted, delivery updates, removals. A message
-   * published and acked within one checkpoint interval adds to none of them.
-   */
-  written: { messages: number; updates: number; removals: number };
-}
+/** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
+export type StoreStats = StoreStatus;
 
 /** Consecutive failures after which a retried checkpoint waits this long at most. */
 const MAX_RETRY_DELAY_MS = 5000;
@@ -61,6 +38,15 @@ interface Waiter {
   readonly done: (err: Error | null) => void;
 }
 
+/** A page-in sent to (or waiting for) a sync worker. */
+interface PageIn {
+  readonly ref: QueueRef;
+  readonly request: PageRequest;
+  readonly worker: number;
+  sent: boolean;
+  readonly done: (err: Error | null, messages: Message[]) => void;
+}
+
 /**
  * The durable store: records the broker's durable changes on the event loop (cheap, in memory)
  * and checkpoints them to SQLite through a bounded pool of sync workers, off the loop.
@@ -71,22 +57,33 @@ interface Waiter {
  * pipeline has committed past it (group commit). Restore, close and the pending-bytes bound
  * live here too.
  */
-export class Store implements Persistence {
+export class Store implements Persistence, Pager {
   readonly dataDir: string;
   readonly options: StoreOptions;
   private readonly log: Logger;
-  private readonly lock: DirLock;
-  private readonly pool: WorkerPool;
+  /** Set by {@link open}. */
+  private lock: DirLock | null = null;
+  private pool!: WorkerPool;
   readonly topology: TopologyShard;
   /** Indexed by shard number; holes where no file exists. */
-  readonly messageShards: (MessageShard | undefined)[] = [];
+  private readonly messageShards: (MessageShard | undefined)[] = [];
   private readonly allShards: Shard<Delta>[] = [];
   /** Shards that hash new queues: 0 .. syncWorkers-1. Older files beyond keep their queues. */
   private readonly hashShards: number;
-  readonly refs = new Map<Queue, QueueRef>();
+  private readonly refs = new Map<Queue, QueueRef>();
   private seq = 0;
-  nextQid = 1;
+  private nextQid = 1;
   private readonly waiters = new Deque<Waiter>();
+  readonly budget: MemoryBudget;
+  /** Lanes holding messages that may leave memory once committed. */
+  private readonly evicting = new Set<Lane>();
+  private readonly pageIns = new Map<number, PageIn>();
+  private nextPageIn = 1;
+  private pageInsDone = 0;
+  private pagedInMessages = 0;
+  /** Resolved when no page-in is in flight (restore waits for every queue's first one). */
+  private pageInsIdle: (() => void) | null = null;
+  private restoreSummary: RestoreSummary | null = null;
   private pendingBytes = 0;
   private alarm = false;
   private broker: Broker | null = null;
@@ -102,28 +99,39 @@ export class Store implements Persistence {
   private lastCheckpointAt: number | null = null;
   private lastError: string | null = null;
   private readonly written = { messages: 0, updates: 0, removals: 0 };
-  /** @internal Restore's handler for worker replies (topology, rows); null outside restore. */
-  restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
-  /** @internal What the workers found when they opened their files. */
-  opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  /** Restore's handler for worker replies (topology, counts); null outside restore. */
+  private restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
+  /** What the workers found when they opened their files. */
+  private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
 
-  private constructor(options: StoreOptions, dataDir: string, log: Logger, lock: DirLock, shardIds: number[], setups: WorkerSetup[]) {
+  private constructor(options: StoreOptions, log: Logger) {
     this.options = options;
-    this.dataDir = dataDir;
+    this.dataDir = resolvePath(options.dataDir);
     this.log = log;
-    this.lock = lock;
     this.hashShards = options.syncWorkers;
-    const n = options.syncWorkers;
-    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(dataDir, 'topology', 0), this, (w, b) => this.pool.post(w, b));
+    this.budget = new MemoryBudget(options.queueMemoryBudget, options.totalQueueMemoryBudget);
+    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => this.pool.post(w, b));
     this.allShards.push(this.topology);
-    for (const id of shardIds) {
-      const s = new MessageShard(id, id % n, storeFilePath(dataDir, 'queues', id), this, (w, part, transfer) =>
-        this.pool.post(w, part, transfer),
-      );
-      this.messageShards[id] = s;
-      this.allShards.push(s);
-    }
-    this.pool = new WorkerPool(setups, this.poolEvents());
+  }
+
+  /**
+   * Checks the options and builds the store without touching the disk, so the daemon can give
+   * the broker its store and bind its listeners before anything is created in the data
+   * directory. `memoryHighWatermark` sets the paging budgets left at 0. Call {@link open} next.
+   */
+  static create(options: Partial<StoreOptions>, log: Logger, memoryHighWatermark = 0): Store {
+    const o: StoreOptions = { ...DEFAULT_STORE_OPTIONS, ...options };
+    if (o.failWrites === undefined) o.failWrites = failWritesFromEnv(process.env);
+    checkStoreOptions(o);
+    Object.assign(o, resolveBudgets(o, memoryHighWatermark));
+    return new Store(o, log.child({ component: 'store' }));
+  }
+
+  /** {@link create} and {@link open} in one. */
+  static async open(options: Partial<StoreOptions>, log: Logger, memoryHighWatermark = 0): Promise<Store> {
+    const store = Store.create(options, log, memoryHighWatermark);
+    await store.open();
+    return store;
   }
 
   /**
@@ -131,11 +139,9 @@ export class Store implements Persistence {
    * workers, which open (and create or migrate) their files. Refuses with a {@link StoreError}
    * rather than start over a store it cannot read.
    */
-  static async open(options: Partial<StoreOptions>, log: Logger): Promise<Store> {
-    const o: StoreOptions = { ...DEFAULT_STORE_OPTIONS, ...options };
-    if (o.failWrites === undefined) o.failWrites = failWritesFromEnv(process.env);
-    checkStoreOptions(o);
-    const dir = resolvePath(o.dataDir);
+  async open(): Promise<void> {
+    const o = this.options;
+    const dir = this.dataDir;
     try {
       mkdirSync(dir, { recursive: true });
       accessSync(dir, constants.W_OK);
@@ -151,22 +157,28 @@ export class Store implements Persistence {
         if (id !== null) ids.add(id);
       }
       const shardIds = [...ids].sort((a, b) => a - b);
+      const n = o.syncWorkers;
       const setups: WorkerSetup[] = [];
-      for (let w = 0; w < o.syncWorkers; w++) {
+      for (let w = 0; w < n; w++) {
         setups.push({
           dataDir: dir,
           topology: w === 0,
-          shards: shardIds.filter((id) => id % o.syncWorkers === w),
+          shards: shardIds.filter((id) => id % n === w),
           synchronous: o.synchronous,
           failWrites: o.failWrites ?? null,
         });
       }
-      const store = new Store(o, dir, log.child({ component: 'store' }), lock, shardIds, setups);
-      store.opened = await store.pool.start();
-      return store;
+      for (const id of shardIds) {
+        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => this.pool.post(w, part, transfer));
+        this.messageShards[id] = s;
+        this.allShards.push(s);
+      }
+      this.pool = new WorkerPool(setups, this.poolEvents());
+      this.opened = await this.pool.start();
+      this.lock = lock;
     } catch (err) {
       lock.release();
-      throw err;
+      throw namingQueues(err, dir, storedQueues(dir));
     }
   }
 
@@ -177,22 +189,115 @@ export class Store implements Persistence {
   async restore(broker: Broker): Promise<RestoreSummary> {
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this, broker, this.log);
-    this.recording = true;
-    this.interval = setInterval(() => this.checkpoint(), this.options.checkpointIntervalMs);
-    this.interval.unref();
+    const summary = await restoreStore(this.restoreSource(), broker, this.log);
+    this.restoreSummary = summary;
     return summary;
   }
 
-  /** @internal Restore sends requests to workers through this. */
-  post(worker: number, m: Parameters<WorkerPool['post']>[1]): void {
-    this.pool.post(worker, m);
+  /** The narrow view of this store that restore works through ({@link RestoreSource}). */
+  private restoreSource(): RestoreSource {
+    return {
+      dataDir: this.dataDir,
+      opened: this.opened,
+      workerCount: this.pool.size,
+      hasQueueFile: (shard) => this.messageShards[shard] !== undefined,
+      post: (worker, m) => this.pool.post(worker, m),
+      onReply: (handler) => {
+        this.restoreHandler = handler;
+      },
+      adopt: (queue, qid, shard) => {
+        this.refs.set(queue, { queue, qid, shard, dropped: false });
+      },
+      qidsFrom: (next) => {
+        this.nextQid = next;
+      },
+      startRecording: () => this.startRecording(),
+      pageInsSettled: () => this.pageInsSettled(),
+    };
   }
 
-  /** @internal */
-  get workerCount(): number {
-    return this.pool.size;
+  /** Once the topology is back: from now on the broker's changes are recorded. */
+  private startRecording(): void {
+    this.recording = true;
+    this.interval = setInterval(() => this.checkpoint(), this.options.checkpointIntervalMs);
+    this.interval.unref();
   }
+
+  /** Resolves once no page-in is in flight. */
+  private pageInsSettled(): Promise<void> {
+    if (this.pageIns.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.pageInsIdle = resolve));
+  }
+
+  // ---- Pager: called by durable queues on the event loop ----
+
+  pageIn(owner: LaneOwner, range: PageRange, maxBytes: number, done: (err: Error | null, messages: Message[]) => void): void {
+    const ref = this.refs.get(owner as Queue);
+    if (ref === undefined) {
+      done(null, []);
+      return;
+    }
+    const req = this.nextPageIn++;
+    const request: PageRequest = { t: 'page', req, shard: ref.shard, qid: ref.qid, ...range, maxBytes };
+    // Another worker reads (its own read-only connection), so page-ins run beside the owner's writes.
+    const writer = (this.messageShards[ref.shard] as MessageShard).worker;
+    const p: PageIn = { ref, request, worker: (writer + 1) % this.options.syncWorkers, sent: false, done };
+    this.pageIns.set(req, p);
+    this.sendPageIn(p);
+  }
+
+  private sendPageIn(p: PageIn): void {
+    if (p.sent || this.closed || !this.pool.ready(p.worker)) return;
+    p.sent = true;
+    this.pool.post(p.worker, p.request);
+  }
+
+  private onPaged(m: Extract<FromWorker, { t: 'paged' } | { t: 'page-failed' }>): void {
+    const p = this.pageIns.get(m.req);
+    if (p === undefined) return;
+    this.pageIns.delete(m.req);
+    this.pageInsDone++;
+    try {
+      if (m.t === 'page-failed') {
+        const file = storeFilePath(this.dataDir, 'queues', p.ref.shard);
+        const err = new StoreError(m.error.code, `cannot page in messages of queue '${p.ref.queue.name}' from '${file}': ${m.error.message}`);
+        p.done(err, []);
+      } else {
+        const messages = pagedMessages(m);
+        this.pagedInMessages += messages.length;
+        p.done(null, messages);
+      }
+    } finally {
+      if (this.pageIns.size === 0 && this.pageInsIdle !== null) {
+        const idle = this.pageInsIdle;
+        this.pageInsIdle = null;
+        idle();
+      }
+    }
+  }
+
+  unwritten(owner: LaneOwner, m: Message): boolean {
+    const ref = this.refs.get(owner as Queue);
+    if (ref === undefined) return false;
+    const shard = this.messageShards[ref.shard] as MessageShard;
+    return shard.delta.inserts.has(m) || (shard.inflight !== null && shard.inflight.delta.inserts.has(m));
+  }
+
+  dropPaged(owner: LaneOwner, range: PageRange): void {
+    const ref = this.refs.get(owner as Queue);
+    if (ref === undefined || !this.recording) return;
+    this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.dropRange(++this.seq, ref, range));
+  }
+
+  wantEviction(lane: Lane): void {
+    this.evicting.add(lane);
+  }
+
+  /** After a commit: committed messages of lanes over budget leave memory. */
+  private evict(): void {
+    for (const lane of this.evicting) if (!lane.evict()) this.evicting.delete(lane);
+  }
+
 
   private poolEvents(): ConstructorParameters<typeof WorkerPool>[1] {
     return {
@@ -200,10 +305,13 @@ export class Store implements Persistence {
       lost: (w, err) => {
         this.log.error({ worker: w, err: err.message }, 'sync worker lost; restarting it');
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
+        for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
         this.restoreHandler?.(w, { t: 'read-failed', error: { code: err.code, message: err.message } });
       },
       restored: (w) => {
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null && s.retryTimer === null) this.resend(s);
+        // Page-ins the lost worker never answered (reads: safe to repeat).
+        for (const p of this.pageIns.values()) if (p.worker === w) this.sendPageIn(p);
         this.kick();
       },
     };
@@ -216,6 +324,10 @@ export class Store implements Persistence {
         return;
       case 'failed':
         this.onFailed(this.shard(m.shard), m.batch, fromErrorData(m.error));
+        return;
+      case 'paged':
+      case 'page-failed':
+        this.onPaged(m);
         return;
       default:
         this.restoreHandler?.(w, m);
@@ -398,7 +510,8 @@ export class Store implements Persistence {
     if (delta instanceof MessageDelta) {
       this.written.messages += delta.inserts.size;
       this.written.updates += delta.updates.size;
-      this.written.removals += delta.deletes.length / 2;
+      this.written.removals += delta.deletes.length / DEL_STRIDE;
+      this.evict();
     } else if (delta instanceof TopologyDelta) {
       for (const ref of delta.deletedQueues) {
         this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.drop(++this.seq, ref));
@@ -461,7 +574,7 @@ export class Store implements Persistence {
     }
     return {
       dataDir: this.dataDir,
-      syncWorkers: this.pool.size,
+      syncWorkers: this.options.syncWorkers,
       shards: this.allShards.length - 1,
       pendingBytes: this.pendingBytes,
       checkpointLagMs: since === Infinity ? 0 : Math.max(0, Date.now() - since),
@@ -472,8 +585,31 @@ export class Store implements Persistence {
       lastError: this.lastError,
       confirmsWaiting: this.waiters.length,
       blockingPublishers: this.alarm,
+      paging: {
+        queueBudget: this.budget.perQueue,
+        totalBudget: this.budget.total,
+        used: this.budget.used,
+        pageInsInFlight: this.pageIns.size,
+        pageIns: this.pageInsDone,
+        pagedInMessages: this.pagedInMessages,
+      },
+      restore: this.restoreSummary,
+      backlogs: this.backlogs(),
       written: { ...this.written },
     };
+  }
+
+  private backlogs(): StoreStats['backlogs'] {
+    const out: StoreStats['backlogs'] = [];
+    for (const q of this.refs.keys()) {
+      const p = q.paged;
+      if (p === null) continue;
+      const onDisk = p.pagedMessages;
+      const error = p.error;
+      if (onDisk === 0 && error === null) continue;
+      out.push({ queue: q.name, ready: q.messageCount, onDisk, loading: p.loading, error: error === null ? null : error.message });
+    }
+    return out.sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
   }
 
   /**
@@ -484,25 +620,46 @@ export class Store implements Persistence {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.lock === null) {
+      // Never opened (or the open failed and cleaned up after itself).
+      this.closed = true;
+      return;
+    }
     if (this.interval !== null) clearInterval(this.interval);
     let failure: Error | null = null;
-    if (this.recording) {
+    // A committed queue deletion records the drop of its rows only then: one more round writes it.
+    for (let round = 0; this.recording && failure === null && round < 3; round++) {
       failure = await new Promise<Error | null>((resolve) => {
         this.afterCommit(resolve);
         this.checkpoint();
       });
+      if (this.allShards.every((s) => s.delta.count === 0)) break;
     }
     this.closed = true;
     this.recording = false;
     if (this.confirmTimer !== null) clearTimeout(this.confirmTimer);
     for (const s of this.allShards) if (s.retryTimer !== null) clearTimeout(s.retryTimer);
     await this.pool.close();
-    this.lock.release();
+    this.lock?.release();
     if (failure !== null) {
       this.log.error({ err: failure.message }, 'final checkpoint failed');
       throw failure;
     }
     this.log.info({ checkpoints: this.checkpoints }, 'store closed');
+  }
+}
+
+/** The queues a topology file names, read directly (to name the queues of a file that would not open). */
+function storedQueues(dir: string): { name: string; shard: number }[] {
+  try {
+    const db = new Database(storeFilePath(dir, 'topology', 0), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT name, shard FROM queues').all() as { name: string; shard: number }[];
+    } finally {
+      db.close();
+    }
+  } catch {
+    return [];
   }
 }
 
@@ -514,4 +671,33 @@ function hashName(name: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+/** Messages of one page-in, each with its own copy of its bytes (a view would pin the whole chunk). */
+function pagedMessages(chunk: Omit<RowsChunk, 't'>): Message[] {
+  const rows = chunk.rows;
+  const content = Buffer.from(chunk.content.buffer, chunk.content.byteOffset, chunk.content.byteLength);
+  const out: Message[] = [];
+  let off = 0;
+  for (let i = 0; i < rows.length; i += INS_STRIDE) {
+    const len = rows[i + INS.contentLength] as number;
+    const bytes = Buffer.from(content.subarray(off, off + len));
+    off += len;
+    const deliveryCount = rows[i + INS.deliveryCount] as number;
+    const m = new Message(
+      rows[i + INS.id] as number,
+      chunk.strings[rows[i + INS.exchange] as number] as string,
+      chunk.strings[rows[i + INS.routingKey] as number] as string,
+      bytes,
+      true,
+      rows[i + INS.priority] as number,
+      rows[i + INS.expiration] as number,
+      // Delivered before a stop and still stored: it was unacked, so it comes back redelivered.
+      rows[i + INS.redelivered] === 1 || deliveryCount > 0,
+      deliveryCount,
+    );
+    m.expiresAt = rows[i + INS.expiresAt] as number;
+    out.push(m);
+  }
+  return out;
 }

@@ -6,13 +6,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError, toErrorData } from './errors.js';
-import { QueueFile } from './queue-file.js';
+import Database from 'better-sqlite3';
+import { PageReader, QueueFile } from './queue-file.js';
 import { openStoreFile, storeFilePath, storeReadError } from './schema.js';
 import { TopologyFile } from './topology-file.js';
-import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
-
-/** Restore chunks in flight to the main thread before the worker waits for it to catch up. */
-const READ_CREDIT = 4;
+import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type PageRequest, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort;
@@ -26,8 +24,6 @@ const openBatch = new Map<number, number>();
 const doomed = new Map<number, boolean>();
 /** Write transactions started, for fault injection. */
 const transactions = { all: 0, topology: 0, queues: 0 };
-let credit = READ_CREDIT;
-let creditWaiter: (() => void) | null = null;
 
 function post(m: FromWorker, transfer?: ArrayBuffer[]): void {
   (port as NonNullable<typeof port>).postMessage(m, transfer);
@@ -125,24 +121,51 @@ function writeError(err: unknown, file: string): { code: 'ERR_STORE_WRITE'; mess
   return { code: 'ERR_STORE_WRITE', message: `checkpoint of '${file}' failed: ${(err as Error).message}` };
 }
 
-async function readMessages(live: number[]): Promise<void> {
+function readCounts(live: number[]): void {
   let file: QueueFile | null = null;
   try {
     for (const q of queueFiles.values()) {
       file = q;
-      const orphans = q.deleteOrphans(live);
-      for (const chunk of q.read()) {
-        post(chunk, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
-        if (--credit <= 0) await new Promise<void>((r) => (creditWaiter = r));
-      }
-      post({ t: 'rows-done', shard: q.shard, orphans });
+      post({ t: 'counts', shard: q.shard, ...q.counts(live) });
     }
   } catch (err) {
     post({ t: 'read-failed', error: toErrorData(file === null ? err : storeReadError(err, file.file), 'ERR_STORE_CORRUPT') });
   }
 }
 
+/** Read-only connections to queue files other workers own, opened at their first page-in. */
+const readers = new Map<number, PageReader>();
+
+function readerOf(shard: number): PageReader {
+  const own = queueFiles.get(shard);
+  if (own !== undefined) return own.reader;
+  let r = readers.get(shard);
+  if (r === undefined) {
+    const db = new Database(storeFilePath(setup.dataDir, 'queues', shard), { readonly: true, fileMustExist: true, timeout: 1000 });
+    r = new PageReader(db, shard);
+    readers.set(shard, r);
+  }
+  return r;
+}
+
+/**
+ * A page-in. Only committed messages are ever paged out, so any connection that reads after
+ * their commit finds them: the owner's between its checkpoints, or another worker's read-only
+ * one while the owner writes (the store sends page-ins to the next worker when it has several).
+ */
+function readPage(r: PageRequest): void {
+  const file = storeFilePath(setup.dataDir, 'queues', r.shard);
+  try {
+    const chunk = readerOf(r.shard).page(r);
+    post({ t: 'paged', req: r.req, ...chunk }, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
+  } catch (err) {
+    post({ t: 'page-failed', req: r.req, error: toErrorData(storeReadError(err, file), 'ERR_STORE_CORRUPT') });
+  }
+}
+
 function closeAll(): void {
+  for (const r of readers.values()) r.close();
+  readers.clear();
   for (const q of queueFiles.values()) q.close();
   queueFiles.clear();
   topology?.close();
@@ -165,13 +188,11 @@ port.on('message', (m: ToWorker) => {
         post({ t: 'read-failed', error: toErrorData(storeReadError(err, topology?.file ?? 'topology.db'), 'ERR_STORE_CORRUPT') });
       }
       return;
-    case 'read-messages':
-      void readMessages(m.live);
+    case 'read-counts':
+      readCounts(m.live);
       return;
-    case 'credit':
-      credit++;
-      creditWaiter?.();
-      creditWaiter = null;
+    case 'page':
+      readPage(m);
       return;
     case 'close':
       for (const q of queueFiles.values()) q.rollback();

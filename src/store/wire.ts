@@ -8,7 +8,7 @@ import type { FailWrites } from './options.js';
  */
 
 /** Columns of one inserted message row in {@link MessagesPart.rows}. */
-export const INS_STRIDE = 10;
+export const INS_STRIDE = 11;
 /** Offsets within an insert row. */
 export const INS = {
   qid: 0,
@@ -22,11 +22,31 @@ export const INS = {
   contentLength: 8,
   /** Absolute expiry (ms since the epoch, 0 = never) from the queue's or message's TTL. */
   expiresAt: 9,
+  /** {@link Shared}: whether the row's bytes are shared with the rows of the same id after it. */
+  shared: 10,
+} as const;
+
+/**
+ * Copies of one fanned-out message (same id, one row per queue) are adjacent in a part; the
+ * first carries the bytes once and the worker stores them in `bodies` with one reference per row.
+ */
+export const Shared = {
+  /** The row's own bytes follow in `content`. */
+  No: 0,
+  /** The first copy: its bytes follow and are shared with the `Follower` rows after it. */
+  First: 1,
+  /** A later copy: no bytes in `content`; same bytes as the `First` row before it. */
+  Follower: 2,
 } as const;
 /** Columns of one update row: qid, id, redelivered, deliveryCount. */
 export const UPD_STRIDE = 4;
-/** Columns of one delete row: qid, id. */
-export const DEL_STRIDE = 2;
+/** Columns of one delete row: qid, id, priority, content length (for the queue's counts). */
+export const DEL_STRIDE = 4;
+/**
+ * Columns of one range delete (a purge of messages that are only on disk): qid, after, upTo,
+ * minPriority, maxPriority — the rows with after < id <= upTo and a priority in range.
+ */
+export const RANGE_STRIDE = 5;
 
 /**
  * One part of a message-shard checkpoint. A checkpoint is one transaction; it is sent in parts
@@ -46,8 +66,36 @@ export interface MessagesPart {
   content: Uint8Array;
   upd: Float64Array;
   del: Float64Array;
+  /** Range deletes, RANGE_STRIDE numbers each. */
+  ranges: Float64Array;
   /** Queue incarnations whose messages all go (queue deleted). */
   drop: number[];
+}
+
+/** Which stored messages of a queue a page-in reads: after < id <= upTo, priority in range. */
+export interface PageRange {
+  after: number;
+  upTo: number;
+  minPriority: number;
+  maxPriority: number;
+}
+
+/** Reads up to `maxBytes` (at least one row) of one queue's stored messages, in id order. */
+export interface PageRequest extends PageRange {
+  t: 'page';
+  req: number;
+  shard: number;
+  qid: number;
+  maxBytes: number;
+}
+
+/** What a queue file holds for one queue and priority (the `queue_counts` table). */
+export interface QueueCount {
+  qid: number;
+  priority: number;
+  messages: number;
+  bytes: number;
+  maxId: number;
 }
 
 /** One topology change, as the topology file applies it (arguments as canonical JSON). */
@@ -125,10 +173,9 @@ export type ToWorker =
   | MessagesPart
   | TopologyBatch
   | { t: 'read-topology' }
-  /** Deletes messages of queues not in `live` (orphans of a crash), then streams the rest. */
-  | { t: 'read-messages'; live: number[] }
-  /** The main thread took one restore chunk: the worker may send another. */
-  | { t: 'credit' }
+  /** Deletes messages of queues not in `live` (orphans of a crash), then reports the counts of the rest. */
+  | { t: 'read-counts'; live: number[] }
+  | PageRequest
   | { t: 'close' };
 
 /** Sync worker → main thread. */
@@ -138,14 +185,16 @@ export type FromWorker =
   | { t: 'committed'; shard: number; batch: number }
   | { t: 'failed'; shard: number; batch: number; error: StoreErrorData }
   | { t: 'topology'; topology: StoredTopology }
-  | RowsChunk
-  | { t: 'rows-done'; shard: number; orphans: number }
+  | { t: 'counts'; shard: number; counts: QueueCount[]; orphans: number }
+  | (Omit<RowsChunk, 't'> & { t: 'paged'; req: number })
+  | { t: 'page-failed'; req: number; error: StoreErrorData }
   | { t: 'read-failed'; error: StoreErrorData }
   | { t: 'closed' };
 
 /** What a worker found in one of its queue files when it opened it. */
 export interface ShardSummary {
   shard: number;
+  /** From the file's queue counts: cheap at any size. */
   messages: number;
   maxQid: number;
   /** The file did not exist (or was empty) before this start. */

@@ -43,7 +43,7 @@ describe('topology and messages', () => {
       [['consume', 'cli.created', '--count', '1'], 'order 1'],
       [['consume', 'cli.created', '--count', '2', '--ack'], 'order 1\norder 2'],
       [['publish', '', 'cli.created', 'via the default exchange'], 'published 1 message'],
-      [['purge', 'cli.created'], "purged 1 messages from 'cli.created'"],
+      [['purge', 'cli.created'], "purged 1 message from 'cli.created'"],
       [['unbind', 'cli.orders', 'cli.created', 'created'], "unbound queue 'cli.created' from exchange 'cli.orders' with key 'created'"],
       [['delete', 'queue', 'cli.created'], "deleted queue 'cli.created' (0 messages)"],
       [['delete', 'exchange', 'cli.orders'], "deleted exchange 'cli.orders'"],
@@ -212,6 +212,8 @@ describe('status and listings', () => {
     expect(r.stdout).toContain(`version       ${VERSION} (Node.js ${process.version}, pid ${daemon.proc.pid})\n`);
     expect(r.stdout).toMatch(/\nmessages      \d+ ready, 1 unacked\n/);
     expect(r.stdout).toMatch(/\nmemory        rss [\d.]+ MiB, heap [\d.]+ MiB, queued \S+ \S+ \(watermark 1\.0 GiB\)\n/);
+    // The paging budgets follow the watermark: 1/4 of it in all, 1/32 per queue.
+    expect(r.stdout).toMatch(/\npaging        \S+ \S+ of 256\.0 MiB in memory \(32\.0 MiB per queue\), \d+ page-ins, 0 in flight\n/);
   });
 
   it('list queues: an aligned table, numbers right-aligned', async () => {
@@ -321,7 +323,7 @@ describe('failures: one line on stderr and a distinct exit code', () => {
     expect(await daemon.cli(['declare', 'exchange', 'amq.mine', 'direct'])).toEqual({
       code: 5,
       stdout: '',
-      stderr: "skiff: ACCESS_REFUSED - exchange name 'amq.mine' contains reserved prefix 'amq.'\n",
+      stderr: "skiff: ACCESS_REFUSED - exchange name 'amq.mine' contains reserved prefix 'amq.*'\n",
     });
     expect(await daemon.cli(['publish', 'no.such.exchange', 'k', 'body'])).toEqual({
       code: 5,

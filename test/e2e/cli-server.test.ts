@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { parsePasswordHash, verifyPassword, type PasswordHash } from '../../src/server/auth.js';
@@ -109,7 +110,7 @@ describe('the running daemon', () => {
     expect(await d.cli(['consume', 'logged', '-n', '500', '--ack'])).toMatchObject({ code: 0 });
     expect(await d.cli(['status', '--password', 's3cret-typo'])).toMatchObject({ code: 4 });
     await waitFor(() => d.logLines().some((l) => l.includes('authentication failed')), 'the auth failure log line');
-    const closeLine = /"msg":"(client closed connection|connection closed)"/;
+    const closeLine = /"msg":"connection closed"/;
     await waitFor(() => d.logLines().filter((l) => closeLine.test(l)).length === 3, 'a close line for each of the three connections');
 
     const lines = d.logLines().map((l) => JSON.parse(l) as LogLine);
@@ -117,7 +118,9 @@ describe('the running daemon', () => {
     expect(msgs.filter((m) => m === 'connection opened')).toHaveLength(3);
     expect(msgs.filter((m) => m === 'authentication failed')).toHaveLength(1);
     // Each of the three CLI runs logs its open and close; nothing else, though 1,000 messages moved.
-    expect(msgs.filter((m) => !['connection opened', 'connection closed', 'client closed connection', 'authentication failed'].includes(m))).toEqual([]);
+    expect(msgs.filter((m) => !['connection opened', 'connection closed', 'authentication failed'].includes(m))).toEqual([]);
+    // One line per connection's end, with who it was and how it ended.
+    expect(lines.find((l) => l.msg === 'connection closed')).toMatchObject({ level: 30, user: 'guest', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) as unknown, name: 'skiff-cli', replyCode: 200 });
     const opened = lines.find((l) => l.msg === 'connection opened') as LogLine;
     expect(opened).toMatchObject({ level: 30, user: 'guest', remote: '127.0.0.1', name: 'skiff-cli', conn: expect.stringMatching(/^c\d+$/) as unknown });
     const failed = lines.find((l) => l.msg === 'authentication failed') as LogLine;
@@ -157,6 +160,8 @@ describe('the running daemon', () => {
         stdout: '',
         stderr: `skiff: cannot listen on 127.0.0.1:${d.port}: address already in use\n`,
       });
+      // The listener binds before the store opens: nothing was created for the failed start.
+      expect(existsSync(data)).toBe(false);
     } finally {
       await d.stop();
     }

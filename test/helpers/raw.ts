@@ -96,11 +96,12 @@ export class RawClient {
     this.send(methodFrame(channel, id, args));
   }
 
-  async handshake(options: { heartbeatMs?: number } = {}): Promise<void> {
+  /** Header, start, open; resolves with open-ok's arguments (the values in force). */
+  async handshake(options: { heartbeatMs?: number; frameMax?: number } = {}): Promise<unknown[]> {
     this.send(PROTOCOL_HEADER);
     await this.expect(Method.ConnectionStart);
-    this.sendMethod(0, Method.ConnectionOpen, ['guest', 'guest', 0, 0, options.heartbeatMs ?? 0, {}]);
-    await this.expect(Method.ConnectionOpenOk);
+    this.sendMethod(0, Method.ConnectionOpen, ['guest', 'guest', options.frameMax ?? 0, 0, options.heartbeatMs ?? 0, {}]);
+    return (await this.expect(Method.ConnectionOpenOk)).args;
   }
 
   async openChannel(channel: number): Promise<void> {

@@ -18,7 +18,7 @@ export interface TestServer {
   /** Connects the real client over TCP; closed at teardown. */
   connect(options?: ConnectOptions): Promise<Connection>;
   /** Connects a bare socket and completes the handshake; destroyed at teardown. */
-  raw(options?: { heartbeatMs?: number; handshake?: boolean; allowHalfOpen?: boolean }): Promise<RawClient>;
+  raw(options?: { heartbeatMs?: number; frameMax?: number; handshake?: boolean; allowHalfOpen?: boolean }): Promise<RawClient>;
   /**
    * Closes every client, checks the broker let go of them (no sessions, consumers or unacked
    * messages left behind), and stops the server.

@@ -5,7 +5,7 @@ import { ExpiryIndex } from '../../src/broker/expiry.js';
 import { Message, ReadyState, makeContent } from '../../src/broker/message.js';
 import { PriorityList } from '../../src/broker/priority-list.js';
 import { parseQueueArguments } from '../../src/broker/queue-args.js';
-import { Engine, content } from '../helpers/engine.js';
+import { TestBroker, content } from '../helpers/broker.js';
 
 let nextId = 1;
 function msg(body: string, options: { expiresAt?: number; priority?: number; props?: Record<string, unknown>; expiration?: number } = {}): Message {
@@ -135,7 +135,7 @@ describe('TTL with vitest fake timers (the default system clock)', () => {
 
   it('expires on the faked setTimeout and Date', () => {
     vi.useFakeTimers();
-    const e = new Engine();
+    const e = new TestBroker();
     e.queue('q', { arguments: { 'x-message-ttl': 1000 } });
     e.broker.publish('', 'q', content('old'), false, 0, 0);
     vi.advanceTimersByTime(500);

@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Engine, content } from '../helpers/engine.js';
+import { TestBroker, content } from '../helpers/broker.js';
 
-let e: Engine;
+let e: TestBroker;
 beforeEach(() => {
-  e = new Engine();
+  e = new TestBroker();
   e.exchange('t', 'topic');
 });
 

@@ -69,7 +69,7 @@ describe('MessageDelta', () => {
     d.remove(2, q, m);
     expect(d.count).toBe(1);
     const [part] = allParts(d);
-    expect({ upd: Array.from(part?.upd ?? []), del: Array.from(part?.del ?? []) }).toEqual({ upd: [], del: [3, 7] });
+    expect({ upd: Array.from(part?.upd ?? []), del: Array.from(part?.del ?? []) }).toEqual({ upd: [], del: [3, 7, 0, 6] }); // qid, id, priority, content bytes (for the queue's counts)
   });
 
   it('a deleted queue: its buffered changes are discarded, and its rows dropped by one op', () => {
@@ -141,7 +141,7 @@ describe('MessageShard: a snapshot is a swap', () => {
     expect(s.unwrittenFrom).toBe(2);
     expect(s.start()).toBe(true);
     await s.send(s.inflight?.delta as MessageDelta, s.inflight?.batch ?? 0);
-    expect({ ids: ids(sent[1] as MessagesPart), del: Array.from(sent[1]?.del ?? []) }).toEqual({ ids: [2], del: [10, 1] });
+    expect({ ids: ids(sent[1] as MessagesPart), del: Array.from(sent[1]?.del ?? []) }).toEqual({ ids: [2], del: [10, 1, 0, 6] });
     s.committed(s.inflight?.batch ?? 0);
     expect({ unwrittenFrom: s.unwrittenFrom, pending: pending.bytes }).toEqual({ unwrittenFrom: Infinity, pending: 0 });
   });

@@ -22,7 +22,7 @@ const nextFile = (): string => join(root, `f${++fileSeq}.db`);
 
 function part(rows: RowColumns, extra: Partial<MessagesPart> = {}): MessagesPart {
   const { rows: r, strings, content } = rows.build();
-  return { t: 'msgs', shard: 0, batch: 1, first: true, last: true, rows: r, strings, content, upd: new Float64Array(), del: new Float64Array(), drop: [], ...extra };
+  return { t: 'msgs', shard: 0, batch: 1, first: true, last: true, rows: r, strings, content, upd: new Float64Array(), del: new Float64Array(), ranges: new Float64Array(), drop: [], ...extra };
 }
 
 function rowsOf(qid: number, ids: number[]): RowColumns {
@@ -37,10 +37,15 @@ function write(f: QueueFile, p: MessagesPart): void {
   f.commit();
 }
 
-function readIds(f: QueueFile): [number, number][] {
+/** Every stored row of the given queues, by paging each in whole. */
+function readChunks(f: QueueFile, qids: number[]): Float64Array[] {
+  return qids.map((qid) => f.reader.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
+}
+
+function readIds(f: QueueFile, qids = [1, 2, 7]): [number, number][] {
   const out: [number, number][] = [];
-  for (const chunk of f.read()) {
-    for (let i = 0; i < chunk.rows.length; i += INS_STRIDE) out.push([chunk.rows[i + INS.qid] as number, chunk.rows[i + INS.id] as number]);
+  for (const rows of readChunks(f, qids)) {
+    for (let i = 0; i < rows.length; i += INS_STRIDE) out.push([rows[i + INS.qid] as number, rows[i + INS.id] as number]);
   }
   return out;
 }
@@ -109,9 +114,11 @@ describe('QueueFile', () => {
     const p = part(rowsOf(1, [1, 2, 3]));
     write(f, p);
     write(f, part(rowsOf(1, [1, 2, 3])));
-    write(f, part(new RowColumns(), { upd: Float64Array.from([1, 2, 1, 4]), del: Float64Array.from([1, 3]) }));
-    const chunk = [...f.read()][0];
-    const rows = Array.from(chunk?.rows ?? []);
+    write(f, part(new RowColumns(), { upd: Float64Array.from([1, 2, 1, 4]), del: Float64Array.from([1, 3, 0, 6]) }));
+    write(f, part(new RowColumns(), { del: Float64Array.from([1, 3, 0, 6]) }));
+    const rows = Array.from(readChunks(f, [1])[0] ?? []);
+    // The counts followed the rows, not the attempts: two left, of 6 bytes each.
+    expect(f.counts([1]).counts).toEqual([{ qid: 1, priority: 0, messages: 2, bytes: 12, maxId: 3 }]);
     expect(readIds(f)).toEqual([
       [1, 1],
       [1, 2],
@@ -138,7 +145,7 @@ describe('QueueFile', () => {
     write(f, part(rowsOf(2, [9, 3])));
     write(f, part(rowsOf(1, [5, 4])));
     write(f, part(rowsOf(7, [1])));
-    expect(f.deleteOrphans([1, 2])).toBe(1);
+    expect(f.counts([1, 2]).orphans).toBe(1);
     expect(readIds(f)).toEqual([
       [1, 4],
       [1, 5],

@@ -17,43 +17,48 @@ const COLUMNS: Column[] = [
   { key: 'store', label: 'store' },
 ];
 
-async function depth(c: BenchConnection): Promise<number> {
+export async function depth(c: BenchConnection, queue: string): Promise<number> {
   try {
-    return await c.queueDepth(QUEUE);
+    return await c.queueDepth(queue);
   } catch {
     return -1; // not (yet) there
   }
 }
 
-async function restoreRun(ctx: RunContext, n: number): Promise<Metrics> {
-  const restart = ctx.restart;
-  if (restart === null) return { store: 'needs a broker the bench starts (not --url)' };
-  await ctx.admin.declareQueue(QUEUE, true);
+/** Declares a durable queue and fills it with `n` persistent messages, confirmed; returns the fill rate. */
+export async function fillDurable(ctx: RunContext, queue: string, n: number, bodySize: number): Promise<number> {
+  await ctx.admin.declareQueue(queue, true);
   const t0 = performance.now();
   const agents = await Agents.start({
     broker: ctx.broker.kind,
     url: ctx.broker.url,
-    groups: [[publisher({ exchange: '', keys: [QUEUE], bodySize: 128, persistent: true, confirm: true, maxOutstanding: ctx.options.outstanding, limit: n })]],
+    groups: [[publisher({ exchange: '', keys: [queue], bodySize, persistent: true, confirm: true, maxOutstanding: ctx.options.outstanding, limit: n })]],
   });
   try {
     agents.go();
-    await agents.publishersDone(15 * 60_000);
+    await agents.publishersDone(60 * 60_000);
   } finally {
     await agents.close();
   }
-  const fill = n / ((performance.now() - t0) / 1000);
-  const before = await depth(ctx.admin);
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function restoreRun(ctx: RunContext, n: number): Promise<Metrics> {
+  const restart = ctx.restart;
+  if (restart === null) return { store: 'needs a broker the bench starts (not --url)' };
+  const fill = await fillDurable(ctx, QUEUE, n, 128);
+  const before = await depth(ctx.admin, QUEUE);
   const store = skiffStore(ctx);
   if (store.startsWith('none')) return { fill, before, store: 'pending: no store in this build' };
 
   const { spawnedAt, acceptMs } = await restart();
   // A fresh connection: the old one died with the broker.
   const conn = await ctx.driver.connect(ctx.broker.url);
-  let restored = await depth(conn);
+  let restored = await depth(conn, QUEUE);
   const deadline = Date.now() + 120_000;
   while (restored < before && Date.now() < deadline) {
     await sleep(5);
-    restored = await depth(conn);
+    restored = await depth(conn, QUEUE);
   }
   const readyMs = performance.now() - spawnedAt;
   const rss = (rssBytes(ctx.broker.pid) ?? 0) / 2 ** 20;

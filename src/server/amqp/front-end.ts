@@ -61,8 +61,11 @@ export class AmqpFrontEnd implements AmqpContext {
     return conn;
   }
 
-  /** Binds a TCP port (port 0 picks a free one) and lists it as `amqp`. */
-  async listen(port: number, host: string): Promise<AddressInfo> {
+  /**
+   * Binds a TCP port (port 0 picks a free one) and lists it as `amqp`. With `hold`, connections
+   * wait until {@link serve} (the daemon binds before it restores its store).
+   */
+  async listen(port: number, host: string, hold = false): Promise<AddressInfo> {
     if (this.tcp !== null) throw new Error('the AMQP front end is already listening');
     this.tcp = await TcpListener.listen(
       port,
@@ -72,10 +75,16 @@ export class AmqpFrontEnd implements AmqpContext {
         this.accept(socket, peerOfSocket(socket));
       },
       this.log,
+      hold,
     );
     const { address, port: bound } = this.tcp.address;
     this.registry.addListener({ protocol: 'amqp', host: address, port: bound });
     return this.tcp.address;
+  }
+
+  /** Serves the TCP connections held since a `listen` with `hold`. */
+  serve(): void {
+    this.tcp?.serve();
   }
 
   get address(): AddressInfo | null {

@@ -2,6 +2,7 @@ import {
   Method,
   ProtocolError,
   ReplyCode,
+  argsOf,
   isAdminListKind,
   packValue,
   type AdminListKind,
@@ -12,6 +13,7 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
+  type StoreStatus,
 } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
 import type { ConnectionRegistry } from '../registry.js';
@@ -32,7 +34,7 @@ export interface AdminOptions {
   /** `memory_high_watermark`, reported by status. */
   memoryHighWatermark?: number;
   /** Checkpoint lag of the durable store for status; absent or null without a store. */
-  storeStatus?: () => Record<string, unknown> | null;
+  storeStatus?: () => StoreStatus | null;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
   rateSampleMs?: number;
 }
@@ -107,18 +109,18 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
     [
       Method.AdminList,
       (conn, p) => {
-        const kind = p.args[0] as string;
+        const { kind, offset } = argsOf(p, Method.AdminList);
         if (!isAdminListKind(kind)) {
           throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections or consumers)`);
         }
-        const { rows, next } = page(listRows(host, kind), p.args[1] as number, conn.frameMax - LIST_FRAME_OVERHEAD);
+        const { rows, next } = page(listRows(host, kind), offset, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
     ],
     [
       Method.AdminCloseConnection,
       (conn, p) => {
-        const [id, reason] = p.args as [string, string];
+        const { connection: id, reason } = argsOf(p, Method.AdminCloseConnection);
         const target = host.registry.get(id);
         if (target === undefined) throw new ProtocolError(ReplyCode.NOT_FOUND, `no connection '${id}'`);
         conn.writer.method(0, Method.AdminCloseConnectionOk, []);
@@ -176,6 +178,7 @@ function status(host: AdminHost, meter: RateMeter, options: AdminOptions): Serve
       queuedBytes: s.queuedBytes,
       highWatermark: options.memoryHighWatermark ?? 0,
       blocked: s.blocked,
+      alarms: [...host.broker.alarmReasons],
     },
     store: options.storeStatus?.() ?? null,
   };

@@ -10,9 +10,11 @@ import {
   PROTOCOL_MINOR,
   ProtocolError,
   ReplyCode,
+  argsOf,
   checkProtocolHeader,
   methodName,
   parseMethodAt,
+  type ArgsOf,
   type FrameSink,
   type ParsedMethod,
 } from '../../../protocol/index.js';
@@ -57,16 +59,34 @@ export class ServerChannel implements ChannelSink {
   }
 
   deliver(consumerTag: string, deliveryTag: number, m: Message): void {
-    this.conn.writer.contentRaw(
+    const content = nativeContent(m.content);
+    const sent = this.conn.writer.contentRaw(
       this.id,
       Method.BasicDeliver,
       [consumerTag, deliveryTag, m.redelivered, m.exchange, m.routingKey, m.persistent],
-      nativeContent(m.content),
+      content,
     );
+    if (!sent) this.tooLarge('basic.deliver', content.length);
   }
 
   returned(code: number, text: string, exchange: string, routingKey: string, content: Buffer): void {
-    this.conn.writer.contentRaw(this.id, Method.BasicReturn, [code, text, exchange, routingKey], content);
+    if (!this.conn.writer.contentRaw(this.id, Method.BasicReturn, [code, text, exchange, routingKey], content)) this.tooLarge('basic.return', content.length);
+  }
+
+  /**
+   * A message that does not fit in one frame of this connection's `frameMax` is never sent
+   * (SPEC §2.1): the channel is closed with CONTENT_TOO_LARGE, so its unacked messages, this one
+   * included, go back to their queue for a consumer with room. Deferred: the broker is in the
+   * middle of dispatching.
+   */
+  tooLarge(method: string, contentBytes: number): void {
+    if (this.closing) return;
+    this.closing = true;
+    const text = `${method} of a message of ${contentBytes - 4} bytes (properties and body) does not fit in frameMax ${this.conn.frameMax}`;
+    queueMicrotask(() => {
+      this.closing = false;
+      this.failed(new ProtocolError(ReplyCode.CONTENT_TOO_LARGE, text));
+    });
   }
 
   confirm(seq: number, multiple: boolean, ack: boolean): void {
@@ -121,6 +141,8 @@ export class Connection implements FrameSink, ClientConnection {
   /** Set while the broker blocks this publishing connection and we stopped reading (SPEC §3.1.4). */
   private paused = false;
   private hasPublished = false;
+  /** The client's own connection.close, for the log line when the socket goes. */
+  private clientClose: { replyCode: number; text: string } | null = null;
   /** Bytes received, frames and publishes, for admin listings. */
   bytesIn = 0;
   publishes = 0;
@@ -227,6 +249,7 @@ export class Connection implements FrameSink, ClientConnection {
     this.headerBuf = null;
     const check = checkProtocolHeader(have.subarray(0, HEADER_LENGTH));
     if (!check.ok) {
+      // A client of another protocol (an AMQP 0-9-1 library on the wrong port) is worth a warning that says which.
       const tried = describeProtocolHeader(have);
       this.log.warn({ reason: check.reason, tried, remote: this.remoteAddress }, `refused a client speaking ${tried}: this port speaks the Skiff native protocol`);
       this.state = 'closed';
@@ -261,6 +284,8 @@ export class Connection implements FrameSink, ClientConnection {
     try {
       if (type === FrameType.HEARTBEAT) {
         if (channel !== 0 || end !== start) throw new ProtocolError(ReplyCode.FRAME_ERROR, 'heartbeat frame must be empty and on channel 0');
+        // Before open-ok only connection.open is valid, a heartbeat included (SPEC §3.1.1).
+        if (this.state === 'opening' || this.state === 'authenticating') throw new ProtocolError(ReplyCode.COMMAND_INVALID, 'heartbeat before connection.open-ok');
         return;
       }
       let parsed: ParsedMethod;
@@ -291,14 +316,16 @@ export class Connection implements FrameSink, ClientConnection {
       if (id !== Method.ConnectionOpen || this.state === 'authenticating') {
         throw new ProtocolError(ReplyCode.COMMAND_INVALID, `expected connection.open, got ${p.def.name}`, { methodId: id });
       }
-      this.open(p.args);
+      this.open(argsOf(p, Method.ConnectionOpen));
       return;
     }
     switch (id) {
       case Method.ConnectionClose:
         this.writer.method(0, Method.ConnectionCloseOk, []);
         this.writer.flush();
-        this.log.info({ code: p.args[0], text: p.args[1] }, 'client closed connection');
+        // Logged with the "connection closed" line, one line per connection's end.
+        const { replyCode, text } = argsOf(p, Method.ConnectionClose);
+        this.clientClose = { replyCode, text };
         this.state = 'closed';
         this.cleanup();
         this.stream.end();
@@ -317,21 +344,14 @@ export class Connection implements FrameSink, ClientConnection {
     }
   }
 
-  private open(args: unknown[]): void {
-    const [username, password, frameMax, channelMax, heartbeatMs, clientProperties] = args as [
-      string,
-      string,
-      number,
-      number,
-      number,
-      Record<string, unknown>,
-    ];
+  private open({ username, password, frameMax, channelMax, heartbeatMs, clientProperties }: ArgsOf<typeof Method.ConnectionOpen>): void {
     const tuned = (asked: number, max: number): number => (asked === 0 || asked > max ? max : asked);
     this.frameMax = tuned(frameMax, this.ctx.frameMax);
     if (this.frameMax < 4096) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, 'connection.open: frameMax must be 0 or at least 4096', { methodId: Method.ConnectionOpen });
     this.channelMax = tuned(channelMax, this.ctx.channelMax);
     const serverHb = this.ctx.heartbeatMs;
-    this.heartbeatMs = heartbeatMs === 0 || serverHb === 0 ? Math.max(heartbeatMs, serverHb) : Math.min(heartbeatMs, serverHb);
+    // 0 from either side turns heartbeats off; otherwise the lower value wins (SPEC §3.1.1).
+    this.heartbeatMs = heartbeatMs === 0 || serverHb === 0 ? 0 : Math.min(heartbeatMs, serverHb);
     this.clientProperties = clientProperties;
     this.state = 'authenticating';
     Promise.resolve(this.ctx.auth.authenticate(username, password, this.remoteAddress)).then(
@@ -353,6 +373,7 @@ export class Connection implements FrameSink, ClientConnection {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.decoder.maxFrameBytes = this.frameMax;
+    this.writer.maxFrameBytes = this.frameMax;
     const name = typeof this.clientProperties['connectionName'] === 'string' ? (this.clientProperties['connectionName'] as string) : this.name;
     this.session = this.ctx.broker.openSession({
       id: this.id,
@@ -471,7 +492,7 @@ export class Connection implements FrameSink, ClientConnection {
 
   /** Releases broker state: channels close (requeueing unacked), exclusive queues go. */
   private cleanup(): void {
-    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.heartbeatTimer !== null) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = null;
     for (const ch of this.channels.values()) ch.closing = true;
     this.channels.clear();
@@ -489,31 +510,44 @@ export class Connection implements FrameSink, ClientConnection {
   }
 
   private onSocketClose(): void {
-    const wasOpen = this.session !== null;
+    // Logged once per connection that got past login, however it ended (close, error, drop).
+    const wasOpen = this.principal !== null;
     this.state = 'closed';
     if (this.timer !== null) clearTimeout(this.timer);
     this.cleanup();
-    if (wasOpen) this.log.info('connection closed');
+    if (wasOpen) {
+      this.log.info({ user: this.user, remote: `${this.peer.remoteAddress}:${this.peer.remotePort}`, name: this.userProvidedName ?? this.name, ...this.clientClose }, 'connection closed');
+    }
     this.closedResolve();
   }
 
   // ---- heartbeats and flow control ----
 
   private startHeartbeats(): void {
+    if (this.heartbeatMs !== 0) this.heartbeatDue();
+  }
+
+  /**
+   * One timer for both duties of SPEC §3.1.3, set for whichever falls due first: a heartbeat
+   * once nothing has been sent for `heartbeatMs / 2`, the close once the peer has sent nothing
+   * for `2 × heartbeatMs`. Set from deadlines rather than ticking, so neither slips by a tick.
+   */
+  private heartbeatDue(): void {
     const hb = this.heartbeatMs;
-    if (hb === 0) return;
-    this.heartbeatTimer = setInterval(() => {
-      const now = Date.now();
-      // While blocked we are not reading, so the peer's silence proves nothing (SPEC §3.1.4).
-      if (!this.paused && now - this.lastReadAt > 2 * hb) {
-        this.log.info({ heartbeatMs: hb }, 'missed heartbeats, closing');
-        this.destroy();
-        return;
-      }
-      if (now - this.writer.lastWriteAt >= hb / 2) {
-        this.writer.heartbeat();
-      }
-    }, Math.max(10, Math.floor(hb / 2)));
+    const now = Date.now();
+    // While blocked we are not reading, so the peer's silence proves nothing (SPEC §3.1.4).
+    if (!this.paused && now - this.lastReadAt >= 2 * hb) {
+      this.log.info({ heartbeatMs: hb, user: this.user, remote: this.remoteAddress }, 'missed heartbeats, closing');
+      this.destroy();
+      return;
+    }
+    if (now - this.writer.lastWriteAt >= hb / 2) {
+      this.writer.heartbeat();
+      this.writer.flush();
+    }
+    const sendAt = this.writer.lastWriteAt + hb / 2;
+    const deadAt = this.paused ? now + hb : this.lastReadAt + 2 * hb;
+    this.heartbeatTimer = setTimeout(() => this.heartbeatDue(), Math.max(1, Math.min(sendAt, deadAt) - now));
     this.heartbeatTimer.unref();
   }
 

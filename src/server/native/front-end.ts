@@ -69,13 +69,21 @@ export class NativeFrontEnd implements ServerContext {
     return conn;
   }
 
-  /** Binds a TCP port for this front end (port 0 picks a free one) and lists it as `skiff`. */
-  async listen(port: number, host: string): Promise<AddressInfo> {
+  /**
+   * Binds a TCP port for this front end (port 0 picks a free one) and lists it as `skiff`. With
+   * `hold`, connections wait until {@link serve} (see {@link TcpListener.listen}).
+   */
+  async listen(port: number, host: string, hold = false): Promise<AddressInfo> {
     if (this.tcp !== null) throw new Error('the native front end is already listening');
-    this.tcp = await TcpListener.listen(port, host, (socket) => this.accept(socket, peerOfSocket(socket)), this.log);
+    this.tcp = await TcpListener.listen(port, host, (socket) => this.accept(socket, peerOfSocket(socket)), this.log, hold);
     const { address, port: bound } = this.tcp.address;
     this.registry.addListener({ protocol: 'skiff', host: address, port: bound });
     return this.tcp.address;
+  }
+
+  /** Serves the TCP connections held since a `listen` with `hold`. */
+  serve(): void {
+    this.tcp?.serve();
   }
 
   /** The bound TCP address, or null when not listening on TCP. */

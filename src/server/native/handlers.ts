@@ -1,115 +1,133 @@
-import { Method, ProtocolError, ReplyCode, type ParsedMethod } from '../../../protocol/index.js';
+import { Method, ProtocolError, ReplyCode, argsOf, type ParsedMethod } from '../../../protocol/index.js';
 import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
 import { nativeContent } from '../../broker/stored-content.js';
 import type { ServerChannel } from './connection.js';
 
 /**
  * Channel-level methods (SPEC §3.3–3.6): arguments are already validated against the method
- * table, so each case reads them positionally. Broker errors propagate as ProtocolErrors and
- * close the channel (or the connection, for connection codes).
+ * table, and each case reads them by name with the table's types (`argsOf`). Broker errors
+ * propagate as ProtocolErrors and close the channel (or the connection, for connection codes).
  */
 export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
-  const a = p.args;
   const w = ch.conn.writer;
   const c = ch.channel;
   const broker = ch.conn.ctx.broker;
   const session = c.session;
   switch (p.def.id) {
     case Method.BasicPublish: {
+      const a = argsOf(p, Method.BasicPublish);
       const content = p.content as Buffer;
       if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
-      c.publish(a[0] as string, a[1] as string, a[2] as boolean, a[3] as boolean, a[4] as number, a[5] as number, content);
+      c.publish(a.exchange, a.routingKey, a.mandatory, a.persistent, a.priority, a.expiration, content);
       return;
     }
-    case Method.BasicAck:
-      c.ack(a[0] as number, a[1] as boolean);
+    case Method.BasicAck: {
+      const a = argsOf(p, Method.BasicAck);
+      c.ack(a.deliveryTag, a.multiple);
       return;
-    case Method.BasicNack:
-      c.nack(a[0] as number, a[1] as boolean, a[2] as boolean);
+    }
+    case Method.BasicNack: {
+      const a = argsOf(p, Method.BasicNack);
+      c.nack(a.deliveryTag, a.multiple, a.requeue);
       return;
-    case Method.BasicReject:
-      c.reject(a[0] as number, a[1] as boolean);
+    }
+    case Method.BasicReject: {
+      const a = argsOf(p, Method.BasicReject);
+      c.reject(a.deliveryTag, a.requeue);
       return;
-    case Method.BasicQos:
-      c.qos(a[0] as number, a[1] as boolean);
+    }
+    case Method.BasicQos: {
+      const a = argsOf(p, Method.BasicQos);
+      c.qos(a.prefetchCount, a.global);
       w.method(ch.id, Method.BasicQosOk, []);
       return;
+    }
     case Method.BasicConsume: {
-      if (Object.keys(a[4] as object).length !== 0) {
-        throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${Object.keys(a[4] as object)[0]}'`);
-      }
-      const tag = c.consume(a[0] as string, a[1] as string, a[2] as boolean, a[3] as boolean);
+      const a = argsOf(p, Method.BasicConsume);
+      const unknown = Object.keys(a.arguments)[0];
+      if (unknown !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${unknown}'`);
+      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
       return;
     }
     case Method.BasicCancel: {
-      const tag = a[0] as string;
-      c.cancel(tag);
-      w.method(ch.id, Method.BasicCancelOk, [tag]);
+      const { consumerTag } = argsOf(p, Method.BasicCancel);
+      c.cancel(consumerTag);
+      w.method(ch.id, Method.BasicCancelOk, [consumerTag]);
       return;
     }
     case Method.BasicCancelOk:
       return; // the client acknowledging our server-sent cancel
     case Method.BasicGet: {
-      const r = c.get(a[0] as string, a[1] as boolean);
+      const a = argsOf(p, Method.BasicGet);
+      const r = c.get(a.queue, a.noAck, (m) => {
+        // Measured with the two counts at their largest: they are known only once it is taken.
+        const max = Number.MAX_SAFE_INTEGER;
+        const bytes = nativeContent(m.content).length - 4;
+        const size = w.contentFrameSize([max, m.redelivered, m.exchange, m.routingKey, max, m.persistent], 0, bytes);
+        if (size <= ch.conn.frameMax) return null;
+        return new ProtocolError(ReplyCode.CONTENT_TOO_LARGE, `basic.get-ok of a message of ${bytes} bytes (properties and body) does not fit in frameMax ${ch.conn.frameMax}`);
+      });
       if (r === null) w.method(ch.id, Method.BasicGetEmpty, []);
       else {
         const m = r.message;
-        w.contentRaw(
-          ch.id,
-          Method.BasicGetOk,
-          [r.deliveryTag, m.redelivered, m.exchange, m.routingKey, r.messageCount, m.persistent],
-          nativeContent(m.content),
-        );
+        w.contentRaw(ch.id, Method.BasicGetOk, [r.deliveryTag, m.redelivered, m.exchange, m.routingKey, r.messageCount, m.persistent], nativeContent(m.content));
       }
       return;
     }
-    case Method.ExchangeDeclare:
-      broker.declareExchange(
-        a[0] as string,
-        a[1] as string,
-        { durable: a[3] as boolean, autoDelete: a[4] as boolean, internal: a[5] as boolean, arguments: a[6] as Record<string, unknown> },
-        a[2] as boolean,
-      );
+    case Method.ExchangeDeclare: {
+      const a = argsOf(p, Method.ExchangeDeclare);
+      broker.declareExchange(a.exchange, a.type, { durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments }, a.passive);
       w.method(ch.id, Method.ExchangeDeclareOk, []);
       return;
-    case Method.ExchangeDelete:
-      broker.deleteExchange(a[0] as string, a[1] as boolean);
+    }
+    case Method.ExchangeDelete: {
+      const a = argsOf(p, Method.ExchangeDelete);
+      broker.deleteExchange(a.exchange, a.ifUnused);
       w.method(ch.id, Method.ExchangeDeleteOk, []);
       return;
+    }
     case Method.QueueDeclare: {
-      const q = broker.declareQueue(
-        a[0] as string,
-        { durable: a[2] as boolean, exclusive: a[3] as boolean, autoDelete: a[4] as boolean, arguments: a[5] as Record<string, unknown> },
-        a[1] as boolean,
-        session,
-      );
+      const a = argsOf(p, Method.QueueDeclare);
+      const q = broker.declareQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments }, a.passive, session);
       w.method(ch.id, Method.QueueDeclareOk, [q.name, q.messageCount, q.consumerCount]);
       return;
     }
-    case Method.QueueBind:
-      broker.bind(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>, session);
+    case Method.QueueBind: {
+      const a = argsOf(p, Method.QueueBind);
+      broker.bind(a.queue, a.exchange, a.routingKey, a.arguments, session);
       w.method(ch.id, Method.QueueBindOk, []);
       return;
-    case Method.ExchangeBind:
-      broker.bindExchange(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>);
+    }
+    case Method.ExchangeBind: {
+      const a = argsOf(p, Method.ExchangeBind);
+      broker.bindExchange(a.destination, a.source, a.routingKey, a.arguments);
       w.method(ch.id, Method.ExchangeBindOk, []);
       return;
-    case Method.ExchangeUnbind:
-      broker.unbindExchange(a[0] as string, a[1] as string, a[2] as string, a[3] as Record<string, unknown>);
+    }
+    case Method.ExchangeUnbind: {
+      const a = argsOf(p, Method.ExchangeUnbind);
+      broker.unbindExchange(a.destination, a.source, a.routingKey, a.arguments);
       w.method(ch.id, Method.ExchangeUnbindOk, []);
       return;
-    case Method.QueueUnbind:
-      broker.unbind(a[0] as string, a[1] as string, a[2] as string, session, a[3] as Record<string, unknown>);
+    }
+    case Method.QueueUnbind: {
+      const a = argsOf(p, Method.QueueUnbind);
+      broker.unbind(a.queue, a.exchange, a.routingKey, session, a.arguments);
       w.method(ch.id, Method.QueueUnbindOk, []);
       return;
-    case Method.QueuePurge:
-      w.method(ch.id, Method.QueuePurgeOk, [broker.purgeQueue(a[0] as string, session)]);
+    }
+    case Method.QueuePurge: {
+      const { queue } = argsOf(p, Method.QueuePurge);
+      w.method(ch.id, Method.QueuePurgeOk, [broker.purgeQueue(queue, session)]);
       return;
-    case Method.QueueDelete:
-      w.method(ch.id, Method.QueueDeleteOk, [broker.deleteQueue(a[0] as string, a[1] as boolean, a[2] as boolean, session)]);
+    }
+    case Method.QueueDelete: {
+      const a = argsOf(p, Method.QueueDelete);
+      w.method(ch.id, Method.QueueDeleteOk, [broker.deleteQueue(a.queue, a.ifUnused, a.ifEmpty, session)]);
       return;
+    }
     case Method.ConfirmSelect:
       c.confirmSelect();
       w.method(ch.id, Method.ConfirmSelectOk, []);

@@ -35,6 +35,8 @@ export class WsEndpoint {
   private readonly perIp = new Map<string, number>();
   private readonly sockets = new Map<WebSocket, { alive: boolean }>();
   private readonly pinger: ReturnType<typeof setInterval> | null;
+  /** Upgrades are refused (503) until the daemon has restored its store and serves. */
+  private serving = false;
   private opened = 0;
   private readonly refused = { origin: 0, connection_limit: 0, subprotocol: 0 };
   private readonly dropped = { handshake_timeout: 0, idle: 0 };
@@ -64,6 +66,11 @@ export class WsEndpoint {
     if (options.whenNoneOffered === true) this.unnamed = frontEnd;
   }
 
+  /** Starts taking upgrades: the daemon calls it once its store is restored, as for its other listeners. */
+  serve(): void {
+    this.serving = true;
+  }
+
   /** The subprotocols served, in registration order. */
   get subprotocols(): string[] {
     return [...this.frontEnds.keys()];
@@ -84,6 +91,7 @@ export class WsEndpoint {
     // The HTTP server let go of the socket: a peer that resets it now must not be an unhandled 'error'.
     socket.on('error', () => socket.destroy());
     const ip = req.socket.remoteAddress ?? 'unknown';
+    if (!this.serving) return this.refuse(socket, 503, 'Service Unavailable', 'the broker is starting (restoring its store); try again shortly', { remote: ip });
     const origin = req.headers.origin;
     const originCheck = checkOrigin(origin, req.headers.host, this.options.allowedOrigins);
     if (!originCheck.ok) {

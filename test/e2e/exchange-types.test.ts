@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, ReturnedMessage } from '../../src/client/index.js';
-import { drain, usePolicyServer } from '../helpers/policy-server.js';
+import { drain, usePolicyServer } from '../helpers/clock-server.js';
 import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();
@@ -158,6 +158,6 @@ describe('alternate exchange (SPEC §3.3.2)', () => {
     await ch.declareExchange('orders', 'direct', { arguments: { 'alternate-exchange': 'not-declared' } });
     await ch.publish('orders', 'mystery', 'm', { mandatory: true });
     const [r] = await returned.take(1);
-    expect({ code: r?.code, text: r?.text, body: r?.message.text() }).toEqual({ code: 312, text: 'NO_ROUTE', body: 'm' });
+    expect({ code: r?.code, replyCode: r?.replyCode, text: r?.text, body: r?.message.text() }).toEqual({ code: 'NO_ROUTE', replyCode: 312, text: 'NO_ROUTE', body: 'm' });
   });
 });

@@ -96,7 +96,8 @@ describe('routing over TCP with the real client', () => {
     await ch.publish('amq.direct', 'nobody', 'come back', { mandatory: true, messageId: 'r1' });
     await ch.publish('amq.direct', 'nobody', 'dropped silently');
     const [r] = await returns.take(1);
-    expect([r?.code, r?.text, r?.exchange, r?.routingKey, r?.message.text(), r?.message.properties.messageId]).toEqual([
+    expect([r?.code, r?.replyCode, r?.text, r?.exchange, r?.routingKey, r?.message.text(), r?.message.properties.messageId]).toEqual([
+      'NO_ROUTE',
       ReplyCode.NO_ROUTE,
       'NO_ROUTE',
       'amq.direct',

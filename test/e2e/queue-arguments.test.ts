@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { usePolicyServer } from '../helpers/policy-server.js';
+import { usePolicyServer } from '../helpers/clock-server.js';
 
 const server = usePolicyServer();
 

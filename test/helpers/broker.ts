@@ -56,7 +56,7 @@ export class FakeSink implements ChannelSink {
 export const TRANSIENT: QueueOptions = { durable: false, exclusive: false, autoDelete: false, arguments: {} };
 
 /** A broker with helpers to open sessions and channels over {@link FakeSink}s. */
-export class Engine {
+export class TestBroker {
   readonly broker: Broker;
   private sessions = 0;
 

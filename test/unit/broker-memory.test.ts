@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { makeContent } from '../../src/broker/message.js';
-import { Engine } from '../helpers/engine.js';
+import { TestBroker } from '../helpers/broker.js';
 
 /** A message as the decoder hands it over: a view into a 64 KiB socket chunk full of others. */
 const chunk = Buffer.alloc(64 * 1024);
@@ -16,7 +16,7 @@ describe('memory held by waiting messages', () => {
   });
 
   it('a message parked in a queue without consumers keeps a compact copy, not the socket chunk it came in', () => {
-    const e = new Engine();
+    const e = new TestBroker();
     e.queue('idle');
     const { ch } = e.channel();
     ch.publish('', 'idle', false, false, 0, 0, viewInChunk('tick'));
@@ -25,7 +25,7 @@ describe('memory held by waiting messages', () => {
   });
 
   it('a message that goes straight to a consumer is passed on as the view it arrived as', () => {
-    const e = new Engine();
+    const e = new TestBroker();
     e.queue('busy');
     const { ch, sink } = e.channel();
     e.consume(ch, 'busy');
@@ -40,7 +40,7 @@ describe('memory held by waiting messages', () => {
   });
 
   it('fanout to several idle queues copies the bytes once, shared by all of them', () => {
-    const e = new Engine();
+    const e = new TestBroker();
     e.exchange('ticks', 'fanout');
     for (const q of ['a', 'b', 'c']) {
       e.queue(q);

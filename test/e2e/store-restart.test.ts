@@ -1,7 +1,7 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Channel, Connection, Message } from '../../src/client/index.js';
 import { Collector, waitFor } from '../helpers/wait.js';
-import { freshDataDir, removeDataDirs, startDurable, storedMessageCount, type DurableDaemon } from './durability-harness.js';
+import { freshDataDir, removeDataDirs, startDurable, storedMessageCount, type DurableDaemon } from '../helpers/durable.js';
 
 beforeEach(() => {
   expect.hasAssertions();

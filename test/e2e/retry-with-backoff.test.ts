@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/client/index.js';
-import { usePolicyServer } from '../helpers/policy-server.js';
+import { usePolicyServer } from '../helpers/clock-server.js';
 import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();

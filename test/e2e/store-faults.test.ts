@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
 import { SKIFF_BIN } from '../helpers/cli.js';
 import { deferred, waitFor, within } from '../helpers/wait.js';
-import { captureLog, freshDataDir, removeDataDirs, startDurable, storedMessageCount } from './durability-harness.js';
+import { captureLog, freshDataDir, removeDataDirs, startDurable, storedMessageCount } from '../helpers/durable.js';
 
 beforeEach(() => {
   expect.hasAssertions();
@@ -117,7 +117,7 @@ describe('the store refuses to start rather than lose data', () => {
     writeFileSync(file, bytes);
     expect(await refusal(dataDir)).toEqual({
       code: 'ERR_STORE_CORRUPT',
-      message: `store file '${file}' is corrupt or not a database (database disk image is malformed); refusing to start without it (restore it from a backup or move it away)`,
+      message: `store file '${file}' is corrupt or not a database (database disk image is malformed); refusing to start without it (restore it from a backup or move it away); it holds the messages of queue 'q'`,
     });
   });
 
@@ -141,7 +141,7 @@ describe('the store refuses to start rather than lose data', () => {
     db.close();
     expect(await refusal(dataDir)).toEqual({
       code: 'ERR_STORE_SCHEMA',
-      message: `store file '${file}' has schema version 99, newer than this skiff supports (1); upgrade skiff or restore an older backup`,
+      message: `store file '${file}' has schema version 99, newer than this skiff supports (2); upgrade skiff or restore an older backup`,
     });
   });
 

@@ -323,7 +323,7 @@ describe('malformed arguments (SPEC §3.2): SYNTAX_ERROR', () => {
   it('malformed arguments on channel 0 are a connection error', async () => {
     const raw = await open(0);
     raw.sendMethod(0, Method.ConnectionClose, ['not a code', 'x']);
-    await connectionError(raw, S, "SYNTAX_ERROR - connection.close: argument 'code' must be a non-negative integer", Method.ConnectionClose);
+    await connectionError(raw, S, "SYNTAX_ERROR - connection.close: argument 'replyCode' must be a non-negative integer", Method.ConnectionClose);
   });
 
   it('a malformed connection.open is a connection error', async () => {
@@ -353,7 +353,7 @@ describe('missing things and failed preconditions: channel errors', () => {
     ['ack of an unknown delivery tag', Method.BasicAck, [42], ReplyCode.PRECONDITION_FAILED, 'PRECONDITION_FAILED - ack: unknown delivery tag 42'],
     ['delete ifUnused of a queue in use', Method.QueueDelete, ['bystander', true], ReplyCode.PRECONDITION_FAILED, "PRECONDITION_FAILED - queue 'bystander' in use"],
     ['an unknown queue argument', Method.QueueDeclare, ['q', false, false, false, false, { 'x-nonsense': 1 }], ReplyCode.PRECONDITION_FAILED, "PRECONDITION_FAILED - unknown queue argument 'x-nonsense'"],
-    ['a reserved queue name', Method.QueueDeclare, ['amq.mine'], ReplyCode.ACCESS_REFUSED, "ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.'"],
+    ['a reserved queue name', Method.QueueDeclare, ['amq.mine'], ReplyCode.ACCESS_REFUSED, "ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.*'"],
     ['delete the default exchange', Method.ExchangeDelete, [''], ReplyCode.ACCESS_REFUSED, 'ACCESS_REFUSED - operation not permitted on the default exchange'],
     ['exclusive consume of a queue with consumers', Method.BasicConsume, ['bystander', '', false, true], ReplyCode.ACCESS_REFUSED, "ACCESS_REFUSED - cannot obtain exclusive access to queue 'bystander': it has consumers"],
   ])('%s', async (_label, id, args, code, text) => {

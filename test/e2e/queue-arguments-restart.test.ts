@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshDataDir, removeDataDirs, startDurable } from './durability-harness.js';
-import { count, drain } from '../helpers/policy-server.js';
+import { freshDataDir, removeDataDirs, startDurable } from '../helpers/durable.js';
+import { count, drain } from '../helpers/clock-server.js';
 
 afterAll(removeDataDirs);
 

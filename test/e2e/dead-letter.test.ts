@@ -3,7 +3,7 @@ import type { Channel, Message } from '../../src/client/index.js';
 import { NoPersistence } from '../../src/broker/persistence.js';
 import type { Message as StoredMessage } from '../../src/broker/message.js';
 import type { Queue } from '../../src/broker/queue.js';
-import { count, usePolicyServer } from '../helpers/policy-server.js';
+import { count, usePolicyServer } from '../helpers/clock-server.js';
 import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();

@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Engine, TRANSIENT, thrown } from '../helpers/engine.js';
+import { TestBroker, TRANSIENT, thrown } from '../helpers/broker.js';
 
-let e: Engine;
+let e: TestBroker;
 beforeEach(() => {
-  e = new Engine();
+  e = new TestBroker();
 });
 
 const PRECONDITION = 'PRECONDITION_FAILED';
@@ -43,7 +43,7 @@ describe('exchange declare and delete (SPEC §3.3)', () => {
   it('a reserved amq. name is ACCESS_REFUSED; the default exchange cannot be declared, deleted or bound', () => {
     expect(thrown(() => e.exchange('amq.mine', 'direct'))).toEqual({
       code: 'ACCESS_REFUSED',
-      message: "exchange name 'amq.mine' contains reserved prefix 'amq.'",
+      message: "exchange name 'amq.mine' contains reserved prefix 'amq.*'",
     });
     const refused = { code: 'ACCESS_REFUSED', message: 'operation not permitted on the default exchange' };
     expect(thrown(() => e.exchange('', 'direct'))).toEqual(refused);
@@ -145,7 +145,7 @@ describe('queue declare and delete (SPEC §3.4)', () => {
   it('a reserved amq. queue name is ACCESS_REFUSED', () => {
     expect(thrown(() => e.queue('amq.q'))).toEqual({
       code: 'ACCESS_REFUSED',
-      message: "queue name 'amq.q' contains reserved prefix 'amq.'",
+      message: "queue name 'amq.q' contains reserved prefix 'amq.*'",
     });
   });
 

@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ReplyCode } from '../../protocol/index.js';
-import { Engine, content, thrown } from '../helpers/engine.js';
+import { TestBroker, content, thrown } from '../helpers/broker.js';
 
-let e: Engine;
+let e: TestBroker;
 beforeEach(() => {
-  e = new Engine();
+  e = new TestBroker();
 });
 
 function route(exchange: string, key: string): number {

@@ -4,7 +4,7 @@ import { connect, type Channel, type Connection, type Message } from '../../src/
 import { cleanEnv, launchServer } from '../helpers/cli.js';
 import { Random } from '../helpers/random.js';
 import { within } from '../helpers/wait.js';
-import { freshDataDir, removeDataDirs } from './durability-harness.js';
+import { freshDataDir, removeDataDirs } from '../helpers/durable.js';
 
 /**
  * The crash test (STYLE §24): `skiff server` as a child process, publishers with confirms and

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, Message } from '../../src/client/index.js';
 import { NackError, ServerError } from '../../src/client/index.js';
-import { drain, usePolicyServer } from '../helpers/policy-server.js';
+import { drain, usePolicyServer } from '../helpers/clock-server.js';
 import { Collector, within } from '../helpers/wait.js';
 
 const server = usePolicyServer();
@@ -41,10 +41,20 @@ describe('max length (SPEC §3.4.1)', () => {
 
   it('x-max-length-bytes counts content bytes (properties + body)', async () => {
     const ch = await server().channel();
-    // Each message below is 4 + 10 bytes with no properties: two fit in 30 bytes, three do not.
-    await ch.declareQueue('q', { arguments: { 'x-max-length-bytes': 30 } });
+    // Each message below is a 10-byte body with no properties: two fit in 25 bytes, three do not.
+    await ch.declareQueue('q', { arguments: { 'x-max-length-bytes': 25 } });
     for (const b of ['0123456789', 'abcdefghij', 'ABCDEFGHIJ']) await ch.publish('', 'q', b);
     expect(await drain(ch, 'q')).toEqual(['abcdefghij', 'ABCDEFGHIJ']);
+  });
+
+  it('x-max-length-bytes and readyBytes count properties and body only: four 4-byte bodies are 16 bytes', async () => {
+    const ch = await server().channel();
+    await ch.declareQueue('q', { arguments: { 'x-max-length-bytes': 16 } });
+    for (const b of ['aaaa', 'bbbb', 'cccc', 'dddd']) await ch.publish('', 'q', b);
+    // What `skiff list queues` shows as bytes (admin `readyBytes`).
+    expect(server().broker.queues.get('q')?.readyBytes).toBe(16);
+    await ch.publish('', 'q', 'eeee');
+    expect(await drain(ch, 'q')).toEqual(['bbbb', 'cccc', 'dddd', 'eeee']);
   });
 
   it('reject-publish: a full queue refuses, and a confirming publisher gets a nack', async () => {

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { NoPersistence } from '../../src/broker/persistence.js';
-import { Engine, tick } from '../helpers/engine.js';
+import { TestBroker, tick } from '../helpers/broker.js';
 
 /** A store whose commits the test completes by hand (the Persistence interface's far side). */
 class ManualCommits extends NoPersistence {
@@ -14,10 +14,10 @@ class ManualCommits extends NoPersistence {
 }
 
 let store: ManualCommits;
-let e: Engine;
+let e: TestBroker;
 beforeEach(() => {
   store = new ManualCommits();
-  e = new Engine({ persistence: store });
+  e = new TestBroker({ persistence: store });
   e.queue('q');
   e.queue('d', { durable: true });
 });
