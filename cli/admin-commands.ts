@@ -60,6 +60,18 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'prefetch', value: (c) => c.prefetch },
     { header: 'unacked', value: (c) => c.unacked },
   ],
+  permissions: [
+    { header: 'user', value: (p) => p.user },
+    { header: 'vhost', value: (p) => p.vhost },
+    { header: 'configure', value: (p) => p.configure },
+    { header: 'write', value: (p) => p.write },
+    { header: 'read', value: (p) => p.read },
+  ],
+  users: [
+    { header: 'name', value: (u) => u.name },
+    { header: 'tags', value: (u) => u.tags.join(',') },
+    { header: 'source', value: (u) => u.source },
+  ],
 };
 
 function statusLines(s: ServerStatus): string {
@@ -175,6 +187,13 @@ export function addAdminCommands(program: Command, io: Io): void {
       .argument('<file>', "definitions file; '-' for stdin"),
   ).action(async (file: string, opts: TargetOptions) => {
     const d = parseDefinitions(await readJson(io, file));
+    const skipped = (['users', 'permissions', 'topic_permissions', 'policies', 'parameters'] as const).filter((k) => {
+      const v = d.rabbit?.[k];
+      return Array.isArray(v) && v.length !== 0;
+    });
+    if (skipped.length !== 0) {
+      io.stderr.write(`skiff: warning: ${skipped.join(', ')}: not imported over the native protocol; POST the file to /api/definitions to import them\n`);
+    }
     const progress = new Progress(io.stderr, 'importing', definitionsCount(d));
     const counts = await withConnection(opts, io, (conn) => importDefinitions(conn, d, (done) => progress.update(done)));
     progress.finish();

@@ -16,6 +16,8 @@ export interface Io {
   onInterrupt(handler: () => void): () => void;
   /** Ends the process at once (a second Ctrl-C while the daemon stops). */
   exit(code: number): void;
+  /** Calls `handler` on SIGHUP (reload TLS certificates) until the returned function is called. */
+  onHangup?(handler: () => void): () => void;
 }
 
 /** The real process streams, environment and signals. */
@@ -34,6 +36,10 @@ export function processIo(): Io {
       };
     },
     exit: (code) => process.exit(code),
+    onHangup: (handler) => {
+      process.on('SIGHUP', handler);
+      return () => process.off('SIGHUP', handler);
+    },
   };
 }
 

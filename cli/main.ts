@@ -6,6 +6,7 @@ import type { Io } from './io.js';
 import { addMessageCommands } from './message-commands.js';
 import { addServerCommands } from './server-command.js';
 import { addTopologyCommands } from './topology-commands.js';
+import { addPermissionCommands, addUserCommands } from './user-commands.js';
 
 /** The command table: every subcommand, its options and help text. */
 export function buildProgram(io: Io): Command {
@@ -22,6 +23,8 @@ export function buildProgram(io: Io): Command {
   addAdminCommands(program, io);
   addTopologyCommands(program, io);
   addMessageCommands(program, io);
+  addUserCommands(program, io);
+  addPermissionCommands(program, io);
   return program;
 }
 

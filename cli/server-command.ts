@@ -81,11 +81,17 @@ export function addServerCommands(program: Command, io: Io): void {
         if (e.code === 'EACCES') throw new CliError(ExitCode.FAILURE, `${where}: permission denied`);
         throw err;
       }
+      // SIGHUP re-reads the TLS certificate, key and CA; without TLS it is ignored (logged).
+      const offHup = io.onHangup?.(() => {
+        log.info('SIGHUP: reloading TLS certificates');
+        daemon.reloadTls();
+      });
       if (signals === 0) await new Promise<void>((resolve) => (wake = resolve));
       try {
         await daemon.stop();
       } finally {
         off();
+        offHup?.();
       }
       log.info('stopped');
     });
@@ -95,10 +101,18 @@ export function addServerCommands(program: Command, io: Io): void {
     .description('print a scrypt hash of a password for the users table of the config')
     .argument('[password]', 'omitted: prompted for on a terminal, else the first line of stdin')
     .action(async (given: string | undefined) => {
-      const password = given ?? (io.stdin.isTTY === true ? await promptTwice(io) : await firstLine(io));
-      if (password === '') throw usageError('hash-password: the password is empty');
-      println(io.stdout, await hashPassword(password));
+      println(io.stdout, await hashPassword(await readPassword(io, given, 'hash-password')));
     });
+}
+
+/**
+ * A password given as an argument, else typed twice at a terminal (not echoed), else the first
+ * line of stdin (scripts). Empty is a usage error naming `command`.
+ */
+export async function readPassword(io: Io, given: string | undefined, command: string): Promise<string> {
+  const password = given ?? (io.stdin.isTTY === true ? await promptTwice(io, command) : await firstLine(io));
+  if (password === '') throw usageError(`${command}: the password is empty`);
+  return password;
 }
 
 async function firstLine(io: Io): Promise<string> {
@@ -110,15 +124,15 @@ async function firstLine(io: Io): Promise<string> {
   return (Buffer.concat(chunks).toString('utf8').split('\n')[0] ?? '').replace(/\r$/, '');
 }
 
-async function promptTwice(io: Io): Promise<string> {
-  const first = await promptHidden(io, 'password: ');
-  const again = await promptHidden(io, 'again: ');
-  if (first !== again) throw usageError('hash-password: the passwords do not match');
+async function promptTwice(io: Io, command: string): Promise<string> {
+  const first = await promptHidden(io, 'password: ', command);
+  const again = await promptHidden(io, 'again: ', command);
+  if (first !== again) throw usageError(`${command}: the passwords do not match`);
   return first;
 }
 
 /** Reads a line from the terminal without echoing it. */
-function promptHidden(io: Io, prompt: string): Promise<string> {
+function promptHidden(io: Io, prompt: string, command: string): Promise<string> {
   const stdin = io.stdin;
   io.stderr.write(prompt);
   stdin.setRawMode?.(true);
@@ -136,7 +150,7 @@ function promptHidden(io: Io, prompt: string): Promise<string> {
     const onData = (chunk: Buffer | string): void => {
       for (const ch of chunk.toString()) {
         if (ch === '\r' || ch === '\n') return done(null);
-        if (ch === '\u0003' || ch === '\u0004') return done(usageError('hash-password: cancelled'));
+        if (ch === '\u0003' || ch === '\u0004') return done(usageError(`${command}: cancelled`));
         if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1);
         else text += ch;
       }

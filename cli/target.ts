@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT } from '../protocol/defaults.js';
 import { connect, type Connection } from '../src/client/index.js';
 import { usageError } from './exit.js';
 import type { Io } from './io.js';
@@ -12,6 +13,8 @@ export interface TargetOptions {
   user?: string;
   password?: string;
   json?: boolean;
+  tls?: boolean;
+  ca?: string;
 }
 
 interface Target {
@@ -19,16 +22,20 @@ interface Target {
   port: number;
   user: string;
   password: string;
+  /** `skiffs://` or --tls: TLS, verifying the daemon (against --ca when given). */
+  tls: boolean;
 }
 
 /** Adds --url/--host/--port/--user/--password/--json to a command. */
 export function addTargetOptions(cmd: Command): Command {
   return cmd
-    .option('--url <url>', 'daemon URL, skiff://user:password@host:port (env SKIFF_URL)')
+    .option('--url <url>', 'daemon URL, skiff://user:password@host:port or skiffs://… for TLS (env SKIFF_URL)')
     .option('-H, --host <host>', `daemon host (env SKIFF_HOST; default ${DEFAULT_HOST})`)
     .option('-p, --port <port>', `daemon port (env SKIFF_PORT; default ${DEFAULT_PORT})`)
     .option('-u, --user <name>', 'user name (env SKIFF_USER; default guest)')
     .option('--password <password>', 'password (env SKIFF_PASSWORD; default guest)')
+    .option('--tls', 'connect over TLS (as a skiffs:// URL does; default port 5681)')
+    .option('--ca <file>', "PEM CA to verify the daemon's certificate with (env SKIFF_CA; default: the system's)")
     .option('--json', 'print JSON for scripts instead of tables');
 }
 
@@ -39,8 +46,8 @@ function fromUrl(url: string, source: string): Partial<Target> {
   } catch {
     throw usageError(`${source}: invalid URL '${url}'`);
   }
-  if (u.protocol !== 'skiff:') throw usageError(`${source}: URL must start with skiff:// (got '${u.protocol}')`);
-  const out: Partial<Target> = {};
+  if (u.protocol !== 'skiff:' && u.protocol !== 'skiffs:') throw usageError(`${source}: URL must start with skiff:// or skiffs:// (got '${u.protocol}')`);
+  const out: Partial<Target> = { tls: u.protocol === 'skiffs:' };
   if (u.hostname !== '') out.host = u.hostname.replace(/^\[|\]$/g, '');
   if (u.port !== '') out.port = Number(u.port);
   if (u.username !== '') out.user = decodeURIComponent(u.username);
@@ -65,6 +72,7 @@ export function resolveTarget(opts: TargetOptions, env: Io['env']): Target {
       ...(opts.port !== undefined && { port: port(opts.port, '--port') }),
       ...(opts.user !== undefined && { user: opts.user }),
       ...(opts.password !== undefined && { password: opts.password }),
+      ...(opts.tls === true && { tls: true }),
     },
     opts.url !== undefined ? fromUrl(opts.url, '--url') : {},
     {
@@ -74,19 +82,30 @@ export function resolveTarget(opts: TargetOptions, env: Io['env']): Target {
       ...(env['SKIFF_PASSWORD'] !== undefined && { password: env['SKIFF_PASSWORD'] }),
     },
     env['SKIFF_URL'] ? fromUrl(env['SKIFF_URL'], 'SKIFF_URL') : {},
-    { host: DEFAULT_HOST, port: DEFAULT_PORT, user: 'guest', password: 'guest' },
+    { host: DEFAULT_HOST, user: 'guest', password: 'guest', tls: false },
   ];
-  const pick = <K extends keyof Target>(k: K): Target[K] => sources.find((s) => s[k] !== undefined)?.[k] as Target[K];
-  return { host: pick('host'), port: pick('port'), user: pick('user'), password: pick('password') };
+  const pick = <K extends keyof Target>(k: K): Target[K] | undefined => sources.find((s) => s[k] !== undefined)?.[k] as Target[K] | undefined;
+  const tls = pick('tls') === true;
+  return { host: pick('host') as string, port: pick('port') ?? (tls ? DEFAULT_TLS_PORT : DEFAULT_PORT), user: pick('user') as string, password: pick('password') as string, tls };
 }
 
 /** Connects and runs `fn`, closing the connection afterwards whatever happens. */
 export async function withConnection<T>(opts: TargetOptions, io: Io, fn: (conn: Connection) => Promise<T>): Promise<T> {
   const t = resolveTarget(opts, io.env);
   const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-  const url = `skiff://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password)}@${host}:${t.port}`;
+  const url = `${t.tls ? 'skiffs' : 'skiff'}://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password)}@${host}:${t.port}`;
+  const caFile = opts.ca ?? (io.env['SKIFF_CA'] || undefined);
+  let ca: Buffer | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw usageError(`--ca: cannot read '${caFile}': ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    }
+  }
   // A command fails fast (exit 3) rather than waiting out a broker restart.
-  const conn = await connect(url, { connectionName: 'skiff-cli', timeoutMs: 5000, reconnect: false });
+  const conn = await connect(url, { connectionName: 'skiff-cli', timeoutMs: 5000, reconnect: false, ...(ca !== undefined && { tls: { ca } }) });
   try {
     return await fn(conn);
   } finally {

@@ -11,3 +11,7 @@ export const DEFAULT_PORT = 5680;
 export const DEFAULT_AMQP_PORT = 5672;
 /** The HTTP management API, metrics and dashboard, RabbitMQ management's port. */
 export const DEFAULT_HTTP_PORT = 15672;
+/** The native protocol over TLS (`skiffs://`). */
+export const DEFAULT_TLS_PORT = 5681;
+/** AMQP over TLS (`amqps://`), RabbitMQ's port. */
+export const DEFAULT_AMQPS_PORT = 5671;

@@ -12,9 +12,33 @@ export interface Definitions {
   exchanges: ExchangeDefinition[];
   queues: QueueDefinition[];
   bindings: BindingDefinition[];
+  /**
+   * The other sections of a RabbitMQ export (`users`, `vhosts`, `permissions`, `policies`, …),
+   * as they came: the daemon's import checks and applies them (the HTTP API's
+   * `POST /api/definitions`).
+   */
+  rabbit?: Partial<Record<RabbitSection, unknown>>;
 }
 
+/** Top-level keys of RabbitMQ's definitions export besides exchanges, queues and bindings. */
+export const RABBIT_SECTIONS = [
+  'rabbit_version',
+  'rabbitmq_version',
+  'product_name',
+  'product_version',
+  'users',
+  'vhosts',
+  'permissions',
+  'topic_permissions',
+  'parameters',
+  'global_parameters',
+  'policies',
+] as const;
+export type RabbitSection = (typeof RABBIT_SECTIONS)[number];
+
 export interface ExchangeDefinition {
+  /** RabbitMQ's exports name the vhost of every entry; absent = `/`. */
+  vhost?: string;
   name: string;
   type: string;
   durable: boolean;
@@ -24,6 +48,9 @@ export interface ExchangeDefinition {
 }
 
 export interface QueueDefinition {
+  vhost?: string;
+  /** RabbitMQ's queue type (`classic`); absent = classic. */
+  type?: string;
   name: string;
   durable: boolean;
   auto_delete: boolean;
@@ -31,6 +58,7 @@ export interface QueueDefinition {
 }
 
 export interface BindingDefinition {
+  vhost?: string;
   /** Exchange. */
   source: string;
   /** Queue, or exchange for an exchange → exchange binding. */
@@ -78,9 +106,18 @@ const req = (kind: FieldKind): { kind: FieldKind; required: boolean } => ({ kind
 const opt = (kind: FieldKind): { kind: FieldKind; required: boolean } => ({ kind, required: false });
 
 const SHAPES: Record<'exchanges' | 'queues' | 'bindings', Shape> = {
-  exchanges: { name: req('string'), type: req('string'), durable: opt('boolean'), auto_delete: opt('boolean'), internal: opt('boolean'), arguments: opt('object') },
-  queues: { name: req('string'), durable: opt('boolean'), auto_delete: opt('boolean'), arguments: opt('object') },
+  exchanges: {
+    vhost: opt('string'),
+    name: req('string'),
+    type: req('string'),
+    durable: opt('boolean'),
+    auto_delete: opt('boolean'),
+    internal: opt('boolean'),
+    arguments: opt('object'),
+  },
+  queues: { vhost: opt('string'), type: opt('string'), name: req('string'), durable: opt('boolean'), auto_delete: opt('boolean'), arguments: opt('object') },
   bindings: {
+    vhost: opt('string'),
     source: req('string'),
     destination: req('string'),
     destination_type: opt('string'),
@@ -106,8 +143,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function checkDefinitions(doc: unknown): { definitions: Definitions; problems: [] } | { definitions: null; problems: string[] } {
   const problems: string[] = [];
   if (!isObject(doc)) return { definitions: null, problems: [`definitions must be a JSON object, got ${kindOf(doc)}`] };
+  const rabbit: Partial<Record<RabbitSection, unknown>> = {};
   for (const key of Object.keys(doc)) {
-    if (key !== 'skiff_version' && !(key in SHAPES)) problems.push(`unknown key '${key}' (expected exchanges, queues, bindings)`);
+    if ((RABBIT_SECTIONS as readonly string[]).includes(key)) rabbit[key as RabbitSection] = doc[key];
+    else if (key !== 'skiff_version' && !(key in SHAPES)) problems.push(`unknown key '${key}' (expected exchanges, queues, bindings, or a section of RabbitMQ's export)`);
   }
   const out: Record<string, unknown[]> = {};
   for (const [section, shape] of Object.entries(SHAPES)) {
@@ -126,7 +165,8 @@ export function checkDefinitions(doc: unknown): { definitions: Definitions; prob
         const v = item[key];
         if (v === undefined) {
           if (f.required) problems.push(`${at}.${key}: is required`);
-          filled[key] = f.kind === 'boolean' ? false : f.kind === 'object' ? {} : key === 'destination_type' ? 'queue' : '';
+          // vhost and type stay absent when absent: `/` and classic.
+          if (key !== 'vhost' && key !== 'type') filled[key] = f.kind === 'boolean' ? false : f.kind === 'object' ? {} : key === 'destination_type' ? 'queue' : '';
         } else if (kindOf(v) !== f.kind) {
           problems.push(`${at}.${key}: must be ${f.kind === 'object' ? 'an object' : `a ${f.kind}`}, got ${kindOf(v)}`);
         } else {
@@ -142,6 +182,7 @@ export function checkDefinitions(doc: unknown): { definitions: Definitions; prob
   if (problems.length !== 0) return { definitions: null, problems };
   const defs = out as unknown as Definitions;
   if (typeof doc['skiff_version'] === 'string') defs.skiff_version = doc['skiff_version'];
+  if (Object.keys(rabbit).length !== 0) defs.rabbit = rabbit;
   return { definitions: defs, problems: [] };
 }
 

@@ -1,5 +1,5 @@
 /** The Skiff wire codec, shared by the daemon and the client (see SPEC.md). */
-export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_AMQP_PORT, DEFAULT_HTTP_PORT } from './defaults.js';
+export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_AMQP_PORT, DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT, DEFAULT_AMQPS_PORT } from './defaults.js';
 export { ReplyCode, ProtocolError, isConnectionCode, replyCodeName } from './codec/codes.js';
 export type { ReplyCodeName, ReplyCodeValue } from './codec/codes.js';
 export {
@@ -30,7 +30,7 @@ export { FrameWriter } from './codec/writer.js';
 export { viewOf, isBytes, utf8Bytes, utf8Read, bytesEqual } from './codec/bytes.js';
 export type { Bytes } from './codec/bytes.js';
 export type { WritableLike } from './codec/writer.js';
-export { ADMIN_LIST_KINDS, isAdminListKind } from './codec/admin.js';
+export { ADMIN_LIST_KINDS, ADMIN_PUT_KINDS, isAdminListKind } from './codec/admin.js';
 export { blockReason } from './codec/alarms.js';
 export type {
   AdminListKind,
@@ -42,7 +42,10 @@ export type {
   MemoryStatus,
   QueueRow,
   ServerStatus,
+  UserRow,
+  PermissionRow,
+  AdminPutKind,
   StoreStatus,
 } from './codec/admin.js';
-export { checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
-export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition } from './definitions.js';
+export { RABBIT_SECTIONS, checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
+export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition, RabbitSection } from './definitions.js';

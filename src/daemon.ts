@@ -16,6 +16,14 @@ import { WsEndpoint } from './server/websocket/endpoint.js';
 import { nativeFrontEnd } from './server/websocket/front-ends.js';
 import { WS_PATH, WsListener } from './server/websocket/listener.js';
 import { parseAllowedOrigins } from './server/websocket/options.js';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { PeerInfo } from './server/peer.js';
+import { LoginThrottle } from './server/login-throttle.js';
+import { peerOfSocket } from './server/peer.js';
+import { TlsCredentials, certificateUser, type TlsSettings, isLoopbackHost, listenOn, tlsListener } from './server/tls.js';
+import { Limits } from './server/limits.js';
+import { Permissions } from './server/permissions.js';
+import { UserDirectory } from './server/users.js';
 
 /** What a daemon needs besides its {@link Config}. */
 export interface DaemonRuntime {
@@ -26,6 +34,8 @@ export interface DaemonRuntime {
   readonly memoryOnly?: boolean;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
+  /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
+  readonly scrypt?: { ln: number; r: number; p: number };
 }
 
 export interface Daemon {
@@ -35,6 +45,12 @@ export interface Daemon {
   readonly registry: ConnectionRegistry;
   /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
   readonly native: NativeFrontEnd;
+  /** Every user who may log in, on every listener; run-time changes go through it. */
+  readonly users: UserDirectory;
+  /** What each user may do per vhost. */
+  readonly permissions: Permissions;
+  /** Per-user and per-vhost limits. */
+  readonly limits: Limits;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
   /** The native listener's bound address. */
@@ -46,6 +62,10 @@ export interface Daemon {
   readonly ws: WsEndpoint | null;
   /** The WebSocket port of its own (`ws_port`), when configured. */
   readonly wsListener: WsListener | null;
+  /** The native TLS listener's bound address, when `tls_cert_file` is set. */
+  readonly tls: { host: string; port: number } | null;
+  /** Re-reads the TLS certificate, key and CA (SIGHUP); open connections are kept. False if they could not be read. */
+  reloadTls(): boolean;
   /** The AMQP 0-9-1 front end, unless `amqp_enabled` is false; `amqp.address` is where it listens. */
   readonly amqp: AmqpFrontEnd | null;
   /**
@@ -73,21 +93,38 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store, pager: store }),
   });
-  const auth = runtime.auth ?? authenticatorOf(config);
+  // Built before the store opens; each takes what the store restored before anyone is served.
+  const users = new UserDirectory({
+    base: runtime.auth ?? authenticatorOf(config),
+    store,
+    throttle: new LoginThrottle(config.loginThrottle),
+    log: log.child({ component: 'users' }),
+    ...(runtime.scrypt !== undefined && { scrypt: runtime.scrypt }),
+  });
+  const auth = users;
+  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
+  const limits = new Limits(store, log.child({ component: 'limits' }));
+  // Read before anything is bound or opened: a bad certificate file is a config error, nothing else.
+  const credentials = config.tls.certFile !== '' ? new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' })) : null;
   const registry = new ConnectionRegistry(broker, log);
   const native = new NativeFrontEnd({
     broker,
     log,
     auth,
     registry,
+    certLogin: config.tls.certLogin,
+    permissions,
+    limits,
     frameMax: config.frameMax,
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
-  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, permissions, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
+    users,
+    permissions,
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
@@ -99,15 +136,57 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   let http: HttpListener | null = null;
   let ws: WsEndpoint | null = null;
   let wsListener: WsListener | null = null;
+  const tlsServers: TlsServer[] = [];
+  let tlsAddr: { host: string; port: number } | null = null;
+  let amqpsAddr: { host: string; port: number } | null = null;
   let stopping = false;
+  const closeTls = (): Promise<unknown> => Promise.all(tlsServers.map((t) => new Promise((resolve) => t.close(resolve))));
+  // TLS sockets handshaken before the store is restored wait here, as TcpListener holds plain ones.
+  let heldTls: TLSSocket[] | null = [];
+  const tlsAccepts = new WeakMap<TLSSocket, () => void>();
+  const serveTls = (): void => {
+    const held = heldTls ?? [];
+    heldTls = null;
+    for (const socket of held) {
+      if (socket.destroyed) continue;
+      tlsAccepts.get(socket)?.();
+      socket.resume();
+    }
+  };
+  /** A TLS port for a front end: its accept gets each handshaken socket and who its certificate names. */
+  const tlsPort = async (protocol: string, accept: (socket: TLSSocket, peer: PeerInfo) => unknown, port: number, host: string): Promise<{ host: string; port: number }> => {
+    const hand = (socket: TLSSocket): void => void accept(socket, { ...peerOfSocket(socket), certificateUser: certificateUser(socket) });
+    const server = tlsListener(
+      credentials as TlsCredentials,
+      (socket) => {
+        if (heldTls === null) return hand(socket);
+        socket.pause();
+        socket.on('error', () => socket.destroy());
+        tlsAccepts.set(socket, () => hand(socket));
+        heldTls.push(socket);
+      },
+      log.child({ listener: protocol }),
+    );
+    tlsServers.push(server);
+    const a = await listenOn(server, port, host);
+    registry.addListener({ protocol, host: a.address, port: a.port });
+    return { host: a.address, port: a.port };
+  };
   try {
     addr = await native.listen(config.port, config.host, true);
+    if (credentials !== null) tlsAddr = await tlsPort('skiffs', (s, peer) => native.accept(s, peer), config.tls.port, config.tls.host === '' ? config.host : config.tls.host);
     amqpAddr = await amqp?.listen(config.amqp.port, config.amqp.host, true);
+    if (credentials !== null && amqp !== null) {
+      amqpsAddr = await tlsPort('amqp/ssl', (s, peer) => amqp.accept(s, peer), config.tls.amqpsPort, config.tls.host === '' ? config.amqp.host : config.tls.host);
+    }
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
         registry,
         auth,
+        users,
+        permissions,
+        limits,
         version: native.version,
         startedAt: native.startedAt,
         store,
@@ -118,9 +197,9 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         stopping: () => stopping,
         websockets: () => ws?.stats() ?? null,
       });
-      http = await HttpListener.start(host, config.http, log);
+      http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;
-      if (bound !== null) registry.addListener({ protocol: 'http', host: bound.address, port: bound.port });
+      if (bound !== null) registry.addListener({ protocol: http.tls ? 'https' : 'http', host: bound.address, port: bound.port });
     }
     if (config.ws.enabled && (http !== null || config.ws.port >= 0)) {
       // No message larger than the largest frame any subprotocol on it may send; each front end checks its own frame max.
@@ -129,7 +208,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       ws.register('skiff', nativeFrontEnd(native));
       // AMQP 0-9-1 over WebSocket, as LavinMQ: subprotocol amqp, or none (@cloudamqp/amqp-client offers none).
       if (amqp !== null) ws.register('amqp', (stream) => amqp.accept(stream, stream.peer), { whenNoneOffered: true });
-      // Mounted and bound now, like the other listeners; upgrades get 503 until it serves, after the restore.
+      // Mounted and bound now, like the other listeners (wss:// when the HTTP listener has TLS); upgrades get 503 until it serves, after the restore.
       http?.onUpgrade(WS_PATH, ws.upgrade);
       if (config.ws.port >= 0) {
         wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
@@ -143,11 +222,15 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       // Read before any client is served, so a full disk blocks the first publisher too.
       await disk?.start();
     }
+    users.loadStored();
+    permissions.loadStored();
+    limits.loadStored();
   } catch (err) {
     ws?.close();
     await wsListener?.close().catch(() => undefined);
     disk?.stop();
     admin.stop();
+    await closeTls();
     offPageFailures();
     await http?.close().catch(() => undefined);
     await amqp?.close().catch(() => undefined);
@@ -159,10 +242,20 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   native.serve();
   amqp?.serve();
   ws?.serve();
+  serveTls();
   if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
-  if (http?.address != null) log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+  if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
   if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
+  if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
+  if (amqpsAddr !== null) log.info(amqpsAddr, 'amqps listening');
+  const clear = (what: string, host: string): void => {
+    if (!isLoopbackHost(host)) log.warn({ host }, `the ${what} listener is plain TCP on a non-loopback address: passwords and messages travel in clear (set tls_cert_file and use TLS)`);
+  };
+  clear('native', addr.address);
+  if (amqpAddr !== undefined) clear('AMQP', amqpAddr.address);
+  if (http?.address != null && !http.tls) clear('HTTP', http.address.address);
+  if (wsListener?.address != null) clear('WebSocket', wsListener.address.address);
   // One line names every protocol listener, so an operator (and a test) learns both ports from it.
   log.info({ host: addr.address, port: addr.port, ...(amqpAddr !== undefined && { amqpHost: amqpAddr.address, amqpPort: amqpAddr.port }) }, 'skiff listening');
   let stopped: Promise<void> | null = null;
@@ -171,10 +264,15 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     broker,
     registry,
     native,
+    users,
+    permissions,
+    limits,
     store,
     host: addr.address,
     port: addr.port,
     http,
+    tls: tlsAddr,
+    reloadTls: () => credentials?.reload() ?? false,
     amqp,
     ws,
     wsListener,
@@ -183,11 +281,13 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         stopping = true;
         // Upgraded sockets keep a listener's close waiting: it settles once the endpoint has closed them.
         const listenersClosed = Promise.all([http?.close(), wsListener?.close()]);
+        const tlsClosed = closeTls();
         // The front ends close their WebSocket connections too (CONNECTION_FORCED); the endpoint the rest.
         await amqp?.close();
         await native.close();
         ws?.close();
         await listenersClosed;
+        await tlsClosed;
         registry.close();
         disk?.stop();
         admin.stop();
@@ -195,4 +295,9 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         await store?.close();
       })()),
   };
+}
+
+function tlsSettings(config: Config): TlsSettings {
+  const t = config.tls;
+  return { certFile: t.certFile, keyFile: t.keyFile, caFile: t.caFile === '' ? null : t.caFile, verifyPeer: t.verifyPeer, failIfNoPeerCert: t.failIfNoPeerCert };
 }

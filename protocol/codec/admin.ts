@@ -4,7 +4,7 @@
  */
 
 /** The listings `admin.list` knows, in the order the CLI shows them in help. */
-export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers'] as const;
+export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users', 'permissions'] as const;
 export type AdminListKind = (typeof ADMIN_LIST_KINDS)[number];
 
 export function isAdminListKind(kind: string): kind is AdminListKind {
@@ -88,13 +88,36 @@ export interface ConsumerRow {
   unacked: number;
 }
 
+/** One user (`admin.list users`); hashes are never listed. */
+export interface UserRow {
+  name: string;
+  tags: string[];
+  /** `config` (the config file's `[[users]]`), `builtin` (guest) or `runtime` (added with `admin.put`). */
+  source: string;
+}
+
+/** One user's permissions in one vhost (`admin.list permissions`). */
+export interface PermissionRow {
+  user: string;
+  vhost: string;
+  configure: string;
+  write: string;
+  read: string;
+}
+
 export interface AdminListRows {
   exchanges: ExchangeRow;
   queues: QueueRow;
   bindings: BindingRow;
   connections: ConnectionRow;
   consumers: ConsumerRow;
+  users: UserRow;
+  permissions: PermissionRow;
 }
+
+/** What `admin.put` and `admin.delete` change (SPEC §3.7.6). */
+export const ADMIN_PUT_KINDS = ['user', 'permission'] as const;
+export type AdminPutKind = (typeof ADMIN_PUT_KINDS)[number];
 
 /** Memory figures of the daemon process, bytes. */
 export interface MemoryStatus {

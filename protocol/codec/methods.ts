@@ -56,6 +56,10 @@ export const Method = {
   AdminCloseConnection: 0x0b05,
   AdminCloseConnectionOk: 0x0b06,
   AdminError: 0x0b07,
+  AdminPut: 0x0b08,
+  AdminPutOk: 0x0b09,
+  AdminDelete: 0x0b0a,
+  AdminDeleteOk: 0x0b0b,
 } as const;
 export type MethodId = (typeof Method)[keyof typeof Method];
 
@@ -285,6 +289,17 @@ const TABLE = {
   ]),
   [M.AdminCloseConnectionOk]: def(M.AdminCloseConnectionOk, 'admin.close-connection-ok', 'server', []),
   [M.AdminError]: def(M.AdminError, 'admin.error', 'server', closeFields),
+  [M.AdminPut]: def(M.AdminPut, 'admin.put', 'client', [
+    ['kind', 'str'],
+    ['name', 'str'],
+    ['value', 'map'],
+  ]),
+  [M.AdminPutOk]: def(M.AdminPutOk, 'admin.put-ok', 'server', [['created', 'bool']]),
+  [M.AdminDelete]: def(M.AdminDelete, 'admin.delete', 'client', [
+    ['kind', 'str'],
+    ['name', 'str'],
+  ]),
+  [M.AdminDeleteOk]: def(M.AdminDeleteOk, 'admin.delete-ok', 'server', []),
 } as const;
 
 /** What a table type stands for in TypeScript (validation guarantees it before a handler runs). */

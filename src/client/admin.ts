@@ -9,6 +9,8 @@ import {
   type ParsedMethod,
   type QueueRow,
   type ServerStatus,
+  type PermissionRow,
+  type UserRow,
 } from '../../protocol/index.js';
 import type { Connection } from './connection.js';
 import { SkiffError, ServerError } from './errors.js';
@@ -70,6 +72,43 @@ export class Admin {
 
   consumers(): Promise<ConsumerRow[]> {
     return this.list('consumers');
+  }
+
+  users(): Promise<UserRow[]> {
+    return this.list('users');
+  }
+
+  /**
+   * Creates or changes a run-time user (SPEC §3.7.6); resolves `true` when it was created, once
+   * the change is durable. `tags` replaces the user's tags; what is left out is kept.
+   */
+  async putUser(name: string, change: { password?: string; passwordHash?: string; hashingAlgorithm?: string; tags?: readonly string[] }): Promise<boolean> {
+    const value: Record<string, unknown> = {};
+    if (change.password !== undefined) value['password'] = change.password;
+    if (change.passwordHash !== undefined) value['password_hash'] = change.passwordHash;
+    if (change.hashingAlgorithm !== undefined) value['hashing_algorithm'] = change.hashingAlgorithm;
+    if (change.tags !== undefined) value['tags'] = [...change.tags];
+    const r = await this.request(Method.AdminPut, ['user', name, value], Method.AdminPutOk);
+    return r.args[0] === true;
+  }
+
+  /** Sets a user's permissions on the vhost `/` (SPEC §3.7.6); new connections get them. */
+  async setPermissions(user: string, p: { configure: string; write: string; read: string }): Promise<boolean> {
+    const r = await this.request(Method.AdminPut, ['permission', user, { configure: p.configure, write: p.write, read: p.read }], Method.AdminPutOk);
+    return r.args[0] === true;
+  }
+
+  async clearPermissions(user: string): Promise<void> {
+    await this.request(Method.AdminDelete, ['permission', user], Method.AdminDeleteOk);
+  }
+
+  permissions(): Promise<PermissionRow[]> {
+    return this.list('permissions');
+  }
+
+  /** Deletes a run-time user; their open connections stay open. */
+  async deleteUser(name: string): Promise<void> {
+    await this.request(Method.AdminDelete, ['user', name], Method.AdminDeleteOk);
   }
 
   /** Closes another connection with CONNECTION_FORCED; `id` as listed by {@link connections}. */

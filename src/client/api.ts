@@ -10,7 +10,7 @@ export { DEFAULT_URL, parseUrl } from './url.js';
 export type { ParsedUrl, UrlScheme } from './url.js';
 export { RECONNECT_DEFAULTS } from './options.js';
 export type { ConnectOptions, ReconnectOptions } from './options.js';
-export type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport/transport.js';
+export type { TlsClientOptions, Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport/transport.js';
 export type { ConfirmCallback } from './confirms.js';
 export { Channel } from './channel.js';
 export type {

@@ -268,8 +268,8 @@ export class Connection extends Emitter<ConnectionEvents> {
   private async connectOne(u: ParsedUrl): Promise<Link> {
     const timeoutMs = this.options.timeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
-    const target = { scheme: u.scheme, host: u.host, port: u.port, path: u.path };
-    const transport = await this.transport(target, { timeoutMs });
+    const target = { scheme: u.scheme, host: u.host, port: u.port, path: u.path, tls: u.tls };
+    const transport = await this.transport(target, { timeoutMs, ...(this.options.tls !== undefined && { tls: this.options.tls }) });
     const link = new Link(transport, target, this.options.writeHighWaterMark ?? 1024 * 1024);
     // A server that accepts but never answers (a half-open path) must not hang the attempt.
     const timer = setTimeout(
@@ -277,7 +277,9 @@ export class Connection extends Emitter<ConnectionEvents> {
       Math.max(1, deadline - Date.now()),
     );
     try {
-      await link.handshake(u.username, u.password, this.options);
+      // EXTERNAL: no credentials; the server takes the user from the verified client certificate.
+      const external = this.options.mechanism === 'EXTERNAL';
+      await link.handshake(external ? '' : u.username, external ? '' : u.password, this.options);
     } finally {
       clearTimeout(timer);
     }

@@ -42,7 +42,22 @@ export async function exportDefinitions(admin: Admin): Promise<Definitions> {
 export function parseDefinitions(doc: unknown): Definitions {
   const r = checkDefinitions(doc);
   if (r.definitions === null) throw new DefinitionsError(r.problems);
-  return r.definitions;
+  const d = r.definitions;
+  // RabbitMQ's exports: the vhost of every entry must be '/', queues classic (the argument is dropped).
+  const problems: string[] = [];
+  for (const [section, list] of [['exchanges', d.exchanges], ['queues', d.queues], ['bindings', d.bindings]] as const) {
+    list.forEach((e, i) => {
+      if (e.vhost !== undefined && e.vhost !== '/') problems.push(`${section}[${i}].vhost: no vhost '${e.vhost}': only '/' exists`);
+    });
+  }
+  d.queues = d.queues.map((q, i) => {
+    const { 'x-queue-type': argType, ...args } = q.arguments;
+    const type = q.type ?? argType ?? 'classic';
+    if (type !== 'classic' || (argType !== undefined && argType !== 'classic')) problems.push(`queues[${i}].type: ${String(type === 'classic' ? argType : type)} queues are not supported (only classic)`);
+    return { ...q, arguments: args };
+  });
+  if (problems.length !== 0) throw new DefinitionsError(problems);
+  return d;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { SkiffError } from './errors.js';
-import type { TransportFactory } from './transport/transport.js';
+import type { TlsClientOptions, TransportFactory } from './transport/transport.js';
 
 /** Options of `connect`. Every one has a default; see the README's client section. */
 export interface ConnectOptions {
@@ -24,6 +24,13 @@ export interface ConnectOptions {
   shuffleHosts?: boolean;
   /** How to reach the server; TCP in Node.js. */
   transport?: TransportFactory;
+  /** For `skiffs://` URLs: the CA to verify the server with, a client certificate for mutual TLS. */
+  tls?: TlsClientOptions;
+  /**
+   * `PLAIN` (default): the URL's user and password. `EXTERNAL`: log in as the user the client
+   * certificate (`tls.cert`) names, with no password; the server must have `tls_cert_login` on.
+   */
+  mechanism?: 'PLAIN' | 'EXTERNAL';
 }
 
 /**

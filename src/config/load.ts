@@ -59,6 +59,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const text = env[envName(spec.key)];
     if (text !== undefined && text !== '') setFromText(values, spec.key, text, envName(spec.key), problems);
   }
+  if (problems.length === 0) problems.push(...tlsProblems(values));
   if (problems.length !== 0) throw new ConfigError(problems);
   return build(values, users);
 }
@@ -90,8 +91,22 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     if (problem === null) values.set(spec.key, value);
     else problems.push(`${spec.key}: ${problem}`);
   }
+  if (problems.length === 0) problems.push(...tlsProblems(values));
   if (problems.length !== 0) throw new ConfigError(problems);
   return build(values, [...(overrides.users ?? [])]);
+}
+
+/** The `tls_*` keys that only make sense together. */
+function tlsProblems(values: Map<string, unknown>): string[] {
+  const set = (k: string): boolean => values.get(k) !== '' && values.get(k) !== false;
+  const out: string[] = [];
+  if (set('tls_cert_file') && !set('tls_key_file')) out.push('tls_key_file: is required when tls_cert_file is set');
+  if (!set('tls_cert_file')) {
+    for (const k of ['tls_key_file', 'tls_http', 'tls_verify_peer', 'tls_cert_login']) if (set(k)) out.push(`${k}: needs tls_cert_file (TLS is off without a certificate)`);
+  }
+  if (set('tls_verify_peer') && !set('tls_ca_file')) out.push('tls_ca_file: is required with tls_verify_peer = true (the CA client certificates must chain to)');
+  for (const k of ['tls_fail_if_no_peer_cert', 'tls_cert_login']) if (set(k) && !set('tls_verify_peer')) out.push(`${k}: needs tls_verify_peer = true`);
+  return out;
 }
 
 /** Parses and checks a config file without the other sources (for tests and `--check`). */
@@ -193,7 +208,7 @@ function check(spec: ScalarSpec, value: unknown): string | null {
       if (typeof value === 'number' && Number.isInteger(value) && value >= spec.min && value <= spec.max) return null;
       return `must be an integer from ${spec.min} to ${spec.max}, got ${describe(value)}`;
     case 'string':
-      if (typeof value === 'string' && (value !== '' || spec.emptyOk === true)) return spec.check?.(value) ?? null;
+      if (typeof value === 'string' && (value !== '' || spec.optional === true)) return spec.check?.(value) ?? null;
       return `must be a non-empty string, got ${describe(value)}`;
     case 'bool':
       if (typeof value === 'boolean') return null;

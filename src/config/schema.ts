@@ -1,7 +1,8 @@
-import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_AMQP_PORT, DEFAULT_HOST, DEFAULT_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
+import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_AMQP_PORT, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, DEFAULT_AMQPS_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
 import { DEFAULT_WS_OPTIONS, checkAllowedOrigins, type WsOptions } from '../server/websocket/options.js';
+import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from '../server/login-throttle.js';
 import { DEFAULT_DISK_FREE_LIMIT } from '../store/disk-alarm.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/options.js';
 
@@ -26,6 +27,21 @@ export interface WsConfig extends Omit<WsOptions, 'allowedOrigins'> {
   readonly allowedOrigins: string;
 }
 
+/** The `tls_*` keys: file paths are '' when unset; TLS listeners run only with a certificate. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  readonly host: string;
+  readonly port: number;
+  /** The AMQP TLS port (`amqps://`), when the AMQP listener runs. */
+  readonly amqpsPort: number;
+  readonly http: boolean;
+  readonly verifyPeer: boolean;
+  readonly failIfNoPeerCert: boolean;
+  readonly certLogin: boolean;
+}
+
 /** The AMQP 0-9-1 listener's address, and whether it runs at all (`amqp_enabled`). */
 export interface AmqpConfig {
   readonly enabled: boolean;
@@ -47,6 +63,9 @@ export interface Config {
   /** Free bytes on the data directory's disk below which publishers are blocked; 0 = never. */
   readonly diskFreeLimit: number;
   readonly allowGuest: boolean;
+  readonly tls: Readonly<TlsConfig>;
+  /** How failed logins are slowed and limited per source address. */
+  readonly loginThrottle: Readonly<LoginThrottleOptions>;
   readonly users: readonly UserConfig[];
   readonly store: Readonly<StoreOptions>;
   readonly http: Readonly<HttpConfig>;
@@ -70,8 +89,8 @@ export type ScalarSpec = Common &
     | {
         readonly type: 'string';
         readonly default: string;
-        /** '' is a value (else a string must be non-empty). */
-        readonly emptyOk?: boolean;
+        /** '' (the default) means unset. */
+        readonly optional?: boolean;
         /** Further validation: the problem with `value`, or null. */
         readonly check?: (value: string) => string | null;
       }
@@ -92,6 +111,58 @@ const HOUR_MS = 3_600_000;
 export const SCALARS: readonly ScalarSpec[] = [
   { key: 'host', path: 'host', type: 'string', default: DEFAULT_HOST, doc: 'Address to listen on; 0.0.0.0 or :: for every interface.' },
   { key: 'port', path: 'port', type: 'int', min: 0, max: 65535, default: DEFAULT_PORT, doc: 'TCP port; 0 picks a free one (the "skiff listening" log line tells which).' },
+  {
+    key: 'tls_cert_file',
+    path: 'tls.certFile',
+    type: 'string',
+    optional: true,
+    default: '',
+    doc: 'PEM certificate (chain) for every TLS listener; set it (and tls_key_file) to turn TLS on.',
+  },
+  { key: 'tls_key_file', path: 'tls.keyFile', type: 'string', optional: true, default: '', doc: "PEM private key of tls_cert_file's certificate." },
+  {
+    key: 'tls_ca_file',
+    path: 'tls.caFile',
+    type: 'string',
+    optional: true,
+    default: '',
+    doc: 'PEM CA bundle that client certificates must chain to (for tls_verify_peer).',
+  },
+  { key: 'tls_host', path: 'tls.host', type: 'string', optional: true, default: '', doc: "Address of the native TLS listener; '' = the same as host." },
+  {
+    key: 'tls_port',
+    path: 'tls.port',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_TLS_PORT,
+    doc: 'Port of the native TLS listener (skiffs://), when tls_cert_file is set; 0 picks a free one.',
+  },
+  {
+    key: 'amqps_port',
+    path: 'tls.amqpsPort',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_AMQPS_PORT,
+    doc: "Port of the AMQP TLS listener (amqps://, RabbitMQ's), when tls_cert_file is set and amqp_enabled; 0 picks a free one.",
+  },
+  { key: 'tls_http', path: 'tls.http', type: 'bool', default: false, doc: 'Serve the HTTP listener as HTTPS (and its WebSockets as wss) with the same certificate.' },
+  { key: 'tls_verify_peer', path: 'tls.verifyPeer', type: 'bool', default: false, doc: 'Ask TLS clients for a certificate and verify it against tls_ca_file (mutual TLS).' },
+  {
+    key: 'tls_fail_if_no_peer_cert',
+    path: 'tls.failIfNoPeerCert',
+    type: 'bool',
+    default: false,
+    doc: 'With tls_verify_peer: refuse TLS clients that send no certificate.',
+  },
+  {
+    key: 'tls_cert_login',
+    path: 'tls.certLogin',
+    type: 'bool',
+    default: false,
+    doc: "A verified client certificate's subject CN logs in as that user, without a password (EXTERNAL).",
+  },
   { key: 'amqp_enabled', path: 'amqp.enabled', type: 'bool', default: true, doc: 'Run the AMQP 0-9-1 listener, for RabbitMQ clients (amqplib, pika, the Java client, …).' },
   { key: 'amqp_host', path: 'amqp.host', type: 'string', default: DEFAULT_HOST, doc: 'Address the AMQP listener binds; 0.0.0.0 or :: for every interface.' },
   {
@@ -167,7 +238,7 @@ export const SCALARS: readonly ScalarSpec[] = [
     path: 'ws.allowedOrigins',
     type: 'string',
     default: '',
-    emptyOk: true,
+    optional: true,
     check: checkAllowedOrigins,
     doc: 'Comma-separated origins whose pages may open WebSockets besides the endpoint\'s own, or * for any.',
   },
@@ -250,6 +321,33 @@ export const SCALARS: readonly ScalarSpec[] = [
     type: 'bool',
     default: true,
     doc: 'The built-in guest/guest admin user, accepted from loopback addresses only.',
+  },
+  {
+    key: 'login_failure_delay_ms',
+    path: 'loginThrottle.delayMs',
+    type: 'int',
+    min: 0,
+    max: 60_000,
+    default: DEFAULT_LOGIN_THROTTLE.delayMs,
+    doc: 'A refused login (any listener) is answered after this long, so guessing passwords is slow.',
+  },
+  {
+    key: 'login_max_failures',
+    path: 'loginThrottle.maxFailures',
+    type: 'int',
+    min: 1,
+    max: 1_000_000,
+    default: DEFAULT_LOGIN_THROTTLE.maxFailures,
+    doc: 'Failed logins from one address within login_failure_window_ms after which its logins are refused unchecked.',
+  },
+  {
+    key: 'login_failure_window_ms',
+    path: 'loginThrottle.windowMs',
+    type: 'int',
+    min: 1000,
+    max: 24 * HOUR_MS,
+    default: DEFAULT_LOGIN_THROTTLE.windowMs,
+    doc: 'The window login_max_failures counts in; an address is let in again once it has passed.',
   },
   { key: 'data_dir', path: 'store.dataDir', type: 'string', default: DEFAULT_STORE_OPTIONS.dataDir, doc: 'Directory of the SQLite store and its lock (relative to the working directory).' },
   {

@@ -5,6 +5,8 @@ export interface Principal {
   user: string;
   /** Admin users may call the admin methods (status, listing, closing connections). */
   admin: boolean;
+  /** RabbitMQ-style tags (`administrator`, `monitoring`, …); absent means `administrator` iff admin. */
+  tags?: readonly string[];
 }
 
 /**
@@ -13,6 +15,8 @@ export interface Principal {
  */
 export interface Authenticator {
   authenticate(username: string, password: string, remoteAddress: string): Promise<Principal | null> | Principal | null;
+  /** The principal of a user named by a verified client certificate (mutual TLS); null if none. */
+  certificateLogin?(username: string, remoteAddress: string): Promise<Principal | null> | Principal | null;
 }
 
 /** True for 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 addresses (how dual-stack sockets report them). */

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { decodeArgs } from './args-json.js';
 import { StoreError, fromErrorData } from './errors.js';
 import { storeFilePath } from './schema.js';
-import type { FromWorker, QueueCount, ShardSummary, StoredTopology, ToWorker } from './wire.js';
+import type { FromWorker, QueueCount, ShardSummary, StoredSetting, StoredTopology, ToWorker } from './wire.js';
 
 /**
  * All restore may do to the store: read what its workers found, talk to them, hand back the
@@ -26,6 +26,8 @@ export interface RestoreSource {
   adopt(queue: Queue, qid: number, shard: number): void;
   /** New queues get ids from `next` up (every id below is taken). */
   qidsFrom(next: number): void;
+  /** The run-time settings (users, permissions, limits) the topology file holds. */
+  keepSettings(settings: StoredSetting[]): void;
   /**
    * From now on the broker's changes are recorded and checkpointed (a restored message that
    * expires while being paged in is deleted for good).
@@ -62,6 +64,7 @@ export async function restoreStore(store: RestoreSource, broker: Broker, log: Lo
   try {
     const topology = await readTopology(store);
     checkFiles(store, topology);
+    store.keepSettings(topology.settings);
     const byQid = rebuildTopology(store, broker, topology, log);
     let maxQid = 0;
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);

@@ -46,6 +46,14 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
        PRIMARY KEY (source, destination, routing_key, arguments)
      );
      CREATE INDEX exchange_bindings_by_destination ON exchange_bindings (destination);`,
+    // Users, and later vhosts, permissions and policies: small records changed at run time,
+    // one JSON value per (kind, key).
+    `CREATE TABLE settings (
+       kind TEXT NOT NULL,
+       key TEXT NOT NULL,
+       value TEXT NOT NULL,
+       PRIMARY KEY (kind, key)
+     );`,
   ],
   queues: [
     // A rowid table with a separate key: message rows carry blobs, which WITHOUT ROWID tables
@@ -133,6 +141,11 @@ export function openStoreFile(file: string, kind: FileKind, synchronous: 'FULL' 
       if (tables !== 0) throw foreign(file, 'it has tables but no skiff application id');
     } else if (appId !== APPLICATION_ID) {
       throw foreign(file, `its application id is 0x${(appId >>> 0).toString(16)}`);
+    }
+    // A file of the other kind is named as such, whatever its version.
+    if (version > 0) {
+      const held = db.prepare("SELECT value FROM meta WHERE key = 'kind'").pluck().get() as string | undefined;
+      if (held !== kind) throw foreign(file, `it holds ${held ?? 'nothing skiff knows'}, expected ${kind}`);
     }
     const latest = schemaVersion(kind);
     if (version > latest) {

@@ -19,7 +19,7 @@ import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } f
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
-import { DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type TopologyOp, type WorkerSetup } from './wire.js';
+import { DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
@@ -101,6 +101,8 @@ export class Store implements Persistence, Pager {
   private readonly written = { messages: 0, updates: 0, removals: 0 };
   /** Restore's handler for worker replies (topology, counts); null outside restore. */
   private restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
+  /** Run-time settings (users, …) as read on restore; {@link changeSetting} keeps it current. */
+  settings: StoredSetting[] = [];
   /** What the workers found when they opened their files. */
   private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
 
@@ -210,6 +212,9 @@ export class Store implements Persistence, Pager {
       },
       qidsFrom: (next) => {
         this.nextQid = next;
+      },
+      keepSettings: (settings) => {
+        this.settings = settings;
       },
       startRecording: () => this.startRecording(),
       pageInsSettled: () => this.pageInsSettled(),
@@ -386,6 +391,20 @@ export class Store implements Persistence, Pager {
       if (b.destination === destination.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
     }
     this.recordTopology({ op: 'xunbind', source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
+  }
+
+  /**
+   * Creates, replaces (`value` JSON) or deletes (null) one run-time setting, and resolves once
+   * a checkpoint holding the change has committed: an operator's "user added" survives a crash.
+   */
+  changeSetting(kind: string, key: string, value: string | null): Promise<void> {
+    this.settings = this.settings.filter((r) => r.kind !== kind || r.key !== key);
+    if (value !== null) this.settings.push({ kind, key, value });
+    this.recordTopology(value === null ? { op: 'setting-delete', kind, key } : { op: 'setting', kind, key, value });
+    return new Promise((resolve, reject) => {
+      this.afterCommit((err) => (err === null ? resolve() : reject(err)));
+      this.kick();
+    });
   }
 
   private recordTopology(op: TopologyOp): void {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { StoredBinding, StoredExchange, StoredExchangeBinding, StoredQueue, StoredTopology, TopologyOp } from './wire.js';
+import type { StoredBinding, StoredExchange, StoredExchangeBinding, StoredQueue, StoredSetting, StoredTopology, TopologyOp } from './wire.js';
 
 /**
  * The topology file: durable exchanges, durable queues (with the shard and incarnation id that
@@ -44,6 +44,8 @@ export class TopologyFile {
       xunbind: [
         p(`DELETE FROM exchange_bindings WHERE source = @source AND destination = @destination AND routing_key = @routingKey AND ${keep}`),
       ],
+      setting: [p('INSERT OR REPLACE INTO settings (kind, key, value) VALUES (@kind, @key, @value)')],
+      'setting-delete': [p('DELETE FROM settings WHERE kind = @kind AND key = @key')],
     };
   }
 
@@ -74,7 +76,8 @@ export class TopologyFile {
     const exchangeBindings = all<StoredExchangeBinding>(
       'SELECT source, destination, routing_key AS routingKey, arguments FROM exchange_bindings ORDER BY rowid',
     );
-    return { exchanges, queues, bindings, exchangeBindings };
+    const settings = all<StoredSetting>('SELECT kind, key, value FROM settings ORDER BY kind, key');
+    return { settings, exchanges, queues, bindings, exchangeBindings };
   }
 
   close(): void {

@@ -112,7 +112,10 @@ export type TopologyOp =
    */
   | { op: 'unbind'; exchange: string; queue: string; routingKey: string; keep: string }
   | { op: 'xbind'; source: string; destination: string; routingKey: string; arguments: string }
-  | { op: 'xunbind'; source: string; destination: string; routingKey: string; keep: string };
+  | { op: 'xunbind'; source: string; destination: string; routingKey: string; keep: string }
+  /** A run-time setting (a user, …) created or replaced: `value` is its JSON. */
+  | { op: 'setting'; kind: string; key: string; value: string }
+  | { op: 'setting-delete'; kind: string; key: string };
 
 /** A topology checkpoint: small, so always one part and one transaction. */
 export interface TopologyBatch {
@@ -152,7 +155,15 @@ export interface StoredExchangeBinding {
   arguments: string;
 }
 
+/** One row of the settings table: a user, … as JSON. */
+export interface StoredSetting {
+  kind: string;
+  key: string;
+  value: string;
+}
+
 export interface StoredTopology {
+  settings: StoredSetting[];
   exchanges: StoredExchange[];
   queues: StoredQueue[];
   bindings: StoredBinding[];

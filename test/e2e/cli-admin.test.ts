@@ -277,10 +277,10 @@ describe('failures: one line on stderr and a distinct exit code', () => {
     expect(await daemon.cli(['list', 'widgets'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: "skiff: list: unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers)\n",
+      stderr: "skiff: list: unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions)\n",
     });
     expect(await skiff(['status', '--port', 'http'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --port: port must be an integer from 1 to 65535, got 'http'\n" });
-    expect(await skiff(['status', '--url', 'amqp://x'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --url: URL must start with skiff:// (got 'amqp:')\n" });
+    expect(await skiff(['status', '--url', 'amqp://x'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --url: URL must start with skiff:// or skiffs:// (got 'amqp:')\n" });
     expect(await daemon.cli(['consume', 'q', '--count', '0'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --count: must be a positive integer, got '0'\n" });
     expect(await daemon.cli(['publish', 'x', 'k', 'b', '--header', 'novalue'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --header: expected key=value, got 'novalue'\n" });
     expect(await skiff(['purge'])).toEqual({ code: 2, stdout: '', stderr: "skiff: missing required argument 'queue'\n" });

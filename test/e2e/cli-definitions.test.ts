@@ -127,6 +127,24 @@ describe('definitions export -> import', () => {
   });
 });
 
+describe("definitions import of RabbitMQ's export", () => {
+  it('declares the topology over the native protocol and says which sections it leaves to the HTTP API', async () => {
+    const rabbit = readFileSync(new URL('../fixtures/rabbitmq-3.10-definitions.json', import.meta.url), 'utf8');
+    const target = await spawnDaemon();
+    try {
+      expect(await target.cli(['definitions', 'import', '-'], { input: rabbit })).toEqual({
+        code: 0,
+        stdout: 'imported 3 exchanges, 3 queues, 4 bindings\n',
+        stderr: 'skiff: warning: users, permissions, topic_permissions, policies, parameters: not imported over the native protocol; POST the file to /api/definitions to import them\n',
+      });
+      const queues = JSON.parse((await target.cli(['list', 'queues', '--json'])).stdout) as { name: string; arguments: Record<string, unknown> }[];
+      expect(queues.find((q) => q.name === 'orders.created')?.arguments).toEqual({ 'x-dead-letter-exchange': 'orders.dlx', 'x-message-ttl': 30000 });
+    } finally {
+      await target.stop();
+    }
+  });
+});
+
 describe('definitions import: bad input', () => {
   const write = tmp.file;
 
@@ -150,14 +168,14 @@ describe('definitions import: bad input', () => {
         exchanges: [{ name: 'bad.x' }],
         queues: [{ name: 'bad.q', durable: 'yes' }, 7],
         bindings: [{ destination: 'bad.q', destination_type: 'stream', routing: 'k' }],
-        policies: [],
+        widgets: [],
       }),
     );
     expect(await source.cli(['definitions', 'import', path])).toEqual({
       code: 2,
       stdout: '',
       stderr:
-        "skiff: definitions: 7 problems: unknown key 'policies' (expected exchanges, queues, bindings); exchanges[0].type: is required; " +
+        "skiff: definitions: 7 problems: unknown key 'widgets' (expected exchanges, queues, bindings, or a section of RabbitMQ's export); exchanges[0].type: is required; " +
         'queues[0].durable: must be a boolean, got string; queues[1]: must be an object, got number; ' +
         "bindings[0]: unknown key 'routing'; bindings[0].source: is required; bindings[0].destination_type: must be 'queue' or 'exchange', got 'stream'\n",
     });

@@ -147,8 +147,9 @@ describe('overview, nodes, whoami, users, vhosts', () => {
 
   it('whoami, users and vhosts', async () => {
     expect((await d.get('/api/whoami')).json).toEqual({ name: 'guest', tags: ['administrator'] });
-    expect((await d.get('/api/users')).json).toEqual([{ name: 'guest', tags: ['administrator'], limits: {} }]);
-    expect((await d.get('/api/users/guest')).json).toEqual({ name: 'guest', tags: ['administrator'], limits: {} });
+    const guest = { name: 'guest', tags: ['administrator'], limits: {}, password_hash: '', hashing_algorithm: 'scrypt', source: 'builtin' };
+    expect((await d.get('/api/users')).json).toEqual([guest]);
+    expect((await d.get('/api/users/guest')).json).toEqual(guest);
     expect((await d.get('/api/users/nobody')).status).toBe(404);
     expect((await d.get('/api/vhosts')).json).toEqual([expect.objectContaining({ name: '/', tracing: false })]);
     expect((await d.get('/api/vhosts/%2F')).json.name).toBe('/');
@@ -499,20 +500,30 @@ describe('definitions', () => {
       queues: [{ name: 'imp.q', durable: true }],
       bindings: [{ source: 'imp.x', destination: 'imp.q' }],
     });
-    expect(imported.json).toEqual({ exchanges: 1, queues: 1, bindings: 1 });
+    expect(imported.json).toEqual({ users: 0, permissions: 0, exchanges: 1, queues: 1, bindings: 1, warnings: [] });
     expect((await d.get('/api/exchanges/%2F/imp.x/bindings/source')).json).toEqual([expect.objectContaining({ destination: 'imp.q', routing_key: '' })]);
     expect((await d.post('/api/definitions', defs)).status).toBe(200);
   });
 
   it('a bad document names every problem by path; a conflict stops with the broker error', async () => {
-    expect((await d.post('/api/definitions', { queues: [{ durable: 'yes' }], users: [] })).json).toEqual({
+    expect((await d.post('/api/definitions', { queues: [{ durable: 'yes' }], widgets: [] })).json).toEqual({
       error: 'bad_request',
-      reason: "3 problems: unknown key 'users' (expected exchanges, queues, bindings); queues[0].name: is required; queues[0].durable: must be a boolean, got string",
+      reason:
+        "3 problems: unknown key 'widgets' (expected exchanges, queues, bindings, or a section of RabbitMQ's export); queues[0].name: is required; queues[0].durable: must be a boolean, got string",
+      errors: [
+        { path: '', message: "unknown key 'widgets' (expected exchanges, queues, bindings, or a section of RabbitMQ's export)" },
+        { path: 'queues[0].name', message: 'is required' },
+        { path: 'queues[0].durable', message: 'must be a boolean, got string' },
+      ],
+      warnings: [],
     });
     await ch.declareQueue('def.conflict', { durable: true });
+    const conflict = "406 PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'def.conflict' in vhost '/': received 'false' but current is 'true'";
     expect((await d.post('/api/definitions', { queues: [{ name: 'def.conflict', durable: false }] })).json).toEqual({
       error: 'bad_request',
-      reason: "406 PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'def.conflict' in vhost '/': received 'false' but current is 'true'",
+      reason: `queues[0]: ${conflict}`,
+      errors: [{ path: 'queues[0]', message: conflict }],
+      warnings: [],
     });
   });
 });

@@ -185,6 +185,6 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
   it('a plain user sees what they may not open, said plainly', async () => {
     await login('app', 'app-pw');
     await page.waitForSelector('#status.error');
-    expect(await text('#status')).toBe("user 'app' is not an administrator; GET /api/overview needs the administrator tag");
+    expect(await text('#status')).toBe("user 'app' is not an administrator or monitoring user; GET /api/overview needs the administrator or monitoring tag");
   });
 });

@@ -39,6 +39,8 @@ const DEFAULTS = {
   memoryHighWatermark: 1073741824,
   diskFreeLimit: 50_000_000,
   allowGuest: true,
+  loginThrottle: { delayMs: 1000, maxFailures: 10, windowMs: 60_000 },
+  tls: { certFile: '', keyFile: '', caFile: '', host: '', port: 5681, amqpsPort: 5671, http: false, verifyPeer: false, failIfNoPeerCert: false, certLogin: false },
   users: [],
   store: { ...DEFAULT_STORE_OPTIONS },
   http: {

@@ -89,6 +89,28 @@ describe('openStoreFile', () => {
     );
   });
 
+  it('migrates a version-1 topology file (no settings table) keeping its rows, and stores settings', () => {
+    const file = nextFile();
+    const old = new Database(file);
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE exchanges (name TEXT PRIMARY KEY, type TEXT NOT NULL, auto_delete INTEGER NOT NULL, internal INTEGER NOT NULL, arguments TEXT NOT NULL);
+      CREATE TABLE queues (name TEXT PRIMARY KEY, qid INTEGER NOT NULL UNIQUE, shard INTEGER NOT NULL, auto_delete INTEGER NOT NULL, arguments TEXT NOT NULL);
+      CREATE TABLE bindings (exchange TEXT NOT NULL, queue TEXT NOT NULL, routing_key TEXT NOT NULL, arguments TEXT NOT NULL, PRIMARY KEY (exchange, queue, routing_key, arguments));
+      CREATE TABLE exchange_bindings (source TEXT NOT NULL, destination TEXT NOT NULL, routing_key TEXT NOT NULL, arguments TEXT NOT NULL, PRIMARY KEY (source, destination, routing_key, arguments));
+      INSERT INTO meta VALUES ('kind', 'topology');
+      INSERT INTO exchanges VALUES ('ex', 'direct', 0, 0, '{}');`);
+    old.pragma(`application_id = ${APPLICATION_ID}`);
+    old.pragma('user_version = 1');
+    old.close();
+    const { db, created } = openStoreFile(file, 'topology', 'NORMAL');
+    expect([created, db.pragma('user_version', { simple: true })]).toEqual([false, schemaVersion('topology')]);
+    const t = new TopologyFile(db, file);
+    t.apply([{ op: 'setting', kind: 'user', key: 'alice', value: '{"tags":[]}' }, { op: 'setting', kind: 'user', key: 'bob', value: '{}' }, { op: 'setting-delete', kind: 'user', key: 'bob' }], null);
+    const read = t.read();
+    expect([read.exchanges.map((x) => x.name), read.settings]).toEqual([['ex'], [{ kind: 'user', key: 'alice', value: '{"tags":[]}' }]]);
+    t.close();
+  });
+
   it('refuses a SQLite file with another application id', () => {
     const file = nextFile();
     const db = new Database(file);
@@ -181,6 +203,7 @@ describe('TopologyFile', () => {
       null,
     );
     expect(t.read()).toEqual({
+      settings: [],
       exchanges: [{ name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' }],
       queues: [{ name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' }],
       bindings: [{ exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' }],
@@ -216,7 +239,7 @@ describe('TopologyFile', () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(t.read()).toEqual({ exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
+    expect(t.read()).toEqual({ settings: [], exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
     t.close();
   });
 });

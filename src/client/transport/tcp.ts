@@ -1,4 +1,5 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { openConnection, type Connection } from '../connection.js';
 import { ConnectionError } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
@@ -71,19 +72,36 @@ class TcpTransport implements Transport {
   }
 }
 
-/** Opens a TCP connection, for `skiff://` URLs. */
-export const tcpTransport: TransportFactory = (target: TransportTarget, options: { timeoutMs: number }) =>
+/**
+ * Opens a TCP connection, or a TLS one for a `skiffs://` target (TLS 1.2 or later, the server's
+ * certificate verified unless told otherwise).
+ */
+export const tcpTransport: TransportFactory = (target: TransportTarget, options: Parameters<TransportFactory>[1]) =>
   new Promise<Transport>((resolve, reject) => {
-    if (target.scheme !== 'skiff') {
-      reject(new ConnectionError('ERR_INVALID_URL', `the TCP transport needs a skiff:// URL, not ${target.scheme}://`));
+    if (target.scheme !== 'skiff' && target.scheme !== 'skiffs') {
+      reject(new ConnectionError('ERR_INVALID_URL', `the TCP transport needs a skiff:// or skiffs:// URL, not ${target.scheme}://`));
       return;
     }
-    const s = netConnect({ host: target.host, port: target.port, noDelay: true });
+    const t = options.tls ?? {};
+    const servername = t.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
+    const s = target.tls
+      ? tlsConnect({
+          host: target.host,
+          port: target.port,
+          minVersion: 'TLSv1.2',
+          rejectUnauthorized: t.rejectUnauthorized ?? true,
+          ...(servername !== undefined && { servername }),
+          ...(t.ca !== undefined && { ca: t.ca }),
+          ...(t.cert !== undefined && { cert: t.cert }),
+          ...(t.key !== undefined && { key: t.key }),
+        })
+      : netConnect({ host: target.host, port: target.port, noDelay: true });
+    s.setNoDelay(true);
     const timer = setTimeout(() => {
       s.destroy();
       reject(new ConnectionError('ERR_TIMEOUT', `timed out connecting to ${target.host}:${target.port}`));
     }, options.timeoutMs);
-    s.once('connect', () => {
+    s.once(target.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
       resolve(new TcpTransport(s));
@@ -91,6 +109,10 @@ export const tcpTransport: TransportFactory = (target: TransportTarget, options:
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const refused = err.code === 'ECONNREFUSED';
+      if (!refused && target.tls && isCertificateError(err)) {
+        reject(new ConnectionError('ERR_TLS', `TLS handshake with ${target.host}:${target.port} failed: ${err.message} (${err.code})`, { cause: err }));
+        return;
+      }
       const msg = refused
         ? `connection refused by ${target.host}:${target.port} (is skiff running?)`
         : `cannot connect to ${target.host}:${target.port}: ${err.message}`;
@@ -98,14 +120,20 @@ export const tcpTransport: TransportFactory = (target: TransportTarget, options:
     });
   });
 
+/** Verification and handshake failures: retrying the same server will not help. */
+function isCertificateError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ALTNAME/.test(code);
+}
+
 let webSocket: Promise<TransportFactory> | null = null;
 
 /**
- * The default transport in Node.js: TCP for `skiff://`, a WebSocket (the `ws` package's, loaded
+ * The default transport in Node.js: TCP for `skiff://` (TLS for `skiffs://`), a WebSocket (the `ws` package's, loaded
  * on first use) for `ws://` and `wss://`.
  */
-export const nodeTransport: TransportFactory = async (target: TransportTarget, options: { timeoutMs: number }) => {
-  if (target.scheme === 'skiff') return tcpTransport(target, options);
+export const nodeTransport: TransportFactory = async (target: TransportTarget, options: Parameters<TransportFactory>[1]) => {
+  if (target.scheme === 'skiff' || target.scheme === 'skiffs') return tcpTransport(target, options);
   webSocket ??= import('ws').then((m) => webSocketTransport(m.WebSocket as unknown as WebSocketConstructor));
   return (await webSocket)(target, options);
 };

@@ -1,14 +1,32 @@
-import type { WritableLike } from '../../../protocol/index.js';
+import type { Bytes, WritableLike } from '../../../protocol/index.js';
 import type { UrlScheme } from '../url.js';
 
 /** Where a transport connects to: one host of a connection's URL list. */
 export interface TransportTarget {
-  /** `skiff` for TCP, `ws` / `wss` for a WebSocket. */
+  /** `skiff` / `skiffs` for TCP, `ws` / `wss` for a WebSocket. */
   scheme: UrlScheme;
   host: string;
   port: number;
   /** A WebSocket's path ('' for TCP). */
   path: string;
+  /** TLS (a `skiffs://` URL); transports that cannot do it refuse. */
+  tls?: boolean;
+}
+
+/**
+ * TLS settings of the Node.js transport (`connect(url, { tls })`). The server's certificate is
+ * verified against `ca` (default: Node's trusted roots) and its name, unless
+ * `rejectUnauthorized` is false. `cert` and `key` are the client's, for mutual TLS.
+ */
+export interface TlsClientOptions {
+  /** PEM text or bytes of the CA certificate(s) that signed the server's. */
+  ca?: string | Bytes | (string | Bytes)[];
+  cert?: string | Bytes;
+  key?: string | Bytes;
+  /** The name to verify the certificate against (and send as SNI); default the URL's host. */
+  servername?: string;
+  /** Default true. False accepts any certificate: for tests of a self-signed setup only. */
+  rejectUnauthorized?: boolean;
 }
 
 /** What a transport tells the connection that owns it. */
@@ -46,4 +64,4 @@ export interface Transport extends WritableLike {
  * Opens a transport to `target`, rejecting with a `ConnectionError` (`ERR_CONNECTION_REFUSED`,
  * `ERR_CONNECT`, `ERR_TIMEOUT`) when it cannot within `timeoutMs`.
  */
-export type TransportFactory = (target: TransportTarget, options: { timeoutMs: number }) => Promise<Transport>;
+export type TransportFactory = (target: TransportTarget, options: { timeoutMs: number; tls?: TlsClientOptions }) => Promise<Transport>;

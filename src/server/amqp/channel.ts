@@ -7,6 +7,7 @@ import type { Broker } from '../../broker/broker.js';
 import type { Channel, ChannelSink } from '../../broker/channel.js';
 import type { Message } from '../../broker/message.js';
 import type { Session } from '../../broker/session.js';
+import type { AccessGuard } from '../permissions.js';
 import { amqpError, toAmqpError } from './errors.js';
 import { Transaction, type TxOp } from './transaction.js';
 
@@ -15,6 +16,8 @@ export interface AmqpChannelHost {
   readonly writer: AmqpFrameWriter;
   readonly broker: Broker;
   readonly user: string;
+  /** RabbitMQ's permissions of the user (null: none configured, everything allowed). */
+  readonly access: AccessGuard | null;
   /** The client said it handles server-sent basic.cancel (`consumer_cancel_notify`). */
   readonly cancelNotify: boolean;
   /** The broker closed a channel on its own (a consumer timeout). */
@@ -95,6 +98,7 @@ export class AmqpChannel implements ChannelSink {
       if (userId != null && userId !== this.host.user) {
         throw amqpError('PRECONDITION_FAILED', `user_id property set to '${userId}' but authenticated user was '${this.host.user}'`);
       }
+      this.host.access?.check('write', 'exchange', args.exchange);
       const content = storeAmqpMessage(raw, body, headroom);
       if (this.tx !== null) {
         if (!this.host.broker.exchanges.has(args.exchange)) throw amqpError('NOT_FOUND', `no exchange '${args.exchange}' in vhost '/'`);
@@ -119,6 +123,8 @@ export class AmqpChannel implements ChannelSink {
   private dispatch(m: AmqpMethod): void {
     const w = this.host.writer;
     const broker = this.host.broker;
+    // RabbitMQ's permissions, as the native front end checks them (null: none configured).
+    const access = this.host.access;
     const c = this.channel;
     const session = c.session;
     const id = this.id;
@@ -142,6 +148,7 @@ export class AmqpChannel implements ChannelSink {
         return;
       case Method.BasicConsume: {
         // Consumer arguments (x-priority, x-cancel-on-ha-failover) are accepted and ignored.
+        access?.check('read', 'queue', this.queueName(m.queue));
         const tag = c.consume(this.queueName(m.queue), m.consumerTag, m.noAck, m.exclusive);
         if (!m.noWait) w.method(id, Method.BasicConsumeOk, { consumerTag: tag });
         c.start(tag);
@@ -154,6 +161,7 @@ export class AmqpChannel implements ChannelSink {
       case Method.BasicCancelOk:
         return; // the answer to a server-sent cancel
       case Method.BasicGet: {
+        access?.check('read', 'queue', this.queueName(m.queue));
         const r = c.get(this.queueName(m.queue), m.noAck);
         if (r === null) {
           w.method(id, Method.BasicGetEmpty, {});
@@ -178,6 +186,7 @@ export class AmqpChannel implements ChannelSink {
         if (m.id === Method.BasicRecover) w.method(id, Method.BasicRecoverOk, {});
         return;
       case Method.ExchangeDeclare:
+        if (!m.passive) access?.check('configure', 'exchange', m.exchange);
         broker.declareExchange(
           m.exchange,
           m.type,
@@ -187,18 +196,24 @@ export class AmqpChannel implements ChannelSink {
         if (!m.noWait) w.method(id, Method.ExchangeDeclareOk, {});
         return;
       case Method.ExchangeDelete:
+        access?.check('configure', 'exchange', m.exchange);
         broker.deleteExchange(m.exchange, m.ifUnused);
         if (!m.noWait) w.method(id, Method.ExchangeDeleteOk, {});
         return;
       case Method.ExchangeBind:
+        access?.check('write', 'exchange', m.destination);
+        access?.check('read', 'exchange', m.source);
         broker.bindExchange(m.destination, m.source, m.routingKey, toNativeTable(m.arguments));
         if (!m.noWait) w.method(id, Method.ExchangeBindOk, {});
         return;
       case Method.ExchangeUnbind:
+        access?.check('write', 'exchange', m.destination);
+        access?.check('read', 'exchange', m.source);
         broker.unbindExchange(m.destination, m.source, m.routingKey, toNativeTable(m.arguments));
         if (!m.noWait) w.method(id, Method.ExchangeUnbindOk, {});
         return;
       case Method.QueueDeclare: {
+        if (!m.passive) access?.check('configure', 'queue', m.queue === '' ? 'amq.gen-' : m.queue);
         const q = broker.declareQueue(
           m.passive ? this.queueName(m.queue) : m.queue,
           { durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, arguments: toNativeTable(m.arguments) },
@@ -210,20 +225,26 @@ export class AmqpChannel implements ChannelSink {
         return;
       }
       case Method.QueueBind:
+        access?.check('write', 'queue', this.queueName(m.queue));
+        access?.check('read', 'exchange', m.exchange);
         broker.bind(this.queueName(m.queue), m.exchange, this.bindingKey(m.queue, m.routingKey), toNativeTable(m.arguments), session);
         if (!m.noWait) w.method(id, Method.QueueBindOk, {});
         return;
       case Method.QueueUnbind:
+        access?.check('write', 'queue', this.queueName(m.queue));
+        access?.check('read', 'exchange', m.exchange);
         broker.unbind(this.queueName(m.queue), m.exchange, this.bindingKey(m.queue, m.routingKey), session, toNativeTable(m.arguments));
         w.method(id, Method.QueueUnbindOk, {});
         return;
       case Method.QueuePurge: {
+        access?.check('read', 'queue', this.queueName(m.queue));
         const n = broker.purgeQueue(this.queueName(m.queue), session);
         if (!m.noWait) w.method(id, Method.QueuePurgeOk, { messageCount: n });
         return;
       }
       case Method.QueueDelete: {
         const name = this.queueName(m.queue);
+        access?.check('configure', 'queue', name);
         const q = broker.queues.get(name);
         // RabbitMQ's words, which name the vhost (checked here, before the broker's own check).
         if (q !== undefined && q.owner === null) {

@@ -10,6 +10,7 @@ import type { ProtocolError } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
 import type { Session } from '../../broker/session.js';
 import type { Logger } from '../../log/logger.js';
+import type { AccessGuard, Permissions } from '../permissions.js';
 import type { Authenticator, Principal } from '../auth.js';
 import { blockReason } from '../flow-control.js';
 import type { PeerInfo } from '../peer.js';
@@ -33,6 +34,8 @@ export interface AmqpContext {
   readonly socketHighWaterMark: number;
   /** Where open connections are listed and alarms come from. */
   readonly registry: ConnectionRegistry;
+  /** Per-user permissions; absent = every user may use every object. */
+  readonly permissions?: Permissions;
 }
 
 /** Handshake states, named as RabbitMQ's reader names them in its errors. */
@@ -64,6 +67,8 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
   readonly channels = new Map<number, AmqpChannel>();
   session: Session | null = null;
   principal: Principal | null = null;
+  /** What the user may do in the vhost, once authenticated; null without permissions. */
+  access: AccessGuard | null = null;
   clientProperties: FieldTable = {};
   cancelNotify = false;
   private blockedNotify = false;
@@ -321,6 +326,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
       return;
     }
     this.principal = principal;
+    this.access = this.ctx.permissions?.guard(principal.user, '/') ?? null;
     this.state = 'tuning';
     this.writer.method(0, Method.ConnectionTune, {
       channelMax: this.ctx.channelMax,

@@ -5,6 +5,7 @@ import type { Broker } from '../../broker/broker.js';
 import type { Logger } from '../../log/logger.js';
 import { VERSION } from '../../version.js';
 import type { Authenticator } from '../auth.js';
+import type { Permissions } from '../permissions.js';
 import { peerOfSocket, type PeerInfo } from '../peer.js';
 import type { ConnectionRegistry } from '../registry.js';
 import { TcpListener } from '../tcp-listener.js';
@@ -22,6 +23,8 @@ export interface AmqpFrontEndOptions {
   channelMax?: number;
   heartbeatMs?: number;
   socketHighWaterMark?: number;
+  /** Per-user permissions (the native front end's); absent = every user may use every object. */
+  permissions?: Permissions;
 }
 
 /**
@@ -39,6 +42,7 @@ export class AmqpFrontEnd implements AmqpContext {
   readonly channelMax: number;
   readonly heartbeatMs: number;
   readonly socketHighWaterMark: number;
+  readonly permissions?: Permissions;
   private readonly connections = new Set<AmqpConnection>();
   private tcp: TcpListener | null = null;
 
@@ -51,6 +55,7 @@ export class AmqpFrontEnd implements AmqpContext {
     this.channelMax = options.channelMax ?? 2047;
     this.heartbeatMs = options.heartbeatMs ?? 60_000;
     this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
+    if (options.permissions !== undefined) this.permissions = options.permissions;
   }
 
   /** Serves one connected stream; `peer` names its ends (for auth, logs and listings). */

@@ -1,6 +1,7 @@
 import type { Broker } from '../../broker/broker.js';
 import type { Session } from '../../broker/session.js';
 import type { Logger } from '../../log/logger.js';
+import type { AccessGuard } from '../permissions.js';
 import { notFound } from './errors.js';
 import type { ClientConnectionView, HttpHost, ListenerView } from './host.js';
 import type { HttpOptions } from './options.js';
@@ -24,6 +25,11 @@ export function vhostBroker(ctx: ApiContext, vhost: string): Broker {
   const b = ctx.host.vhost(vhost);
   if (b === undefined) throw notFound(`no vhost '${vhost}'`);
   return b;
+}
+
+/** What the request's user may do in `vhost` (RabbitMQ's permissions; refusals are 403). */
+export function accessOf(ctx: ApiContext, principal: { user: string } | null, vhost: string): AccessGuard {
+  return ctx.host.permissions.guard(principal?.user ?? '', vhost);
 }
 
 /** The vhosts a list endpoint covers: the one in its path, or all of them. */

@@ -1,4 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Logger } from '../../log/logger.js';
+import { badClientCertificate, type TlsCredentials } from '../tls.js';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { ProtocolError } from '../../../protocol/index.js';
 import type { ApiContext } from './api-context.js';
@@ -15,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { overviewRoutes } from './routes/overview.js';
 import { queueRoutes } from './routes/queues.js';
+import { userRoutes } from './routes/users.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -23,7 +27,7 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * metrics, the health checks and the dashboard, with one error shape (`{error, reason}`) for
  * every refusal. Tests and the listener build it the same way.
  */
-export function buildApp(ctx: ApiContext, assets: DashboardAssets, browserAssets: ReadonlyMap<string, Asset> = new Map()): FastifyInstance<Server> {
+export function buildApp(ctx: ApiContext, assets: DashboardAssets, tls: TlsCredentials | null = null, browserAssets: ReadonlyMap<string, Asset> = new Map()): FastifyInstance<Server> {
   const { options } = ctx;
   const app = Fastify({
     loggerInstance: ctx.log,
@@ -32,7 +36,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets, browserAssets
     bodyLimit: options.maxBodyBytes,
     // Types are checked as sent: `"durable": "yes"` is an error, not `true`.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
-    serverFactory: (handler) => timedServer(handler, options.requestTimeoutMs),
+    serverFactory: (handler) => timedServer(handler, options.requestTimeoutMs, tls, ctx.log),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 1024 },
@@ -56,7 +60,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets, browserAssets
       throw new HttpError(403, 'access_refused', `cross-origin requests are refused (Origin ${origin})`);
     }
   });
-  registerBasicAuth(app, ctx.host.auth, ctx.log);
+  registerBasicAuth(app, ctx.host.auth, ctx.log, (listener) => ctx.host.userDirectory.onChange(listener));
   // State changes carry JSON, never a form: a form post from another site cannot send it.
   app.addHook('preValidation', async (req) => {
     if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') return;
@@ -80,6 +84,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets, browserAssets
   bindingRoutes(app, ctx);
   messageRoutes(app, ctx);
   definitionRoutes(app, ctx);
+  userRoutes(app, ctx);
   healthRoutes(app, ctx);
   registerMetrics(app, ctx);
   registerDashboard(app, assets);
@@ -91,16 +96,19 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets, browserAssets
  * Node's own request timeout answers 408 and closes a connection whose request has not fully
  * arrived in time (a slow client holding sockets); checked a few times per timeout.
  */
-function timedServer(handler: (req: IncomingMessage, res: ServerResponse) => void, timeoutMs: number): Server {
-  return createServer(
-    {
-      requestTimeout: timeoutMs,
-      headersTimeout: timeoutMs,
-      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(timeoutMs / 4))),
-      keepAliveTimeout: 5000,
-    },
-    handler,
-  );
+function timedServer(handler: (req: IncomingMessage, res: ServerResponse) => void, timeoutMs: number, tls: TlsCredentials | null, log: Logger): Server {
+  const timing = {
+    requestTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(timeoutMs / 4))),
+    keepAliveTimeout: 5000,
+  };
+  if (tls === null) return createServer(timing, handler);
+  // HTTPS (and wss for the upgrade handlers), reloaded with the other TLS listeners on SIGHUP.
+  const server = createHttpsServer({ ...tls.serverOptions(), ...timing }, handler);
+  server.on('secureConnection', (socket) => badClientCertificate(tls, socket, log));
+  tls.track(server);
+  return server as unknown as Server;
 }
 
 function hostOf(origin: string): string | null {

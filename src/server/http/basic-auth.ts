@@ -5,13 +5,13 @@ import type { Authenticator, Principal } from '../auth.js';
 import { HttpError, forbidden } from './errors.js';
 
 /**
- * Who may call a route: `none` (the dashboard's files, `/health`), any logged-in `user`, or
- * `admin` (the default): a user with the admin flag, which the API shows as RabbitMQ's
- * `administrator` tag. Plain users get what the wire protocol gives them: declaring, binding,
- * publishing, getting and purging, the objects they can name; listings and connections are
- * the admin methods' and need an admin.
+ * Who may call a route: `none` (the dashboard's files, `/health`), any logged-in `user`,
+ * `monitor` (the `administrator` or `monitoring` tag), or `admin` (the `administrator` tag).
+ * Without a setting a GET is `monitor` and anything else `admin`. Plain users get what the wire
+ * protocol gives them: declaring, binding, publishing, getting and purging, the objects they
+ * can name; listings and connections are the admin methods' and need a monitor or an admin.
  */
-export type Access = 'none' | 'user' | 'admin';
+export type Access = 'none' | 'user' | 'monitor' | 'admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -23,9 +23,9 @@ declare module 'fastify' {
   }
 }
 
-/** The tags RabbitMQ's API gives a user: admins are `administrator`, everyone else none. */
-export function tagsOf(p: { admin: boolean }): string[] {
-  return p.admin ? ['administrator'] : [];
+/** The user's RabbitMQ tags; a principal without tags is `administrator` iff admin. */
+export function tagsOf(p: { admin: boolean; tags?: readonly string[] }): string[] {
+  return p.tags !== undefined ? [...p.tags] : p.admin ? ['administrator'] : [];
 }
 
 /** scrypt costs tens of ms a check; a dashboard polling every few seconds would pay it each time. */
@@ -40,11 +40,13 @@ const REFUSED = 'login refused: wrong username or password';
  * wrong). A successful check is remembered for a minute under a hash of the credentials and
  * the peer address, so the password itself is never kept.
  */
-export function registerBasicAuth(app: FastifyInstance, auth: Authenticator, log: Logger): void {
+export function registerBasicAuth(app: FastifyInstance, auth: Authenticator, log: Logger, onUsersChange?: (listener: () => void) => void): void {
   const cache = new Map<string, { principal: Principal; until: number }>();
+  // A changed password, tag or deleted user takes effect on the next request, not a minute later.
+  onUsersChange?.(() => cache.clear());
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req) => {
-    const access = req.is404 ? 'none' : (req.routeOptions.config.access ?? 'admin');
+    const access = req.is404 ? 'none' : (req.routeOptions.config.access ?? (req.method === 'GET' || req.method === 'HEAD' ? 'monitor' : 'admin'));
     if (access === 'none') return;
     const creds = parseBasic(req.headers.authorization);
     if (creds === null) throw unauthorized(req, 'login required: send HTTP basic credentials');
@@ -63,8 +65,12 @@ export function registerBasicAuth(app: FastifyInstance, auth: Authenticator, log
       cache.set(key, { principal, until: now + CACHE_TTL_MS });
     }
     req.principal = principal;
+    const route = `${req.method} ${req.routeOptions.url ?? req.url}`;
     if (access === 'admin' && !principal.admin) {
-      throw forbidden(`user '${principal.user}' is not an administrator; ${req.method} ${req.routeOptions.url ?? req.url} needs the administrator tag`);
+      throw forbidden(`user '${principal.user}' is not an administrator; ${route} needs the administrator tag`);
+    }
+    if (access === 'monitor' && !principal.admin && !tagsOf(principal).includes('monitoring')) {
+      throw forbidden(`user '${principal.user}' is not an administrator or monitoring user; ${route} needs the administrator or monitoring tag`);
     }
   });
 }

@@ -4,14 +4,20 @@ import type { DiskAlarm } from '../../store/disk-alarm.js';
 import type { Store } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 import type { ConnectionRegistry } from '../registry.js';
+import type { UserDirectory } from '../users.js';
+import type { Limits } from '../limits.js';
+import type { Permissions } from '../permissions.js';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Logger } from '../../log/logger.js';
-import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type UserView, type WebSocketStatsView } from './host.js';
+import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type WebSocketStatsView } from './host.js';
 
 export interface DaemonHostOptions {
   broker: Broker;
   registry: ConnectionRegistry;
   auth: Authenticator;
+  users: UserDirectory;
+  permissions: Permissions;
+  limits: Limits;
   version: string;
   startedAt: number;
   store: Store | null;
@@ -31,13 +37,15 @@ export interface DaemonHostOptions {
  * listeners of every front end from the shared {@link ConnectionRegistry}.
  */
 export function daemonHost(o: DaemonHostOptions): HttpHost {
-  const auth = o.auth as { list?: () => readonly UserView[] } & Authenticator;
   return {
     vhostNames: () => [DEFAULT_VHOST],
     vhost: (name) => (name === DEFAULT_VHOST ? o.broker : undefined),
     connections: connectionsOf(o.registry, o.log),
     auth: o.auth,
-    users: () => (typeof auth.list === 'function' ? auth.list() : []),
+    users: () => o.users.list(),
+    userDirectory: o.users,
+    permissions: o.permissions,
+    limits: o.limits,
     version: o.version,
     nodeName: `skiff@${hostname()}`,
     websockets: () => o.websockets?.() ?? null,

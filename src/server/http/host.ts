@@ -2,6 +2,9 @@ import type { Broker } from '../../broker/broker.js';
 import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
+import type { UserDirectory } from '../users.js';
+import type { Limits } from '../limits.js';
+import type { Permissions } from '../permissions.js';
 import type { ClientConnection, ListenerInfo } from '../registry.js';
 
 /** The default (and, until vhosts exist, only) virtual host. */
@@ -21,8 +24,14 @@ export interface HttpHost {
   readonly connections: ConnectionRegistryView;
   /** The daemon's users, for HTTP basic auth (the same as on the wire). */
   readonly auth: Authenticator;
-  /** Users and their admin flag, for `/api/users` and definitions. */
+  /** Users and their tags, for `/api/users` and definitions. */
   users(): readonly UserView[];
+  /** Where run-time users are added, changed and deleted (`PUT`/`DELETE /api/users/{name}`). */
+  readonly userDirectory: UserDirectory;
+  /** Who may do what per vhost: checked by the routes that touch objects, changed by `/api/permissions`. */
+  readonly permissions: Permissions;
+  /** User and vhost limits (`/api/user-limits`, `/api/vhost-limits`). */
+  readonly limits: Limits;
   readonly version: string;
   /** `skiff@<hostname>`: the node name in RabbitMQ-shaped replies. */
   readonly nodeName: string;
@@ -51,6 +60,11 @@ export interface HttpHost {
 export interface UserView {
   readonly name: string;
   readonly admin: boolean;
+  readonly tags: readonly string[];
+  /** `config`, `builtin` (guest) or `runtime`. */
+  readonly source: string;
+  readonly passwordHash: string;
+  readonly hashingAlgorithm: string;
 }
 
 /** A listener of the daemon: `{ protocol: 'skiff', host: '127.0.0.1', port: 5680 }`. */

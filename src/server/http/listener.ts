@@ -10,6 +10,7 @@ import { loadDashboardAssets } from './dashboard.js';
 import type { HttpHost, ListenerView } from './host.js';
 import type { HttpOptions } from './options.js';
 import { StatsSampler } from './sampler.js';
+import type { TlsCredentials } from '../tls.js';
 
 /** Takes over a connection that asked to upgrade (a WebSocket) on one path. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -23,18 +24,24 @@ export class HttpListener {
   readonly app: FastifyInstance;
   readonly sampler: StatsSampler;
   readonly options: Readonly<HttpOptions>;
+  /** True when it serves HTTPS (and wss). */
+  readonly tls: boolean;
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private bound: AddressInfo | null = null;
 
-  private constructor(app: FastifyInstance, sampler: StatsSampler, options: HttpOptions) {
+  private constructor(app: FastifyInstance, sampler: StatsSampler, options: HttpOptions, tls: boolean) {
     this.app = app;
     this.sampler = sampler;
     this.options = options;
+    this.tls = tls;
     app.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
   }
 
-  /** Builds the API over `host` and starts listening; rejects (EADDRINUSE, …) if it cannot. */
-  static async start(host: HttpHost, options: Readonly<HttpOptions>, log: Logger): Promise<HttpListener> {
+  /**
+   * Builds the API over `host` and starts listening, over HTTPS with `tls`; rejects (EADDRINUSE,
+   * …) if it cannot.
+   */
+  static async start(host: HttpHost, options: Readonly<HttpOptions>, log: Logger, tls: TlsCredentials | null = null): Promise<HttpListener> {
     const o = options;
     const sampler = new StatsSampler(host, o.statsIntervalMs, o.statsSamples);
     let listener: HttpListener | null = null;
@@ -46,8 +53,8 @@ export class HttpListener {
       // The daemon lists this listener beside the others once it is bound.
       listeners: (): readonly ListenerView[] => host.listeners(),
     };
-    const app = buildApp(ctx, await loadDashboardAssets(), await loadBrowserAssets());
-    listener = new HttpListener(app, sampler, o);
+    const app = buildApp(ctx, await loadDashboardAssets(), tls, await loadBrowserAssets());
+    listener = new HttpListener(app, sampler, o, tls !== null);
     await app.listen({ host: o.host, port: o.port });
     listener.bound = app.server.address() as AddressInfo;
     sampler.start();

@@ -14,11 +14,15 @@ import {
   type QueueRow,
   type ServerStatus,
   type StoreStatus,
+  type UserRow,
 } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { Connection } from './connection.js';
 import type { ConnectionMethodHandler } from './context.js';
+import { putUser } from '../user-change.js';
+import type { UserDirectory } from '../users.js';
+import type { Permissions } from '../permissions.js';
 
 /** What the admin methods need of the front end ({@link NativeFrontEnd} has all of it). */
 export interface AdminHost {
@@ -30,6 +34,12 @@ export interface AdminHost {
   readonly connectionHandlers: Map<number, ConnectionMethodHandler>;
 }
 
+/** An admin method's handler; a promise for those that wait on the store (replies stay in order). */
+type AdminHandler = (conn: Connection, method: ParsedMethod) => void | Promise<void>;
+
+/** What a caller must be: `read` methods are also open to the `monitoring` tag. */
+type Need = 'read' | 'admin';
+
 export interface AdminOptions {
   /** `memory_high_watermark`, reported by status. */
   memoryHighWatermark?: number;
@@ -37,6 +47,10 @@ export interface AdminOptions {
   storeStatus?: () => StoreStatus | null;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
   rateSampleMs?: number;
+  /** Run-time users (`admin.put user`, `admin.list users`); absent = not offered. */
+  users?: UserDirectory;
+  /** Permissions (`admin.put permission`, `admin.list permissions`); absent = not offered. */
+  permissions?: Permissions;
 }
 
 /** Stops the rate sampler; call it when the server stops. */
@@ -99,26 +113,31 @@ class RateMeter {
 export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}): AdminHandle {
   const broker = host.broker;
   const meter = new RateMeter(broker, options.rateSampleMs ?? 1000);
-  const handlers: [number, ConnectionMethodHandler][] = [
+  const users = options.users;
+  const permissions = options.permissions;
+  const handlers: [number, Need, AdminHandler][] = [
     [
       Method.AdminStatus,
+      'read',
       (conn) => {
         conn.writer.method(0, Method.AdminStatusOk, [status(host, meter, options) as unknown as Record<string, unknown>]);
       },
     ],
     [
       Method.AdminList,
+      'read',
       (conn, p) => {
         const { kind, offset } = argsOf(p, Method.AdminList);
-        if (!isAdminListKind(kind)) {
-          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections or consumers)`);
+        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined) || (kind === 'permissions' && permissions === undefined)) {
+          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users or permissions)`);
         }
-        const { rows, next } = page(listRows(host, kind), offset, conn.frameMax - LIST_FRAME_OVERHEAD);
+        const { rows, next } = page(kind === 'permissions' ? (permissions?.list() ?? []) : listRows(host, kind, users), offset, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
     ],
     [
       Method.AdminCloseConnection,
+      'admin',
       (conn, p) => {
         const { connection: id, reason } = argsOf(p, Method.AdminCloseConnection);
         const target = host.registry.get(id);
@@ -128,8 +147,28 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
         target.close(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
       },
     ],
+    [
+      Method.AdminPut,
+      'admin',
+      async (conn, p) => {
+        const [kind, name, value] = p.args as [string, string, Record<string, unknown>];
+        const created = kind === 'permission' && permissions !== undefined ? (await putPermission(permissions, name, value)) === 'created' : await putSetting(users, kind, name, value);
+        conn.writer.method(0, Method.AdminPutOk, [created]);
+      },
+    ],
+    [
+      Method.AdminDelete,
+      'admin',
+      async (conn, p) => {
+        const [kind, name] = p.args as [string, string];
+        if (kind === 'permission' && permissions !== undefined) await permissions.clear(name, '/');
+        else if (kind !== 'user' || users === undefined) throw unknownKind(kind);
+        else await users.delete(name);
+        conn.writer.method(0, Method.AdminDeleteOk, []);
+      },
+    ],
   ];
-  for (const [id, handler] of handlers) host.connectionHandlers.set(id, guarded(handler));
+  for (const [id, need, handler] of handlers) host.connectionHandlers.set(id, guarded(need, handler));
   return {
     stop: () => {
       meter.stop();
@@ -138,17 +177,72 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
   };
 }
 
-/** Admin users only; refusals become `admin.error` replies, connection-level errors still close. */
-function guarded(handler: ConnectionMethodHandler): ConnectionMethodHandler {
+function unknownKind(kind: string): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user or permission)`);
+}
+
+/** `admin.put permission <user> {configure, write, read, vhost?}`. */
+function putPermission(permissions: Permissions, user: string, value: Record<string, unknown>): Promise<'created' | 'updated'> {
+  const { vhost = '/', configure, write, read, ...rest } = value;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected configure, write, read, vhost)`);
+  for (const [k, v] of [['configure', configure], ['write', write], ['read', read], ['vhost', vhost]] as const) {
+    if (typeof v !== 'string') throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${k}: is required and must be a string`);
+  }
+  return permissions.set(user, vhost as string, { configure: configure as string, write: write as string, read: read as string });
+}
+
+async function putSetting(users: UserDirectory | undefined, kind: string, name: string, value: Record<string, unknown>): Promise<boolean> {
+  if (kind !== 'user' || users === undefined) throw unknownKind(kind);
+  return (await putUser(users, name, value, 'value')) === 'created';
+}
+
+/** The admin replies still to come, per connection: a later request waits for an earlier async one. */
+const pending = new WeakMap<Connection, Promise<void>>();
+
+/**
+ * Admin (or, for `read` methods, monitoring) users only; refusals become `admin.error` replies,
+ * connection-level errors still close. Replies come in request order (§3.7.1) even when one
+ * waits for the store.
+ */
+function guarded(need: Need, handler: AdminHandler): ConnectionMethodHandler {
+  const refuse = (conn: Connection, p: ParsedMethod, err: unknown): void => {
+    if (!(err instanceof ProtocolError) || err.isConnectionError) throw err;
+    conn.writer.method(0, Method.AdminError, [err.replyCode, err.replyText, p.def.id]);
+  };
+  const run = (conn: Connection, p: ParsedMethod): void | Promise<void> => {
+    const tags = conn.principal?.tags ?? [];
+    const allowed = conn.principal?.admin === true || (need === 'read' && tags.includes('monitoring'));
+    if (!allowed) {
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an admin; ${p.def.name} needs an admin user`);
+    }
+    return handler(conn, p);
+  };
+  const settle = (conn: Connection, p: ParsedMethod, r: Promise<void>): void => {
+    const done = r.then(
+      () => undefined,
+      (err: unknown) => {
+        try {
+          refuse(conn, p, err);
+        } catch (e) {
+          conn.log.error({ err: e }, 'admin request failed');
+          conn.closeConnection(ReplyCode.INTERNAL_ERROR, 'INTERNAL_ERROR - the server failed handling this connection; see its log', p.def.id);
+        }
+      },
+    );
+    pending.set(conn, done);
+    void done.then(() => {
+      if (pending.get(conn) === done) pending.delete(conn);
+    });
+  };
   return (conn: Connection, p: ParsedMethod) => {
+    const before = pending.get(conn);
+    if (before !== undefined) return settle(conn, p, before.then(() => run(conn, p)));
     try {
-      if (conn.principal?.admin !== true) {
-        throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an admin; ${p.def.name} needs an admin user`);
-      }
-      handler(conn, p);
+      const r = run(conn, p);
+      if (r instanceof Promise) settle(conn, p, r);
     } catch (err) {
-      if (!(err instanceof ProtocolError) || err.isConnectionError) throw err;
-      conn.writer.method(0, Method.AdminError, [err.replyCode, err.replyText, p.def.id]);
+      refuse(conn, p, err);
     }
   };
 }
@@ -189,7 +283,7 @@ function byName<T extends { name: string }>(a: T, b: T): number {
 }
 
 /** Every row of a listing, in a stable order so that paging by offset works between requests. */
-function listRows(host: AdminHost, kind: AdminListKind): object[] {
+function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | undefined): object[] {
   const broker = host.broker;
   switch (kind) {
     case 'exchanges':
@@ -257,6 +351,10 @@ function listRows(host: AdminHost, kind: AdminListKind): object[] {
           client: typeof c.clientProperties['product'] === 'string' ? (c.clientProperties['product'] as string) : '',
         }),
       );
+    case 'permissions':
+      return [];
+    case 'users':
+      return (users?.list() ?? []).map((u): UserRow => ({ name: u.name, tags: [...u.tags], source: u.source }));
     case 'consumers': {
       const out: ConsumerRow[] = [];
       for (const s of broker.sessions.values()) {

@@ -25,6 +25,7 @@ import type { Session } from '../../broker/session.js';
 import { nativeContent } from '../../broker/stored-content.js';
 import type { Logger } from '../../log/logger.js';
 import type { Principal } from '../auth.js';
+import type { AccessGuard } from '../permissions.js';
 import { blockReason } from '../flow-control.js';
 import type { PeerInfo } from '../peer.js';
 import type { ClientConnection } from '../registry.js';
@@ -127,6 +128,8 @@ export class Connection implements FrameSink, ClientConnection {
   readonly name: string;
   session: Session | null = null;
   principal: Principal | null = null;
+  /** What the user may do in the vhost, from open-ok on; null when the front end has no permissions. */
+  access: AccessGuard | null = null;
   clientProperties: Record<string, unknown> = {};
   frameMax: number;
   channelMax: number;
@@ -265,7 +268,7 @@ export class Connection implements FrameSink, ClientConnection {
       PROTOCOL_MAJOR,
       PROTOCOL_MINOR,
       { product: 'skiff', version: this.ctx.version, platform: `Node.js ${process.version}` },
-      ['PLAIN'],
+      this.certUser() === null ? ['PLAIN'] : ['PLAIN', 'EXTERNAL'],
       this.ctx.frameMax,
       this.ctx.channelMax,
       this.ctx.heartbeatMs,
@@ -354,7 +357,10 @@ export class Connection implements FrameSink, ClientConnection {
     this.heartbeatMs = heartbeatMs === 0 || serverHb === 0 ? 0 : Math.min(heartbeatMs, serverHb);
     this.clientProperties = clientProperties;
     this.state = 'authenticating';
-    Promise.resolve(this.ctx.auth.authenticate(username, password, this.remoteAddress)).then(
+    // EXTERNAL (SPEC §3.1.1): no credentials on a connection whose verified client certificate names a user.
+    const certUser = username === '' && password === '' ? this.certUser() : null;
+    const checked = certUser !== null ? this.ctx.auth.certificateLogin?.(certUser, this.remoteAddress) ?? null : this.ctx.auth.authenticate(username, password, this.remoteAddress);
+    Promise.resolve(checked).then(
       (principal) => this.opened(principal, username),
       (err: unknown) => this.fail(err),
     );
@@ -368,7 +374,21 @@ export class Connection implements FrameSink, ClientConnection {
       this.closeConnection(ReplyCode.ACCESS_REFUSED, 'ACCESS_REFUSED - login refused: wrong username or password', Method.ConnectionOpen);
       return;
     }
+    const limits = this.ctx.limits;
+    if (limits !== undefined) {
+      let mine = 0;
+      for (const c of this.ctx.registry.list()) if (c.user === principal.user) mine++;
+      try {
+        limits.checkConnection(principal.user, '/', mine, this.ctx.registry.size);
+      } catch (err) {
+        const e = err as ProtocolError;
+        this.log.info({ user: principal.user, err: e.message }, 'connection refused by a limit');
+        this.closeConnection(e.replyCode, e.replyText, Method.ConnectionOpen);
+        return;
+      }
+    }
     this.principal = principal;
+    this.access = this.ctx.permissions?.guard(principal.user, '/') ?? null;
     this.state = 'open';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -401,6 +421,11 @@ export class Connection implements FrameSink, ClientConnection {
         throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is above channelMax ${this.channelMax}`, { methodId: id });
       }
       if (ch !== undefined) throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is already open`, { methodId: id });
+      if (this.ctx.limits !== undefined) {
+        let open = 0;
+        for (const c of this.ctx.registry.list()) if (c.user === this.user) open += c.channelCount;
+        this.ctx.limits.checkChannel(this.user, open);
+      }
       ch = new ServerChannel(this, channel);
       ch.channel = (this.session as Session).openChannel(channel, ch);
       this.channels.set(channel, ch);
@@ -519,6 +544,11 @@ export class Connection implements FrameSink, ClientConnection {
       this.log.info({ user: this.user, remote: `${this.peer.remoteAddress}:${this.peer.remotePort}`, name: this.userProvidedName ?? this.name, ...this.clientClose }, 'connection closed');
     }
     this.closedResolve();
+  }
+
+  /** The user of a verified client certificate, when `tls_cert_login` is on; else null. */
+  private certUser(): string | null {
+    return this.ctx.certLogin ? (this.peer.certificateUser ?? null) : null;
   }
 
   // ---- heartbeats and flow control ----

@@ -1,5 +1,7 @@
 import type { ParsedMethod } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import type { Limits } from '../limits.js';
+import type { Permissions } from '../permissions.js';
 import type { Logger } from '../../log/logger.js';
 import type { Authenticator } from '../auth.js';
 import type { ConnectionRegistry } from '../registry.js';
@@ -21,4 +23,10 @@ export interface ServerContext {
   /** Socket bytes above which a connection's consumers are paused until 'drain'. */
   readonly socketHighWaterMark: number;
   readonly connectionHandlers: Map<number, ConnectionMethodHandler>;
+  /** `tls_cert_login`: a verified client certificate's CN logs in as that user (EXTERNAL). */
+  readonly certLogin: boolean;
+  /** Per-user permissions; absent = every user may use every object (a bare front end). */
+  readonly permissions?: Permissions;
+  /** User and vhost limits; absent = none. */
+  readonly limits?: Limits;
 }

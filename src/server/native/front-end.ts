@@ -5,6 +5,8 @@ import type { Broker } from '../../broker/broker.js';
 import type { Logger } from '../../log/logger.js';
 import { VERSION } from '../../version.js';
 import type { Authenticator } from '../auth.js';
+import type { Limits } from '../limits.js';
+import type { Permissions } from '../permissions.js';
 import { peerOfSocket, type PeerInfo } from '../peer.js';
 import type { ConnectionRegistry } from '../registry.js';
 import { TcpListener } from '../tcp-listener.js';
@@ -24,6 +26,12 @@ export interface NativeFrontEndOptions {
   readonly heartbeatMs: number;
   /** Socket bytes above which a connection's consumers pause until 'drain'. */
   readonly socketHighWaterMark?: number;
+  /** `tls_cert_login`: a verified client certificate's CN logs in as that user (EXTERNAL). */
+  readonly certLogin?: boolean;
+  /** Per-user permissions; absent = every user may use every object. */
+  readonly permissions?: Permissions;
+  /** User and vhost limits; absent = none. */
+  readonly limits?: Limits;
 }
 
 /**
@@ -41,6 +49,9 @@ export class NativeFrontEnd implements ServerContext {
   readonly channelMax: number;
   readonly heartbeatMs: number;
   readonly socketHighWaterMark: number;
+  readonly certLogin: boolean;
+  readonly permissions?: Permissions;
+  readonly limits?: Limits;
   readonly connectionHandlers = new Map<number, ConnectionMethodHandler>();
   readonly startedAt = Date.now();
   /** Every connection it serves, from the protocol header on (the registry lists only open ones). */
@@ -56,6 +67,9 @@ export class NativeFrontEnd implements ServerContext {
     this.channelMax = options.channelMax;
     this.heartbeatMs = options.heartbeatMs;
     this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
+    this.certLogin = options.certLogin ?? false;
+    if (options.permissions !== undefined) this.permissions = options.permissions;
+    if (options.limits !== undefined) this.limits = options.limits;
   }
 
   /**

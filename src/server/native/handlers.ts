@@ -13,10 +13,13 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
   const c = ch.channel;
   const broker = ch.conn.ctx.broker;
   const session = c.session;
+  // RabbitMQ's permissions (null: a front end built without them, as in some tests).
+  const access = ch.conn.access;
   switch (p.def.id) {
     case Method.BasicPublish: {
       const a = argsOf(p, Method.BasicPublish);
       const content = p.content as Buffer;
+      access?.check('write', 'exchange', a.exchange);
       if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
       c.publish(a.exchange, a.routingKey, a.mandatory, a.persistent, a.priority, a.expiration, content);
       return;
@@ -44,6 +47,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     }
     case Method.BasicConsume: {
       const a = argsOf(p, Method.BasicConsume);
+      access?.check('read', 'queue', a.queue);
       const unknown = Object.keys(a.arguments)[0];
       if (unknown !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${unknown}'`);
       const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive);
@@ -61,6 +65,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       return; // the client acknowledging our server-sent cancel
     case Method.BasicGet: {
       const a = argsOf(p, Method.BasicGet);
+      access?.check('read', 'queue', a.queue);
       const r = c.get(a.queue, a.noAck, (m) => {
         // Measured with the two counts at their largest: they are known only once it is taken.
         const max = Number.MAX_SAFE_INTEGER;
@@ -78,53 +83,68 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     }
     case Method.ExchangeDeclare: {
       const a = argsOf(p, Method.ExchangeDeclare);
+      if (!a.passive) access?.check('configure', 'exchange', a.exchange);
       broker.declareExchange(a.exchange, a.type, { durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments }, a.passive);
       w.method(ch.id, Method.ExchangeDeclareOk, []);
       return;
     }
     case Method.ExchangeDelete: {
       const a = argsOf(p, Method.ExchangeDelete);
+      access?.check('configure', 'exchange', a.exchange);
       broker.deleteExchange(a.exchange, a.ifUnused);
       w.method(ch.id, Method.ExchangeDeleteOk, []);
       return;
     }
     case Method.QueueDeclare: {
       const a = argsOf(p, Method.QueueDeclare);
+      // A server-named queue is amq.gen-…, as RabbitMQ checks it.
+      if (!a.passive) access?.check('configure', 'queue', a.queue === '' ? 'amq.gen-' : a.queue);
+      if (!a.passive && !broker.queues.has(a.queue)) ch.conn.ctx.limits?.checkQueue('/', a.queue, broker.queues.size);
       const q = broker.declareQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments }, a.passive, session);
       w.method(ch.id, Method.QueueDeclareOk, [q.name, q.messageCount, q.consumerCount]);
       return;
     }
     case Method.QueueBind: {
       const a = argsOf(p, Method.QueueBind);
+      access?.check('write', 'queue', a.queue);
+      access?.check('read', 'exchange', a.exchange);
       broker.bind(a.queue, a.exchange, a.routingKey, a.arguments, session);
       w.method(ch.id, Method.QueueBindOk, []);
       return;
     }
     case Method.ExchangeBind: {
       const a = argsOf(p, Method.ExchangeBind);
+      access?.check('write', 'exchange', a.destination);
+      access?.check('read', 'exchange', a.source);
       broker.bindExchange(a.destination, a.source, a.routingKey, a.arguments);
       w.method(ch.id, Method.ExchangeBindOk, []);
       return;
     }
     case Method.ExchangeUnbind: {
       const a = argsOf(p, Method.ExchangeUnbind);
+      access?.check('write', 'exchange', a.destination);
+      access?.check('read', 'exchange', a.source);
       broker.unbindExchange(a.destination, a.source, a.routingKey, a.arguments);
       w.method(ch.id, Method.ExchangeUnbindOk, []);
       return;
     }
     case Method.QueueUnbind: {
       const a = argsOf(p, Method.QueueUnbind);
+      access?.check('write', 'queue', a.queue);
+      access?.check('read', 'exchange', a.exchange);
       broker.unbind(a.queue, a.exchange, a.routingKey, session, a.arguments);
       w.method(ch.id, Method.QueueUnbindOk, []);
       return;
     }
     case Method.QueuePurge: {
       const { queue } = argsOf(p, Method.QueuePurge);
+      access?.check('read', 'queue', queue);
       w.method(ch.id, Method.QueuePurgeOk, [broker.purgeQueue(queue, session)]);
       return;
     }
     case Method.QueueDelete: {
       const a = argsOf(p, Method.QueueDelete);
+      access?.check('configure', 'queue', a.queue);
       w.method(ch.id, Method.QueueDeleteOk, [broker.deleteQueue(a.queue, a.ifUnused, a.ifEmpty, session)]);
       return;
     }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Broker } from '../../../broker/broker.js';
-import { vhostBroker, vhostsOf, type ApiContext } from '../api-context.js';
+import { accessOf, vhostBroker, vhostsOf, type ApiContext } from '../api-context.js';
 import { notFound } from '../errors.js';
 import { parseListParams, sendListing } from '../listing.js';
 import { bindingJson, propertiesKey, type BindingView } from '../shapes.js';
@@ -79,6 +79,9 @@ export function bindingRoutes(app: FastifyInstance, ctx: ApiContext): void {
       { config: { access: 'user' }, schema: { body: BINDING_BODY } },
       (req, reply) => {
         const { broker, source } = between(req.params);
+        const access = accessOf(ctx, req.principal, req.params.vhost);
+        access.check('write', kind, kind === 'queue' ? req.params.destination : exchangeName(req.params.destination));
+        access.check('read', 'exchange', source);
         const key = req.body.routing_key ?? '';
         const args = req.body.arguments ?? {};
         if (kind === 'queue') broker.bind(req.params.destination, source, key, args, null);
@@ -90,6 +93,9 @@ export function bindingRoutes(app: FastifyInstance, ctx: ApiContext): void {
     app.get<{ Params: PairParams & { props: string } }>(`${base}/:props`, { config: { access: 'user' } }, (req) => bindingJson(one(req.params).binding, req.params.vhost));
     app.delete<{ Params: PairParams & { props: string } }>(`${base}/:props`, { config: { access: 'user' } }, (req, reply) => {
       const { broker, binding: b } = one(req.params);
+      const access = accessOf(ctx, req.principal, req.params.vhost);
+      access.check('write', kind, b.destination);
+      access.check('read', 'exchange', b.source);
       if (kind === 'queue') broker.unbind(b.destination, b.source, b.routing_key, null, b.arguments);
       else broker.unbindExchange(b.destination, b.source, b.routing_key, b.arguments);
       return reply.code(204).send();

@@ -1,8 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { checkDefinitions, definitionsFromRows, type Definitions } from '../../../../protocol/index.js';
 import type { Broker } from '../../../broker/broker.js';
-import { vhostBroker, type ApiContext } from '../api-context.js';
-import { HttpError } from '../errors.js';
+import { accessOf, vhostBroker, type ApiContext } from '../api-context.js';
+import { ImportError, importDefinitions } from '../../definitions-import.js';
+import type { Principal } from '../../auth.js';
+import { forbidden } from '../errors.js';
 import { DEFAULT_VHOST } from '../host.js';
 
 /** The topology of one broker in the shape `skiff definitions export` writes. */
@@ -31,35 +33,36 @@ export function exportOf(broker: Broker, version: string): Definitions {
 }
 
 /**
- * Declares a definitions document: exchanges, then queues, then bindings, as `skiff definitions
- * import` does over a channel. Equal things already there are left alone; a conflicting one
- * stops the import with the broker's refusal (what came before stays, as RabbitMQ's does).
+ * `/api/definitions[/{vhost}]`: export (admin) and import: Skiff's format or RabbitMQ's export,
+ * all or nothing, every problem by path (`errors`, `warnings`); anyone who may declare, but users
+ * need an administrator.
  */
-function importInto(broker: Broker, d: Definitions): { exchanges: number; queues: number; bindings: number } {
-  for (const x of d.exchanges) {
-    broker.declareExchange(x.name, x.type, { durable: x.durable, autoDelete: x.auto_delete, internal: x.internal, arguments: x.arguments }, false);
-  }
-  for (const q of d.queues) broker.declareQueue(q.name, { durable: q.durable, exclusive: false, autoDelete: q.auto_delete, arguments: q.arguments }, false, null);
-  for (const b of d.bindings) {
-    if (b.destination_type === 'exchange') broker.bindExchange(b.destination, b.source, b.routing_key, b.arguments);
-    else broker.bind(b.destination, b.source, b.routing_key, b.arguments, null);
-  }
-  return { exchanges: d.exchanges.length, queues: d.queues.length, bindings: d.bindings.length };
-}
-
-/** `/api/definitions[/{vhost}]`: export (admin) and import (anyone who may declare). */
 export function definitionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const get = (vhost: string): Definitions => exportOf(vhostBroker(ctx, vhost), ctx.host.version);
-  const post = (vhost: string, body: unknown): { exchanges: number; queues: number; bindings: number } => {
+  const post = async (vhost: string, body: unknown, principal: Principal | null, reply: FastifyReply): Promise<FastifyReply> => {
     const broker = vhostBroker(ctx, vhost);
     const r = checkDefinitions(body);
     if (r.definitions === null) {
-      throw new HttpError(400, 'bad_request', r.problems.length === 1 ? (r.problems[0] as string) : `${r.problems.length} problems: ${r.problems.join('; ')}`);
+      const errors = r.problems.map((p) => ({ path: p.includes(': ') ? p.slice(0, p.indexOf(': ')) : '', message: p.includes(': ') ? p.slice(p.indexOf(': ') + 2) : p }));
+      const reason = r.problems.length === 1 ? (r.problems[0] as string) : `${r.problems.length} problems: ${r.problems.join('; ')}`;
+      return reply.code(400).send({ error: 'bad_request', reason, errors, warnings: [] });
     }
-    return importInto(broker, r.definitions);
+    const { users, permissions } = r.definitions.rabbit ?? {};
+    if (((Array.isArray(users) && users.length !== 0) || (Array.isArray(permissions) && permissions.length !== 0)) && principal?.admin !== true) {
+      throw forbidden(`user '${principal?.user ?? ''}' is not an administrator; importing users and permissions needs the administrator tag`);
+    }
+    try {
+      const access = accessOf(ctx, principal, vhost);
+      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory, ctx.host.permissions, ctx.host.limits, access));
+    } catch (err) {
+      if (!(err instanceof ImportError)) throw err;
+      return reply.code(400).send({ error: 'bad_request', reason: err.message, errors: err.errors, warnings: err.warnings });
+    }
   };
-  app.get('/api/definitions', () => get(DEFAULT_VHOST));
-  app.get<{ Params: { vhost: string } }>('/api/definitions/:vhost', (req) => get(req.params.vhost));
-  app.post('/api/definitions', { config: { access: 'user' } }, (req) => post(DEFAULT_VHOST, req.body));
-  app.post<{ Params: { vhost: string } }>('/api/definitions/:vhost', { config: { access: 'user' } }, (req) => post(req.params.vhost, req.body));
+  // Administrators only, reads included, as RabbitMQ: definitions carry users and their hashes.
+  const admin = { config: { access: 'admin' as const } };
+  app.get('/api/definitions', admin, () => get(DEFAULT_VHOST));
+  app.get<{ Params: { vhost: string } }>('/api/definitions/:vhost', admin, (req) => get(req.params.vhost));
+  app.post('/api/definitions', { config: { access: 'user' } }, (req, reply) => post(DEFAULT_VHOST, req.body, req.principal, reply));
+  app.post<{ Params: { vhost: string } }>('/api/definitions/:vhost', { config: { access: 'user' } }, (req, reply) => post(req.params.vhost, req.body, req.principal, reply));
 }

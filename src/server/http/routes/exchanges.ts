@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Exchange } from '../../../broker/exchange/exchange.js';
-import { vhostBroker, vhostsOf, type ApiContext } from '../api-context.js';
+import { accessOf, vhostBroker, vhostsOf, type ApiContext } from '../api-context.js';
 import { notFound } from '../errors.js';
 import { parseListParams, sendListing } from '../listing.js';
 import { bindingJson, exchangeJson } from '../shapes.js';
@@ -61,6 +61,7 @@ export function exchangeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.put<{ Params: Params; Body: ExchangeBody }>('/api/exchanges/:vhost/:name', { config: { access: 'user' }, schema: { body: EXCHANGE_BODY } }, (req, reply) => {
     const broker = vhostBroker(ctx, req.params.vhost);
     const name = exchangeName(req.params.name);
+    accessOf(ctx, req.principal, req.params.vhost).check('configure', 'exchange', name);
     const b = req.body;
     const existed = broker.exchanges.has(name);
     broker.declareExchange(name, b.type, { durable: b.durable ?? false, autoDelete: b.auto_delete ?? false, internal: b.internal ?? false, arguments: b.arguments ?? {} }, false);
@@ -68,6 +69,7 @@ export function exchangeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
   app.delete<{ Params: Params; Querystring: Record<string, string> }>('/api/exchanges/:vhost/:name', { config: { access: 'user' } }, (req, reply) => {
     const x = find(req.params);
+    accessOf(ctx, req.principal, req.params.vhost).check('configure', 'exchange', x.name);
     vhostBroker(ctx, req.params.vhost).deleteExchange(x.name, req.query['if-unused'] === 'true');
     return reply.code(204).send();
   });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ChannelSink, GetResult } from '../../../broker/channel.js';
 import type { Session } from '../../../broker/session.js';
-import { vhostBroker, withChannel, type ApiContext } from '../api-context.js';
+import { accessOf, vhostBroker, withChannel, type ApiContext } from '../api-context.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { PROPERTIES_SCHEMA, messageJson, toContent, type AmqpProperties } from '../message-json.js';
 import { exchangeName } from './exchanges.js';
@@ -71,6 +71,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const broker = vhostBroker(ctx, req.params.vhost);
       const exchange = exchangeName(req.params.name);
       if (!broker.exchanges.has(exchange)) throw notFound(`no exchange '${exchange}' in vhost '${req.params.vhost}'`);
+      accessOf(ctx, req.principal, req.params.vhost).check('write', 'exchange', exchange);
       const alarms = ctx.host.alarms();
       if (alarms.length !== 0) throw new HttpError(503, 'service_unavailable', `publishers are blocked (${alarms.join(', ')} alarm)`);
       const b = req.body;
@@ -91,6 +92,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const broker = vhostBroker(ctx, req.params.vhost);
       const name = req.params.name;
       if (!broker.queues.has(name)) throw notFound(`no queue '${name}' in vhost '${req.params.vhost}'`);
+      accessOf(ctx, req.principal, req.params.vhost).check('read', 'queue', name);
       const b = req.body;
       return withChannel(broker, req.principal?.user ?? '', (session) => {
         const ch = session.openChannel(1, new ApiSink());

@@ -174,16 +174,6 @@ export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return { name: p?.user ?? '', tags: tagsOf(p ?? { admin: false }) };
   });
 
-  const userJson = (u: { name: string; admin: boolean }): Json => ({ name: u.name, tags: tagsOf(u), limits: {} });
-  app.get('/api/users', (req, reply) =>
-    sendListing(reply, { items: host.users(), name: (u) => u.name, vhost: () => '', row: userJson }, parseListParams(req.query as Record<string, unknown>)),
-  );
-  app.get<{ Params: { name: string } }>('/api/users/:name', (req) => {
-    const u = host.users().find((x) => x.name === req.params.name);
-    if (u === undefined) throw notFound(`no user '${req.params.name}'`);
-    return userJson(u);
-  });
-
   const vhostJson = (name: string): Json => {
     const d = queueDepths(ctx.host);
     return { name, description: name === '/' ? 'Default virtual host' : '', tags: [], tracing: false, messages: d.ready + d.unacked, messages_ready: d.ready, messages_unacknowledged: d.unacked };

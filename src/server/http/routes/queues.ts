@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Queue } from '../../../broker/queue.js';
-import { vhostBroker, vhostsOf, type ApiContext } from '../api-context.js';
+import { accessOf, vhostBroker, vhostsOf, type ApiContext } from '../api-context.js';
 import { notFound } from '../errors.js';
 import { parseListParams, sendListing } from '../listing.js';
 import { bindingJson, queueJson } from '../shapes.js';
@@ -52,8 +52,10 @@ export function queueRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Params: Params }>('/api/queues/:vhost/:name', { config: { access: 'user' } }, (req) => row(find(req.params), req.params.vhost));
   app.put<{ Params: Params; Body: QueueBody }>('/api/queues/:vhost/:name', { config: { access: 'user' }, schema: { body: QUEUE_BODY } }, (req, reply) => {
     const broker = vhostBroker(ctx, req.params.vhost);
+    accessOf(ctx, req.principal, req.params.vhost).check('configure', 'queue', req.params.name);
     const b = req.body;
     const existed = broker.queues.has(req.params.name);
+    if (!existed) ctx.host.limits.checkQueue(req.params.vhost, req.params.name, broker.queues.size);
     broker.declareQueue(
       req.params.name,
       { durable: b.durable ?? false, exclusive: b.exclusive ?? false, autoDelete: b.auto_delete ?? false, arguments: b.arguments ?? {} },
@@ -64,11 +66,13 @@ export function queueRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
   app.delete<{ Params: Params; Querystring: Record<string, string> }>('/api/queues/:vhost/:name', { config: { access: 'user' } }, (req, reply) => {
     const q = find(req.params);
+    accessOf(ctx, req.principal, req.params.vhost).check('configure', 'queue', q.name);
     vhostBroker(ctx, req.params.vhost).deleteQueue(q.name, req.query['if-unused'] === 'true', req.query['if-empty'] === 'true', null);
     return reply.code(204).send();
   });
   app.delete<{ Params: Params }>('/api/queues/:vhost/:name/contents', { config: { access: 'user' } }, (req, reply) => {
     const q = find(req.params);
+    accessOf(ctx, req.principal, req.params.vhost).check('read', 'queue', q.name);
     vhostBroker(ctx, req.params.vhost).purgeQueue(q.name, null);
     return reply.code(204).send();
   });
