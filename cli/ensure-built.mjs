@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const built = join(root, 'dist', 'cli', 'skiff.js');
+const builtBrowser = join(root, 'dist', 'browser', 'src', 'client', 'browser.js');
 
 function newest(dir) {
   let t = 0;
@@ -25,6 +26,11 @@ const sources = Math.max(
   statSync(join(root, 'tsconfig.json')).mtimeMs,
   statSync(join(root, 'package.json')).mtimeMs,
 );
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 if (!existsSync(built) || statSync(built).mtimeMs < sources) {
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+}
+// The browser client (`skiffmq/browser`): the same sources, built without Node's types.
+if (!existsSync(builtBrowser) || statSync(builtBrowser).mtimeMs < sources) {
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.browser.json')], { stdio: 'inherit' });
 }

@@ -197,7 +197,7 @@ export function definitionsCount(defs: Definitions): number {
  * change only when the definitions do.
  */
 function sortedKeys<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return value.map((v: unknown) => sortedKeys(v)) as T;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value).sort()) out[k] = sortedKeys((value as Record<string, unknown>)[k]);

@@ -27,6 +27,8 @@ export type { ParsedMethod } from './codec/parse.js';
 export { ArgsEncoder, packValue, unpackValue, unpackArgs, unpackProperties } from './codec/msgpack.js';
 export type { ArgValue, Primitive } from './codec/msgpack.js';
 export { FrameWriter } from './codec/writer.js';
+export { viewOf, isBytes, utf8Bytes, utf8Read, bytesEqual } from './codec/bytes.js';
+export type { Bytes } from './codec/bytes.js';
 export type { WritableLike } from './codec/writer.js';
 export { ADMIN_LIST_KINDS, ADMIN_PUT_KINDS, isAdminListKind } from './codec/admin.js';
 export { blockReason } from './codec/alarms.js';

@@ -12,6 +12,10 @@ import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import { Store } from './store/store.js';
+import { WsEndpoint } from './server/websocket/endpoint.js';
+import { nativeFrontEnd } from './server/websocket/front-ends.js';
+import { WS_PATH, WsListener } from './server/websocket/listener.js';
+import { parseAllowedOrigins } from './server/websocket/options.js';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { PeerInfo } from './server/peer.js';
 import { LoginThrottle } from './server/login-throttle.js';
@@ -57,6 +61,10 @@ export interface Daemon {
   readonly port: number;
   /** The HTTP listener, unless `http_enabled` is false. */
   readonly http: HttpListener | null;
+  /** The WebSocket endpoint (`ws_enabled`), when mounted on the HTTP listener or a port of its own. */
+  readonly ws: WsEndpoint | null;
+  /** The WebSocket port of its own (`ws_port`), when configured. */
+  readonly wsListener: WsListener | null;
   /** The native TLS listener's bound address, when `tls_cert_file` is set. */
   readonly tls: { host: string; port: number } | null;
   /** Re-reads the TLS certificate, key and CA (SIGHUP); open connections are kept. False if they could not be read. */
@@ -131,6 +139,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   let addr;
   let amqpAddr;
   let http: HttpListener | null = null;
+  let ws: WsEndpoint | null = null;
+  let wsListener: WsListener | null = null;
   const tlsServers: TlsServer[] = [];
   let tlsAddr: { host: string; port: number } | null = null;
   let amqpsAddr: { host: string; port: number } | null = null;
@@ -191,10 +201,26 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         memoryHighWatermark: config.memoryHighWatermark,
         log,
         stopping: () => stopping,
+        websockets: () => ws?.stats() ?? null,
       });
       http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;
       if (bound !== null) registry.addListener({ protocol: http.tls ? 'https' : 'http', host: bound.address, port: bound.port });
+    }
+    if (config.ws.enabled && (http !== null || config.ws.port >= 0)) {
+      // No message larger than the largest frame any subprotocol on it may send; each front end checks its own frame max.
+      const maxPayload = Math.max(config.frameMax, amqp?.frameMax ?? 0);
+      ws = new WsEndpoint({ ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) }, maxPayload, log.child({ listener: 'ws' }));
+      ws.register('skiff', nativeFrontEnd(native));
+      // AMQP 0-9-1 over WebSocket, as LavinMQ: subprotocol amqp, or none (@cloudamqp/amqp-client offers none).
+      if (amqp !== null) ws.register('amqp', (stream) => amqp.accept(stream, stream.peer), { whenNoneOffered: true });
+      // Mounted and bound now, like the other listeners (wss:// when the HTTP listener has TLS); upgrades get 503 until it serves, after the restore.
+      http?.onUpgrade(WS_PATH, ws.upgrade);
+      if (config.ws.port >= 0) {
+        wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
+        const bound = wsListener.address;
+        if (bound !== null) registry.addListener({ protocol: 'ws', host: bound.address, port: bound.port });
+      }
     }
     if (store !== null) {
       await store.open();
@@ -207,6 +233,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     limits.loadStored();
     policies.loadStored();
   } catch (err) {
+    ws?.close();
+    await wsListener?.close().catch(() => undefined);
     disk?.stop();
     admin.stop();
     await closeTls();
@@ -220,10 +248,12 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   }
   native.serve();
   amqp?.serve();
+  ws?.serve();
   serveTls();
   if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
+  if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
   if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
   if (amqpsAddr !== null) log.info(amqpsAddr, 'amqps listening');
   const clear = (what: string, host: string): void => {
@@ -232,6 +262,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   clear('native', addr.address);
   if (amqpAddr !== undefined) clear('AMQP', amqpAddr.address);
   if (http?.address != null && !http.tls) clear('HTTP', http.address.address);
+  if (wsListener?.address != null) clear('WebSocket', wsListener.address.address);
   // One line names every protocol listener, so an operator (and a test) learns both ports from it.
   log.info({ host: addr.address, port: addr.port, ...(amqpAddr !== undefined && { amqpHost: amqpAddr.address, amqpPort: amqpAddr.port }) }, 'skiff listening');
   let stopped: Promise<void> | null = null;
@@ -251,13 +282,19 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     tls: tlsAddr,
     reloadTls: () => credentials?.reload() ?? false,
     amqp,
+    ws,
+    wsListener,
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
-        await http?.close();
+        // Upgraded sockets keep a listener's close waiting: it settles once the endpoint has closed them.
+        const listenersClosed = Promise.all([http?.close(), wsListener?.close()]);
         const tlsClosed = closeTls();
+        // The front ends close their WebSocket connections too (CONNECTION_FORCED); the endpoint the rest.
         await amqp?.close();
         await native.close();
+        ws?.close();
+        await listenersClosed;
         await tlsClosed;
         registry.close();
         disk?.stop();

@@ -97,7 +97,7 @@ class Agent {
 
   private async setupConsumers(url: string, role: ConsumerRole): Promise<void> {
     const per = Math.max(1, role.perConnection);
-    const conns = await this.openMany(url, Math.ceil(role.queues.length / per));
+    const conns = await this.openMany(role.url ?? url, Math.ceil(role.queues.length / per));
     const onBody = (body: Buffer): void => {
       this.received++;
       this.receivedTotal++;

@@ -28,6 +28,8 @@ export interface ConsumerRole {
   perConnection: number;
   noAck: boolean;
   prefetch: number;
+  /** Connect the consumers here instead of the broker's URL (its WebSocket endpoint). */
+  url?: string;
 }
 
 /** Connections that only connect and sit there (the memory scenario). */

@@ -1,6 +1,8 @@
+import { allocUnsafe, copyInto, type Bytes } from './bytes.js';
+
 /** What a {@link BatchWriter} writes to: a `net.Socket` or anything shaped like one. */
 export interface WritableLike {
-  write(chunk: Buffer): boolean;
+  write(chunk: Bytes): boolean;
   cork(): void;
   uncork(): void;
   readonly writableLength: number;
@@ -16,6 +18,10 @@ const CHUNK_SIZE = 64 * 1024;
 export const BY_REFERENCE = 2 * 1024;
 /** Flush early once this much is pending, so a burst never piles up unbounded in user space. */
 const EARLY_FLUSH = 256 * 1024;
+
+/** The next turn of the event loop: `setImmediate` in Node.js; browsers have only timers. */
+const nextTurn: (f: () => void) => unknown =
+  (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? ((f: () => void) => setTimeout(f, 0));
 
 const dirty = new Set<BatchWriter>();
 let flushScheduled = false;
@@ -38,11 +44,11 @@ function flushAll(): void {
  */
 export class BatchWriter {
   private readonly socket: WritableLike;
-  protected buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  protected buf: Bytes = allocUnsafe(CHUNK_SIZE);
   /** Start of the bytes not yet handed to the socket, and the end of what is written. */
   private start = 0;
   protected end = 0;
-  private pieces: Buffer[] = [];
+  private pieces: Bytes[] = [];
   private pendingBytes = 0;
   private waitingDrain = false;
   readonly highWaterMark: number;
@@ -69,9 +75,9 @@ export class BatchWriter {
   }
 
   /** Bytes that are not a frame (the protocol header). */
-  raw(bytes: Buffer): void {
+  raw(bytes: Uint8Array): void {
     const off = this.reserve(bytes.length);
-    bytes.copy(this.buf, off);
+    copyInto(bytes, this.buf, off);
     this.end = off + bytes.length;
     this.queued(bytes.length);
   }
@@ -90,7 +96,7 @@ export class BatchWriter {
     this.bytesWritten += this.pendingBytes;
     this.pendingBytes = 0;
     let ok = true;
-    if (pieces.length === 1) ok = socket.write(pieces[0] as Buffer);
+    if (pieces.length === 1) ok = socket.write(pieces[0] as Bytes);
     else {
       socket.cork();
       for (const p of pieces) ok = socket.write(p);
@@ -113,7 +119,7 @@ export class BatchWriter {
   protected reserve(n: number): number {
     if (this.buf.length - this.end < n) {
       this.cut();
-      this.buf = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, n));
+      this.buf = allocUnsafe(Math.max(CHUNK_SIZE, n));
       this.start = 0;
       this.end = 0;
     }
@@ -121,7 +127,7 @@ export class BatchWriter {
   }
 
   /** Queues `piece` after what is written so far, without copying it. */
-  protected byReference(piece: Buffer): void {
+  protected byReference(piece: Bytes): void {
     this.cut();
     this.pieces.push(piece);
   }
@@ -129,7 +135,7 @@ export class BatchWriter {
   /** Moves the bytes written since the last cut into the piece list. */
   private cut(): void {
     if (this.end > this.start) {
-      this.pieces.push(this.buf.subarray(this.start, this.end));
+      this.pieces.push(this.buf.subarray(this.start, this.end) as Bytes);
       this.start = this.end;
     }
   }
@@ -145,7 +151,7 @@ export class BatchWriter {
       dirty.add(this);
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(flushAll);
+        nextTurn(flushAll);
       }
     }
   }

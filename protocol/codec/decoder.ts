@@ -1,5 +1,6 @@
 import { FRAME_HEADER_SIZE, FrameType } from './frame.js';
 import { ProtocolError, ReplyCode } from './codes.js';
+import { alloc, allocUnsafe, copyRange, readU32, type Bytes } from './bytes.js';
 
 /** Receives whole frames from a {@link FrameDecoder}. */
 export interface FrameSink {
@@ -7,13 +8,13 @@ export interface FrameSink {
    * `payload` is a view into the received bytes (not a copy) when the frame arrived in one
    * chunk; it stays valid for as long as the receiver keeps it.
    */
-  onFrame(type: number, channel: number, payload: Buffer): void;
+  onFrame(type: number, channel: number, payload: Bytes): void;
   /**
    * Optional, and called instead of `onFrame` when present: the same payload as `buf[start,
    * end)`, without the view `onFrame` gets. For hot paths, which only read the frame or take
    * their own views of it (a view costs an allocation per frame).
    */
-  onFrameAt?(type: number, channel: number, buf: Buffer, start: number, end: number): void;
+  onFrameAt?(type: number, channel: number, buf: Bytes, start: number, end: number): void;
 }
 
 /**
@@ -26,10 +27,10 @@ export class FrameDecoder {
   maxFrameBytes: number;
   private readonly sink: FrameSink;
   /** Header bytes of a frame whose 7-byte header is itself split across chunks. */
-  private readonly headerStash = Buffer.alloc(FRAME_HEADER_SIZE);
+  private readonly headerStash = alloc(FRAME_HEADER_SIZE);
   private headerHave = 0;
   /** The frame being assembled from several chunks, and how much of it we have. */
-  private partial: Buffer | null = null;
+  private partial: Bytes | null = null;
   private partialHave = 0;
   private broken = false;
 
@@ -45,28 +46,28 @@ export class FrameDecoder {
    * Feeds bytes. Throws {@link ProtocolError} on a malformed frame; after that the decoder
    * refuses further input, since the stream position is lost.
    */
-  push(chunk: Buffer): void {
+  push(chunk: Bytes): void {
     if (this.broken) return;
     let off = 0;
     const len = chunk.length;
 
     if (this.headerHave > 0) {
       const take = Math.min(FRAME_HEADER_SIZE - this.headerHave, len);
-      chunk.copy(this.headerStash, this.headerHave, 0, take);
+      copyRange(chunk, 0, take, this.headerStash, this.headerHave);
       this.headerHave += take;
       off = take;
       if (this.headerHave < FRAME_HEADER_SIZE) return;
       this.headerHave = 0;
       const total = this.checkedTotal(this.headerStash, 0);
-      this.partial = Buffer.allocUnsafe(total);
-      this.headerStash.copy(this.partial, 0);
+      this.partial = allocUnsafe(total);
+      this.partial.set(this.headerStash, 0);
       this.partialHave = FRAME_HEADER_SIZE;
     }
 
     if (this.partial !== null) {
       const frame = this.partial;
       const take = Math.min(frame.length - this.partialHave, len - off);
-      chunk.copy(frame, this.partialHave, off, off + take);
+      copyRange(chunk, off, off + take, frame, this.partialHave);
       this.partialHave += take;
       off += take;
       if (this.partialHave < frame.length) return;
@@ -77,15 +78,15 @@ export class FrameDecoder {
     while (off < len) {
       const remaining = len - off;
       if (remaining < FRAME_HEADER_SIZE) {
-        chunk.copy(this.headerStash, 0, off, len);
+        copyRange(chunk, off, len, this.headerStash, 0);
         this.headerHave = remaining;
         return;
       }
       const total = this.checkedTotal(chunk, off);
       if (remaining < total) {
         // Copy only now, when the frame really straddles chunks.
-        this.partial = Buffer.allocUnsafe(total);
-        chunk.copy(this.partial, 0, off, len);
+        this.partial = allocUnsafe(total);
+        copyRange(chunk, off, len, this.partial, 0);
         this.partialHave = remaining;
         return;
       }
@@ -104,8 +105,8 @@ export class FrameDecoder {
     return this.headerHave > 0 || this.partial !== null;
   }
 
-  private checkedTotal(buf: Buffer, off: number): number {
-    const size = buf.readUInt32BE(off);
+  private checkedTotal(buf: Uint8Array, off: number): number {
+    const size = readU32(buf, off);
     if (size < 3) return this.fail(ReplyCode.FRAME_ERROR, `frame size ${size} is smaller than a frame header`);
     const total = size + 4;
     if (total > this.maxFrameBytes) {
@@ -118,11 +119,11 @@ export class FrameDecoder {
     return total;
   }
 
-  private emit(buf: Buffer, start: number, end: number): void {
+  private emit(buf: Bytes, start: number, end: number): void {
     const type = buf[start + 4] as number;
     const channel = ((buf[start + 5] as number) << 8) | (buf[start + 6] as number);
     if (this.at) (this.sink as Required<FrameSink>).onFrameAt(type, channel, buf, start + FRAME_HEADER_SIZE, end);
-    else this.sink.onFrame(type, channel, buf.subarray(start + FRAME_HEADER_SIZE, end));
+    else this.sink.onFrame(type, channel, buf.subarray(start + FRAME_HEADER_SIZE, end) as Bytes);
   }
 
   private fail(code: number, message: string): never {

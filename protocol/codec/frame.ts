@@ -1,9 +1,10 @@
 /** Frame layout and limits (SPEC.md §1, §2). */
+import { alloc, bytesOf, type Bytes } from './bytes.js';
 
 export const PROTOCOL_MAJOR = 1;
 export const PROTOCOL_MINOR = 0;
 /** `SKIFF\0` + major + minor (SPEC §1). */
-export const PROTOCOL_HEADER: Buffer = Buffer.from([0x53, 0x4b, 0x49, 0x46, 0x46, 0x00, PROTOCOL_MAJOR, PROTOCOL_MINOR]);
+export const PROTOCOL_HEADER: Bytes = bytesOf([0x53, 0x4b, 0x49, 0x46, 0x46, 0x00, PROTOCOL_MAJOR, PROTOCOL_MINOR]);
 export const HEADER_MAGIC_LENGTH = 6;
 export const HEADER_LENGTH = 8;
 
@@ -28,7 +29,7 @@ export const DEFAULT_HEARTBEAT_MS = 60_000;
 /** Result of checking the first 8 bytes a client sent. */
 export type HeaderCheck = { ok: true } | { ok: false; reason: string };
 
-export function checkProtocolHeader(header: Buffer): HeaderCheck {
+export function checkProtocolHeader(header: Uint8Array): HeaderCheck {
   if (header.length < PROTOCOL_HEADER.length) return { ok: false, reason: 'short protocol header' };
   for (let i = 0; i < HEADER_MAGIC_LENGTH; i++) {
     if (header[i] !== PROTOCOL_HEADER[i]) return { ok: false, reason: 'not a Skiff protocol header' };
@@ -40,9 +41,9 @@ export function checkProtocolHeader(header: Buffer): HeaderCheck {
 }
 
 /** A heartbeat frame is always the same 7 bytes. */
-export const HEARTBEAT_FRAME: Buffer = (() => {
-  const b = Buffer.alloc(FRAME_HEADER_SIZE);
-  b.writeUInt32BE(3, 0);
+export const HEARTBEAT_FRAME: Bytes = (() => {
+  const b = alloc(FRAME_HEADER_SIZE);
+  b[3] = 3; // size: type + channel
   b[4] = FrameType.HEARTBEAT;
   return b;
 })();

@@ -1,4 +1,5 @@
 import { ProtocolError, ReplyCode } from './codes.js';
+import { isBytes } from './bytes.js';
 
 /** Method ids (SPEC §3): class << 8 | method. */
 export const Method = {
@@ -381,7 +382,7 @@ function typeOk(type: FieldType, v: unknown): boolean {
     case 'uint':
       return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
     case 'map':
-      return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+      return v !== null && typeof v === 'object' && !Array.isArray(v) && !isBytes(v);
     case 'str[]':
       return Array.isArray(v) && v.every((s) => typeof s === 'string');
     case 'any':

@@ -1,6 +1,7 @@
 import { C1, Packr, Unpackr } from 'msgpackr';
 import { ProtocolError, ReplyCode } from './codes.js';
 import { readShortString, shortByteLength, writeShortString } from './strings.js';
+import { copyInto, dataView, isBytes, readU16, readU32, utf8Length, utf8Read, utf8Write, writeU16, writeU32, type Bytes } from './bytes.js';
 
 /**
  * Method arguments are msgpack arrays (SPEC §3). Nearly every argument is a string, integer or
@@ -15,11 +16,11 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsTyp
 /** For method arguments: maps come back as `Map`s, so a key that is not a string is seen, not stringified. */
 const argsUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number' });
 
-export function packValue(value: unknown): Buffer {
-  return packr.pack(value);
+export function packValue(value: unknown): Bytes {
+  return packr.pack(value) as Bytes;
 }
 
-export function unpackValue(buf: Buffer): unknown {
+export function unpackValue(buf: Uint8Array): unknown {
   return unpackr.unpack(buf);
 }
 
@@ -29,7 +30,7 @@ export function unpackValue(buf: Buffer): unknown {
  */
 export class ArgsEncoder {
   // Preallocated (packed, not holey) and only ever overwritten: measure() runs for every frame.
-  private packed: (Buffer | undefined)[] = new Array<Buffer | undefined>(32).fill(undefined);
+  private packed: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(32).fill(undefined);
   private lens: number[] = new Array<number>(32).fill(0);
   private values: readonly ArgValue[] = [];
 
@@ -43,7 +44,7 @@ export class ArgsEncoder {
       this.packed[i] = undefined;
       switch (typeof v) {
         case 'string': {
-          const l = v.length < 48 ? shortByteLength(v) : Buffer.byteLength(v);
+          const l = v.length < 48 ? shortByteLength(v) : utf8Length(v);
           this.lens[i] = l;
           size += (l < 32 ? 1 : l < 256 ? 2 : l < 65536 ? 3 : 5) + l;
           break;
@@ -69,14 +70,14 @@ export class ArgsEncoder {
   }
 
   /** Writes the values last passed to `measure()`; returns the offset after them. */
-  write(buf: Buffer, off: number): number {
+  write(buf: Uint8Array, off: number): number {
     const values = this.values;
     const n = values.length;
     if (n < 16) {
       buf[off++] = 0x90 | n;
     } else {
       buf[off++] = 0xdc;
-      buf.writeUInt16BE(n, off);
+      writeU16(buf, off, n);
       off += 2;
     }
     for (let i = 0; i < n; i++) {
@@ -90,14 +91,14 @@ export class ArgsEncoder {
             buf[off++] = l;
           } else if (l < 65536) {
             buf[off++] = 0xda;
-            buf.writeUInt16BE(l, off);
+            writeU16(buf, off, l);
             off += 2;
           } else {
             buf[off++] = 0xdb;
-            buf.writeUInt32BE(l, off);
+            writeU32(buf, off, l);
             off += 4;
           }
-          off += l < 48 ? writeShortString(buf, off, v) : buf.write(v, off, l, 'utf8');
+          off += l < 48 ? writeShortString(buf, off, v) : utf8Write(buf, off, v);
           break;
         }
         case 'number':
@@ -112,9 +113,7 @@ export class ArgsEncoder {
         default:
           if (v === null) buf[off++] = 0xc0;
           else {
-            const p = this.packed[i] as Buffer;
-            p.copy(buf, off);
-            off += p.length;
+            off += copyInto(this.packed[i] as Uint8Array, buf, off);
           }
       }
     }
@@ -135,7 +134,7 @@ function numberSize(v: number): number {
   return 9;
 }
 
-function writeNumber(buf: Buffer, off: number, v: number): number {
+function writeNumber(buf: Uint8Array, off: number, v: number): number {
   if (Number.isSafeInteger(v)) {
     if (v >= 0) {
       if (v < 128) {
@@ -149,16 +148,16 @@ function writeNumber(buf: Buffer, off: number, v: number): number {
       }
       if (v < 65536) {
         buf[off] = 0xcd;
-        buf.writeUInt16BE(v, off + 1);
+        writeU16(buf, off + 1, v);
         return off + 3;
       }
       if (v < 4294967296) {
         buf[off] = 0xce;
-        buf.writeUInt32BE(v, off + 1);
+        writeU32(buf, off + 1, v);
         return off + 5;
       }
       buf[off] = 0xcf;
-      buf.writeBigUInt64BE(BigInt(v), off + 1);
+      dataView(buf).setBigUint64(off + 1, BigInt(v));
       return off + 9;
     }
     if (v >= -32) {
@@ -167,25 +166,25 @@ function writeNumber(buf: Buffer, off: number, v: number): number {
     }
     if (v >= -128) {
       buf[off] = 0xd0;
-      buf.writeInt8(v, off + 1);
+      buf[off + 1] = v & 0xff;
       return off + 2;
     }
     if (v >= -32768) {
       buf[off] = 0xd1;
-      buf.writeInt16BE(v, off + 1);
+      writeU16(buf, off + 1, v & 0xffff);
       return off + 3;
     }
     if (v >= -2147483648) {
       buf[off] = 0xd2;
-      buf.writeInt32BE(v, off + 1);
+      writeU32(buf, off + 1, v >>> 0);
       return off + 5;
     }
     buf[off] = 0xd3;
-    buf.writeBigInt64BE(BigInt(v), off + 1);
+    dataView(buf).setBigInt64(off + 1, BigInt(v));
     return off + 9;
   }
   buf[off] = 0xcb;
-  buf.writeDoubleBE(v, off + 1);
+  dataView(buf).setFloat64(off + 1, v);
   return off + 9;
 }
 
@@ -198,17 +197,17 @@ function syntax(message: string): never {
  * array holding maps or nested arrays is handed to msgpackr whole. Any malformation, including
  * trailing bytes, throws {@link ProtocolError} SYNTAX_ERROR.
  */
-export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
+export function unpackArgs(buf: Uint8Array, start: number, end: number): unknown[] {
   if (start >= end) syntax('method arguments are missing');
   let off = start;
   const head = buf[off++] as number;
   let n: number;
   if ((head & 0xf0) === 0x90) n = head & 0x0f;
   else if (head === 0xdc && off + 2 <= end) {
-    n = buf.readUInt16BE(off);
+    n = readU16(buf, off);
     off += 2;
   } else if (head === 0xdd && off + 4 <= end) {
-    n = buf.readUInt32BE(off);
+    n = readU32(buf, off);
     off += 4;
   } else return syntax('method arguments are not a msgpack array');
   if (n > end - off) syntax('method arguments are truncated');
@@ -255,10 +254,10 @@ export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
         case 0xdb: {
           const w = b === 0xd9 ? 1 : b === 0xda ? 2 : 4;
           if (off + w > end) syntax('method arguments are truncated');
-          const l = w === 1 ? (buf[off] as number) : w === 2 ? buf.readUInt16BE(off) : buf.readUInt32BE(off);
+          const l = w === 1 ? (buf[off] as number) : w === 2 ? readU16(buf, off) : readU32(buf, off);
           off += w;
           if (off + l > end) syntax('method arguments are truncated');
-          out[i] = buf.toString('utf8', off, off + l);
+          out[i] = utf8Read(buf, off, off + l);
           off += l;
           break;
         }
@@ -271,7 +270,7 @@ export function unpackArgs(buf: Buffer, start: number, end: number): unknown[] {
   return out;
 }
 
-function unpackWhole(buf: Buffer, start: number, end: number): unknown[] {
+function unpackWhole(buf: Uint8Array, start: number, end: number): unknown[] {
   let value: unknown;
   try {
     value = argsUnpackr.unpack(buf.subarray(start, end));
@@ -306,7 +305,7 @@ function plainArg(value: unknown): unknown {
 function describeKey(k: unknown): string {
   if (typeof k === 'number') return Number.isInteger(k) ? `the integer ${k}` : `the number ${k}`;
   if (k === null) return 'nil';
-  if (Buffer.isBuffer(k)) return 'bin';
+  if (isBytes(k)) return 'bin';
   if (k instanceof Map) return 'a map';
   return Array.isArray(k) ? 'an array' : typeof k;
 }
@@ -325,7 +324,7 @@ function checkPlain(value: unknown, where: string): void {
     case 'boolean':
       return;
     case 'object':
-      if (value === null || Buffer.isBuffer(value)) return;
+      if (value === null || isBytes(value)) return;
       if (value === C1) syntax(`malformed msgpack in ${where}: byte 0xc1 is never used`);
       if (Array.isArray(value)) {
         for (const v of value) checkPlain(v, where);
@@ -356,33 +355,33 @@ function numberWidth(b: number): number {
   }
 }
 
-function readNumber(buf: Buffer, b: number, off: number): number {
+function readNumber(buf: Uint8Array, b: number, off: number): number {
   switch (b) {
     case 0xcc:
       return buf[off] as number;
     case 0xcd:
-      return buf.readUInt16BE(off);
+      return readU16(buf, off);
     case 0xce:
-      return buf.readUInt32BE(off);
-    case 0xcf:
-      return Number(buf.readBigUInt64BE(off));
+      return readU32(buf, off);
     case 0xd0:
-      return buf.readInt8(off);
+      return ((buf[off] as number) << 24) >> 24;
     case 0xd1:
-      return buf.readInt16BE(off);
+      return (readU16(buf, off) << 16) >> 16;
     case 0xd2:
-      return buf.readInt32BE(off);
+      return readU32(buf, off) | 0;
+    case 0xcf:
+      return Number(dataView(buf).getBigUint64(off));
     case 0xd3:
-      return Number(buf.readBigInt64BE(off));
+      return Number(dataView(buf).getBigInt64(off));
     case 0xca:
-      return buf.readFloatBE(off);
+      return dataView(buf).getFloat32(off);
     default:
-      return buf.readDoubleBE(off);
+      return dataView(buf).getFloat64(off);
   }
 }
 
 /** Decodes a property map (SPEC §3.3); throws SYNTAX_ERROR unless it is a msgpack map. */
-export function unpackProperties(buf: Buffer): Record<string, unknown> {
+export function unpackProperties(buf: Uint8Array): Record<string, unknown> {
   let value: unknown;
   try {
     value = unpackr.unpack(buf);
@@ -391,7 +390,7 @@ export function unpackProperties(buf: Buffer): Record<string, unknown> {
       cause: err,
     });
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || isBytes(value)) {
     syntax('message properties are not a msgpack map');
   }
   checkPlain(value, 'message properties');

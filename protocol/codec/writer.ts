@@ -1,24 +1,9 @@
 import { FRAME_HEADER_SIZE, FrameType, HEARTBEAT_FRAME } from './frame.js';
 import { BatchWriter, BY_REFERENCE, type WritableLike } from './batch-writer.js';
 import { ArgsEncoder, type ArgValue } from './msgpack.js';
+import { copyInto, writeU16 as u16, writeU32 as u32, type Bytes } from './bytes.js';
 
 export type { WritableLike } from './batch-writer.js';
-
-/**
- * Big-endian stores for offsets `reserve()` has already made room for: the Buffer methods
- * re-validate value and bounds on every call, and these run several times per frame.
- */
-function u16(b: Buffer, off: number, v: number): void {
-  b[off] = v >>> 8;
-  b[off + 1] = v;
-}
-
-function u32(b: Buffer, off: number, v: number): void {
-  b[off] = v >>> 24;
-  b[off + 1] = v >>> 16;
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
-}
 
 /**
  * Frame encoder for one connection (SPEC §2, §3), on the shared {@link BatchWriter}: frames
@@ -60,7 +45,7 @@ export class FrameWriter extends BatchWriter {
    * A content method whose message is already in wire form: `content` is
    * `[u32 propsSize][props][body]` exactly as received (the broker's forwarding path).
    */
-  contentRaw(channel: number, methodId: number, args: readonly ArgValue[], content: Buffer): boolean {
+  contentRaw(channel: number, methodId: number, args: readonly ArgValue[], content: Bytes): boolean {
     const argsSize = this.measure(args);
     const head = FRAME_HEADER_SIZE + 6 + argsSize;
     const total = head + content.length;
@@ -76,7 +61,7 @@ export class FrameWriter extends BatchWriter {
       this.end = off + head;
       this.byReference(content);
     } else {
-      content.copy(b, off + head);
+      copyInto(content, b, off + head);
       this.end = off + total;
     }
     this.queued(total);
@@ -84,7 +69,7 @@ export class FrameWriter extends BatchWriter {
   }
 
   /** A content method from its parts (the client's publishing path). */
-  content(channel: number, methodId: number, args: readonly ArgValue[], props: Buffer | null, body: Buffer): void {
+  content(channel: number, methodId: number, args: readonly ArgValue[], props: Uint8Array | null, body: Bytes): void {
     const argsSize = this.sizedArgs === args ? this.sizedArgsSize : this.measure(args);
     this.sizedArgs = null;
     const propsSize = props === null ? 0 : props.length;
@@ -99,12 +84,12 @@ export class FrameWriter extends BatchWriter {
     let p = this.encoder.write(b, off + FRAME_HEADER_SIZE + 6);
     u32(b, p, propsSize);
     p += 4;
-    if (props !== null) p += props.copy(b, p);
+    if (props !== null) p += copyInto(props, b, p);
     if (byRef) {
       this.end = p;
       this.byReference(body);
     } else {
-      body.copy(b, p);
+      copyInto(body, b, p);
       this.end = p + body.length;
     }
     this.queued(total);
@@ -130,7 +115,7 @@ export class FrameWriter extends BatchWriter {
     this.raw(HEARTBEAT_FRAME);
   }
 
-  private header(b: Buffer, off: number, total: number, channel: number): void {
+  private header(b: Uint8Array, off: number, total: number, channel: number): void {
     u32(b, off, total - 4);
     b[off + 4] = FrameType.METHOD;
     u16(b, off + 5, channel);

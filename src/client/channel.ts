@@ -1,4 +1,4 @@
-import { Method, ReplyCode, methodName, packValue, replyCodeName, splitContent, type ParsedMethod } from '../../protocol/index.js';
+import { Method, ReplyCode, methodName, packValue, replyCodeName, splitContent, utf8Bytes, viewOf, type Bytes, type ParsedMethod } from '../../protocol/index.js';
 import { ConfirmRing, Unconfirmed, confirmPromise, type ConfirmCallback, type PublishedMessage } from './confirms.js';
 import type { Connection } from './connection.js';
 import { messages } from './consumer-iterator.js';
@@ -279,9 +279,9 @@ export class Channel {
    * waits (see `reconnect.bufferBytes` / `bufferTimeoutMs`). The promise never causes an
    * unhandled rejection when ignored.
    */
-  publish(exchange: string, routingKey: string, body: Buffer | string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
     if (this.state !== 'open') return this.publishNotOpen(exchange, routingKey, body, options);
-    const bytes = toBuffer(body);
+    const bytes = toBytes(body);
     const props = encodeProperties(options);
     const args = [exchange, routingKey, options.mandatory ?? false, options.persistent ?? false, options.priority ?? 0, options.expiration ?? 0];
     const w = this.conn.writer;
@@ -307,7 +307,7 @@ export class Channel {
   tryPublish(
     exchange: string,
     routingKey: string,
-    body: Buffer | string | Uint8Array,
+    body: string | Uint8Array,
     options: PublishOptions = {},
     onConfirm?: ConfirmCallback,
   ): boolean {
@@ -316,7 +316,7 @@ export class Channel {
       this.conn.wantDrain();
       return false;
     }
-    const bytes = toBuffer(body);
+    const bytes = toBytes(body);
     const props = encodeProperties(options);
     const args = [exchange, routingKey, options.mandatory ?? false, options.persistent ?? false, options.priority ?? 0, options.expiration ?? 0];
     const w = this.conn.writer;
@@ -339,9 +339,9 @@ export class Channel {
     return this.conn.waitForDrain();
   }
 
-  private publishNotOpen(exchange: string, routingKey: string, body: Buffer | string | Uint8Array, options: PublishOptions): Promise<void> {
+  private publishNotOpen(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
     if (this.state === 'closed') return rejected(this.closedError());
-    const bytes = toBuffer(body);
+    const bytes = toBytes(body);
     const props = encodeProperties(options);
     const args = [exchange, routingKey, options.mandatory ?? false, options.persistent ?? false, options.priority ?? 0, options.expiration ?? 0];
     return this.held.publish({ exchange, routingKey, args, props, body: bytes });
@@ -430,7 +430,7 @@ export class Channel {
     const r = await this.rpc(Method.BasicGet, [queue, options.noAck ?? false], Method.BasicGetOk, Method.BasicGetEmpty);
     if (r.def.id === Method.BasicGetEmpty) return null;
     const [tag, redelivered, exchange, routingKey, messageCount, persistent] = r.args as [number, boolean, string, string, number, boolean];
-    const { props, body } = splitContent(r.content as Buffer);
+    const { props, body } = splitContent(r.content as Bytes);
     return new Message(options.noAck ? null : this.lease, props, body, exchange, routingKey, redelivered, tag, persistent, '', messageCount);
   }
 
@@ -478,7 +478,7 @@ export class Channel {
       case Method.BasicDeliver: {
         const c = this.consumers.get(a[0] as string);
         if (c === undefined) return;
-        const { props, body } = splitContent(p.content as Buffer);
+        const { props, body } = splitContent(p.content as Bytes);
         const m = new Message(this.lease, props, body, a[3] as string, a[4] as string, a[2] as boolean, a[1] as number, a[5] as boolean, a[0] as string);
         this.callApp(c.onMessage, m);
         return;
@@ -492,7 +492,7 @@ export class Channel {
         return;
       }
       case Method.BasicReturn: {
-        const { props, body } = splitContent(p.content as Buffer);
+        const { props, body } = splitContent(p.content as Bytes);
         const r: ReturnedMessage = {
           code: replyCodeName(a[0] as number),
           replyCode: a[0] as number,
@@ -678,11 +678,11 @@ export class Channel {
   }
 }
 
-function toBuffer(body: Buffer | string | Uint8Array): Buffer {
-  return typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+function toBytes(body: string | Uint8Array): Bytes {
+  return typeof body === 'string' ? utf8Bytes(body) : viewOf(body);
 }
 
-function encodeProperties(o: PublishOptions): Buffer | null {
+function encodeProperties(o: PublishOptions): Bytes | null {
   // Most publishes carry no properties: named loads (inline-cached) settle that far faster than
   // the keyed loop below.
   if (

@@ -1,3 +1,4 @@
+import type { Bytes } from '../../protocol/index.js';
 /** Called when the broker settles a publish: `null` on ack, the error on nack or loss. */
 export type ConfirmCallback = (err: Error | null) => void;
 
@@ -41,8 +42,8 @@ export interface PublishedMessage {
   routingKey: string;
   /** `[exchange, routingKey, mandatory, persistent, priority, expiration]` */
   args: unknown[];
-  props: Buffer | null;
-  body: Buffer;
+  props: Bytes | null;
+  body: Bytes;
 }
 
 /** Makes the promise of a publish whose confirm is awaited. */

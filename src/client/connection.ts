@@ -268,7 +268,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private async connectOne(u: ParsedUrl): Promise<Link> {
     const timeoutMs = this.options.timeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
-    const target = { host: u.host, port: u.port, tls: u.tls };
+    const target = { scheme: u.scheme, host: u.host, port: u.port, path: u.path, tls: u.tls };
     const transport = await this.transport(target, { timeoutMs, ...(this.options.tls !== undefined && { tls: this.options.tls }) });
     const link = new Link(transport, target, this.options.writeHighWaterMark ?? 1024 * 1024);
     // A server that accepts but never answers (a half-open path) must not hang the attempt.

@@ -8,7 +8,10 @@ import {
   PROTOCOL_HEADER,
   ProtocolError,
   ReplyCode,
+  bytesEqual,
   parseMethod,
+  viewOf,
+  type Bytes,
   type FrameSink,
   type ParsedMethod,
 } from '../../protocol/index.js';
@@ -95,6 +98,7 @@ export class Link implements FrameSink {
     const [fm, cm, hb, name] = ok.args as [number, number, number, string];
     this.decoder.maxFrameBytes = fm;
     this.negotiated = { frameMax: fm, channelMax: cm, heartbeatMs: hb, serverName: name, serverProperties };
+    this.transport.setFrameMax?.(fm);
     this.startHeartbeats(hb);
     return this.negotiated;
   }
@@ -135,12 +139,12 @@ export class Link implements FrameSink {
 
   private onData(chunk: Uint8Array): void {
     this.lastReadAt = Date.now();
-    // The codec reads Buffers (the TCP transport's chunks are); other transports may hand views.
-    const buf = chunk instanceof Buffer ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // In Node.js the codec's bytes are Buffers (the TCP transport's chunks are); a WebSocket hands plain views.
+    const buf = viewOf(chunk);
     if (!this.sawFirstBytes) {
       this.sawFirstBytes = true;
       // A server that does not speak our version answers with its own header (SPEC §1).
-      if (buf.length >= 5 && buf.subarray(0, 5).equals(PROTOCOL_HEADER.subarray(0, 5))) {
+      if (buf.length >= 5 && bytesEqual(buf.subarray(0, 5), PROTOCOL_HEADER.subarray(0, 5))) {
         const v = buf.length >= 8 ? `${buf[6]}.${buf[7]}` : 'unknown';
         this.fatal(new ConnectionError('ERR_PROTOCOL_VERSION', `server speaks Skiff protocol ${v}, this client speaks 1.0`));
         return;
@@ -154,7 +158,7 @@ export class Link implements FrameSink {
   }
 
   /** @internal {@link FrameSink} */
-  onFrame(type: number, channel: number, payload: Buffer): void {
+  onFrame(type: number, channel: number, payload: Bytes): void {
     if (type === FrameType.HEARTBEAT || this.isClosed) return;
     let p: ParsedMethod;
     try {

@@ -1,4 +1,4 @@
-import { unpackProperties } from '../../protocol/index.js';
+import { unpackProperties, utf8Read, type Bytes } from '../../protocol/index.js';
 import type { MessageProperties } from '../../protocol/codec/properties.js';
 
 export type { MessageProperties } from '../../protocol/codec/properties.js';
@@ -35,11 +35,11 @@ export interface Settler {
 }
 
 /**
- * A message received by a consumer or `get`. `body` is a view of the received frame (no copy);
- * `properties` are decoded on first access.
+ * A message received by a consumer or `get`. `body` is a view of the received frame (no copy):
+ * a Buffer in Node.js, a Uint8Array in a browser. `properties` are decoded on first access.
  */
 export class Message {
-  readonly body: Buffer;
+  readonly body: Bytes;
   readonly exchange: string;
   readonly routingKey: string;
   readonly redelivered: boolean;
@@ -49,14 +49,14 @@ export class Message {
   readonly consumerTag: string;
   /** For `get`: ready messages left in the queue. */
   readonly messageCount: number;
-  private readonly props: Buffer;
+  private readonly props: Bytes;
   private decoded: MessageProperties | null = null;
   private readonly settler: Settler | null;
 
   constructor(
     settler: Settler | null,
-    props: Buffer,
-    body: Buffer,
+    props: Bytes,
+    body: Bytes,
     exchange: string,
     routingKey: string,
     redelivered: boolean,
@@ -84,7 +84,7 @@ export class Message {
 
   /** The body as UTF-8 text. */
   text(): string {
-    return this.body.toString('utf8');
+    return utf8Read(this.body, 0, this.body.length);
   }
 
   /** The body parsed as JSON. */

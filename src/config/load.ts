@@ -208,7 +208,7 @@ function check(spec: ScalarSpec, value: unknown): string | null {
       if (typeof value === 'number' && Number.isInteger(value) && value >= spec.min && value <= spec.max) return null;
       return `must be an integer from ${spec.min} to ${spec.max}, got ${describe(value)}`;
     case 'string':
-      if (typeof value === 'string' && (value !== '' || spec.optional === true)) return null;
+      if (typeof value === 'string' && (value !== '' || spec.optional === true)) return spec.check?.(value) ?? null;
       return `must be a non-empty string, got ${describe(value)}`;
     case 'bool':
       if (typeof value === 'boolean') return null;

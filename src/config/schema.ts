@@ -1,6 +1,7 @@
 import { DEFAULT_CHANNEL_MAX, DEFAULT_FRAME_MAX, DEFAULT_HEARTBEAT_MS, DEFAULT_AMQP_PORT, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, DEFAULT_AMQPS_PORT, MAX_FRAME_MAX, MIN_FRAME_MAX } from '../../protocol/index.js';
 import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_HTTP_OPTIONS, METRICS_PREFIXES, type HttpOptions } from '../server/http/options.js';
+import { DEFAULT_WS_OPTIONS, checkAllowedOrigins, type WsOptions } from '../server/websocket/options.js';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from '../server/login-throttle.js';
 import { DEFAULT_DISK_FREE_LIMIT } from '../store/disk-alarm.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/options.js';
@@ -19,6 +20,11 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
 /** The HTTP listener's settings, and whether it runs at all (`http_enabled`). */
 export interface HttpConfig extends HttpOptions {
   readonly enabled: boolean;
+}
+
+/** The WebSocket endpoint's settings; `allowedOrigins` as written (comma-separated). */
+export interface WsConfig extends Omit<WsOptions, 'allowedOrigins'> {
+  readonly allowedOrigins: string;
 }
 
 /** The `tls_*` keys: file paths are '' when unset; TLS listeners run only with a certificate. */
@@ -63,6 +69,7 @@ export interface Config {
   readonly users: readonly UserConfig[];
   readonly store: Readonly<StoreOptions>;
   readonly http: Readonly<HttpConfig>;
+  readonly ws: Readonly<WsConfig>;
   readonly amqp: Readonly<AmqpConfig>;
 }
 
@@ -79,8 +86,14 @@ interface Common {
 export type ScalarSpec = Common &
   (
     | { readonly type: 'int'; readonly min: number; readonly max: number; readonly default: number }
-    /** `optional`: '' (the default) means unset. */
-    | { readonly type: 'string'; readonly default: string; readonly optional?: boolean }
+    | {
+        readonly type: 'string';
+        readonly default: string;
+        /** '' (the default) means unset. */
+        readonly optional?: boolean;
+        /** Further validation: the problem with `value`, or null. */
+        readonly check?: (value: string) => string | null;
+      }
     | { readonly type: 'bool'; readonly default: boolean }
     | { readonly type: 'enum'; readonly values: readonly string[]; readonly default: string }
   );
@@ -209,6 +222,53 @@ export const SCALARS: readonly ScalarSpec[] = [
     doc: 'How often message counters are sampled into rates for the HTTP API and dashboard.',
   },
   { key: 'stats_samples', path: 'http.statsSamples', type: 'int', min: 2, max: 10_000, default: DEFAULT_HTTP_OPTIONS.statsSamples, doc: 'Samples of message rates kept as history (the overview chart).' },
+  { key: 'ws_enabled', path: 'ws.enabled', type: 'bool', default: DEFAULT_WS_OPTIONS.enabled, doc: 'Serve WebSockets at /ws on the HTTP listener: subprotocol skiff (the native protocol), amqp (AMQP 0-9-1).' },
+  {
+    key: 'ws_port',
+    path: 'ws.port',
+    type: 'int',
+    min: -1,
+    max: 65535,
+    default: DEFAULT_WS_OPTIONS.port,
+    doc: 'A port of its own for WebSockets (at /ws), besides the HTTP listener\'s; -1 = none, 0 picks a free one.',
+  },
+  { key: 'ws_host', path: 'ws.host', type: 'string', default: DEFAULT_WS_OPTIONS.host, doc: 'Address the WebSocket port (ws_port) binds.' },
+  {
+    key: 'ws_allowed_origins',
+    path: 'ws.allowedOrigins',
+    type: 'string',
+    default: '',
+    optional: true,
+    check: checkAllowedOrigins,
+    doc: 'Comma-separated origins whose pages may open WebSockets besides the endpoint\'s own, or * for any.',
+  },
+  {
+    key: 'ws_max_connections_per_ip',
+    path: 'ws.maxConnectionsPerIp',
+    type: 'int',
+    min: 0,
+    max: 1_000_000,
+    default: DEFAULT_WS_OPTIONS.maxConnectionsPerIp,
+    doc: 'Open WebSockets one IP address may hold; more are refused with 429. 0 = no limit.',
+  },
+  {
+    key: 'ws_handshake_timeout_ms',
+    path: 'ws.handshakeTimeoutMs',
+    type: 'int',
+    min: 100,
+    max: HOUR_MS,
+    default: DEFAULT_WS_OPTIONS.handshakeTimeoutMs,
+    doc: 'A WebSocket that has not logged in (protocol handshake) within this long is closed.',
+  },
+  {
+    key: 'ws_idle_timeout_ms',
+    path: 'ws.idleTimeoutMs',
+    type: 'int',
+    min: 0,
+    max: HOUR_MS,
+    default: DEFAULT_WS_OPTIONS.idleTimeoutMs,
+    doc: 'WebSockets are pinged every half of this; one silent for this long is dropped. 0 = never.',
+  },
   {
     key: 'log_level',
     path: 'logLevel',

@@ -9,6 +9,8 @@ export interface PeerInfo {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  /** What carries the protocol when it is not plain TCP (`WebSocket`), for connection listings. */
+  readonly transport?: string;
   /** The user a verified TLS client certificate names (mutual TLS); absent or null otherwise. */
   readonly certificateUser?: string | null;
 }

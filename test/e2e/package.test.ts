@@ -52,11 +52,24 @@ describe('the npm package', () => {
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: ROOT });
     const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
     const files = (packed?.files ?? []).map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/cli/skiff.js', 'dist/protocol/index.js']));
-    // No sources, tests or benches; the dashboard's static files are served from where they sit.
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'dist/src/client/index.js',
+        'dist/src/client/index.d.ts',
+        'dist/cli/skiff.js',
+        'dist/protocol/index.js',
+        'dist/browser/src/client/browser.js',
+        'dist/browser/src/client/browser.d.ts',
+      ]),
+    );
+    // No sources, tests or benches; the dashboard's and the examples' static files are served from where they sit.
     const shipped = files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('bench/'));
-    expect(shipped.filter((f) => !f.startsWith('src/server/http/dashboard/'))).toEqual([]);
-    expect(shipped).toEqual(expect.arrayContaining(['src/server/http/dashboard/index.html', 'src/server/http/dashboard/app.js']));
+    expect(shipped.filter((f) => !f.startsWith('src/server/http/dashboard/') && !f.startsWith('src/server/http/examples/'))).toEqual([]);
+    expect(shipped).toEqual(
+      expect.arrayContaining(['src/server/http/dashboard/index.html', 'src/server/http/dashboard/app.js', 'src/server/http/examples/market-data.html', 'src/server/http/examples/market-data.js']),
+    );
     const tarball = join(work, packed?.filename as string);
 
     const app = join(work, 'app');

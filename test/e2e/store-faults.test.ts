@@ -78,6 +78,8 @@ describe('the store refuses to start rather than lose data', () => {
     const message = `data directory '${dataDir}' is in use by another skiff daemon (pid ${process.pid}); stop it or use another data_dir`;
     expect(await refusal(dataDir)).toEqual({ code: 'ERR_STORE_LOCKED', message });
     const child = spawn(process.execPath, [SKIFF_BIN, 'server', '--port', '0', '--data', dataDir, '--log-format', 'json'], {
+      // It binds every listener before it finds the lock: any free port, so parallel tests never collide.
+      env: { ...process.env, SKIFF_AMQP_PORT: '0', SKIFF_HTTP_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

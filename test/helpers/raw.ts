@@ -1,4 +1,5 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   FrameDecoder,
   FrameType,
@@ -22,11 +23,12 @@ export interface RawMethod {
 }
 
 /**
- * A bare TCP peer for bad-input tests: it sends whatever bytes the test builds and records what
- * the server sends back, frame by frame, with no client library in between.
+ * A bare peer for bad-input tests: it sends whatever bytes the test builds and records what
+ * the server sends back, frame by frame, with no client library in between. Over TCP
+ * ({@link connect}) or any byte stream ({@link over}: a WebSocket's, from `ws`).
  */
 export class RawClient {
-  readonly socket: Socket;
+  readonly socket: Duplex;
   /** Every byte received, in order. */
   readonly received: Buffer[] = [];
   readonly methods = new Collector<RawMethod>();
@@ -39,7 +41,7 @@ export class RawClient {
   private isEnded = false;
   private readonly decoder: FrameDecoder;
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Duplex) {
     this.socket = socket;
     this.decoder = new FrameDecoder(
       {
@@ -70,6 +72,11 @@ export class RawClient {
         resolve();
       }),
     );
+  }
+
+  /** A raw client on a connected stream. */
+  static over(stream: Duplex): RawClient {
+    return new RawClient(stream);
   }
 
   /** `allowHalfOpen` keeps our side open after the server ends its side (a rude peer). */

@@ -54,6 +54,15 @@ const DEFAULTS = {
     statsIntervalMs: 5000,
     statsSamples: 120,
   },
+  ws: {
+    enabled: true,
+    port: -1,
+    host: '127.0.0.1',
+    allowedOrigins: '',
+    maxConnectionsPerIp: 1000,
+    handshakeTimeoutMs: 10000,
+    idleTimeoutMs: 60000,
+  },
   amqp: { enabled: true, host: '127.0.0.1', port: 5672 },
 };
 
@@ -414,5 +423,29 @@ describe('KeyLocator', () => {
 
   it('parseConfigText works on text with any name', () => {
     expect(parseConfigText('port = -1\n', 'inline').problems).toEqual(['inline:1: port: must be an integer from 0 to 65535, got -1']);
+  });
+});
+
+describe('WebSocket keys', () => {
+  it('ws_allowed_origins takes origins or *, from the file or SKIFF_WS_ALLOWED_ORIGINS', () => {
+    const path = file('ws.toml', 'ws_allowed_origins = "https://app.example.com, http://localhost:8080"\nws_port = 0\n');
+    expect(loadConfig({ file: path, env: {} }).ws).toMatchObject({ allowedOrigins: 'https://app.example.com, http://localhost:8080', port: 0 });
+    expect(loadConfig({ file: path, env: { SKIFF_WS_ALLOWED_ORIGINS: '*', SKIFF_WS_MAX_CONNECTIONS_PER_IP: '5' } }).ws).toMatchObject({
+      allowedOrigins: '*',
+      maxConnectionsPerIp: 5,
+    });
+  });
+
+  it('names the key of a bad origin, port or timeout', () => {
+    const path = file('bad-ws.toml', ['ws_allowed_origins = "https://ok.example.com,example.com"', 'ws_port = -2', 'ws_handshake_timeout_ms = 10', 'ws_enabled = 1'].join('\n'));
+    expect(problems({ file: path })).toEqual([
+      `${path}:1: ws_allowed_origins: 'example.com' is not an origin (scheme://host[:port]) or *`,
+      `${path}:2: ws_port: must be an integer from -1 to 65535, got -2`,
+      `${path}:3: ws_handshake_timeout_ms: must be an integer from 100 to 3600000, got 10`,
+      `${path}:4: ws_enabled: must be true or false, got 1`,
+    ]);
+    expect(problems({ env: { SKIFF_WS_ALLOWED_ORIGINS: 'https://x.example.com/path' } })).toEqual([
+      `SKIFF_WS_ALLOWED_ORIGINS: 'https://x.example.com/path' is not an origin (scheme://host[:port]) or *`,
+    ]);
   });
 });

@@ -11,6 +11,8 @@ export interface BrokerHandle {
   readonly version: string;
   /** Its HTTP management API and Prometheus endpoint (`http://127.0.0.1:port`), when it has them. */
   readonly http?: { readonly api: string; readonly metrics: string };
+  /** Where it serves WebSockets (`ws://127.0.0.1:port/path`), when it does. */
+  readonly wsUrl?: string;
   /** Stops the broker if this run started it; a no-op for `--url` brokers. */
   stop(): Promise<void>;
 }

@@ -54,7 +54,16 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
   const launch = async (): Promise<{ spawnedAt: number; acceptMs: number }> => {
     const spawnedAt = performance.now();
     const c = spawn(cmd as string, args, {
-      env: { SKIFF_HTTP_PORT: String(httpPort), SKIFF_AMQP_PORT: String(amqpPort), ...process.env, SKIFF_PORT: String(port), SKIFF_HOST: '127.0.0.1', SKIFF_DATA_DIR: dataDir },
+      env: {
+        SKIFF_HTTP_PORT: String(httpPort),
+        SKIFF_AMQP_PORT: String(amqpPort),
+        // Every load connection comes from 127.0.0.1: no per-IP cap on WebSockets.
+        SKIFF_WS_MAX_CONNECTIONS_PER_IP: '0',
+        ...process.env,
+        SKIFF_PORT: String(port),
+        SKIFF_HOST: '127.0.0.1',
+        SKIFF_DATA_DIR: dataDir,
+      },
       stdio: ['ignore', log, log],
     });
     child = c;
@@ -94,7 +103,10 @@ export async function startSkiff(o: SkiffStartOptions = {}): Promise<SkiffHandle
     httpPort,
     amqpPort,
     // SKIFF_HTTP_ENABLED=false in the bench's environment turns the listener off.
-    ...(process.env['SKIFF_HTTP_ENABLED'] !== 'false' && { http: { api: `http://127.0.0.1:${httpPort}`, metrics: `http://127.0.0.1:${httpPort}` } }),
+    ...(process.env['SKIFF_HTTP_ENABLED'] !== 'false' && {
+      http: { api: `http://127.0.0.1:${httpPort}`, metrics: `http://127.0.0.1:${httpPort}` },
+      wsUrl: `ws://guest:guest@127.0.0.1:${httpPort}/ws`,
+    }),
     dataDir,
     version: VERSION,
     async restart(signal?: NodeJS.Signals) {

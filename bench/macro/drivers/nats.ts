@@ -19,18 +19,8 @@ class NatsPublisher implements BenchPublisher {
   }
 }
 
-class NatsBenchConnection implements BenchConnection {
-  private open = true;
-
-  constructor(private readonly nc: NatsConnection) {
-    void nc.closed().then(() => (this.open = false));
-  }
-
-  get isOpen(): boolean {
-    return this.open;
-  }
-
-  // Topology is implicit in subjects: declarations are no-ops, as in NATS core itself.
+/** Topology is implicit in subjects: declarations are no-ops, as in NATS core itself. */
+export abstract class NatsSubjects {
   async declareExchange(): Promise<void> {}
   async declareQueue(): Promise<void> {}
   async bindQueue(): Promise<void> {}
@@ -39,6 +29,19 @@ class NatsBenchConnection implements BenchConnection {
 
   async queueDepth(): Promise<number> {
     return 0;
+  }
+}
+
+class NatsBenchConnection extends NatsSubjects implements BenchConnection {
+  private open = true;
+
+  constructor(private readonly nc: NatsConnection) {
+    super();
+    void nc.closed().then(() => (this.open = false));
+  }
+
+  get isOpen(): boolean {
+    return this.open;
   }
 
   async publisher(): Promise<BenchPublisher> {
@@ -66,6 +69,7 @@ class NatsBenchConnection implements BenchConnection {
 export const natsDriver: BenchDriver = {
   kind: 'nats',
   async connect(url: string): Promise<BenchConnection> {
+    if (url.startsWith('ws://')) return (await import('./nats-ws.js')).NatsWsConnection.connect(url);
     const nc = await connect({ servers: url, maxReconnectAttempts: 0, pingInterval: 60_000 });
     return new NatsBenchConnection(nc);
   },

@@ -1,7 +1,7 @@
 import type { Scenario } from '../scenario.js';
 import { backlog } from './backlog.js';
 import { durable } from './durable.js';
-import { fanout } from './fanout.js';
+import { fanout, wsfanout } from './fanout.js';
 import { http } from './http.js';
 import { latency } from './latency.js';
 import { memory } from './memory.js';
@@ -11,7 +11,7 @@ import { restore } from './restore.js';
 import { throughput } from './throughput.js';
 
 /** Every scenario, in the order `bench:all` runs them. */
-export const SCENARIOS: readonly Scenario[] = [throughput, latency, queues, fanout, durable, restore, memory, recovery, http, backlog];
+export const SCENARIOS: readonly Scenario[] = [throughput, latency, queues, fanout, wsfanout, durable, restore, memory, recovery, http, backlog];
 
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

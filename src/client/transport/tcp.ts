@@ -5,6 +5,7 @@ import { ConnectionError } from '../errors.js';
 import type { ConnectOptions } from '../options.js';
 import { DEFAULT_URL } from '../url.js';
 import type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport.js';
+import { webSocketTransport, type WebSocketConstructor } from './websocket.js';
 
 /** The Node.js transport: a TCP socket with Nagle off (frames are batched by the writer). */
 class TcpTransport implements Transport {
@@ -73,10 +74,14 @@ class TcpTransport implements Transport {
 
 /**
  * Opens a TCP connection, or a TLS one for a `skiffs://` target (TLS 1.2 or later, the server's
- * certificate verified unless told otherwise); the default transport of {@link connect}.
+ * certificate verified unless told otherwise).
  */
 export const tcpTransport: TransportFactory = (target: TransportTarget, options: Parameters<TransportFactory>[1]) =>
   new Promise<Transport>((resolve, reject) => {
+    if (target.scheme !== 'skiff' && target.scheme !== 'skiffs') {
+      reject(new ConnectionError('ERR_INVALID_URL', `the TCP transport needs a skiff:// or skiffs:// URL, not ${target.scheme}://`));
+      return;
+    }
     const t = options.tls ?? {};
     const servername = t.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
     const s = target.tls
@@ -121,11 +126,24 @@ function isCertificateError(err: NodeJS.ErrnoException): boolean {
   return code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ALTNAME/.test(code);
 }
 
+let webSocket: Promise<TransportFactory> | null = null;
+
 /**
- * Connects to a Skiff daemon over TCP and completes the handshake (SPEC §3.1.1). `urls` is one
- * `skiff://user:password@host:port` or several, tried in turn (see `shuffleHosts`); the first
- * connection must succeed, after which a lost one reconnects (see `ReconnectOptions`).
+ * The default transport in Node.js: TCP for `skiff://` (TLS for `skiffs://`), a WebSocket (the `ws` package's, loaded
+ * on first use) for `ws://` and `wss://`.
+ */
+export const nodeTransport: TransportFactory = async (target: TransportTarget, options: Parameters<TransportFactory>[1]) => {
+  if (target.scheme === 'skiff' || target.scheme === 'skiffs') return tcpTransport(target, options);
+  webSocket ??= import('ws').then((m) => webSocketTransport(m.WebSocket as unknown as WebSocketConstructor));
+  return (await webSocket)(target, options);
+};
+
+/**
+ * Connects to a Skiff daemon and completes the handshake (SPEC §3.1.1). `urls` is one
+ * `skiff://user:password@host:port` (TCP) or `ws://user:password@host:port/ws` (WebSocket), or
+ * several, tried in turn (see `shuffleHosts`); the first connection must succeed, after which a
+ * lost one reconnects (see `ReconnectOptions`).
  */
 export function connect(urls: string | readonly string[] = DEFAULT_URL, options: ConnectOptions = {}): Promise<Connection> {
-  return openConnection(urls, options, options.transport ?? tcpTransport);
+  return openConnection(urls, options, options.transport ?? nodeTransport);
 }

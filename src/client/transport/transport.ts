@@ -1,9 +1,14 @@
-import type { WritableLike } from '../../../protocol/index.js';
+import type { Bytes, WritableLike } from '../../../protocol/index.js';
+import type { UrlScheme } from '../url.js';
 
 /** Where a transport connects to: one host of a connection's URL list. */
 export interface TransportTarget {
+  /** `skiff` / `skiffs` for TCP, `ws` / `wss` for a WebSocket. */
+  scheme: UrlScheme;
   host: string;
   port: number;
+  /** A WebSocket's path ('' for TCP). */
+  path: string;
   /** TLS (a `skiffs://` URL); transports that cannot do it refuse. */
   tls?: boolean;
 }
@@ -15,9 +20,9 @@ export interface TransportTarget {
  */
 export interface TlsClientOptions {
   /** PEM text or bytes of the CA certificate(s) that signed the server's. */
-  ca?: string | Buffer | (string | Buffer)[];
-  cert?: string | Buffer;
-  key?: string | Buffer;
+  ca?: string | Bytes | (string | Bytes)[];
+  cert?: string | Bytes;
+  key?: string | Bytes;
   /** The name to verify the certificate against (and send as SNI); default the URL's host. */
   servername?: string;
   /** Default true. False accepts any certificate: for tests of a self-signed setup only. */
@@ -35,7 +40,7 @@ export interface TransportHandlers {
 /**
  * The client's seam to the network: one byte stream to a server. The client core (connection,
  * channel, recovery) speaks only this interface, so the same core runs over TCP in Node.js
- * (`./tcp.ts`) and over a WebSocket in a browser. The write side is what the frame writer
+ * (`./tcp.ts`) and over a WebSocket (`./websocket.ts`) in a browser or in Node.js. The write side is what the frame writer
  * needs: writes return false past the transport's buffer limit, and `'drain'` fires once there
  * is room again.
  */
@@ -46,6 +51,11 @@ export interface Transport extends WritableLike {
   end(): void;
   /** Closes at once, dropping what is buffered. */
   destroy(): void;
+  /**
+   * The frame size the handshake settled. A transport whose messages the server bounds (a
+   * WebSocket's `maxPayload` is the frame max) keeps each message within it.
+   */
+  setFrameMax?(bytes: number): void;
   /** Describes the runtime, for the server's connection list (`Node.js v20.20.2`). */
   readonly platform: string;
 }

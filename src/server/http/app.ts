@@ -6,7 +6,8 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import { ProtocolError } from '../../../protocol/index.js';
 import type { ApiContext } from './api-context.js';
 import { registerBasicAuth } from './basic-auth.js';
-import { registerDashboard, type DashboardAssets } from './dashboard.js';
+import { registerBrowserClient } from './browser-client.js';
+import { registerDashboard, type Asset, type DashboardAssets } from './dashboard.js';
 import { HttpError, badRequest, fromProtocolError } from './errors.js';
 import { registerMetrics } from './metrics.js';
 import { bindingRoutes } from './routes/bindings.js';
@@ -27,7 +28,7 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * metrics, the health checks and the dashboard, with one error shape (`{error, reason}`) for
  * every refusal. Tests and the listener build it the same way.
  */
-export function buildApp(ctx: ApiContext, assets: DashboardAssets, tls: TlsCredentials | null = null): FastifyInstance<Server> {
+export function buildApp(ctx: ApiContext, assets: DashboardAssets, tls: TlsCredentials | null = null, browserAssets: ReadonlyMap<string, Asset> = new Map()): FastifyInstance<Server> {
   const { options } = ctx;
   const app = Fastify({
     loggerInstance: ctx.log,
@@ -89,6 +90,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets, tls: TlsCrede
   healthRoutes(app, ctx);
   registerMetrics(app, ctx);
   registerDashboard(app, assets);
+  registerBrowserClient(app, browserAssets);
   return app;
 }
 

@@ -10,7 +10,7 @@ import type { Policies } from '../policies.js';
 import type { Permissions } from '../permissions.js';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Logger } from '../../log/logger.js';
-import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost } from './host.js';
+import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type WebSocketStatsView } from './host.js';
 
 export interface DaemonHostOptions {
   broker: Broker;
@@ -30,6 +30,8 @@ export interface DaemonHostOptions {
   log: Logger;
   /** Read when `/api/overview` or a readiness check asks. */
   stopping(): boolean;
+  /** The WebSocket endpoint's counters, once it exists (it mounts on the HTTP listener after this). */
+  websockets?(): WebSocketStatsView | null;
 }
 
 /**
@@ -49,6 +51,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     policies: o.policies,
     version: o.version,
     nodeName: `skiff@${hostname()}`,
+    websockets: () => o.websockets?.() ?? null,
     startedAt: o.startedAt,
     listeners: () => o.registry.listeners(),
     storeStats: () => (o.store === null ? null : o.store.stats()),

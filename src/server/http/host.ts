@@ -48,6 +48,8 @@ export interface HttpHost {
   disk(): { freeBytes: number | null; limitBytes: number };
   /** The largest message (properties and body) a client of this daemon can be sent (`frame_max`). */
   readonly maxMessageBytes: number;
+  /** The WebSocket endpoint's counters, when it runs (for `/metrics`). */
+  websockets?(): WebSocketStatsView | null;
   /** The alarms in force (`memory`, `disk`, `store`): while any is, publishers are blocked. */
   alarms(): readonly string[];
   /** Bytes of queued messages, the figure `memory_high_watermark` applies to. */
@@ -82,3 +84,15 @@ export interface ConnectionRegistryView {
 
 /** One client connection as the HTTP API shows it, whichever front end accepted it. */
 export type ClientConnectionView = Omit<ClientConnection, 'close' | 'setBlocked'>;
+
+/** What `/metrics` reports of the WebSocket endpoint. */
+export interface WebSocketStatsView {
+  /** WebSockets open now. */
+  readonly open: number;
+  /** Upgrades accepted since start. */
+  readonly opened: number;
+  /** Upgrades refused since start, by reason: `origin`, `connection_limit`, `subprotocol`. */
+  readonly refused: Readonly<Record<string, number>>;
+  /** Sockets the endpoint dropped since start, by reason: `handshake_timeout`, `idle`. */
+  readonly dropped: Readonly<Record<string, number>>;
+}

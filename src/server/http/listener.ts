@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log/logger.js';
 import type { ApiContext } from './api-context.js';
 import { buildApp } from './app.js';
+import { loadBrowserAssets } from './browser-client.js';
 import { loadDashboardAssets } from './dashboard.js';
 import type { HttpHost, ListenerView } from './host.js';
 import type { HttpOptions } from './options.js';
@@ -52,7 +53,7 @@ export class HttpListener {
       // The daemon lists this listener beside the others once it is bound.
       listeners: (): readonly ListenerView[] => host.listeners(),
     };
-    const app = buildApp(ctx, await loadDashboardAssets(), tls);
+    const app = buildApp(ctx, await loadDashboardAssets(), tls, await loadBrowserAssets());
     listener = new HttpListener(app, sampler, o, tls !== null);
     await app.listen({ host: o.host, port: o.port });
     listener.bound = app.server.address() as AddressInfo;

@@ -5,7 +5,7 @@ import type { Channel } from '../../broker/channel.js';
 import { ChannelTotals } from '../../broker/channel-totals.js';
 import type { Queue } from '../../broker/queue.js';
 import { vhostsOf, type ApiContext } from './api-context.js';
-import type { ClientConnectionView } from './host.js';
+import type { ClientConnectionView, WebSocketStatsView } from './host.js';
 import { maxFds, openFds } from './process-info.js';
 import { globalTotals } from './sampler.js';
 import { channelName } from './shapes.js';
@@ -159,6 +159,21 @@ export function registerMetrics(app: FastifyInstance, ctx: ApiContext): void {
   alarm('memory_used_watermark', 'memory', 'Is the memory alarm in effect (1) or not (0)');
   alarm('free_disk_space_watermark', 'disk', 'Is the disk alarm in effect (1) or not (0)');
   alarm('store_backlog', 'store', 'Is the store backlog alarm (max_pending_bytes) in effect (1) or not (0)');
+
+  // ---- the WebSocket endpoint ----
+  const websockets = (name: string, type: 'gauge' | 'counter', help: string, labels: string[], f: (s: WebSocketStatsView, emit: Emit) => void): void =>
+    metric(r, type, `${p}websocket_${name}`, help, labels, (emit) => {
+      const s = host.websockets?.() ?? null;
+      if (s !== null) f(s, emit);
+    });
+  websockets('connections', 'gauge', 'WebSockets currently open (/ws, ws_port)', [], (s, emit) => emit(s.open));
+  websockets('connections_opened_total', 'counter', 'WebSocket upgrades accepted', [], (s, emit) => emit(s.opened));
+  websockets('upgrades_refused_total', 'counter', 'WebSocket upgrades refused, by reason (origin, connection_limit, subprotocol)', ['reason'], (s, emit) => {
+    for (const [reason, n] of Object.entries(s.refused)) emit(n, { reason });
+  });
+  websockets('connections_dropped_total', 'counter', 'WebSockets the endpoint dropped, by reason (handshake_timeout, idle)', ['reason'], (s, emit) => {
+    for (const [reason, n] of Object.entries(s.dropped)) emit(n, { reason });
+  });
 
   const store = (name: string, type: 'gauge' | 'counter', help: string, f: (s: NonNullable<ReturnType<typeof host.storeStats>>) => number): void =>
     metric(r, type, `${p}store_${name}`, help, [], (emit) => {

@@ -116,7 +116,8 @@ let connectionSeq = 0;
  */
 export class Connection implements FrameSink, ClientConnection {
   readonly id = `c${++connectionSeq}`;
-  readonly protocol = 'Skiff 1.0';
+  /** `Skiff 1.0`, or `Skiff 1.0 (WebSocket)` over a WebSocket. */
+  readonly protocol: string;
   readonly stream: Duplex;
   readonly peer: PeerInfo;
   readonly writer: FrameWriter;
@@ -154,6 +155,7 @@ export class Connection implements FrameSink, ClientConnection {
   constructor(stream: Duplex, peer: PeerInfo, ctx: ServerContext) {
     this.stream = stream;
     this.peer = peer;
+    this.protocol = peer.transport === undefined ? 'Skiff 1.0' : `Skiff 1.0 (${peer.transport})`;
     this.ctx = ctx;
     this.remoteAddress = peer.remoteAddress;
     this.name = `${peer.remoteAddress}:${peer.remotePort} -> ${peer.localAddress}:${peer.localPort}`;
