@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type StoreStatus } from '../protocol/index.js';
+import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus } from '../protocol/index.js';
 import {
   Admin,
   definitionsCount,
@@ -16,6 +16,15 @@ import { addTargetOptions, withConnection, type TargetOptions } from './target.j
 
 const yes = (b: boolean): string => (b ? 'yes' : '');
 const flags = (pairs: [boolean, string][]): string => pairs.filter(([on]) => on).map(([, f]) => f).join(',');
+
+const POLICY_COLUMNS: Column<PolicyRow>[] = [
+  { header: 'vhost', value: (p) => p.vhost },
+  { header: 'name', value: (p) => p.name },
+  { header: 'pattern', value: (p) => p.pattern },
+  { header: 'apply-to', value: (p) => p['apply-to'] },
+  { header: 'definition', value: (p) => JSON.stringify(p.definition) },
+  { header: 'priority', value: (p) => p.priority },
+];
 
 /** The table columns of each listing; `--json` prints the rows as they came. */
 const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
@@ -67,6 +76,8 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'write', value: (p) => p.write },
     { header: 'read', value: (p) => p.read },
   ],
+  policies: POLICY_COLUMNS,
+  'operator-policies': POLICY_COLUMNS,
   users: [
     { header: 'name', value: (u) => u.name },
     { header: 'tags', value: (u) => u.tags.join(',') },

@@ -6,6 +6,7 @@ import type { Io } from './io.js';
 import { addMessageCommands } from './message-commands.js';
 import { addServerCommands } from './server-command.js';
 import { addTopologyCommands } from './topology-commands.js';
+import { addPolicyCommands } from './policy-commands.js';
 import { addPermissionCommands, addUserCommands } from './user-commands.js';
 
 /** The command table: every subcommand, its options and help text. */
@@ -25,6 +26,7 @@ export function buildProgram(io: Io): Command {
   addMessageCommands(program, io);
   addUserCommands(program, io);
   addPermissionCommands(program, io);
+  addPolicyCommands(program, io);
   return program;
 }
 

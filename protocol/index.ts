@@ -44,6 +44,7 @@ export type {
   ServerStatus,
   UserRow,
   PermissionRow,
+  PolicyRow,
   AdminPutKind,
   StoreStatus,
 } from './codec/admin.js';

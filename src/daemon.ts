@@ -22,6 +22,7 @@ import { LoginThrottle } from './server/login-throttle.js';
 import { peerOfSocket } from './server/peer.js';
 import { TlsCredentials, certificateUser, type TlsSettings, isLoopbackHost, listenOn, tlsListener } from './server/tls.js';
 import { Limits } from './server/limits.js';
+import { Policies } from './server/policies.js';
 import { Permissions } from './server/permissions.js';
 import { UserDirectory } from './server/users.js';
 
@@ -51,6 +52,8 @@ export interface Daemon {
   readonly permissions: Permissions;
   /** Per-user and per-vhost limits. */
   readonly limits: Limits;
+  /** Policies and operator policies. */
+  readonly policies: Policies;
   /** The durable store, or null when running in memory only. `store.stats()` gives checkpoint lag. */
   readonly store: Store | null;
   /** The native listener's bound address. */
@@ -104,6 +107,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const auth = users;
   const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
   const limits = new Limits(store, log.child({ component: 'limits' }));
+  const policies = new Policies(broker, store, log.child({ component: 'policies' }));
   // Read before anything is bound or opened: a bad certificate file is a config error, nothing else.
   const credentials = config.tls.certFile !== '' ? new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' })) : null;
   const registry = new ConnectionRegistry(broker, log);
@@ -125,6 +129,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     storeStatus: () => (store === null ? null : store.stats()),
     users,
     permissions,
+    policies,
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
@@ -187,6 +192,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         users,
         permissions,
         limits,
+        policies,
         version: native.version,
         startedAt: native.startedAt,
         store,
@@ -225,6 +231,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     users.loadStored();
     permissions.loadStored();
     limits.loadStored();
+    policies.loadStored();
   } catch (err) {
     ws?.close();
     await wsListener?.close().catch(() => undefined);
@@ -267,6 +274,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     users,
     permissions,
     limits,
+    policies,
     store,
     host: addr.address,
     port: addr.port,

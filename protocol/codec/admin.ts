@@ -4,7 +4,7 @@
  */
 
 /** The listings `admin.list` knows, in the order the CLI shows them in help. */
-export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users', 'permissions'] as const;
+export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users', 'permissions', 'policies', 'operator-policies'] as const;
 export type AdminListKind = (typeof ADMIN_LIST_KINDS)[number];
 
 export function isAdminListKind(kind: string): kind is AdminListKind {
@@ -113,10 +113,22 @@ export interface AdminListRows {
   consumers: ConsumerRow;
   users: UserRow;
   permissions: PermissionRow;
+  policies: PolicyRow;
+  'operator-policies': PolicyRow;
+}
+
+/** A policy or operator policy as RabbitMQ lists one (`rabbitmqctl list_policies`, SPEC §3.7.6). */
+export interface PolicyRow {
+  vhost: string;
+  name: string;
+  pattern: string;
+  'apply-to': string;
+  priority: number;
+  definition: Record<string, unknown>;
 }
 
 /** What `admin.put` and `admin.delete` change (SPEC §3.7.6). */
-export const ADMIN_PUT_KINDS = ['user', 'permission'] as const;
+export const ADMIN_PUT_KINDS = ['user', 'permission', 'policy', 'operator-policy'] as const;
 export type AdminPutKind = (typeof ADMIN_PUT_KINDS)[number];
 
 /** Memory figures of the daemon process, bytes. */

@@ -10,6 +10,7 @@ import type { Channel } from './channel.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
 import type { Pager } from './paging.js';
 import { NoPersistence, type Persistence } from './persistence.js';
+import { PolicyBook, mergeAlternate, type EffectivePolicy } from './policy.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
 import { Queue, type QueueHost, type QueueOptions } from './queue.js';
 import { Session, type SessionInfo } from './session.js';
@@ -67,6 +68,8 @@ const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: f
 export class Broker implements QueueHost {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
+  /** Policies and operator policies; after changing them call {@link applyPolicies}. */
+  readonly policies = new PolicyBook();
   readonly sessions = new Map<string, Session>();
   readonly persistence: Persistence;
   readonly clock: Clock;
@@ -155,6 +158,7 @@ export class Broker implements QueueHost {
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
     const x = new ctor(name, options, parseExchangeArguments(name, options.arguments));
+    if (!this.policies.empty) this.applyExchangePolicy(x);
     this.exchanges.set(name, x);
     return x;
   }
@@ -219,9 +223,28 @@ export class Broker implements QueueHost {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
     }
     const q = new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
+    if (!this.policies.empty) q.applyPolicy(this.policies.effective('queues', name));
     this.queues.set(name, q);
     if (this.isPersisted(q)) this.persistence.queueDeclared(q);
     return q;
+  }
+
+  /**
+   * Applies the policies as they now are to every queue and exchange (after a policy is set or
+   * cleared, or restored): each gets its highest-priority match, capped by operator policies.
+   */
+  applyPolicies(): void {
+    for (const q of this.queues.values()) {
+      const next = this.policies.effective('queues', q.name);
+      if (!samePolicy(next, q.appliedPolicy)) q.applyPolicy(next);
+    }
+    for (const x of this.exchanges.values()) if (x.name !== '') this.applyExchangePolicy(x);
+  }
+
+  private applyExchangePolicy(x: Exchange): void {
+    const e = this.policies.effective('exchanges', x.name);
+    x.appliedPolicy = e;
+    x.alternate = mergeAlternate(x.argumentAlternate, e);
   }
 
   /** Looks a queue up for consume/get/purge/bind: it must exist and not be another's exclusive. */
@@ -609,4 +632,9 @@ function inequivalent(kind: string, name: string, arg: string, received: unknown
       `inequivalent arg '${arg}' for ${kind} '${name}' in vhost '/': received '${String(received)}' but current is '${String(current)}'`,
     );
   }
+}
+
+function samePolicy(a: EffectivePolicy | null, b: EffectivePolicy | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.policy === b.policy && a.operatorPolicy === b.operatorPolicy && JSON.stringify(a.definition) === JSON.stringify(b.definition);
 }

@@ -189,6 +189,11 @@ export class Lane {
     yield* this.recent;
   }
 
+  /** The messages at the head: in memory and deliverable in order (the others reach it later). */
+  headMessages(): Iterable<Message> {
+    return this.head;
+  }
+
   /** Drops the head's messages that `keep` refuses (expired ones marked dead); returns how many. */
   compactHead(keep: (m: Message) => boolean): number {
     let dropped = 0;
@@ -434,6 +439,11 @@ export class PagedList implements ReadyList {
 
   *[Symbol.iterator](): IterableIterator<Message> {
     for (const l of this.order) yield* l;
+  }
+
+  /** Every lane's head messages (see {@link Lane.headMessages}). */
+  *headMessages(): IterableIterator<Message> {
+    for (const l of this.order) yield* l.headMessages();
   }
 
   compactHeads(keep: (m: Message) => boolean): number {

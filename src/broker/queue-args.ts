@@ -27,7 +27,7 @@ export interface QueuePolicy {
   readonly consumerTimeout: number | null;
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const OVERFLOWS: readonly Overflow[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
 
@@ -124,7 +124,8 @@ export function parseQueueArguments(queue: string, args: Record<string, unknown>
   return p;
 }
 
-function emptyPolicy(): Mutable<QueuePolicy> {
+/** A policy with nothing set (drop-head overflow), to fill in. */
+export function emptyPolicy(): Mutable<QueuePolicy> {
   return {
     messageTtl: null,
     expires: null,

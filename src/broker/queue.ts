@@ -7,6 +7,7 @@ import { ExpiryIndex } from './expiry.js';
 import { ReadyState, type Message } from './message.js';
 import { PagedList, type LaneOwner, type Pager } from './paging.js';
 import { PriorityList, type ReadyList } from './priority-list.js';
+import { mergeQueuePolicy, type EffectivePolicy } from './policy.js';
 import { parseQueueArguments, type QueuePolicy } from './queue-args.js';
 
 export interface QueueOptions {
@@ -53,8 +54,14 @@ export class Queue implements LaneOwner {
   readonly arguments: Record<string, unknown>;
   /** Id of the owning connection for exclusive queues. */
   readonly owner: string | null;
-  /** The `x-` arguments in force; null when the queue was declared without any. */
-  readonly policy: QueuePolicy | null;
+  /** What is in force: the `x-` arguments merged with the effective policy; null when neither sets anything. */
+  policy: QueuePolicy | null;
+  /** The `x-` arguments alone, parsed. */
+  readonly argumentPolicy: QueuePolicy | null;
+  /** The policy and operator policy that apply (RabbitMQ's `policy`, `effective_policy_definition`). */
+  appliedPolicy: EffectivePolicy | null = null;
+  /** When a `message-ttl` first applied to messages already queued; their TTL counts from then. */
+  private ttlSince = 0;
   /** ms a delivery from this queue may stay unacked (`x-consumer-timeout`); 0 = no limit. */
   readonly consumerTimeout: number;
   readonly ready: ReadyList;
@@ -103,7 +110,8 @@ export class Queue implements LaneOwner {
     this.arguments = options.arguments;
     this.owner = owner;
     this.host = host;
-    this.policy = policy === undefined ? parseQueueArguments(name, options.arguments) : policy;
+    this.argumentPolicy = policy === undefined ? parseQueueArguments(name, options.arguments) : policy;
+    this.policy = this.argumentPolicy;
     const p = this.policy;
     this.consumerTimeout = p?.consumerTimeout ?? 0;
     const pager = options.durable && !options.exclusive ? host.pager : null;
@@ -324,6 +332,38 @@ export class Queue implements LaneOwner {
   }
 
   /**
+   * Applies a (changed) policy at run time, keeping every message and its order: a lower length
+   * limit drops from the head per `overflow`, a new `message-ttl` expires the messages already
+   * queued once it has run from now, a new `expires` restarts the idle countdown.
+   */
+  applyPolicy(effective: EffectivePolicy | null): void {
+    this.appliedPolicy = effective;
+    const before = this.policy;
+    const p = mergeQueuePolicy(this.argumentPolicy, this.arguments, effective);
+    this.policy = p;
+    if (this.deleted) return;
+    if (p !== null && p.messageTtl !== null && p.messageTtl !== before?.messageTtl) {
+      const now = this.host.clock.now();
+      this.ttlSince = now;
+      const index = (this.expiry ??= new ExpiryIndex());
+      // Messages at the head get their expiry now; paged ones and those behind them when they reach it.
+      for (const m of this.paged === null ? this.ready : this.paged.headMessages()) {
+        if (m.expiresAt !== 0) continue;
+        m.expiresAt = now + p.messageTtl;
+        m.readyState = ReadyState.Ready;
+        index.add(m);
+      }
+      if (index.size !== 0) this.armExpiry(index.nextAt());
+    }
+    if (before?.expires !== p?.expires) {
+      if (this.idleTimer !== null) this.host.clock.clearTimer(this.idleTimer);
+      this.idleTimer = null;
+      this.touch();
+    }
+    this.dropOverflow();
+  }
+
+  /**
    * The queue was used (declared again, consumed from, read with get): restarts its `x-expires`
    * countdown. The countdown only runs while the queue has no consumers.
    */
@@ -356,6 +396,7 @@ export class Queue implements LaneOwner {
 
   /** @internal {@link LaneOwner} */
   atHead(m: Message): void {
+    if (m.expiresAt === 0 && this.ttlSince !== 0 && this.policy?.messageTtl != null) m.expiresAt = this.ttlSince + this.policy.messageTtl;
     if (m.expiresAt === 0) return;
     const index = (this.expiry ??= new ExpiryIndex());
     m.readyState = ReadyState.Ready;

@@ -10,6 +10,7 @@ import {
   type QueueRow,
   type ServerStatus,
   type PermissionRow,
+  type PolicyRow,
   type UserRow,
 } from '../../protocol/index.js';
 import type { Connection } from './connection.js';
@@ -104,6 +105,27 @@ export class Admin {
 
   permissions(): Promise<PermissionRow[]> {
     return this.list('permissions');
+  }
+
+  /**
+   * Sets a policy (or with `operator: true` an operator policy) on the vhost `/` (SPEC §3.7.6);
+   * resolves `true` when it was created, once durable. It applies at once to matching queues and exchanges.
+   */
+  async setPolicy(name: string, p: { pattern: string; definition: Record<string, unknown>; priority?: number; applyTo?: 'queues' | 'exchanges' | 'all'; operator?: boolean }): Promise<boolean> {
+    const value: Record<string, unknown> = { pattern: p.pattern, definition: p.definition };
+    if (p.priority !== undefined) value['priority'] = p.priority;
+    if (p.applyTo !== undefined) value['apply-to'] = p.applyTo;
+    const r = await this.request(Method.AdminPut, [p.operator === true ? 'operator-policy' : 'policy', name, value], Method.AdminPutOk);
+    return r.args[0] === true;
+  }
+
+  /** Clears a policy (or operator policy); NOT_FOUND when there is none. */
+  async clearPolicy(name: string, options: { operator?: boolean } = {}): Promise<void> {
+    await this.request(Method.AdminDelete, [options.operator === true ? 'operator-policy' : 'policy', name], Method.AdminDeleteOk);
+  }
+
+  policies(options: { operator?: boolean } = {}): Promise<PolicyRow[]> {
+    return this.list(options.operator === true ? 'operator-policies' : 'policies');
   }
 
   /** Deletes a run-time user; their open connections stay open. */

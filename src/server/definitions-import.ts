@@ -3,6 +3,8 @@ import type { Broker } from '../broker/broker.js';
 import { EXCHANGE_TYPES } from '../broker/exchange/types.js';
 import { parseUserChange } from './user-change.js';
 import { Limits } from './limits.js';
+import { checkPolicy, type PolicySpec } from '../broker/policy.js';
+import type { Policies } from './policies.js';
 import { Permissions, type AccessGuard, type PermissionSet } from './permissions.js';
 import { UserDirectory, type UserChange } from './users.js';
 
@@ -15,6 +17,7 @@ export interface ImportProblem {
 export interface ImportResult {
   users: number;
   permissions: number;
+  policies: number;
   exchanges: number;
   queues: number;
   bindings: number;
@@ -43,6 +46,8 @@ interface Plan {
   limits: { scope: 'user' | 'vhost'; key: string; name: string; value: number }[];
   permissions: { user: string; set: PermissionSet }[];
   queues: QueueDefinition[];
+  policies: PolicySpec[];
+  operatorPolicies: PolicySpec[];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -63,6 +68,7 @@ export async function importDefinitions(
   permissions: Permissions,
   limits: Limits,
   access: AccessGuard,
+  policies: Policies,
 ): Promise<ImportResult> {
   const errors: ImportProblem[] = [];
   const warnings: ImportProblem[] = [];
@@ -72,9 +78,12 @@ export async function importDefinitions(
   for (const u of plan.users) await users.put(u.name, u.change);
   for (const p of plan.permissions) await permissions.set(p.user, DEFAULT_VHOST, p.set);
   for (const l of plan.limits) await limits.set(l.scope, l.key, l.name, l.value);
+  for (const p of plan.policies) await policies.set('policy', p.name, p);
+  for (const p of plan.operatorPolicies) await policies.set('operator-policy', p.name, p);
   return {
     users: plan.users.length,
     permissions: plan.permissions.length,
+    policies: plan.policies.length + plan.operatorPolicies.length,
     exchanges: defs.exchanges.length,
     queues: defs.queues.length,
     bindings: defs.bindings.length,
@@ -99,7 +108,7 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
     return v;
   };
 
-  const plan: Plan = { users: [], limits: [], permissions: [], queues: [] };
+  const plan: Plan = { users: [], limits: [], permissions: [], queues: [], policies: [], operatorPolicies: [] };
   const limitsOf = (path: string, scope: 'user' | 'vhost', key: string, v: unknown): void => {
     // RabbitMQ writes an object ({"max-connections": 5}) or, for vhosts, a list of pairs.
     const pairs: unknown[] = Array.isArray(v) ? v : isObject(v) ? Object.entries(v) : [];
@@ -163,11 +172,33 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
   });
   const unsupported: [keyof typeof rabbit, string][] = [
     ['topic_permissions', 'topic permissions are not supported; not imported'],
-    ['policies', 'policies are not supported yet (queue x- arguments still apply); not imported'],
   ];
   for (const [key, why] of unsupported) list(key).forEach((_, i) => warn(`${key}[${i}]`, why));
+  list('policies').forEach((p, i) => {
+    const at = `policies[${i}]`;
+    if (!isObject(p)) return err(at, 'must be an object');
+    if (typeof p['name'] !== 'string') return err(`${at}.name`, 'is required and must be a string');
+    vhostOk(at, p['vhost'] === undefined ? undefined : String(p['vhost']));
+    try {
+      return plan.policies.push(checkPolicy('policy', p['name'], { pattern: p['pattern'], applyTo: p['apply-to'], priority: p['priority'], definition: p['definition'] }));
+    } catch (e) {
+      return err(at, (e as Error).message);
+    }
+  });
   list('parameters').forEach((p, i) => {
     const component = isObject(p) ? String(p['component']) : '?';
+    if (component === 'operator_policy' && isObject(p)) {
+      // RabbitMQ keeps operator policies as runtime parameters, the definition as [key, value] pairs.
+      const at = `parameters[${i}]`;
+      const v = isObject(p['value']) ? p['value'] : {};
+      const def = Array.isArray(v['definition']) ? Object.fromEntries((v['definition'] as unknown[]).filter(Array.isArray) as [string, unknown][]) : v['definition'];
+      vhostOk(at, p['vhost'] === undefined ? undefined : String(p['vhost']));
+      try {
+        return plan.operatorPolicies.push(checkPolicy('operator-policy', String(p['name']), { pattern: v['pattern'], applyTo: v['apply-to'], priority: v['priority'], definition: def }));
+      } catch (e) {
+        return err(at, (e as Error).message);
+      }
+    }
     if (component === 'vhost-limits' && isObject(p) && (p['vhost'] ?? DEFAULT_VHOST) === DEFAULT_VHOST) return limitsOf(`parameters[${i}].value`, 'vhost', DEFAULT_VHOST, p['value']);
     return warn(`parameters[${i}]`, `runtime parameter of component '${component}' is not supported; not imported`);
   });

@@ -133,7 +133,7 @@ describe('admin methods', () => {
     expect(r.def.id).toBe(Method.AdminError);
     expect(r.args).toEqual([
       406,
-      "PRECONDITION_FAILED - unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users or permissions)",
+      "PRECONDITION_FAILED - unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, policies or operator-policies)",
       Method.AdminList,
     ]);
     expect((await new Admin(conn).status()).version).toEqual(expect.any(String));

@@ -500,7 +500,7 @@ describe('definitions', () => {
       queues: [{ name: 'imp.q', durable: true }],
       bindings: [{ source: 'imp.x', destination: 'imp.q' }],
     });
-    expect(imported.json).toEqual({ users: 0, permissions: 0, exchanges: 1, queues: 1, bindings: 1, warnings: [] });
+    expect(imported.json).toEqual({ users: 0, permissions: 0, policies: 0, exchanges: 1, queues: 1, bindings: 1, warnings: [] });
     expect((await d.get('/api/exchanges/%2F/imp.x/bindings/source')).json).toEqual([expect.objectContaining({ destination: 'imp.q', routing_key: '' })]);
     expect((await d.post('/api/definitions', defs)).status).toBe(200);
   });

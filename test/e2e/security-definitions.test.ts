@@ -38,13 +38,12 @@ describe("RabbitMQ's export", () => {
     expect(r.json).toEqual({
       users: 3,
       permissions: 3,
+      policies: 2,
       exchanges: 3,
       queues: 3,
       bindings: 4,
       warnings: [
         { path: 'topic_permissions[0]', message: 'topic permissions are not supported; not imported' },
-        { path: 'policies[0]', message: 'policies are not supported yet (queue x- arguments still apply); not imported' },
-        { path: 'parameters[1]', message: "runtime parameter of component 'operator_policy' is not supported; not imported" },
       ],
     });
 
@@ -65,6 +64,9 @@ describe("RabbitMQ's export", () => {
     expect(wrong).toBeInstanceOf(ServerError);
     expect((wrong as ServerError).message).toBe(REFUSED);
 
+    // The policy and the operator policy (a runtime parameter in RabbitMQ's export) apply to the imported queues.
+    const row = (await d.get('/api/queues/%2F/orders.created', { auth: 'ops:ops-secret' })).json as Record<string, unknown>;
+    expect([row['policy'], row['operator_policy'], row['effective_policy_definition']]).toEqual(['ttl-orders', 'cap-all', { 'max-length': 10000, 'message-ttl': 60000 }]);
     // The topology routes as it did there: orders → orders.created, and orders → audit → audit.log.
     const opsCh = await (await login('ops', 'ops-secret')).channel();
     await opsCh.publish('orders', 'orders.created.42', 'an order');

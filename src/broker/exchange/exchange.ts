@@ -1,4 +1,5 @@
 import type { Queue } from '../queue.js';
+import type { EffectivePolicy } from '../policy.js';
 
 export interface ExchangeOptions {
   durable: boolean;
@@ -44,8 +45,12 @@ export abstract class Exchange {
   readonly autoDelete: boolean;
   readonly internal: boolean;
   readonly arguments: Record<string, unknown>;
-  /** Where messages this exchange cannot route go (`alternate-exchange`, SPEC §3.3.2). */
-  readonly alternate: string | null;
+  /** Where messages this exchange cannot route go (`alternate-exchange`, SPEC §3.3.2): the argument, else a policy's. */
+  alternate: string | null;
+  /** The `alternate-exchange` argument alone. */
+  readonly argumentAlternate: string | null;
+  /** The policy that applies (RabbitMQ's `policy`, `effective_policy_definition`). */
+  appliedPolicy: EffectivePolicy | null = null;
   /** Bindings by destination, then by binding id: for unbinding, listing and deleting. */
   protected readonly byDestination = new Map<Destination, Map<string, BindingEntry>>();
   /** Exchanges holding a binding to this one, so deleting it touches only those. */
@@ -67,6 +72,7 @@ export abstract class Exchange {
     this.internal = options.internal;
     this.arguments = options.arguments;
     this.alternate = alternate;
+    this.argumentAlternate = alternate;
   }
 
   /**

@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { overviewRoutes } from './routes/overview.js';
 import { queueRoutes } from './routes/queues.js';
+import { policyRoutes } from './routes/policies.js';
 import { userRoutes } from './routes/users.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -85,6 +86,7 @@ export function buildApp(ctx: ApiContext, assets: DashboardAssets, tls: TlsCrede
   messageRoutes(app, ctx);
   definitionRoutes(app, ctx);
   userRoutes(app, ctx);
+  policyRoutes(app, ctx);
   healthRoutes(app, ctx);
   registerMetrics(app, ctx);
   registerDashboard(app, assets);

@@ -11,7 +11,7 @@ import { HttpError, forbidden } from './errors.js';
  * protocol gives them: declaring, binding, publishing, getting and purging, the objects they
  * can name; listings and connections are the admin methods' and need a monitor or an admin.
  */
-export type Access = 'none' | 'user' | 'monitor' | 'admin';
+export type Access = 'none' | 'user' | 'monitor' | 'policymaker' | 'admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -68,6 +68,9 @@ export function registerBasicAuth(app: FastifyInstance, auth: Authenticator, log
     const route = `${req.method} ${req.routeOptions.url ?? req.url}`;
     if (access === 'admin' && !principal.admin) {
       throw forbidden(`user '${principal.user}' is not an administrator; ${route} needs the administrator tag`);
+    }
+    if (access === 'policymaker' && !principal.admin && !tagsOf(principal).includes('policymaker')) {
+      throw forbidden(`user '${principal.user}' is not an administrator or policymaker; ${route} needs the administrator or policymaker tag`);
     }
     if (access === 'monitor' && !principal.admin && !tagsOf(principal).includes('monitoring')) {
       throw forbidden(`user '${principal.user}' is not an administrator or monitoring user; ${route} needs the administrator or monitoring tag`);

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { UserDirectory } from '../users.js';
 import type { Limits } from '../limits.js';
+import type { Policies } from '../policies.js';
 import type { Permissions } from '../permissions.js';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Logger } from '../../log/logger.js';
@@ -18,6 +19,7 @@ export interface DaemonHostOptions {
   users: UserDirectory;
   permissions: Permissions;
   limits: Limits;
+  policies: Policies;
   version: string;
   startedAt: number;
   store: Store | null;
@@ -46,6 +48,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     userDirectory: o.users,
     permissions: o.permissions,
     limits: o.limits,
+    policies: o.policies,
     version: o.version,
     nodeName: `skiff@${hostname()}`,
     websockets: () => o.websockets?.() ?? null,

@@ -4,6 +4,7 @@ import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
 import type { UserDirectory } from '../users.js';
 import type { Limits } from '../limits.js';
+import type { Policies } from '../policies.js';
 import type { Permissions } from '../permissions.js';
 import type { ClientConnection, ListenerInfo } from '../registry.js';
 
@@ -32,6 +33,8 @@ export interface HttpHost {
   readonly permissions: Permissions;
   /** User and vhost limits (`/api/user-limits`, `/api/vhost-limits`). */
   readonly limits: Limits;
+  /** Policies and operator policies (`/api/policies`, `/api/operator-policies`, definitions). */
+  readonly policies: Policies;
   readonly version: string;
   /** `skiff@<hostname>`: the node name in RabbitMQ-shaped replies. */
   readonly nodeName: string;

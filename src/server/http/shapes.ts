@@ -59,9 +59,9 @@ export function queueJson(q: Queue, vhost: string, node: string, meter: Meter | 
     node,
     type: 'classic',
     state: 'running',
-    policy: null,
-    operator_policy: null,
-    effective_policy_definition: {},
+    policy: q.appliedPolicy?.policy ?? null,
+    operator_policy: q.appliedPolicy?.operatorPolicy ?? null,
+    effective_policy_definition: { ...q.appliedPolicy?.definition },
     consumers: q.consumerCount,
     exclusive_consumer_tag: exclusiveConsumer?.tag ?? null,
     single_active_consumer_tag: null,
@@ -92,7 +92,7 @@ export function exchangeJson(x: Exchange, vhost: string, meter: Meter | undefine
     internal: x.internal,
     arguments: x.arguments,
     user_who_performed_action: 'rmq-internal',
-    policy: null,
+    policy: x.appliedPolicy?.policy ?? null,
     message_stats: stats(EXCHANGE_STATS, values, meter),
   };
 }

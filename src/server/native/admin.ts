@@ -23,6 +23,8 @@ import type { ConnectionMethodHandler } from './context.js';
 import { putUser } from '../user-change.js';
 import type { UserDirectory } from '../users.js';
 import type { Permissions } from '../permissions.js';
+import { mayManagePolicies, type Policies } from '../policies.js';
+import type { PolicyKind } from '../../broker/policy.js';
 
 /** What the admin methods need of the front end ({@link NativeFrontEnd} has all of it). */
 export interface AdminHost {
@@ -51,6 +53,8 @@ export interface AdminOptions {
   users?: UserDirectory;
   /** Permissions (`admin.put permission`, `admin.list permissions`); absent = not offered. */
   permissions?: Permissions;
+  /** Policies (`admin.put policy`, `admin.list policies`, and operator ones); absent = not offered. */
+  policies?: Policies;
 }
 
 /** Stops the rate sampler; call it when the server stops. */
@@ -115,6 +119,7 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
   const meter = new RateMeter(broker, options.rateSampleMs ?? 1000);
   const users = options.users;
   const permissions = options.permissions;
+  const policies = options.policies;
   const handlers: [number, Need, AdminHandler][] = [
     [
       Method.AdminStatus,
@@ -128,10 +133,15 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'read',
       (conn, p) => {
         const { kind, offset } = argsOf(p, Method.AdminList);
-        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined) || (kind === 'permissions' && permissions === undefined)) {
-          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users or permissions)`);
+        const policyKind = kind === 'policies' ? 'policy' : kind === 'operator-policies' ? 'operator-policy' : null;
+        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined) || (kind === 'permissions' && permissions === undefined) || (policyKind !== null && policies === undefined)) {
+          throw new ProtocolError(
+            ReplyCode.PRECONDITION_FAILED,
+            `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users, permissions, policies or operator-policies)`,
+          );
         }
-        const { rows, next } = page(kind === 'permissions' ? (permissions?.list() ?? []) : listRows(host, kind, users), offset, conn.frameMax - LIST_FRAME_OVERHEAD);
+        const all = kind === 'permissions' ? (permissions?.list() ?? []) : policyKind !== null ? (policies?.list(policyKind) ?? []) : listRows(host, kind, users);
+        const { rows, next } = page(all, offset, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
     ],
@@ -152,6 +162,10 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'admin',
       async (conn, p) => {
         const [kind, name, value] = p.args as [string, string, Record<string, unknown>];
+        if (isPolicyKind(kind) && policies !== undefined) {
+          conn.writer.method(0, Method.AdminPutOk, [(await putPolicy(policies, kind, name, value)) === 'created']);
+          return;
+        }
         const created = kind === 'permission' && permissions !== undefined ? (await putPermission(permissions, name, value)) === 'created' : await putSetting(users, kind, name, value);
         conn.writer.method(0, Method.AdminPutOk, [created]);
       },
@@ -161,7 +175,9 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'admin',
       async (conn, p) => {
         const [kind, name] = p.args as [string, string];
-        if (kind === 'permission' && permissions !== undefined) await permissions.clear(name, '/');
+        if (isPolicyKind(kind) && policies !== undefined) {
+          if (!(await policies.clear(kind, name))) throw new ProtocolError(ReplyCode.NOT_FOUND, `no ${kind === 'policy' ? 'policy' : 'operator policy'} '${name}' in vhost '/'`);
+        } else if (kind === 'permission' && permissions !== undefined) await permissions.clear(name, '/');
         else if (kind !== 'user' || users === undefined) throw unknownKind(kind);
         else await users.delete(name);
         conn.writer.method(0, Method.AdminDeleteOk, []);
@@ -178,7 +194,25 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
 }
 
 function unknownKind(kind: string): ProtocolError {
-  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user or permission)`);
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user, permission, policy or operator-policy)`);
+}
+
+function isPolicyKind(kind: string): kind is PolicyKind {
+  return kind === 'policy' || kind === 'operator-policy';
+}
+
+/** `admin.put policy <name> {pattern, definition, priority?, apply-to?}` (RabbitMQ's fields). */
+function putPolicy(policies: Policies, kind: PolicyKind, name: string, value: Record<string, unknown>): Promise<'created' | 'updated'> {
+  const extra = Object.keys(value).find((k) => !['pattern', 'definition', 'priority', 'apply-to'].includes(k));
+  if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected pattern, definition, priority, apply-to)`);
+  return policies.set(kind, name, { pattern: value['pattern'], applyTo: value['apply-to'], priority: value['priority'], definition: value['definition'] });
+}
+
+/** Policy methods are open to the `policymaker` tag too, as RabbitMQ's are. */
+function isPolicyRequest(p: ParsedMethod): boolean {
+  const kind = p.args[0];
+  if (p.def.id === Method.AdminList) return kind === 'policies' || kind === 'operator-policies';
+  return (p.def.id === Method.AdminPut || p.def.id === Method.AdminDelete) && (kind === 'policy' || kind === 'operator-policy');
 }
 
 /** `admin.put permission <user> {configure, write, read, vhost?}`. */
@@ -212,8 +246,9 @@ function guarded(need: Need, handler: AdminHandler): ConnectionMethodHandler {
   };
   const run = (conn: Connection, p: ParsedMethod): void | Promise<void> => {
     const tags = conn.principal?.tags ?? [];
-    const allowed = conn.principal?.admin === true || (need === 'read' && tags.includes('monitoring'));
+    const allowed = conn.principal?.admin === true || (need === 'read' && tags.includes('monitoring')) || (isPolicyRequest(p) && mayManagePolicies(conn.principal));
     if (!allowed) {
+      if (isPolicyRequest(p)) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an administrator or policymaker; ${p.def.name} of policies needs the administrator or policymaker tag`);
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `user '${conn.user}' is not an admin; ${p.def.name} needs an admin user`);
     }
     return handler(conn, p);
@@ -351,10 +386,12 @@ function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | u
           client: typeof c.clientProperties['product'] === 'string' ? (c.clientProperties['product'] as string) : '',
         }),
       );
-    case 'permissions':
-      return [];
     case 'users':
       return (users?.list() ?? []).map((u): UserRow => ({ name: u.name, tags: [...u.tags], source: u.source }));
+    case 'permissions':
+    case 'policies':
+    case 'operator-policies':
+      return []; // listed by their own directories, above
     case 'consumers': {
       const out: ConsumerRow[] = [];
       for (const s of broker.sessions.values()) {

@@ -4,6 +4,7 @@ import type { Broker } from '../../../broker/broker.js';
 import { accessOf, vhostBroker, type ApiContext } from '../api-context.js';
 import { ImportError, importDefinitions } from '../../definitions-import.js';
 import type { Principal } from '../../auth.js';
+import { mayManagePolicies, type PolicyJson } from '../../policies.js';
 import { forbidden } from '../errors.js';
 import { DEFAULT_VHOST } from '../host.js';
 
@@ -38,7 +39,8 @@ export function exportOf(broker: Broker, version: string): Definitions {
  * need an administrator.
  */
 export function definitionRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const get = (vhost: string): Definitions => exportOf(vhostBroker(ctx, vhost), ctx.host.version);
+  // RabbitMQ's export carries the policies of the vhost beside the topology.
+  const get = (vhost: string): Definitions & { policies: PolicyJson[] } => ({ ...exportOf(vhostBroker(ctx, vhost), ctx.host.version), policies: ctx.host.policies.list('policy') });
   const post = async (vhost: string, body: unknown, principal: Principal | null, reply: FastifyReply): Promise<FastifyReply> => {
     const broker = vhostBroker(ctx, vhost);
     const r = checkDefinitions(body);
@@ -51,9 +53,13 @@ export function definitionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (((Array.isArray(users) && users.length !== 0) || (Array.isArray(permissions) && permissions.length !== 0)) && principal?.admin !== true) {
       throw forbidden(`user '${principal?.user ?? ''}' is not an administrator; importing users and permissions needs the administrator tag`);
     }
+    const { policies } = r.definitions.rabbit ?? {};
+    if (Array.isArray(policies) && policies.length !== 0 && !mayManagePolicies(principal)) {
+      throw forbidden(`user '${principal?.user ?? ''}' is not an administrator or policymaker; importing policies needs the administrator or policymaker tag`);
+    }
     try {
       const access = accessOf(ctx, principal, vhost);
-      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory, ctx.host.permissions, ctx.host.limits, access));
+      return await reply.send(await importDefinitions(r.definitions, broker, ctx.host.userDirectory, ctx.host.permissions, ctx.host.limits, access, ctx.host.policies));
     } catch (err) {
       if (!(err instanceof ImportError)) throw err;
       return reply.code(400).send({ error: 'bad_request', reason: err.message, errors: err.errors, warnings: err.warnings });
