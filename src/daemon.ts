@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import type { Authenticator } from './server/auth.js';
 import { daemonHost } from './server/http/daemon-host.js';
+import type { Clock } from './broker/clock.js';
 import { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
 import { AmqpFrontEnd } from './server/amqp/front-end.js';
@@ -37,6 +38,8 @@ export interface DaemonRuntime {
   readonly storeFailWrites?: StoreOptions['failWrites'];
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
   readonly scrypt?: { ln: number; r: number; p: number };
+  /** Time for TTLs, expiry and stream retention; tests pass a ManualClock. Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 export interface Daemon {
@@ -94,7 +97,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store, pager: store }),
+    ...(runtime.clock !== undefined && { clock: runtime.clock }),
+    ...(store !== null && { persistence: store, pager: store, streams: store.streams }),
   });
   // Built before the store opens; each takes what the store restored before anyone is served.
   const users = new UserDirectory({

@@ -14,6 +14,9 @@ import { PolicyBook, mergeAlternate, type EffectivePolicy } from './policy.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
 import { Queue, type QueueHost, type QueueOptions } from './queue.js';
 import { Session, type SessionInfo } from './session.js';
+import { Stream, type StreamHost } from './stream.js';
+import { isStreamDeclare, parseStreamArguments } from './stream-args.js';
+import { MemoryStreamStorage, type StreamStorage } from './stream-storage.js';
 
 export interface BrokerOptions {
   persistence?: Persistence;
@@ -23,7 +26,12 @@ export interface BrokerOptions {
   clock?: Clock;
   /** Pages durable queues' backlogs to the store past their memory budget (the store); absent = all in memory. */
   pager?: Pager;
+  /** Keeps streams' segments (the store); absent = in memory. */
+  streams?: StreamStorage;
 }
+
+/** Told when a stream's segments cannot be read or written. */
+export type StreamFailureListener = (stream: Stream, err: Error) => void;
 
 /** Told when a queue's paged messages cannot be read back, or fewer were stored than counted. */
 export type PageFailureListener = (queue: Queue, err: Error | null, lostMessages: number) => void;
@@ -65,7 +73,7 @@ const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: f
  * server drives it through {@link Session} and {@link Channel}, the store through the
  * {@link Persistence} it is given and the `restore*` methods.
  */
-export class Broker implements QueueHost {
+export class Broker implements QueueHost, StreamHost {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   /** Policies and operator policies; after changing them call {@link applyPolicies}. */
@@ -74,6 +82,8 @@ export class Broker implements QueueHost {
   readonly persistence: Persistence;
   readonly clock: Clock;
   readonly pager: Pager | null;
+  readonly streamStorage: StreamStorage;
+  private readonly streamFailureListeners = new Set<StreamFailureListener>();
   private readonly pageFailureListeners = new Set<PageFailureListener>();
   private readonly defaultExchange: DefaultExchange;
   /** Compact copies of messages parked in queues without consumers. */
@@ -101,6 +111,7 @@ export class Broker implements QueueHost {
     this.persistence = options.persistence ?? new NoPersistence();
     this.clock = options.clock ?? systemClock;
     this.pager = options.pager ?? null;
+    this.streamStorage = options.streams ?? new MemoryStreamStorage();
     this.highWatermark = options.memoryHighWatermark ?? 0;
     this.lowWatermark = Math.floor(this.highWatermark * 0.8);
     this.defaultExchange = new DefaultExchange(this.queues);
@@ -205,7 +216,8 @@ export class Broker implements QueueHost {
     }
     if (name === '') name = generatedQueueName();
     checkName('queue', name);
-    const policy = parseQueueArguments(name, options.arguments);
+    const stream = isStreamDeclare(options.arguments) ? parseStreamArguments(name, options.arguments, options) : null;
+    const policy = stream === null ? parseQueueArguments(name, options.arguments) : null;
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       checkOwner(existing, session);
@@ -222,7 +234,7 @@ export class Broker implements QueueHost {
     if (options.exclusive && session === null) {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
     }
-    const q = new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
+    const q = stream !== null ? new Stream(name, options, this, stream) : new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
     if (!this.policies.empty) q.applyPolicy(this.policies.effective('queues', name));
     this.queues.set(name, q);
     if (this.isPersisted(q)) this.persistence.queueDeclared(q);
@@ -282,7 +294,9 @@ export class Broker implements QueueHost {
   }
 
   purgeQueue(name: string, session: Session | null): number {
-    return this.queueForUse(name, session).purge();
+    const q = this.queueForUse(name, session);
+    if (q.isStream) throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `queue.purge not supported by stream queues queue '${name}' in vhost '/'`);
+    return q.purge();
   }
 
   private isPersisted(q: Queue): boolean {
@@ -409,6 +423,13 @@ export class Broker implements QueueHost {
     let compact = false;
     for (const q of targets) {
       if (skip !== null && skip(q)) continue;
+      if (q.isStream) {
+        // Streams keep every message, persistent or not (RabbitMQ); the bytes go to a segment.
+        routed++;
+        (q as Stream).append(x.name, routingKey, content, persistent, priority);
+        if (this.streamStorage.durable) needsCommit = true;
+        continue;
+      }
       if (!compact && q.consumers.length === 0 && isWastefulView(content)) {
         content = this.parked.copy(content);
         compact = true;
@@ -487,7 +508,7 @@ export class Broker implements QueueHost {
   /** @internal A delivery or get handed a message out. */
   delivered(queue: Queue, message: Message): void {
     this.deliveredTotal++;
-    if (message.persistent && this.isPersisted(queue)) this.persistence.messageDelivered(queue, message);
+    if (message.persistent && !queue.isStream && this.isPersisted(queue)) this.persistence.messageDelivered(queue, message);
   }
 
   /** @internal {@link QueueHost}: a message left its queue for good. */
@@ -525,6 +546,21 @@ export class Broker implements QueueHost {
   /** @internal {@link QueueHost} */
   pageFailed(queue: Queue, err: Error | null, lostMessages: number): void {
     for (const l of this.pageFailureListeners) l(queue, err, lostMessages);
+  }
+
+  /** @internal {@link StreamHost}: a named stream consumer's offset moved. */
+  streamOffsetStored(stream: Stream, name: string, offset: number): void {
+    this.persistence.streamOffsetStored?.(stream, name, offset);
+  }
+
+  /** @internal {@link StreamHost} */
+  streamFailed(stream: Stream, err: Error): void {
+    for (const l of this.streamFailureListeners) l(stream, err);
+  }
+
+  watchStreamFailures(listener: StreamFailureListener): () => void {
+    this.streamFailureListeners.add(listener);
+    return () => this.streamFailureListeners.delete(listener);
   }
 
   watchPageFailures(listener: PageFailureListener): () => void {

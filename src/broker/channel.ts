@@ -6,6 +6,7 @@ import { Consumer } from './consumer.js';
 import type { Message } from './message.js';
 import { checkConsumerTag } from './names.js';
 import type { Queue } from './queue.js';
+import { parseStreamConsumerArgs } from './stream-args.js';
 import type { Session } from './session.js';
 import { UnackedWindow } from './unacked-window.js';
 
@@ -134,9 +135,16 @@ export class Channel {
     else this.broker.persistence.afterCommit((err) => confirms.resolve(seq, err === null));
   }
 
-  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean): string {
+  /** `args`: consumer arguments; streams read `x-stream-offset` and offset tracking (SPEC §3.4.5). */
+  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, args: Record<string, unknown> = {}): string {
     checkConsumerTag(tag);
     const queue = this.broker.queueForUse(queueName, this.session);
+    // RabbitMQ's checks and words: stream consumers ack, within a consumer prefetch.
+    const streamArgs = queue.isStream ? parseStreamConsumerArgs(queue.name, args) : null;
+    if (queue.isStream) {
+      if (noAck) throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `automatic acknowledgement not supported by stream queues queue '${queue.name}' in vhost '/'`);
+      if (this.consumerPrefetch === 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `consumer prefetch count is not set for 'queue '${queue.name}' in vhost '/''`);
+    }
     if (tag === '') tag = `sk.ctag-${this.id}.${++consumerTagSeq}`;
     if (this.consumers.has(tag)) {
       throw new ProtocolError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
@@ -148,6 +156,7 @@ export class Channel {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);
     }
     const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch);
+    consumer.streamArgs = streamArgs;
     this.consumers.set(tag, consumer);
     this.broker.consumerAdded();
     // Reply (consume-ok) goes out before the first delivery: the server writes it first and
@@ -255,6 +264,7 @@ export class Channel {
     // tag 0 the loop below would settle deliveries made while it runs.
     const wasFull = this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch;
     const ack = verb === 'ack';
+    if (requeue) this.refuseStreamRequeue(tag, multiple);
     if (!multiple) {
       const d = this.unacked.take(tag);
       if (d === undefined) throw unknownTag(tag, verb);
@@ -288,6 +298,26 @@ export class Channel {
     if (wasFull) this.redispatch();
   }
 
+  /** A stream keeps every message: putting one back means nothing, and RabbitMQ refuses it. */
+  private refuseStreamRequeue(tag: number, multiple: boolean): void {
+    let stream: Queue | null = null;
+    if (!multiple) {
+      const d = this.unacked.get(tag);
+      if (d !== undefined && d.queue.isStream) stream = d.queue;
+    } else {
+      // Deliveries carry no tag; any stream delivery on the channel refuses a multiple requeue.
+      for (const d of this.unacked.values()) {
+        if (d.queue.isStream) {
+          stream = d.queue;
+          break;
+        }
+      }
+    }
+    if (stream !== null) {
+      throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.nack and basic.reject not supported by stream queues queue '${stream.name}' in vhost '/'`);
+    }
+  }
+
   /**
    * Bookkeeping for one settled delivery; the caller requeues or lets the queue refill. A
    * reject/nack without requeue may dead-letter the message (SPEC §3.4.3).
@@ -299,9 +329,9 @@ export class Channel {
     if (ack) {
       this.ackTotal++;
       q.ackTotal++;
-      q.settled(d.message);
+      q.settled(d.message, d.consumer);
     }
-    else if (!requeue) q.rejected(d.message);
+    else if (!requeue) q.rejected(d.message, d.consumer);
   }
 
   // ---- consumer timeout (SPEC §3.4.1 `x-consumer-timeout`) ----
