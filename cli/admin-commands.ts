@@ -38,11 +38,12 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
   queues: [
     { header: 'name', value: (q) => q.name },
     { header: 'durable', value: (q) => yes(q.durable) },
-    { header: 'flags', value: (q) => flags([[q.exclusive, 'exclusive'], [q.autoDelete, 'auto-delete']]) },
+    { header: 'flags', value: (q) => flags([[q.type === 'stream', 'stream'], [q.exclusive, 'exclusive'], [q.autoDelete, 'auto-delete']]) },
     { header: 'ready', value: (q) => q.messagesReady },
     { header: 'unacked', value: (q) => q.messagesUnacked },
     { header: 'consumers', value: (q) => q.consumers },
     { header: 'bytes', value: (q) => formatBytes(q.readyBytes) },
+    { header: 'offsets', value: (q) => (q.stream === null || q.stream === undefined ? '' : q.stream.lastOffset < q.stream.firstOffset ? `${q.stream.firstOffset}..` : `${q.stream.firstOffset}..${q.stream.lastOffset}`) },
   ],
   bindings: [
     { header: 'source', value: (b) => b.source },

@@ -1,4 +1,4 @@
-import { ProtocolError, ReplyCode } from '../../protocol/index.js';
+import { ProtocolError, ReplyCode, type StreamInfo } from '../../protocol/index.js';
 import type { TimerHandle } from './clock.js';
 import type { Consumer } from './consumer.js';
 import { Message } from './message.js';
@@ -611,8 +611,15 @@ export class Stream extends Queue {
     this.dispatch();
   }
 
-  /** For listings: the offsets held, segment count and bytes. */
-  get info(): { firstOffset: number; lastOffset: number; segments: number; bytes: number; loaded: boolean } {
-    return { firstOffset: this.firstOffset, lastOffset: this.committed - 1, segments: this.segments.length, bytes: this.bytes, loaded: this.loaded };
+  /** For listings: the offsets held, segments, bytes and stored consumer offsets. */
+  get info(): StreamInfo {
+    return {
+      firstOffset: this.firstOffset,
+      lastOffset: this.committed - 1,
+      segments: this.segments.length,
+      bytes: this.bytes,
+      loaded: this.loaded,
+      consumerOffsets: Object.fromEntries(this.storedOffsets),
+    };
   }
 }

@@ -38,6 +38,13 @@ export interface ConsumeOptions {
   exclusive?: boolean;
   /** Sets the channel's per-consumer prefetch (basic.qos) before consuming. */
   prefetch?: number;
+  /**
+   * Consumer arguments. A stream consumer (SPEC §3.4.5) takes `x-stream-offset` (`'first'`,
+   * `'last'`, `'next'`, an offset, a `Date`, or an interval like `'1h'`) and
+   * `x-stream-consumer-name` (offset tracking: the broker stores its offset as it acks). After a
+   * reconnect a named consumer resumes from its stored offset rather than its `x-stream-offset`.
+   */
+  arguments?: Record<string, unknown>;
 }
 
 export interface ReturnedMessage {
@@ -74,6 +81,7 @@ interface ConsumerRecord {
   readonly exclusive: boolean;
   /** The per-consumer prefetch in force when it started, to set again before it resumes. */
   readonly prefetch: number;
+  readonly args: Record<string, unknown>;
   readonly onMessage: (m: Message) => void;
   readonly hooks: ConsumerHooks | null;
 }
@@ -399,11 +407,12 @@ export class Channel {
     const noAck = options.noAck ?? false;
     const exclusive = options.exclusive ?? false;
     const prefetch = this.prefetchCount;
+    const args = options.arguments ?? {};
     // Deliveries may follow consume-ok in the same chunk: the handler must be in place first.
-    const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, {}], Method.BasicConsumeOk, -1, (p) => {
+    const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, args], Method.BasicConsumeOk, -1, (p) => {
       if (p.def.id !== Method.BasicConsumeOk) return;
       const tag = p.args[0] as string;
-      this.consumers.set(tag, { tag, queue, noAck, exclusive, prefetch, onMessage, hooks });
+      this.consumers.set(tag, { tag, queue, noAck, exclusive, prefetch, args, onMessage, hooks });
     });
     const tag = r.args[0] as string;
     return { tag, cancel: () => this.cancel(tag) };
@@ -609,7 +618,7 @@ export class Channel {
           await this.rpcNow(Method.BasicQos, [c.prefetch, false], Method.BasicQosOk);
           current = c.prefetch;
         }
-        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, {}], Method.BasicConsumeOk);
+        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, resumeArguments(c.args)], Method.BasicConsumeOk);
       }
       if (this.prefetchCount !== current) await this.rpcNow(Method.BasicQos, [this.prefetchCount, false], Method.BasicQosOk);
     } catch (err) {
@@ -705,4 +714,11 @@ function encodeProperties(o: PublishOptions): Bytes | null {
     if (v !== undefined) (props ??= {})[k] = v;
   }
   return props === null ? null : packValue(props);
+}
+
+/** A named stream consumer resumes from the offset the broker stored for it, not from where it first began. */
+function resumeArguments(args: Record<string, unknown>): Record<string, unknown> {
+  if (args['x-stream-consumer-name'] === undefined || !('x-stream-offset' in args)) return args;
+  const { 'x-stream-offset': _dropped, ...rest } = args;
+  return rest;
 }

@@ -78,8 +78,9 @@ export function streamArgs(extra: Record<string, unknown> = {}): Record<string, 
 }
 
 /**
- * Consumes `n` messages from a stream with amqplib (prefetch 100, acked), returning each body
- * and its `x-stream-offset` header, then cancels.
+ * Consumes `n` messages from a stream with amqplib (prefetch up to 100, each acked), returning
+ * each body and its `x-stream-offset` header, then closes the channel. Deliveries past the
+ * `n`th are left unacked (a named consumer's stored offset stays after the `n`th).
  */
 export async function readAmqplib(
   ch: amqplib.Channel,
@@ -87,22 +88,21 @@ export async function readAmqplib(
   n: number,
   args: Record<string, unknown>,
 ): Promise<{ body: string; offset: number }[]> {
-  await ch.prefetch(100);
+  await ch.prefetch(Math.max(1, Math.min(n, 100)));
   const got: { body: string; offset: number }[] = [];
-  let tag = '';
   await new Promise<void>((resolve, reject) => {
     if (n === 0) resolve();
     ch.consume(
       stream,
       (m) => {
-        if (m === null) return;
+        if (m === null || got.length === n) return;
         got.push({ body: m.content.toString(), offset: Number(m.properties.headers?.['x-stream-offset']) });
         ch.ack(m);
         if (got.length === n) resolve();
       },
       { arguments: args },
-    ).then((ok) => (tag = ok.consumerTag), reject);
+    ).catch(reject);
   });
-  await ch.cancel(tag);
+  await ch.close();
   return got;
 }

@@ -16,6 +16,7 @@ import {
   type StoreStatus,
   type UserRow,
 } from '../../../protocol/index.js';
+import type { Stream } from '../../broker/stream.js';
 import type { Broker } from '../../broker/broker.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { Connection } from './connection.js';
@@ -351,6 +352,8 @@ function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | u
             consumers: q.consumerCount,
             published: q.publishedTotal,
             delivered: q.deliveredTotal,
+            type: q.isStream ? 'stream' : 'classic',
+            stream: q.isStream ? (q as Stream).info : null,
           }),
         )
         .sort(byName);
