@@ -144,8 +144,9 @@ export interface StreamConsumerArgs {
 }
 
 /**
- * A stream consumer's arguments. `timestamp` is what the wire decoded as a timestamp (AMQP `T`,
- * msgpack's timestamp extension): a Date. Throws PRECONDITION_FAILED naming the argument.
+ * A stream consumer's arguments. A timestamp offset is a Date (AMQP's `T` field) or a map
+ * `{timestamp: ms since the epoch}` (the native protocol, whose arguments are plain msgpack).
+ * Throws PRECONDITION_FAILED naming the argument.
  */
 export function parseStreamConsumerArgs(queue: string, args: Record<string, unknown>): StreamConsumerArgs {
   let start: StreamStart | null = null;
@@ -164,10 +165,15 @@ export function parseStreamConsumerArgs(queue: string, args: Record<string, unkn
   return { start, name };
 }
 
+function isTimestampMap(v: unknown): v is { timestamp: number } {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { timestamp?: unknown }).timestamp === 'number';
+}
+
 function parseStart(queue: string, v: unknown): StreamStart {
-  if (v instanceof Date) {
-    const at = v.getTime();
-    if (!Number.isFinite(at)) throw invalid('queue', queue, STREAM_OFFSET, 'an invalid timestamp');
+  // AMQP's timestamp arrives as a Date; the native protocol's is a map `{timestamp: ms}`.
+  const at = v instanceof Date ? v.getTime() : isTimestampMap(v) ? v.timestamp : null;
+  if (at !== null) {
+    if (!Number.isFinite(at) || at < 0) throw invalid('queue', queue, STREAM_OFFSET, `an invalid timestamp ${show(v)}`);
     return { kind: 'timestamp', at };
   }
   if (typeof v === 'number' || typeof v === 'bigint') {

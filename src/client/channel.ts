@@ -407,7 +407,7 @@ export class Channel {
     const noAck = options.noAck ?? false;
     const exclusive = options.exclusive ?? false;
     const prefetch = this.prefetchCount;
-    const args = options.arguments ?? {};
+    const args = wireArguments(options.arguments ?? {});
     // Deliveries may follow consume-ok in the same chunk: the handler must be in place first.
     const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, args], Method.BasicConsumeOk, -1, (p) => {
       if (p.def.id !== Method.BasicConsumeOk) return;
@@ -714,6 +714,12 @@ function encodeProperties(o: PublishOptions): Bytes | null {
     if (v !== undefined) (props ??= {})[k] = v;
   }
   return props === null ? null : packValue(props);
+}
+
+/** A Date as `x-stream-offset` goes as `{timestamp: ms}`: method arguments are plain msgpack (SPEC §3.4.5). */
+function wireArguments(args: Record<string, unknown>): Record<string, unknown> {
+  const offset = args['x-stream-offset'];
+  return offset instanceof Date ? { ...args, 'x-stream-offset': { timestamp: offset.getTime() } } : args;
 }
 
 /** A named stream consumer resumes from the offset the broker stored for it, not from where it first began. */
