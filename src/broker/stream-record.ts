@@ -6,14 +6,14 @@ import { Message } from './message.js';
  * One message of a stream as its segment holds it (SPEC §3.4.5, README "Streams"):
  *
  *     u32 size (of what follows)   f64 offset   f64 timestamp (ms)
- *     u8 flags (bit 0 persistent)  u8 priority  u8 exchange length  u8 routing key length
+ *     u8 flags (bit 0 persistent)  u8 priority  u8 exchange length  u32 routing key length
  *     exchange  routing key  content
  *
  * `content` is the message in the broker's stored form (`[u32 propsSize][props][body]`) with
  * the `x-stream-offset` header already in its properties, so a replay forwards the bytes it
  * reads without touching them. Offsets in a segment are consecutive from the segment's base.
  */
-export const RECORD_HEADER = 24;
+export const RECORD_HEADER = 27;
 
 const OFFSET_KEY = 'x-stream-offset';
 /** An AMQP field-table entry `x-stream-offset` → signed 64-bit: shortstr key, 'l', int64. */
@@ -116,7 +116,7 @@ export function writeRecord(
   const rk = buf.write(routingKey, q, 'utf8');
   q += rk;
   buf[pos + 22] = ex;
-  buf[pos + 23] = rk;
+  buf.writeUInt32BE(rk, pos + 23);
   const start = q;
   const propsSize = content.readUInt32BE(0);
   switch (p.kind) {
@@ -199,7 +199,7 @@ export function readRecords(
     const flags = chunk[pos + 20] as number;
     const priority = chunk[pos + 21] as number;
     const exLen = chunk[pos + 22] as number;
-    const rkLen = chunk[pos + 23] as number;
+    const rkLen = chunk.readUInt32BE(pos + 23);
     let q = pos + RECORD_HEADER;
     // Replays read runs of messages from the same exchange and key: decode each name once.
     let ex: string;

@@ -11,7 +11,7 @@ import type { SegmentInfo } from '../broker/stream-storage.js';
 
 const SEGMENT_SUFFIX = '.seg';
 /** Same layout constants as stream-record.ts (kept here: workers do not load the broker). */
-const RECORD_HEADER = 24;
+const RECORD_HEADER = 27;
 const INDEX_EVERY_BYTES = 64 * 1024;
 const SCAN_CHUNK = 4 * 1024 * 1024;
 
