@@ -130,7 +130,7 @@ export function writeRecord(
       buf[q++] = 0xaf;
       q += buf.write(OFFSET_KEY, q, 'latin1');
       buf[q++] = 0xcf;
-      buf.writeBigUInt64BE(BigInt(offset), q);
+      writeUint64(buf, q, offset);
       q += 8;
       content.copy(buf, q, 4);
       break;
@@ -155,8 +155,8 @@ export function writeRecord(
       }
       buf[q++] = OFFSET_KEY.length;
       q += buf.write(OFFSET_KEY, q, 'latin1');
-      buf[q++] = 0x6c; // 'l'
-      buf.writeBigInt64BE(BigInt(offset), q);
+      buf[q++] = 0x6c; // 'l' (a non-negative offset has the same bytes signed or not)
+      writeUint64(buf, q, offset);
       q += 8;
       content.copy(buf, q, rest);
       break;
@@ -167,7 +167,7 @@ export function writeRecord(
       q += 4;
       props.copy(buf, q);
       const marker = props.indexOf(MARKER_BYTES);
-      if (marker !== -1) buf.writeBigUInt64BE(BigInt(offset), q + marker + 1);
+      if (marker !== -1) writeUint64(buf, q + marker + 1, offset);
       q += props.length;
       content.copy(buf, q, 4 + propsSize);
       break;
@@ -226,4 +226,10 @@ export function readRecords(
 /** Size of the record at `pos` (for a record larger than a read chunk), or 0 if its header is cut off. */
 export function recordSizeAt(chunk: Buffer, pos: number): number {
   return pos + 4 <= chunk.length ? 4 + chunk.readUInt32BE(pos) : 0;
+}
+
+/** A safe integer as a big-endian uint64, without a BigInt per message. */
+function writeUint64(buf: Buffer, at: number, v: number): void {
+  buf.writeUInt32BE(Math.floor(v / 0x1_0000_0000), at);
+  buf.writeUInt32BE(v >>> 0, at + 4);
 }

@@ -123,7 +123,7 @@ export class Store implements Persistence, Pager {
       workerCount: options.syncWorkers,
       place: (q) => this.placeOf(q),
       ready: (w) => !this.closed && this.pool.ready(w),
-      post: (w, m) => this.pool.post(w, m),
+      post: (w, m, transfer) => this.pool.post(w, m, transfer),
       nextSeq: () => ++this.seq,
       pendingChanged: (bytes) => this.pendingChanged(bytes),
       settle: () => this.settle(),

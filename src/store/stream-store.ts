@@ -12,7 +12,7 @@ export interface StreamStoreHost {
   /** The queue id (directory) and writing worker of a stream the store knows; null otherwise. */
   place(stream: Queue): { qid: number; worker: number } | null;
   ready(worker: number): boolean;
-  post(worker: number, m: ToWorker): void;
+  post(worker: number, m: ToWorker, transfer?: ArrayBuffer[]): void;
   /** Takes the store's next sequence number (confirms wait for it). */
   nextSeq(): number;
   /** Bytes recorded but not yet written changed. */
@@ -97,7 +97,19 @@ export class StreamFiles implements StreamStorage {
       return;
     }
     const dir = streamDir(this.host.dataDir, place.qid);
-    this.send(place.worker, { t: 'stream-write', req: 0, dir, parts: parts.map((w) => ({ base: w.base, position: w.position, bytes: w.bytes })) }, (m) => {
+    // The parts are views into the stream's write buffers: copied once into a buffer of their
+    // own, transferred (cloning a view would copy its whole 256 KiB buffer).
+    let total = 0;
+    for (const w of parts) total += w.bytes.length;
+    const all = Buffer.allocUnsafeSlow(total);
+    let at = 0;
+    const out = parts.map((w) => {
+      w.bytes.copy(all, at);
+      const bytes = all.subarray(at, at + w.bytes.length);
+      at += w.bytes.length;
+      return { base: w.base, position: w.position, bytes };
+    });
+    this.send(place.worker, { t: 'stream-write', req: 0, dir, parts: out }, (m) => {
       if (m.t === 'stream-failed') {
         done(fromErrorData(m.error));
         return;
@@ -200,7 +212,8 @@ export class StreamFiles implements StreamStorage {
     const req = this.nextReq++;
     m.req = req;
     this.requests.set(req, { worker, done });
-    this.host.post(worker, m);
+    const first = m.t === 'stream-write' ? m.parts[0] : undefined;
+    this.host.post(worker, m, first === undefined ? undefined : [first.bytes.buffer as ArrayBuffer]);
   }
 
   /** True when `m` was a reply to a stream request. */
