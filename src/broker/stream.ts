@@ -115,6 +115,8 @@ export class Stream extends Queue {
   readonly storedOffsets = new Map<string, number>();
   private readonly tail = new Tail();
   private readonly cursors = new Map<Consumer, Cursor>();
+  /** Cancelled named consumers with deliveries still unacked: their acks still move the stored offset. */
+  private readonly retired = new Map<Consumer, Cursor>();
   /** Appends not yet handed to the storage: filled buffers, then the one being filled. */
   private parts: SegmentWrite[] = [];
   private buf: Buffer | null = null;
@@ -329,7 +331,9 @@ export class Stream extends Queue {
   }
 
   override removeConsumer(c: Consumer): void {
+    const k = this.cursors.get(c);
     this.cursors.delete(c);
+    if (k !== undefined && k.inFlight !== null && k.inFlight.length !== 0) this.retired.set(c, k);
     super.removeConsumer(c);
   }
 
@@ -524,7 +528,7 @@ export class Stream extends Queue {
   /** An ack: a named consumer's stored offset moves past every message it has settled. */
   override settled(message: Message, consumer?: Consumer | null): void {
     if (consumer === undefined || consumer === null) return;
-    const k = this.cursors.get(consumer);
+    const k = this.cursors.get(consumer) ?? this.retired.get(consumer);
     if (k === undefined || k.inFlight === null) return;
     const inFlight = k.inFlight;
     const early = k.settledEarly as Set<number>;
@@ -536,6 +540,7 @@ export class Stream extends Queue {
     while (early.size !== 0 && early.has(inFlight.peek() as number)) early.delete(inFlight.shift() as number);
     const next = inFlight.peek() ?? k.next;
     this.storeOffset(k.args.name as string, next);
+    if (inFlight.length === 0) this.retired.delete(consumer);
   }
 
   /** A reject or nack without requeue settles a stream message as an ack does. */
@@ -551,7 +556,9 @@ export class Stream extends Queue {
   }
 
   /** Unacked stream messages of a closed channel are not put back: the log still has them. */
-  override requeue(): void {}
+  override requeue(): void {
+    for (const c of this.retired.keys()) if (c.channel.closed) this.retired.delete(c);
+  }
 
   override take(): Message | undefined {
     throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.get not supported by stream queues queue '${this.name}' in vhost '/'`);
