@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus } from '../protocol/index.js';
+import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type QueueRow, type StoreStatus } from '../protocol/index.js';
 import {
   Admin,
   definitionsCount,
@@ -27,6 +27,13 @@ const POLICY_COLUMNS: Column<PolicyRow>[] = [
 ];
 
 /** The table columns of each listing; `--json` prints the rows as they came. */
+/** A listing's columns; the queue listing shows stream offsets only when there is a stream. */
+function columnsFor(what: keyof AdminListRows, rows: readonly unknown[]): Column<never>[] {
+  const all = COLUMNS[what] as Column<never>[];
+  if (what !== 'queues' || (rows as QueueRow[]).some((q) => q.type === 'stream')) return all;
+  return all.filter((c) => c.header !== 'offsets');
+}
+
 const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
   exchanges: [
     { header: 'name', value: (x) => (x.name === '' ? '(default)' : x.name) },
@@ -158,7 +165,7 @@ export function addAdminCommands(program: Command, io: Io): void {
     if (!isAdminListKind(what)) throw usageError(`list: unknown listing '${what}' (expected ${ADMIN_LIST_KINDS.join(', ')})`);
     const rows = await withConnection(opts, io, (conn) => new Admin(conn).list(what));
     if (opts.json) printJson(io, rows);
-    else println(io.stdout, formatTable(rows as never[], COLUMNS[what] as Column<never>[]));
+    else println(io.stdout, formatTable(rows as never[], columnsFor(what, rows) as Column<never>[]));
   });
 
   addTargetOptions(

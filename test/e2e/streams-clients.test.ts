@@ -5,6 +5,8 @@ import { exportDefinitions, importDefinitions, parseDefinitions } from '../../sr
 import { freshDataDir, removeDataDirs } from '../helpers/durable.js';
 import { startStreamDaemon, streamArgs, type StreamDaemon } from '../helpers/streams.js';
 import { waitFor } from '../helpers/wait.js';
+import { request } from '../helpers/http.js';
+import { skiff } from '../helpers/cli.js';
 
 afterAll(() => removeDataDirs());
 
@@ -12,8 +14,8 @@ const daemons: StreamDaemon[] = [];
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.stop();
 });
-async function daemon(dataDir: string | null, clock?: ManualClock): Promise<StreamDaemon> {
-  const d = await startStreamDaemon(dataDir, clock);
+async function daemon(dataDir: string | null, clock?: ManualClock, http = false): Promise<StreamDaemon> {
+  const d = await startStreamDaemon(dataDir, clock, {}, { http });
   daemons.push(d);
   return d;
 }
@@ -152,5 +154,29 @@ describe('streams without a store, and in definitions', () => {
     expect(b.stream('events').settings.maxAgeMs).toBe(7 * 86_400_000);
     const rows = await new Admin(cb).list('queues');
     expect(rows.find((r) => r.name === 'events')).toMatchObject({ type: 'stream', stream: { firstOffset: 0, lastOffset: -1, segments: 0 } });
+  });
+});
+
+describe('streams in listings', () => {
+  it('the HTTP API and `skiff list queues` show a stream with its offset range and consumer offsets', async () => {
+    const d = await daemon(freshDataDir(), undefined, true);
+    const conn = await d.native();
+    const ch = await conn.channel();
+    await ch.confirmSelect();
+    await ch.declareQueue('s', { durable: true, arguments: streamArgs() });
+    await ch.declareQueue('plain', { durable: true });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ch.publish('', 's', `m${i}`)));
+    await take(await conn.channel(), 's', 4, { 'x-stream-offset': 'first', 'x-stream-consumer-name': 'audit' });
+    await waitFor(() => d.stream('s').storedOffsets.get('audit') === 4, 'the stored offset');
+    const port = d.daemon.http?.address?.port ?? 0;
+    const r = await request(port, 'GET', '/api/queues/%2F/s');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ name: 's', type: 'stream', durable: true, messages: 10, committed_offset: 9, first_offset: 0, segments: 1, consumer_offsets: { audit: 4 } });
+    expect(((await request(port, 'GET', '/api/queues/%2F/plain')).json as { type: string }).type).toBe('classic');
+    const cli = await skiff(['list', 'queues', '-p', String(d.daemon.port)]);
+    expect(cli.code).toBe(0);
+    const [header, ...rows] = cli.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^name +durable +flags +ready +unacked +consumers +bytes +offsets$/);
+    expect(rows.find((l) => l.startsWith('s '))).toMatch(/^s +yes +stream +10 +\d+ +0 +\d+ B +0\.\.9$/);
   });
 });

@@ -185,6 +185,28 @@ describe('stream offset tracking and restarts', () => {
     expect((await readAmqplib(await c.createChannel(), 's', 1, { ...named, 'x-stream-offset': 2 }))[0]?.offset).toBe(2);
   });
 
+  it('acks after a named consumer is cancelled still move its stored offset; unacked ones are read again', async () => {
+    d = await startStreamDaemon(freshDataDir());
+    const c = await d.amqplib();
+    const pub = await c.createConfirmChannel();
+    await pub.assertQueue('s', { durable: true, arguments: streamArgs() });
+    await publish(pub, 's', bodies(0, 20));
+    const ch = await c.createChannel();
+    await ch.prefetch(10);
+    const got: amqplib.ConsumeMessage[] = [];
+    const ten = new Promise<void>((r) => {
+      void ch.consume('s', (m) => m !== null && got.push(m) === 10 && r(), { arguments: { 'x-stream-offset': 'first', 'x-stream-consumer-name': 'late' } }).then((ok) => ten.then(() => ch.cancel(ok.consumerTag)));
+    });
+    await ten;
+    await waitFor(() => d!.stream('s').consumerCount === 0, 'the cancel');
+    // Out of order: the stored offset waits for the gap at 0 to be acked.
+    for (const m of got.slice(1, 6)) ch.ack(m);
+    ch.ack(got[0] as amqplib.ConsumeMessage);
+    await waitFor(() => d!.stream('s').storedOffsets.get('late') === 6, 'the offset past the acked ones');
+    await ch.close();
+    expect((await readAmqplib(await c.createChannel(), 's', 3, { 'x-stream-consumer-name': 'late' })).map((m) => m.offset)).toEqual([6, 7, 8]);
+  });
+
   it('a restart restores the log lazily: publishes and consumers made while it loads wait, offsets go on', async () => {
     const dataDir = freshDataDir();
     d = await startStreamDaemon(dataDir);

@@ -23,12 +23,17 @@ export interface StreamDaemon {
   stop(): Promise<void>;
 }
 
-export async function startStreamDaemon(dataDir: string | null, clock = new ManualClock(), store: Partial<StoreOptions> = {}): Promise<StreamDaemon> {
+export async function startStreamDaemon(
+  dataDir: string | null,
+  clock = new ManualClock(),
+  store: Partial<StoreOptions> = {},
+  options: { http?: boolean } = {},
+): Promise<StreamDaemon> {
   const config = resolveConfig({
     port: 0,
     host: '127.0.0.1',
     heartbeatMs: 0,
-    http: { enabled: false },
+    http: options.http === true ? { port: 0 } : { enabled: false },
     amqp: { port: 0 },
     ...(dataDir !== null && { store: { dataDir, ...store } }),
   });
