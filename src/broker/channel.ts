@@ -136,7 +136,7 @@ export class Channel {
   }
 
   /** `args`: consumer arguments; streams read `x-stream-offset` and offset tracking (SPEC §3.4.5). */
-  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, args: Record<string, unknown> = {}): string {
+  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, priority = 0, args: Record<string, unknown> = {}): string {
     checkConsumerTag(tag);
     const queue = this.broker.queueForUse(queueName, this.session);
     // RabbitMQ's checks and words: stream consumers ack, within a consumer prefetch.
@@ -155,7 +155,7 @@ export class Channel {
     if (exclusive && queue.consumers.length !== 0) {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);
     }
-    const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch);
+    const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch, priority);
     consumer.streamArgs = streamArgs;
     this.consumers.set(tag, consumer);
     this.broker.consumerAdded();

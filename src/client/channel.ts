@@ -39,6 +39,11 @@ export interface ConsumeOptions {
   /** Sets the channel's per-consumer prefetch (basic.qos) before consuming. */
   prefetch?: number;
   /**
+   * Consumer priority (`x-priority`, a 32-bit integer, default 0): while a consumer of higher
+   * priority has room in its prefetch window it gets the queue's messages; equals share round robin.
+   */
+  priority?: number;
+  /**
    * Consumer arguments. A stream consumer (SPEC §3.4.5) takes `x-stream-offset` (`'first'`,
    * `'last'`, `'next'`, an offset, a `Date`, or an interval like `'1h'`) and
    * `x-stream-consumer-name` (offset tracking: the broker stores its offset as it acks). After a
@@ -81,6 +86,7 @@ interface ConsumerRecord {
   readonly exclusive: boolean;
   /** The per-consumer prefetch in force when it started, to set again before it resumes. */
   readonly prefetch: number;
+  /** The basic.consume arguments, sent again when it resumes. */
   readonly args: Record<string, unknown>;
   readonly onMessage: (m: Message) => void;
   readonly hooks: ConsumerHooks | null;
@@ -407,7 +413,7 @@ export class Channel {
     const noAck = options.noAck ?? false;
     const exclusive = options.exclusive ?? false;
     const prefetch = this.prefetchCount;
-    const args = wireArguments(options.arguments ?? {});
+    const args = wireArguments({ ...options.arguments, ...(options.priority !== undefined && { 'x-priority': options.priority }) });
     // Deliveries may follow consume-ok in the same chunk: the handler must be in place first.
     const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, args], Method.BasicConsumeOk, -1, (p) => {
       if (p.def.id !== Method.BasicConsumeOk) return;

@@ -1,11 +1,8 @@
 import { Method, ProtocolError, ReplyCode, argsOf, type ParsedMethod } from '../../../protocol/index.js';
 import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
 import { nativeContent } from '../../broker/stored-content.js';
+import { parseConsumerArguments } from '../../broker/consumer-args.js';
 import type { ServerChannel } from './connection.js';
-import { STREAM_CONSUMER_NAME, STREAM_OFFSET } from '../../broker/stream-args.js';
-
-/** The consumer arguments the native protocol takes: a stream consumer's (SPEC §3.4.5). */
-const STREAM_CONSUMER_ARGUMENTS: ReadonlySet<string> = new Set([STREAM_OFFSET, STREAM_CONSUMER_NAME]);
 
 /**
  * Channel-level methods (SPEC §3.3–3.6): arguments are already validated against the method
@@ -52,9 +49,8 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.BasicConsume: {
       const a = argsOf(p, Method.BasicConsume);
       access?.check('read', 'queue', a.queue);
-      const unknown = Object.keys(a.arguments).find((k) => !STREAM_CONSUMER_ARGUMENTS.has(k));
-      if (unknown !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${unknown}'`);
-      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, a.arguments);
+      const { priority } = parseConsumerArguments(a.queue, a.arguments, true);
+      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, priority, a.arguments);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
       return;
