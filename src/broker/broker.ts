@@ -267,6 +267,13 @@ export class Broker implements QueueHost, StreamHost {
     return q;
   }
 
+  /** A stream, for storing and querying consumer offsets (SPEC §3.4.5). */
+  streamForUse(name: string, session: Session | null): Stream {
+    const q = this.queueForUse(name, session);
+    if (!q.isStream) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' in vhost '/' is not a stream`);
+    return q as Stream;
+  }
+
   /** Deletes a queue; returns the number of ready messages it held. Missing: 0 (as RabbitMQ). */
   deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, session: Session | null): number {
     const q = this.queues.get(name);

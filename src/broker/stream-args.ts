@@ -154,15 +154,18 @@ export function parseStreamConsumerArgs(queue: string, args: Record<string, unkn
   for (const key of Object.keys(args)) {
     const v = args[key];
     if (key === STREAM_OFFSET) start = parseStart(queue, v);
-    else if (key === STREAM_CONSUMER_NAME) {
-      if (typeof v !== 'string' || v === '' || Buffer.byteLength(v) > 255) {
-        throw invalid('queue', queue, key, `expected a non-empty string of at most 255 bytes, got ${show(v)}`);
-      }
-      name = v;
-    }
+    else if (key === STREAM_CONSUMER_NAME) name = checkConsumerName(queue, v);
     // Other consumer arguments (x-priority, x-credit…) are accepted and ignored, as for queues.
   }
   return { start, name };
+}
+
+/** A stream consumer's name (offset tracking): 1 to 255 bytes. */
+export function checkConsumerName(queue: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '' || Buffer.byteLength(v) > 255) {
+    throw invalid('queue', queue, STREAM_CONSUMER_NAME, `expected a non-empty string of at most 255 bytes, got ${show(v)}`);
+  }
+  return v;
 }
 
 function isTimestampMap(v: unknown): v is { timestamp: number } {

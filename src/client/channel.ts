@@ -440,6 +440,21 @@ export class Channel {
     this.forgetConsumer(consumerTag);
   }
 
+  /**
+   * Stores `offset` as the next one the consumer named `consumer` reads from stream `stream`
+   * (offset tracking, SPEC §3.4.5): a named consumer that starts without `x-stream-offset`
+   * resumes there. Acks of a running named consumer move it too.
+   */
+  async storeOffset(stream: string, consumer: string, offset: number): Promise<void> {
+    await this.rpc(Method.QueueStoreOffset, [stream, consumer, offset], Method.QueueStoreOffsetOk);
+  }
+
+  /** The offset stored for the consumer named `consumer` on stream `stream`; null if none. */
+  async queryOffset(stream: string, consumer: string): Promise<number | null> {
+    const r = await this.rpc(Method.QueueQueryOffset, [stream, consumer], Method.QueueQueryOffsetOk);
+    return (r.args[0] as number | null | undefined) ?? null;
+  }
+
   /** Pulls one message (basic.get); null when the queue is empty. */
   async get(queue: string, options: { noAck?: boolean } = {}): Promise<Message | null> {
     const r = await this.rpc(Method.BasicGet, [queue, options.noAck ?? false], Method.BasicGetOk, Method.BasicGetEmpty);

@@ -79,6 +79,40 @@ describe('streams from the native client', () => {
     expect((unknown as ServerError).message).toContain("unknown consumer argument 'x-nope'");
   });
 
+  it('stores and queries a consumer offset explicitly; a named consumer resumes there, also after a restart', async () => {
+    const dataDir = freshDataDir();
+    let d = await daemon(dataDir);
+    let conn = await d.native();
+    let ch = await conn.channel();
+    await ch.confirmSelect();
+    await ch.declareQueue('s', { durable: true, arguments: streamArgs() });
+    await ch.declareQueue('plain', { durable: true });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ch.publish('', 's', `m${i}`)));
+    expect(await ch.queryOffset('s', 'own')).toBeNull();
+    await ch.storeOffset('s', 'own', 6);
+    expect(await ch.queryOffset('s', 'own')).toBe(6);
+    expect((await take(await conn.channel(), 's', 2, { 'x-stream-consumer-name': 'own' })).map(offsetOf)).toEqual([6, 7]);
+    // The acks moved it on; an explicit store moves it back.
+    await waitFor(() => d.stream('s').storedOffsets.get('own') === 8, 'the acks to store 8');
+    await ch.storeOffset('s', 'own', 3);
+    // A confirm after the store covers it (kill -9 safe); a graceful restart keeps it anyway.
+    await ch.publish('', 's', 'm10');
+    await d.stop();
+    daemons.splice(daemons.indexOf(d), 1);
+    d = await daemon(dataDir);
+    conn = await d.native();
+    ch = await conn.channel();
+    expect(await ch.queryOffset('s', 'own')).toBe(3);
+    expect((await take(await conn.channel(), 's', 2, { 'x-stream-consumer-name': 'own' })).map(offsetOf)).toEqual([3, 4]);
+    const notStream = await ch.storeOffset('plain', 'own', 1).catch((e: unknown) => e);
+    expect((notStream as ServerError).message).toBe("PRECONDITION_FAILED - queue 'plain' in vhost '/' is not a stream");
+    const ch2 = await conn.channel();
+    const badName = await ch2.queryOffset('s', '').catch((e: unknown) => e);
+    expect((badName as ServerError).message).toBe("PRECONDITION_FAILED - invalid arg 'x-stream-consumer-name' for queue 's' in vhost '/': expected a non-empty string of at most 255 bytes, got ''");
+    const missing = await (await conn.channel()).storeOffset('nope', 'own', 1).catch((e: unknown) => e);
+    expect((missing as ServerError).code).toBe('NOT_FOUND');
+  });
+
   it('an AMQP-published message reaches a native consumer with its offset, and the reverse', async () => {
     const d = await daemon(freshDataDir());
     const amqp = await (await d.amqplib()).createConfirmChannel();

@@ -2,6 +2,7 @@ import { Method, ProtocolError, ReplyCode, argsOf, type ParsedMethod } from '../
 import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
 import { nativeContent } from '../../broker/stored-content.js';
 import { parseConsumerArguments } from '../../broker/consumer-args.js';
+import { checkConsumerName } from '../../broker/stream-args.js';
 import type { ServerChannel } from './connection.js';
 
 /**
@@ -140,6 +141,21 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const { queue } = argsOf(p, Method.QueuePurge);
       access?.check('read', 'queue', queue);
       w.method(ch.id, Method.QueuePurgeOk, [broker.purgeQueue(queue, session)]);
+      return;
+    }
+    case Method.QueueStoreOffset: {
+      const a = argsOf(p, Method.QueueStoreOffset);
+      access?.check('read', 'queue', a.queue);
+      const stream = broker.streamForUse(a.queue, session);
+      stream.storeOffset(checkConsumerName(stream.name, a.consumer), a.offset);
+      w.method(ch.id, Method.QueueStoreOffsetOk, []);
+      return;
+    }
+    case Method.QueueQueryOffset: {
+      const a = argsOf(p, Method.QueueQueryOffset);
+      access?.check('read', 'queue', a.queue);
+      const stream = broker.streamForUse(a.queue, session);
+      w.method(ch.id, Method.QueueQueryOffsetOk, [stream.storedOffsets.get(checkConsumerName(stream.name, a.consumer)) ?? null]);
       return;
     }
     case Method.QueueDelete: {
