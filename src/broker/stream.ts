@@ -125,8 +125,6 @@ export class Stream extends Queue {
   private bufSegment = -1;
   /** Where in its segment the bytes from `bufStart` go. */
   private partPosition = 0;
-  /** Offsets below this are in a write handed to the storage. */
-  private writtenUpTo = 0;
   private writing = false;
   private flushScheduled = false;
   private lastIndexedAt = 0;
@@ -134,6 +132,7 @@ export class Stream extends Queue {
   private early: { exchange: string; routingKey: string; content: Buffer; persistent: boolean; priority: number }[] = [];
   private ageTimer: TimerHandle | null = null;
   private ageTimerAt = Infinity;
+  /** The last segment write's error while it is being retried; null once a write succeeds. */
   failure: Error | null = null;
 
   constructor(name: string, options: QueueOptions, host: StreamHost, settings: StreamSettings) {
@@ -243,7 +242,6 @@ export class Stream extends Queue {
     this.parts = [];
     const upTo = this.nextOffset;
     this.writing = true;
-    this.writtenUpTo = upTo;
     this.storage.write(this, parts, (err) => {
       this.writing = false;
       if (this.deleted) return;
@@ -601,7 +599,7 @@ export class Stream extends Queue {
       this.bytes += s.bytes;
     }
     const last = this.segments[this.segments.length - 1];
-    this.nextOffset = this.committed = this.writtenUpTo = last === undefined ? 0 : last.base + last.count;
+    this.nextOffset = this.committed = last === undefined ? 0 : last.base + last.count;
     if (last !== undefined) {
       const idx = last.index;
       this.lastIndexedAt = idx.length >= 3 ? (idx[idx.length - 2] as number) : 0;
