@@ -43,6 +43,11 @@ export class VhostDirectory {
 
   constructor(private readonly o: VhostDirectoryOptions) {}
 
+  /** The brokers of the vhosts (definitions import makes new ones in memory before they are put here). */
+  get vhosts(): VirtualHosts {
+    return this.o.vhosts;
+  }
+
   /** Takes the vhosts the store restored (restore made their brokers already; empty ones are made here). */
   loadStored(): void {
     for (const s of this.o.store?.settings ?? []) {
