@@ -277,7 +277,7 @@ describe('failures: one line on stderr and a distinct exit code', () => {
     expect(await daemon.cli(['list', 'widgets'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: "skiff: list: unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, policies, operator-policies)\n",
+      stderr: "skiff: list: unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, topic-permissions, policies, operator-policies, vhosts, vhost-limits, user-limits)\n",
     });
     expect(await skiff(['status', '--port', 'http'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --port: port must be an integer from 1 to 65535, got 'http'\n" });
     expect(await skiff(['status', '--url', 'amqp://x'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --url: URL must start with skiff:// or skiffs:// (got 'amqp:')\n" });
