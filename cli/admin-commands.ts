@@ -54,6 +54,7 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'id', value: (c) => c.id },
     { header: 'protocol', value: (c) => c.protocol },
     { header: 'user', value: (c) => c.user },
+    { header: 'vhost', value: (c) => c.vhost },
     { header: 'peer', value: (c) => c.peer },
     { header: 'channels', value: (c) => c.channels },
     { header: 'publishes', value: (c) => c.publishes },

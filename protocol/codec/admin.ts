@@ -88,6 +88,8 @@ export interface ConnectionRow {
   /** The protocol it speaks: `Skiff 1.0`, `AMQP 0-9-1`. */
   protocol: string;
   user: string;
+  /** The vhost it opened. */
+  vhost: string;
   peer: string;
   /** ms since the epoch. */
   connectedAt: number;

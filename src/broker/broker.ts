@@ -134,13 +134,13 @@ export class Broker implements QueueHost {
     checkName('exchange', name);
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
-    parseExchangeArguments(name, options.arguments);
+    parseExchangeArguments(name, options.arguments, this.vhost);
     if (existing !== undefined) {
       inequivalent(this.vhost, 'exchange', name, 'type', type, existing.type);
       inequivalent(this.vhost, 'exchange', name, 'durable', options.durable, existing.durable);
       inequivalent(this.vhost, 'exchange', name, 'auto_delete', options.autoDelete, existing.autoDelete);
       inequivalent(this.vhost, 'exchange', name, 'internal', options.internal, existing.internal);
-      checkArgumentsEquivalent('exchange', name, options.arguments, existing.arguments);
+      checkArgumentsEquivalent('exchange', name, options.arguments, existing.arguments, this.vhost);
       return existing;
     }
     if (isReserved(name)) {
@@ -154,7 +154,7 @@ export class Broker implements QueueHost {
   private addExchange(name: string, type: string, options: ExchangeOptions): Exchange {
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
-    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments));
+    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments, this.vhost));
     x.vhost = this.vhost;
     if (!this.policies.empty) this.applyExchangePolicy(x);
     this.exchanges.set(name, x);
@@ -203,14 +203,14 @@ export class Broker implements QueueHost {
     }
     if (name === '') name = generatedQueueName();
     checkName('queue', name);
-    const policy = parseQueueArguments(name, options.arguments);
+    const policy = parseQueueArguments(name, options.arguments, this.vhost);
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       checkOwner(existing, session, this.vhost);
       inequivalent(this.vhost, 'queue', name, 'durable', options.durable, existing.durable);
       inequivalent(this.vhost, 'queue', name, 'exclusive', options.exclusive, existing.exclusive);
       inequivalent(this.vhost, 'queue', name, 'auto_delete', options.autoDelete, existing.autoDelete);
-      checkArgumentsEquivalent('queue', name, options.arguments, existing.arguments);
+      checkArgumentsEquivalent('queue', name, options.arguments, existing.arguments, this.vhost);
       existing.touch();
       return existing;
     }

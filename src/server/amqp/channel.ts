@@ -155,7 +155,7 @@ export class AmqpChannel implements ChannelSink {
       case Method.BasicConsume: {
         const queue = this.queueName(m.queue);
         access?.check('read', 'queue', queue);
-        const { priority } = parseConsumerArguments(queue, toNativeTable(m.arguments), false);
+        const { priority } = parseConsumerArguments(queue, toNativeTable(m.arguments), false, broker.vhost);
         const tag = c.consume(queue, m.consumerTag, m.noAck, m.exclusive, priority);
         if (!m.noWait) w.method(id, Method.BasicConsumeOk, { consumerTag: tag });
         c.start(tag);

@@ -479,6 +479,7 @@ function listRows(broker: Broker, host: AdminHost, kind: AdminListKind, users: U
           name: c.userProvidedName ?? c.name,
           protocol: c.protocol,
           user: c.user,
+          vhost: c.session?.broker.vhost ?? '/',
           peer: `${c.peerHost}:${c.peerPort}`,
           connectedAt: c.connectedAt,
           channels: c.channelCount,

@@ -51,7 +51,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.BasicConsume: {
       const a = argsOf(p, Method.BasicConsume);
       access?.check('read', 'queue', a.queue);
-      const { priority } = parseConsumerArguments(a.queue, a.arguments, true);
+      const { priority } = parseConsumerArguments(a.queue, a.arguments, true, broker.vhost);
       const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, priority);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
