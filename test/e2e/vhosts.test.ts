@@ -400,6 +400,15 @@ describe('topic permissions', () => {
     await lib.close().catch(() => undefined);
 
     // Over HTTP too; clearing them lifts the limit for new connections.
+    const pubBody = { routing_key: 'shared.web', payload: 'p', payload_encoding: 'string', properties: {} };
+    expect(await h.post('/api/exchanges/t/amq.topic/publish', pubBody, { auth: 'app:app-pw' })).toMatchObject({
+      status: 403,
+      json: { error: 'access_refused', reason: "write access to topic 'shared.web' in exchange 'amq.topic' in vhost 't' refused for user 'app'" },
+    });
+    expect(await h.post('/api/bindings/t/e/amq.topic/q/mine', { routing_key: 'nope.#' }, { auth: 'app:app-pw' })).toMatchObject({
+      status: 403,
+      json: { reason: "read access to topic 'nope.#' in exchange 'amq.topic' in vhost 't' refused for user 'app'" },
+    });
     expect((await h.get('/api/topic-permissions/t/app', ops)).json).toEqual([{ user: 'app', vhost: 't', exchange: 'amq.topic', write: '^{username}\\.', read: '^shared\\.' }]);
     expect((await h.put('/api/topic-permissions/t/app', { exchange: 'amq.topic', write: '(' , read: '' }, ops)).json).toMatchObject({ error: 'bad_request' });
     expect((await h.del('/api/topic-permissions/t/app', ops)).status).toBe(204);
