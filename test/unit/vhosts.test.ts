@@ -1,24 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import type { Exchange } from '../../src/broker/exchange/exchange.js';
-import { NoPersistence } from '../../src/broker/persistence.js';
+import { NoPersistence, type Persistence } from '../../src/broker/persistence.js';
 import type { Queue } from '../../src/broker/queue.js';
 import { VirtualHosts, vhostNameProblem } from '../../src/broker/vhosts.js';
 
 /** Records what the store would hear, with the vhost of each object. */
-class Recorder extends NoPersistence {
+class Recorder extends NoPersistence implements Persistence {
   readonly ops: string[] = [];
-  override exchangeDeclared(x: Exchange): void {
-    this.ops.push(`exchange ${x.vhost} ${x.name}`);
+  override exchangeDeclared(x?: Exchange): void {
+    this.ops.push(`exchange ${x?.vhost} ${x?.name}`);
   }
-  override exchangeDeleted(x: Exchange): void {
-    this.ops.push(`exchange-delete ${x.vhost} ${x.name}`);
+  override exchangeDeleted(x?: Exchange): void {
+    this.ops.push(`exchange-delete ${x?.vhost} ${x?.name}`);
   }
-  override queueDeclared(q: Queue): void {
-    this.ops.push(`queue ${q.vhost} ${q.name}`);
+  override queueDeclared(q?: Queue): void {
+    this.ops.push(`queue ${q?.vhost} ${q?.name}`);
   }
-  override queueDeleted(q: Queue): void {
-    this.ops.push(`queue-delete ${q.vhost} ${q.name}`);
+  override queueDeleted(q?: Queue): void {
+    this.ops.push(`queue-delete ${q?.vhost} ${q?.name}`);
   }
 }
 
