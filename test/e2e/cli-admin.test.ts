@@ -243,9 +243,9 @@ describe('status and listings', () => {
     expect(b?.stdout).toMatch(/^source\s+destination\s+type\s+routing key\n/);
     expect(b?.stdout).toMatch(/\nls\.events\s+ls\.a\s+queue\n/);
     expect(b?.stdout).toMatch(/\nls\.events\s+ls\.b\s+queue\s+x\n/);
-    expect(c?.stdout).toMatch(/^id\s+protocol\s+user\s+peer\s+channels\s+publishes\s+since\s+name\n/);
-    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+127\.0\.0\.1:\d+\s+1\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+lister\n/);
-    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+127\.0\.0\.1:\d+\s+0\s+0\s+\S+ \S+\s+skiff-cli\n/);
+    expect(c?.stdout).toMatch(/^id\s+protocol\s+user\s+vhost\s+peer\s+channels\s+publishes\s+since\s+name\n/);
+    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+\/\s+127\.0\.0\.1:\d+\s+1\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+lister\n/);
+    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+\/\s+127\.0\.0\.1:\d+\s+0\s+0\s+\S+ \S+\s+skiff-cli\n/);
     expect(k?.stdout).toMatch(/^queue\s+tag\s+connection\s+channel\s+ack\s+prefetch\s+unacked\n/);
     expect(k?.stdout).toMatch(/\nls\.b\s+ls-consumer\s+c\d+\s+1\s+manual\s+1\s+1\n?$/);
     for (const r of [x, b, c, k]) expect(r).toMatchObject({ code: 0, stderr: '' });
