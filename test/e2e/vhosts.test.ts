@@ -255,6 +255,10 @@ describe('permissions per vhost', () => {
     });
     expect(((await h.get('/api/vhosts/a/permissions', ops)).json as { user: string }[]).map((p) => p.user).sort()).toEqual(['app', 'ops']);
     expect((await h.put('/api/permissions/nope/app', { configure: '', write: '', read: '' }, ops)).json).toEqual({ error: 'not_found', reason: "no vhost 'nope'" });
+    // A plain user lists the vhosts they have access to ('/' as a config user), as in RabbitMQ's management API.
+    await h.put('/api/vhosts/c', {}, ops);
+    expect(((await h.get('/api/vhosts', { auth: 'app:app-pw' })).json as { name: string }[]).map((v) => v.name)).toEqual(['/', 'a', 'b']);
+    expect((await h.get('/api/vhosts/c', { auth: 'app:app-pw' })).json).toEqual({ error: 'not_found', reason: "no vhost 'c'" });
   });
 });
 

@@ -201,8 +201,9 @@ export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // Users see the vhosts they have access to; administrators and monitoring users see all, as RabbitMQ.
   const sees = (p: { user: string; admin: boolean; tags?: readonly string[] } | null | undefined, vhost: string): boolean =>
     p == null || p.admin || (p.tags ?? []).includes('monitoring') || host.permissions.guard(p.user, vhost).hasAccess;
-  app.get('/api/vhosts', (req) => host.vhostNames().filter((v) => sees(req.principal, v)).map(vhostJson));
-  app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost', (req) => {
+  const anyUser = { config: { access: 'user' as const } };
+  app.get('/api/vhosts', anyUser, (req) => host.vhostNames().filter((v) => sees(req.principal, v)).map(vhostJson));
+  app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost', anyUser, (req) => {
     vhostsOf(ctx, req.params.vhost);
     if (!sees(req.principal, req.params.vhost)) throw notFound(`no vhost '${req.params.vhost}'`);
     return vhostJson(req.params.vhost);
