@@ -1,4 +1,6 @@
 import { Broker } from './broker/broker.js';
+import { VirtualHosts } from './broker/vhosts.js';
+import { VhostDirectory } from './server/vhosts.js';
 import { authenticatorOf } from './config/authenticator.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
@@ -41,7 +43,12 @@ export interface DaemonRuntime {
 
 export interface Daemon {
   readonly config: Config;
+  /** The default vhost's broker (`/`). */
   readonly broker: Broker;
+  /** Every vhost's broker. */
+  readonly vhosts: VirtualHosts;
+  /** The vhosts as operators manage them (add, delete, list). */
+  readonly vhostDirectory: VhostDirectory;
   /** Every front end's client connections and the daemon's listeners. */
   readonly registry: ConnectionRegistry;
   /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
@@ -96,6 +103,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store, pager: store }),
   });
+  const vhosts = new VirtualHosts(broker);
   // Built before the store opens; each takes what the store restored before anyone is served.
   const users = new UserDirectory({
     base: runtime.auth ?? authenticatorOf(config),
@@ -105,14 +113,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     ...(runtime.scrypt !== undefined && { scrypt: runtime.scrypt }),
   });
   const auth = users;
-  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
+  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }), vhosts);
   const limits = new Limits(store, log.child({ component: 'limits' }));
-  const policies = new Policies(broker, store, log.child({ component: 'policies' }));
+  const policies = new Policies(vhosts, store, log.child({ component: 'policies' }));
   // Read before anything is bound or opened: a bad certificate file is a config error, nothing else.
   const credentials = config.tls.certFile !== '' ? new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' })) : null;
   const registry = new ConnectionRegistry(broker, log);
+  const vhostDirectory = new VhostDirectory({ vhosts, store, registry, permissions, limits, policies, log: log.child({ component: 'vhosts' }) });
   const native = new NativeFrontEnd({
     broker,
+    vhosts,
     log,
     auth,
     registry,
@@ -123,13 +133,15 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
-  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, permissions, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, vhosts, log, auth, registry, permissions, limits, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
     users,
     permissions,
     policies,
+    limits,
+    vhosts: vhostDirectory,
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
@@ -187,6 +199,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
+        vhosts,
+        vhostDirectory,
         registry,
         auth,
         users,
@@ -224,11 +238,12 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     }
     if (store !== null) {
       await store.open();
-      await store.restore(broker);
+      await store.restore(vhosts);
       // Read before any client is served, so a full disk blocks the first publisher too.
       await disk?.start();
     }
     users.loadStored();
+    vhostDirectory.loadStored();
     permissions.loadStored();
     limits.loadStored();
     policies.loadStored();
@@ -269,6 +284,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   return {
     config,
     broker,
+    vhosts,
+    vhostDirectory,
     registry,
     native,
     users,

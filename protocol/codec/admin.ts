@@ -4,11 +4,36 @@
  */
 
 /** The listings `admin.list` knows, in the order the CLI shows them in help. */
-export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users', 'permissions', 'policies', 'operator-policies'] as const;
+export const ADMIN_LIST_KINDS = [
+  'exchanges',
+  'queues',
+  'bindings',
+  'connections',
+  'consumers',
+  'users',
+  'permissions',
+  'topic-permissions',
+  'policies',
+  'operator-policies',
+  'vhosts',
+  'vhost-limits',
+  'user-limits',
+] as const;
 export type AdminListKind = (typeof ADMIN_LIST_KINDS)[number];
 
 export function isAdminListKind(kind: string): kind is AdminListKind {
   return (ADMIN_LIST_KINDS as readonly string[]).includes(kind);
+}
+
+/** One virtual host (`admin.list vhosts`). */
+export interface VhostRow {
+  name: string;
+  description: string;
+  tags: string[];
+  /** Counts now, for `skiff list vhosts`. */
+  exchanges: number;
+  queues: number;
+  connections: number;
 }
 
 /** One exchange (`admin.list exchanges`). The default exchange is listed with name `""`. */
@@ -63,6 +88,8 @@ export interface ConnectionRow {
   /** The protocol it speaks: `Skiff 1.0`, `AMQP 0-9-1`. */
   protocol: string;
   user: string;
+  /** The vhost it opened. */
+  vhost: string;
   peer: string;
   /** ms since the epoch. */
   connectedAt: number;
@@ -113,8 +140,28 @@ export interface AdminListRows {
   consumers: ConsumerRow;
   users: UserRow;
   permissions: PermissionRow;
+  'topic-permissions': TopicPermissionRow;
   policies: PolicyRow;
   'operator-policies': PolicyRow;
+  vhosts: VhostRow;
+  'vhost-limits': LimitRow;
+  'user-limits': LimitRow;
+}
+
+/** RabbitMQ's topic permissions: regular expressions over routing keys on one topic exchange. */
+export interface TopicPermissionRow {
+  user: string;
+  vhost: string;
+  exchange: string;
+  write: string;
+  read: string;
+}
+
+/** The limits of one vhost or user (`max-connections`, `max-queues`, `max-channels`). */
+export interface LimitRow {
+  /** The vhost or user name. */
+  name: string;
+  value: Record<string, number>;
 }
 
 /** A policy or operator policy as RabbitMQ lists one (`rabbitmqctl list_policies`, SPEC §3.7.6). */
@@ -128,7 +175,7 @@ export interface PolicyRow {
 }
 
 /** What `admin.put` and `admin.delete` change (SPEC §3.7.6). */
-export const ADMIN_PUT_KINDS = ['user', 'permission', 'policy', 'operator-policy'] as const;
+export const ADMIN_PUT_KINDS = ['user', 'permission', 'topic-permission', 'policy', 'operator-policy', 'vhost', 'vhost-limits', 'user-limits'] as const;
 export type AdminPutKind = (typeof ADMIN_PUT_KINDS)[number];
 
 /** Memory figures of the daemon process, bytes. */

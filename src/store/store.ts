@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
+import { VirtualHosts } from '../broker/vhosts.js';
 import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { Message } from '../broker/message.js';
@@ -188,10 +189,12 @@ export class Store implements Persistence, Pager {
    * Rebuilds the broker from the store — topology, then every queue's messages in order — and
    * starts checkpointing. Call once, before the listener accepts connections.
    */
-  async restore(broker: Broker): Promise<RestoreSummary> {
+  /** Restores into one broker (the vhost `/`) or every vhost of a daemon, made as the rows name them. */
+  async restore(target: Broker | VirtualHosts): Promise<RestoreSummary> {
+    const broker = target instanceof VirtualHosts ? target.defaultVhost : target;
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this.restoreSource(), broker, this.log);
+    const summary = await restoreStore(this.restoreSource(), target, this.log);
     this.restoreSummary = summary;
     return summary;
   }
@@ -346,18 +349,18 @@ export class Store implements Persistence, Pager {
   // ---- Persistence: called by the broker on the event loop ----
 
   exchangeDeclared(x: Exchange): void {
-    this.recordTopology({ op: 'exchange', name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
+    this.recordTopology({ op: 'exchange', vhost: x.vhost, name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
   }
 
   exchangeDeleted(x: Exchange): void {
-    this.recordTopology({ op: 'exchange-delete', name: x.name });
+    this.recordTopology({ op: 'exchange-delete', vhost: x.vhost, name: x.name });
   }
 
   queueDeclared(q: Queue): void {
     if (!this.recording) return;
     const ref: QueueRef = { queue: q, qid: this.nextQid++, shard: hashName(q.name) % this.hashShards, dropped: false };
     this.refs.set(q, ref);
-    this.recordTopology({ op: 'queue', name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
+    this.recordTopology({ op: 'queue', vhost: q.vhost, name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
   }
 
   queueDeleted(q: Queue): void {
@@ -366,22 +369,22 @@ export class Store implements Persistence, Pager {
     this.refs.delete(q);
     ref.dropped = true;
     this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.discard(ref));
-    this.topology.record(++this.seq, { op: 'queue-delete', name: q.name, qid: ref.qid }, ref);
+    this.topology.record(++this.seq, { op: 'queue-delete', vhost: q.vhost, name: q.name, qid: ref.qid }, ref);
   }
 
   bindingAdded(x: Exchange, q: Queue, routingKey: string, args: Record<string, unknown>): void {
-    this.recordTopology({ op: 'bind', exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
+    this.recordTopology({ op: 'bind', vhost: x.vhost, exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
   }
 
   bindingRemoved(x: Exchange, q: Queue, routingKey: string): void {
     if (!this.recording) return;
     const keep: string[] = [];
     for (const b of x.bindings()) if (b.queue === q.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
-    this.recordTopology({ op: 'unbind', exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
+    this.recordTopology({ op: 'unbind', vhost: x.vhost, exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
   }
 
   exchangeBindingAdded(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void {
-    this.recordTopology({ op: 'xbind', source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
+    this.recordTopology({ op: 'xbind', vhost: source.vhost, source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
   }
 
   exchangeBindingRemoved(source: Exchange, destination: Exchange, routingKey: string): void {
@@ -390,7 +393,7 @@ export class Store implements Persistence, Pager {
     for (const b of source.exchangeBindings()) {
       if (b.destination === destination.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
     }
-    this.recordTopology({ op: 'xunbind', source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
+    this.recordTopology({ op: 'xunbind', vhost: source.vhost, source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
   }
 
   /**

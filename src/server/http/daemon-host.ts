@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import type { Broker } from '../../broker/broker.js';
+import type { VirtualHosts } from '../../broker/vhosts.js';
+import type { VhostDirectory } from '../vhosts.js';
 import type { DiskAlarm } from '../../store/disk-alarm.js';
 import type { Store } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
@@ -14,6 +16,10 @@ import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type WebSock
 
 export interface DaemonHostOptions {
   broker: Broker;
+  /** Every vhost (`broker` is the default one's); absent: `broker` alone, as `/`. */
+  vhosts?: VirtualHosts;
+  /** Where vhosts are made and deleted (`/api/vhosts/{name}`); absent: not offered. */
+  vhostDirectory?: VhostDirectory;
   registry: ConnectionRegistry;
   auth: Authenticator;
   users: UserDirectory;
@@ -40,8 +46,9 @@ export interface DaemonHostOptions {
  */
 export function daemonHost(o: DaemonHostOptions): HttpHost {
   return {
-    vhostNames: () => [DEFAULT_VHOST],
-    vhost: (name) => (name === DEFAULT_VHOST ? o.broker : undefined),
+    vhostNames: () => o.vhosts?.names() ?? [DEFAULT_VHOST],
+    vhost: (name) => (o.vhosts !== undefined ? o.vhosts.get(name) : name === DEFAULT_VHOST ? o.broker : undefined),
+    ...(o.vhostDirectory !== undefined && { vhostDirectory: o.vhostDirectory }),
     connections: connectionsOf(o.registry, o.log),
     auth: o.auth,
     users: () => o.users.list(),

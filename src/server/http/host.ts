@@ -1,4 +1,5 @@
 import type { Broker } from '../../broker/broker.js';
+import type { VhostDirectory } from '../vhosts.js';
 import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
@@ -22,6 +23,8 @@ export interface HttpHost {
   vhostNames(): readonly string[];
   /** The broker serving a virtual host, or undefined for one that does not exist. */
   vhost(name: string): Broker | undefined;
+  /** Where vhosts are made and deleted, with their descriptions and tags; absent = only `/`, fixed. */
+  readonly vhostDirectory?: VhostDirectory;
   readonly connections: ConnectionRegistryView;
   /** The daemon's users, for HTTP basic auth (the same as on the wire). */
   readonly auth: Authenticator;
