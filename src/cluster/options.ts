@@ -62,3 +62,8 @@ export function splitList(value: string): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== '');
 }
+
+/** `cluster_node_name`: '' (the host name) or a name as {@link checkName} wants. */
+export function checkNodeName(value: string): string | null {
+  return value === '' ? null : checkName(value);
+}
