@@ -197,11 +197,8 @@ export class Leader implements ReplicationSink {
   confirmable(): number {
     if (this.refusing || !this.o.leaseValid()) return -1;
     if (this.o.syncFollowers === 0) return Infinity;
-    if (this.inSync.size < this.o.syncFollowers) {
-      const first = this.entries[this.head];
-      // Nothing may be confirmed that only this node holds.
-      return first === undefined ? Infinity : first.durableBefore;
-    }
+    // Too few in-sync followers: nothing more is confirmed (what they held was released already).
+    if (this.inSync.size < this.o.syncFollowers) return -1;
     let min = Infinity;
     for (const s of this.sessions) if (this.inSync.has(s.node) && s.acked < min) min = s.acked;
     // An in-sync member without a session (its removal is being written) holds everything.

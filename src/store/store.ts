@@ -712,8 +712,12 @@ export class Store implements Persistence, Pager {
       return;
     }
     if (this.interval !== null) clearInterval(this.interval);
-    // Clients are gone by now: the last checkpoint is this node's own, whatever the followers acknowledge.
-    this.replication = null;
+    if (this.replication !== null) {
+      // Confirms still waiting were never replicated: they fail rather than go out. Clients are
+      // gone by now, so the last checkpoint is this node's own, whatever followers acknowledge.
+      this.abandon(new StoreError('ERR_STORE_CLOSED', 'not replicated to the in-sync followers'));
+      this.replication = null;
+    }
     let failure: Error | null = null;
     // A committed queue deletion records the drop of its rows only then: one more round writes it.
     for (let round = 0; this.recording && failure === null && round < 3; round++) {

@@ -207,7 +207,15 @@ export class TestCluster {
     );
   }
 
+  /** Every node's log lines in short form (printed when a test fails). */
+  dump(): string {
+    return this.nodes
+      .map((n) => `${n.name}:\n${(n.child?.records ?? []).map((r) => `  ${String(r['time'] ?? '')} ${String(r.msg)} ${JSON.stringify({ ...r, msg: undefined, time: undefined, pid: undefined, hostname: undefined, level: undefined, cluster: undefined, node: undefined })}`).join('\n')}`)
+      .join('\n');
+  }
+
   async stop(): Promise<void> {
+    if (process.env['SKIFF_CLUSTER_DUMP'] === '1') console.log(this.dump());
     await Promise.all(this.nodes.map((n) => n.kill('SIGKILL').catch(() => undefined)));
     await this.etcd.stop();
     rmSync(this.root, { recursive: true, force: true });
