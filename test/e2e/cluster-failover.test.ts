@@ -150,4 +150,72 @@ describe('cluster failover (etcd, three nodes, one sync follower)', () => {
     expect([...model.confirmed].filter((id) => !model.received.has(id))).toEqual([]);
     await conn.close();
   }, 180_000);
+
+  it('a leader paused past its lease (SIGSTOP) and resumed confirms nothing and leaves the new leader\'s data alone', async () => {
+    const old = await c.currentLeader();
+    await c.inSync((m) => m.length >= 2, 'a follower in sync');
+    const conn = await connect(`skiff://guest:guest@127.0.0.1:${old.port}`, { reconnect: false, heartbeatMs: 0 });
+    conn.on('error', () => undefined);
+    const ch = await conn.channel();
+    await ch.declareQueue('stop.q', { durable: true });
+    await ch.confirmSelect();
+    for (let i = 0; i < 10; i++) await ch.publish('', 'stop.q', `before-${i}`, { persistent: true });
+    const others = c.nodes.filter((n) => n !== old);
+    const next = c.leader(false, 30_000, others);
+    old.child?.proc.kill('SIGSTOP');
+    const fresh = await next;
+    // Sent to the paused leader: they wait in its socket until it resumes.
+    const outcomes: string[] = [];
+    const stale = Array.from({ length: 20 }, (_, i) =>
+      ch.publish('', 'stop.q', `stale-${i}`, { persistent: true }).then(
+        () => outcomes.push(`stale-${i} confirmed`),
+        () => outcomes.push('refused'),
+      ),
+    );
+    const steppedDown = old.child?.next((r) => r.msg === 'no longer the leader: stopped serving', 'the old leader to step down', 30_000);
+    old.child?.proc.kill('SIGCONT');
+    await steppedDown;
+    await within(Promise.all(stale), 'the stale publishes to settle', 30_000);
+    expect(outcomes.filter((o) => o !== 'refused')).toEqual([]);
+    // It rejoins as a follower of the new term, from a snapshot of the new leader's files.
+    await old.child?.seen((r) => r.msg === 'following the leader' && r['leader'] === fresh.name, 'the old leader to follow', 30_000);
+    const c2 = await connect(c.urls(), { reconnect: false, heartbeatMs: 0 });
+    expect(c2.port).toBe(fresh.port);
+    const ch2 = await c2.channel();
+    const got: string[] = [];
+    for (let m = await ch2.get('stop.q', { noAck: true }); m !== null; m = await ch2.get('stop.q', { noAck: true })) got.push(m.text());
+    expect(got.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `before-${i}`).sort());
+    await c2.close();
+    await conn.close().catch(() => undefined);
+  }, 120_000);
+
+  it('a follower restarted with an empty disk catches up, and can take over with everything confirmed', async () => {
+    const leader = await c.currentLeader();
+    await c.inSync((m) => m.length === 3, 'both followers in sync');
+    const [f, g] = c.nodes.filter((n) => n !== leader) as [NodeProcess, NodeProcess];
+    const conn = await connect(c.urls(), { reconnect: false, heartbeatMs: 0 });
+    const ch = await conn.channel();
+    await ch.declareQueue('disk.q', { durable: true });
+    await ch.confirmSelect();
+    const ids = Array.from({ length: 50 }, (_, i) => `disk-${i}`);
+    await Promise.all(ids.map((id) => ch.publish('', 'disk.q', id, { persistent: true })));
+    await conn.close();
+    await f.kill('SIGKILL');
+    rmSync(f.dataDir, { recursive: true, force: true });
+    f.start();
+    await f.child?.seen((r) => r.msg === 'snapshot installed; streaming', 'the wiped follower to install a snapshot', 30_000);
+    await c.inSync((m) => m.includes(f.name), 'the wiped follower back in sync');
+    // Only the wiped follower is left to take over: it must hold every confirmed message.
+    await g.kill('SIGKILL');
+    await c.inSync((m) => !m.includes(g.name), 'the killed follower out of the in-sync set');
+    const next = c.leader(false, 30_000, [f]);
+    await leader.kill('SIGKILL');
+    await next;
+    const c2 = await connect(`skiff://guest:guest@127.0.0.1:${f.port}`, { reconnect: false, heartbeatMs: 0 });
+    const ch2 = await c2.channel();
+    const got: string[] = [];
+    for (let m = await ch2.get('disk.q', { noAck: true }); m !== null; m = await ch2.get('disk.q', { noAck: true })) got.push(m.text());
+    expect(got.sort()).toEqual([...ids].sort());
+    await c2.close();
+  }, 120_000);
 });

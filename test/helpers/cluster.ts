@@ -192,11 +192,39 @@ export class TestCluster {
     return this.nodes.map((n) => `amqp://guest:guest@127.0.0.1:${n.amqpPort}`);
   }
 
+  /** A key of this cluster in etcd, read through its JSON gateway; null when absent. */
+  async key(name: string): Promise<Record<string, unknown> | null> {
+    const res = await fetch(`${this.etcd.url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from(`/skiff/test/${name}`).toString('base64') }) });
+    const kvs = ((await res.json()) as { kvs?: { value: string }[] }).kvs;
+    return kvs === undefined || kvs.length === 0 ? null : (JSON.parse(Buffer.from((kvs[0] as { value: string }).value, 'base64').toString('utf8')) as Record<string, unknown>);
+  }
+
+  /** The node etcd names the serving leader (waits until one serves). */
+  async currentLeader(): Promise<NodeProcess> {
+    let name = '';
+    await waitUntil(async () => {
+      const l = await this.key('leader');
+      name = l !== null && typeof l['native'] === 'string' ? String(l['node']) : '';
+      return name !== '' && this.nodes.some((n) => n.name === name && n.running);
+    }, 'a serving leader');
+    return this.nodes.find((n) => n.name === name) as NodeProcess;
+  }
+
+  /** Waits until the in-sync set in etcd is exactly `names` (leader first, then the others sorted). */
+  async inSync(pred: (members: string[]) => boolean, what: string): Promise<string[]> {
+    let members: string[] = [];
+    await waitUntil(async () => {
+      members = ((await this.key('in-sync'))?.['members'] as string[] | undefined) ?? [];
+      return pred(members);
+    }, what);
+    return members;
+  }
+
   /** Resolves with the node whose 'leading' line comes next (or came, for `sinceStart`). */
-  async leader(sinceStart = true, ms = 20_000): Promise<NodeProcess> {
+  async leader(sinceStart = true, ms = 20_000, among: NodeProcess[] = this.nodes): Promise<NodeProcess> {
     return within(
       Promise.any(
-        this.nodes.filter((n) => n.running).map((n) => {
+        among.filter((n) => n.running).map((n) => {
           const c = n.child as LoggedChild;
           const pred = (r: LogRecord): boolean => r.msg === 'leading';
           return (sinceStart ? c.seen(pred, `${n.name} to lead`, ms) : c.next(pred, `${n.name} to lead`, ms)).then(() => n);
@@ -220,4 +248,15 @@ export class TestCluster {
     await this.etcd.stop();
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Polls an async condition (etcd state) until it holds, bounded. */
+async function waitUntil(cond: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  await within(
+    (async () => {
+      while (!(await cond().catch(() => false))) await new Promise((r) => setTimeout(r, 50));
+    })(),
+    what,
+    ms,
+  );
 }
