@@ -12,6 +12,7 @@ import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
 import type { ReplicationSink } from './store/replication.js';
+import type { ClusterStatus } from '../protocol/index.js';
 import { Store } from './store/store.js';
 import { WsEndpoint } from './server/websocket/endpoint.js';
 import { nativeFrontEnd } from './server/websocket/front-ends.js';
@@ -38,6 +39,8 @@ export interface DaemonRuntime {
   readonly storeFailWrites?: StoreOptions['failWrites'];
   /** A cluster leader's replication (src/cluster): sees the store's committed change sets and holds confirms. */
   readonly replication?: ReplicationSink & { attach(store: Store): void };
+  /** This node's part in its cluster, for status, the HTTP API and metrics. */
+  readonly clusterStatus?: () => ClusterStatus;
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
   readonly scrypt?: { ln: number; r: number; p: number };
 }
@@ -134,6 +137,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
+    ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
     users,
     permissions,
     policies,
@@ -209,6 +213,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         log,
         stopping: () => stopping,
         websockets: () => ws?.stats() ?? null,
+        ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
       });
       http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;

@@ -236,7 +236,11 @@ export class Follower {
   private end(err: Error | null): void {
     if (this.ended) return;
     this.ended = true;
-    if (err !== null) this.log.warn({ err: err.message }, 'replication ended');
+    // A leader not listening yet (or gone) is retried every poll: not worth a warning each time.
+    if (err !== null) {
+      const refused = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+      this.log[refused || this.state === 'connecting' ? 'debug' : 'warn']({ err: err.message }, 'replication ended');
+    }
     this.socket?.destroy();
     for (const f of this.files.values()) closeSync(f.fd);
     this.files.clear();

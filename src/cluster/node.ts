@@ -4,8 +4,9 @@ import type { Config } from '../config/schema.js';
 import { startDaemon, type Daemon, type DaemonRuntime } from '../daemon.js';
 import type { Logger } from '../log/logger.js';
 import { Etcd } from './etcd.js';
-import { Follower, hasReplica, writeReplicaMarker, type FollowerStatus } from './follower.js';
-import { Leader, type LeaderStatus } from './leader.js';
+import type { ClusterNodeStatus, ClusterStatus } from '../../protocol/index.js';
+import { Follower, hasReplica, writeReplicaMarker } from './follower.js';
+import { Leader } from './leader.js';
 import { splitList } from './options.js';
 import { Redirector } from './redirect.js';
 
@@ -23,19 +24,8 @@ export interface LeaderInfo {
   readonly replication?: string;
 }
 
-/** One node's view of the cluster (`skiff status`, /api/cluster, metrics). */
-export interface ClusterStatus {
-  readonly cluster: string;
-  readonly node: string;
-  readonly role: 'leader' | 'follower' | 'candidate';
-  readonly term: number;
-  readonly leader: LeaderInfo | null;
-  readonly syncFollowers: number;
-  /** On the leader: its replication, followers and in-sync set. */
-  readonly replication: LeaderStatus | null;
-  /** On a follower: how far it has applied the leader's change sets. */
-  readonly following: FollowerStatus | null;
-}
+/** How often a node reports itself under `/skiff/<cluster>/nodes/` (with a lease of its own). */
+const PRESENCE_MS = 1000;
 
 /**
  * One node of a Skiff cluster (`skiff server --cluster`). It watches the leader key in etcd:
@@ -66,6 +56,9 @@ export class ClusterNode {
   private busy = false;
   private stopping = false;
   private readonly waiters: (() => void)[] = [];
+  private presenceLease: string | null = null;
+  private presenceTimer: NodeJS.Timeout | null = null;
+  private nodes: ClusterNodeStatus[] = [];
 
   private constructor(config: Config, runtime: DaemonRuntime) {
     this.config = config;
@@ -83,6 +76,8 @@ export class ClusterNode {
     await node.openRedirector();
     node.log.info({ etcd: config.cluster.etcdEndpoints, syncFollowers: config.cluster.syncFollowers }, 'cluster node started');
     node.schedule(0);
+    node.presenceTimer = setInterval(() => void node.report(), PRESENCE_MS);
+    void node.report();
     return node;
   }
 
@@ -111,22 +106,45 @@ export class ClusterNode {
   }
 
   private async openRedirector(): Promise<void> {
-    const r = new Redirector(() => this.redirectText());
+    const r = new Redirector(() => this.redirectText(), () => this.status());
     const c = this.config;
-    await r.listen({ host: c.host, port: c.port }, c.amqp.enabled ? { host: c.amqp.host, port: c.amqp.port } : null);
+    try {
+      await r.listen(
+        { host: c.host, port: c.port },
+        c.amqp.enabled ? { host: c.amqp.host, port: c.amqp.port } : null,
+        c.http.enabled && c.http.port !== 0 && c.tls.http === false ? { host: c.http.host, port: c.http.port } : null,
+      );
+    } catch (err) {
+      await r.close();
+      throw err;
+    }
     this.redirector = r;
   }
 
+  /** Role changes run one at a time, in order (a step-down waits for a start that is under way). */
+  private serialize(step: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(step);
+    this.chain = run.catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'cluster: role change failed'));
+    return run;
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
   private schedule(ms: number): void {
-    if (this.stopping) return;
-    this.poll = setTimeout(() => void this.tick(), ms);
+    if (this.stopping || this.poll !== null) return;
+    this.poll = setTimeout(() => {
+      this.poll = null;
+      void this.serialize(() => this.tick()).finally(() => {
+        if (!this.leading()) this.schedule(POLL_MS);
+      });
+    }, ms);
   }
 
   /** One look at etcd: follow the leader it names, or campaign when there is none. */
   private async tick(): Promise<void> {
-    this.poll = null;
     if (this.stopping || this.role === 'leader') return;
     try {
+      if (this.redirector === null) await this.openRedirector();
       const kv = await this.etcd.get(this.leaderKey);
       if (this.stopping) return;
       if (kv === null) {
@@ -140,9 +158,8 @@ export class ClusterNode {
         if (info.node !== this.name && info.replication !== undefined) await this.follow(info, kv.createRevision);
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'cluster: etcd unavailable; retrying');
+      this.log.warn({ err: (err as Error).message }, 'cluster: cannot follow or campaign yet; retrying');
     }
-    if (!this.leading()) this.schedule(POLL_MS);
   }
 
   /** A node campaigns only from a disk etcd records as holding every confirmed change. */
@@ -181,12 +198,10 @@ export class ClusterNode {
 
   private async campaign(): Promise<void> {
     const c = this.config.cluster;
-    this.role = 'candidate';
     const lease = await this.etcd.grant(c.leaseTtlS);
     const started = performance.now();
     const { created, kv } = await this.etcd.createIfAbsent(this.leaderKey, JSON.stringify({ node: this.name } satisfies LeaderInfo), lease.id);
     if (!created || kv === null) {
-      this.role = 'follower';
       await this.etcd.revoke(lease.id).catch(() => undefined);
       return;
     }
@@ -199,7 +214,7 @@ export class ClusterNode {
       await this.lead(kv.createRevision);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not start leading; stepping down');
-      await this.stepDown('start failed');
+      this.stepDown('start failed');
     }
   }
 
@@ -220,18 +235,17 @@ export class ClusterNode {
       dataDir: c.store.dataDir,
       log: this.log,
       writeInSync: (members) => this.etcd.putIfHeld(this.inSyncKey, JSON.stringify({ term, members }), this.leaderKey, term),
-      deposed: (why) => void this.stepDown(why),
+      deposed: (why) => this.stepDown(why),
       leaseValid: () => performance.now() < this.validUntil,
     });
     this.leader = leader;
     writeReplicaMarker(c.store.dataDir, c.cluster.name, term);
     const repl = await leader.start(c.cluster.replicationHost, c.cluster.replicationPort);
-    const daemon = await startDaemon(c, { ...this.runtime, replication: leader });
-    if (this.role !== 'leader') {
-      await daemon.stop().catch(() => undefined);
-      return;
-    }
-    this.daemon_ = daemon;
+    if (!this.leading()) return;
+    // Set at once: a step-down during the start stops it.
+    this.daemon_ = await startDaemon(c, { ...this.runtime, replication: leader, clusterStatus: () => this.status() });
+    if (!this.leading()) return;
+    const daemon = this.daemon_;
     const info: LeaderInfo = {
       node: this.name,
       native: this.advertised(daemon.port),
@@ -255,26 +269,39 @@ export class ClusterNode {
       this.etcd.keepAlive(lease, every).then(
         (ttl) => {
           if (this.lease !== lease) return;
-          if (ttl <= 0) return void this.stepDown('the etcd lease expired');
+          if (ttl <= 0) return this.stepDown('the etcd lease expired');
           this.validUntil = Math.max(this.validUntil, sent + ttl * 1000);
         },
         (err: unknown) => this.log.warn({ err: (err as Error).message }, 'lease keepalive failed'),
       );
     }, every);
     const deadline = setInterval(() => {
-      if (performance.now() >= this.validUntil) void this.stepDown('the etcd lease could not be renewed in time');
+      if (performance.now() >= this.validUntil) this.stepDown('the etcd lease could not be renewed in time');
     }, DEADLINE_CHECK_MS);
     this.timers.push(renew, deadline);
   }
 
-  /** Stops leading at once: confirms are refused, clients disconnected; then follows again. */
-  private async stepDown(why: string): Promise<void> {
-    if (this.role !== 'leader' && this.role !== 'candidate') return;
+  /**
+   * Stops leading: at once, no confirm goes out (the replication refuses them); then, in turn
+   * with any start under way, the daemon stops (clients are disconnected), the lease is given up,
+   * and the node follows again.
+   */
+  private stepDown(why: string): void {
+    if (this.role !== 'leader') return;
     this.role = 'follower';
     this.log.error({ why, term: this.leaderTerm }, 'no longer the leader: stopped serving');
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.leader?.refuse();
+    void this.serialize(() => this.release()).finally(() => this.schedule(POLL_MS));
+  }
+
+  private leading(): boolean {
+    return this.role === 'leader';
+  }
+
+  /** Stops what leading started: the daemon, the replication listener, the lease. */
+  private async release(): Promise<void> {
     const lease = this.lease;
     this.lease = null;
     const daemon = this.daemon_;
@@ -287,13 +314,29 @@ export class ClusterNode {
     try {
       await this.openRedirector();
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'cannot bind the client ports again');
+      this.log.warn({ err: (err as Error).message }, 'cannot bind the client ports yet; retrying');
     }
-    this.schedule(POLL_MS);
   }
 
-  private leading(): boolean {
-    return this.role === 'leader';
+  /** Puts this node's line under `nodes/` (its own lease, so a dead node's line goes), and reads everyone's. */
+  private async report(): Promise<void> {
+    try {
+      const ttl = this.config.cluster.leaseTtlS;
+      if (this.presenceLease === null || (await this.etcd.keepAlive(this.presenceLease, 1000)) <= 0) this.presenceLease = (await this.etcd.grant(ttl)).id;
+      const f = this.follower?.status() ?? null;
+      const me: ClusterNodeStatus = {
+        node: this.name,
+        role: this.role,
+        term: this.leaderTerm,
+        native: this.advertised(this.daemon_?.port ?? this.config.port),
+        appliedIndex: this.role === 'leader' || f === null ? null : f.appliedIndex,
+      };
+      await this.etcd.put(`${this.prefix}/nodes/${this.name}`, JSON.stringify(me), this.presenceLease);
+      const all = await this.etcd.list(`${this.prefix}/nodes/`);
+      this.nodes = all.map((kv) => JSON.parse(kv.value) as ClusterNodeStatus).sort((a, b) => (a.node < b.node ? -1 : 1));
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'cluster: cannot report to etcd');
+    }
   }
 
   /** Resolves once this node leads and serves (tests, embedding). */
@@ -310,8 +353,9 @@ export class ClusterNode {
       term: this.leaderTerm,
       leader: this.leaderInfo,
       syncFollowers: this.config.cluster.syncFollowers,
-      replication: this.leader?.status() ?? null,
-      following: this.follower?.status() ?? null,
+      replication: this.role === 'leader' ? (this.leader?.status() ?? null) : null,
+      following: this.role === 'leader' ? null : (this.follower?.status() ?? null),
+      nodes: this.nodes,
     };
   }
 
@@ -319,15 +363,16 @@ export class ClusterNode {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.poll !== null) clearTimeout(this.poll);
+    if (this.presenceTimer !== null) clearInterval(this.presenceTimer);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    const daemon = this.daemon_;
-    this.daemon_ = null;
-    await daemon?.stop();
-    await this.leader?.stop();
-    if (this.lease !== null) await this.etcd.revoke(this.lease).catch(() => undefined);
-    await this.follower?.close();
-    await this.redirector?.close();
+    await this.serialize(async () => {
+      this.role = 'follower';
+      await this.release();
+      await this.follower?.close();
+      await this.redirector?.close();
+      if (this.presenceLease !== null) await this.etcd.revoke(this.presenceLease).catch(() => undefined);
+    });
   }
 }
 

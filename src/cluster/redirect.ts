@@ -1,4 +1,6 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { ClusterStatus } from '../../protocol/index.js';
 import { FrameWriter, Method, ReplyCode } from '../../protocol/index.js';
 import { AmqpFrameWriter } from '../../protocol/amqp/writer.js';
 import { Method as AmqpMethod } from '../../protocol/amqp/spec.generated.js';
@@ -19,12 +21,42 @@ export class Redirector {
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly text: () => string) {}
+  constructor(
+    private readonly text: () => string,
+    private readonly status: () => ClusterStatus,
+  ) {}
 
-  /** Binds the native port and, when given, the AMQP one (the daemon's own addresses). */
-  async listen(native: { host: string; port: number }, amqp: { host: string; port: number } | null): Promise<void> {
+  /**
+   * Binds the native port and, when given, the AMQP and HTTP ones (the daemon's own addresses).
+   * On HTTP a follower answers `GET /api/cluster` (its role and replication, no secrets) and
+   * 503 with the redirect text to everything else, health checks included: a load balancer
+   * sends traffic to the leader only.
+   */
+  async listen(native: { host: string; port: number }, amqp: { host: string; port: number } | null, http: { host: string; port: number } | null = null): Promise<void> {
     await this.bind(native, (s) => this.refuseNative(s));
     if (amqp !== null) await this.bind(amqp, (s) => this.refuseAmqp(s));
+    if (http !== null) await this.bindHttp(http);
+  }
+
+  private bindHttp(at: { host: string; port: number }): Promise<void> {
+    const server = createHttpServer((req, res) => {
+      const cluster = (req.url ?? '').split('?')[0] === '/api/cluster';
+      const body = cluster ? this.status() : { error: 'not_leader', reason: this.text() };
+      res.writeHead(cluster ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    });
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.servers.push(server as unknown as Server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at.port, at.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   }
 
   private bind(at: { host: string; port: number }, refuse: (s: Socket) => void): Promise<void> {

@@ -2,6 +2,8 @@ import amqplib from 'amqplib';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Channel, type Connection, type Message } from '../../src/client/index.js';
+import type { ClusterStatus } from '../../protocol/index.js';
+import { skiff } from '../helpers/cli.js';
 import { TestCluster, type NodeProcess } from '../helpers/cluster.js';
 import { deferred, waitFor, within } from '../helpers/wait.js';
 
@@ -66,6 +68,46 @@ describe('cluster failover (etcd, three nodes, one sync follower)', () => {
     const conn = await connect([`skiff://guest:guest@127.0.0.1:${follower.port}`, ...c.urls()], { reconnect: false });
     expect(conn.port).toBe(leader.port);
     await conn.close();
+  }, 60_000);
+
+  it('skiff status, /api/cluster, /api/overview and /metrics show each role, the term, the in-sync set and the lag', async () => {
+    const leader = await c.currentLeader();
+    const members = await c.inSync((m) => m.length === 3, 'both followers in sync');
+    const followers = c.nodes.filter((n) => n !== leader);
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+    const api = (n: NodeProcess, path: string): Promise<Response> => fetch(`http://127.0.0.1:${n.httpPort}${path}`, { headers: auth });
+    const status = (await (await api(leader, '/api/cluster')).json()) as ClusterStatus;
+    expect(status).toMatchObject({ cluster: 'test', node: leader.name, role: 'leader', syncFollowers: 1 });
+    expect(status.replication?.inSync).toEqual(members);
+    expect(status.replication?.followers.map((f) => [f.node, f.state, f.inSync])).toEqual(followers.map((f) => [f.name, 'streaming', true]));
+    for (const f of status.replication?.followers ?? []) expect(f.lagBytes).toBeGreaterThanOrEqual(0);
+    const overview = (await (await api(leader, '/api/overview')).json()) as { cluster_name: string; skiff_cluster: ClusterStatus };
+    expect(overview.cluster_name).toBe('test');
+    expect(overview.skiff_cluster.role).toBe('leader');
+    const metrics = await (await api(leader, '/metrics')).text();
+    expect(metrics).toContain('skiff_cluster_leader 1');
+    expect(metrics).toContain(`skiff_cluster_term ${status.term}`);
+    expect(metrics).toContain('skiff_cluster_in_sync_followers 2');
+    for (const f of followers) expect(metrics).toMatch(new RegExp(`skiff_cluster_follower_lag_seconds\\{follower="${f.name}"\\} `));
+    // A follower answers /api/cluster itself, and 503 with the redirect to everything else.
+    const fs = (await (await api(followers[0] as NodeProcess, '/api/cluster')).json()) as ClusterStatus;
+    expect(fs).toMatchObject({ role: 'follower', term: status.term, leader: { node: leader.name } });
+    expect(fs.following?.state).toBe('streaming');
+    const other = await api(followers[0] as NodeProcess, '/api/overview');
+    expect(other.status).toBe(503);
+    expect(((await other.json()) as { reason: string }).reason).toContain(`the leader is node '${leader.name}'`);
+    // skiff status: every node reports itself in etcd (once a second).
+    let reported = 0;
+    while (reported < 3) {
+      reported = ((await (await api(leader, '/api/cluster')).json()) as ClusterStatus).nodes.length;
+      if (reported < 3) await new Promise((r) => setTimeout(r, 100));
+    }
+    const out = await skiff(['status', '--url', `skiff://guest:guest@127.0.0.1:${leader.port}`]);
+    expect(out.stderr).toBe('');
+    expect(out.stdout).toMatch(new RegExp(`cluster +'test', node '${leader.name}' is leader, term ${status.term}, 1 sync follower required`));
+    expect(out.stdout).toMatch(new RegExp(`in sync +${members.join(', ')} `));
+    for (const f of followers) expect(out.stdout).toMatch(new RegExp(`follower ${f.name} +streaming, in sync; lag `));
+    for (const n of c.nodes) expect(out.stdout).toMatch(new RegExp(`node ${n.name} +(leader|follower) at 127.0.0.1:${n.port}`));
   }, 60_000);
 
   it(`kill -9 the leader ${ROUNDS} times under a confirmed publisher and a consumer: no confirmed message lost, no committed ack undone`, async () => {

@@ -123,6 +123,7 @@ export class NodeProcess {
     readonly dataDir: string,
     readonly port: number,
     readonly amqpPort: number,
+    readonly httpPort: number,
     private readonly env: Record<string, string>,
   ) {}
 
@@ -132,7 +133,7 @@ export class NodeProcess {
         SKIFF_HOST: '127.0.0.1',
         SKIFF_PORT: String(this.port),
         SKIFF_AMQP_PORT: String(this.amqpPort),
-        SKIFF_HTTP_ENABLED: 'false',
+        SKIFF_HTTP_PORT: String(this.httpPort),
         SKIFF_DATA_DIR: this.dataDir,
         SKIFF_CLUSTER_NODE_NAME: this.name,
         SKIFF_CLUSTER_REPLICATION_PORT: '0',
@@ -170,10 +171,10 @@ export class TestCluster {
     const root = mkdtempSync(join(tmpdir(), 'skiff-cluster-'));
     const c = new TestCluster(etcd, root);
     for (let i = 1; i <= n; i++) {
-      const node = new NodeProcess(`n${i}`, join(root, `n${i}`), await freePort(), await freePort(), {
+      const node = new NodeProcess(`n${i}`, join(root, `n${i}`), await freePort(), await freePort(), await freePort(), {
         SKIFF_CLUSTER_ETCD_ENDPOINTS: etcd.url,
         SKIFF_CLUSTER_NAME: 'test',
-        SKIFF_CLUSTER_LEASE_TTL_S: '2',
+        SKIFF_CLUSTER_LEASE_TTL_S: '3',
         SKIFF_CHECKPOINT_INTERVAL_MS: '50',
         ...env,
       });
