@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { ReplicationSink } from '../store/replication.js';
 import type { Store } from '../store/store.js';
 import { TOPOLOGY_SHARD, type MessagesPart, type TopologyBatch } from '../store/wire.js';
-import { FILE_CHUNK_BYTES, Frame, FrameReader, encodeChangeSet, indexFrame, jsonFrame, shardFrame, type ReceivedFrame } from './wire.js';
+import { FILE_CHUNK_BYTES, Frame, FrameReader, changeFrame, encodePart, jsonFrame, shardFrame, type ReceivedFrame } from './wire.js';
 
 /** A follower whose socket holds more unsent bytes than this is dropped (it catches up by a new snapshot). */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
@@ -92,7 +92,7 @@ export class Leader implements ReplicationSink {
   private server: Server | null = null;
   private readonly sessions = new Set<Session>();
   /** Per file: the parts of the attempt in flight (reset by a retry's first part). */
-  private readonly parts = new Map<number, { batch: number; parts: (MessagesPart | TopologyBatch)[] }>();
+  private readonly parts = new Map<number, { batch: number; parts: Buffer[] }>();
   /** Change sets not yet held by every follower that counts, oldest first, from `head`. */
   private readonly entries: Entry[] = [];
   private head = 0;
@@ -160,7 +160,7 @@ export class Leader implements ReplicationSink {
 
   posted(part: MessagesPart | TopologyBatch): void {
     if (part.t === 'topo') {
-      this.parts.set(TOPOLOGY_SHARD, { batch: part.batch, parts: [part] });
+      this.parts.set(TOPOLOGY_SHARD, { batch: part.batch, parts: [encodePart(part)] });
       return;
     }
     let p = this.parts.get(part.shard);
@@ -169,7 +169,7 @@ export class Leader implements ReplicationSink {
       this.parts.set(part.shard, p);
     }
     // Encoded at once: the part's buffers are transferred to the worker after this call.
-    p.parts.push(decodeable(part));
+    p.parts.push(encodePart(part));
   }
 
   committed(shard: number, batch: number, durableBefore: number): void {
@@ -182,7 +182,7 @@ export class Leader implements ReplicationSink {
       return;
     }
     const index = ++this.lastIndex;
-    const f = indexFrame(Frame.CHANGE, this.o.term, index, encodeChangeSet({ shard, parts: p.parts }));
+    const f = changeFrame(this.o.term, index, shard, p.parts);
     this.entries.push({ index, durableBefore, at: Date.now(), bytes: f.length });
     for (const s of this.sessions) {
       if (s.state === 'streaming') s.send(f);
@@ -432,18 +432,4 @@ export class Leader implements ReplicationSink {
     followers.sort((a, b) => (a.node < b.node ? -1 : 1));
     return { term: this.o.term, lastIndex: this.lastIndex, syncFollowers: this.o.syncFollowers, inSync: [this.o.node, ...[...this.inSync].sort()], followers };
   }
-}
-
-/** A copy of a part that survives its buffers being transferred to the worker. */
-function decodeable(part: MessagesPart): MessagesPart {
-  return {
-    ...part,
-    rows: part.rows.slice(),
-    content: part.content.slice(),
-    upd: part.upd.slice(),
-    del: part.del.slice(),
-    ranges: part.ranges.slice(),
-    strings: part.strings.slice(),
-    drop: part.drop.slice(),
-  };
 }

@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { ChangeSet } from '../store/replica.js';
+import type { MessagesPart, TopologyBatch } from '../store/wire.js';
 
 /**
  * The replication protocol between a leader and each follower, over one TCP connection the
@@ -19,7 +20,7 @@ export const Frame = {
   FILE_END: 4,
   /** leader → follower: every file has been sent; change sets follow. */
   SNAPSHOT_END: 5,
-  /** leader → follower: `f64 index`, then a msgpack {@link ChangeSet}. */
+  /** leader → follower: `f64 index`, then a {@link ChangeSet} (see {@link changeFrame}). */
   CHANGE: 6,
   /** follower → leader: `f64 index`: every change set up to it that it was sent is committed on its disk. */
   ACK: 7,
@@ -33,7 +34,8 @@ export const FILE_CHUNK_BYTES = 256 * 1024;
 /** The largest frame either side accepts (a change set is at most a few MiB: the store bounds parts). */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
-const packr = new Packr({ moreTypes: true, structuredClone: false });
+// No records: every frame decodes on its own, whichever follower reads it after whatever reconnect.
+const packr = new Packr({ moreTypes: true, structuredClone: false, useRecords: false });
 
 export function frame(type: number, term: number, body: Buffer | null): Buffer {
   const len = body === null ? 0 : body.length;
@@ -61,12 +63,47 @@ export function indexFrame(type: number, term: number, index: number, bytes: Buf
   return frame(type, term, bytes === null ? head : Buffer.concat([head, bytes]));
 }
 
-export function encodeChangeSet(set: ChangeSet): Buffer {
-  return packr.pack(set);
+/** One checkpoint part, encoded as it is posted (before its buffers go to the worker). */
+export function encodePart(part: MessagesPart | TopologyBatch): Buffer {
+  return packr.pack(part);
 }
 
+/**
+ * A CHANGE frame: `f64 index`, `i32 shard`, `u32 parts`, then each part as `u32 length` and
+ * its msgpack bytes, written once into one buffer.
+ */
+export function changeFrame(term: number, index: number, shard: number, parts: readonly Buffer[]): Buffer {
+  let len = 8 + 4 + 4;
+  for (const p of parts) len += 4 + p.length;
+  const out = Buffer.allocUnsafe(HEADER_BYTES + len);
+  out.writeUInt32BE(1 + 8 + len, 0);
+  out[4] = Frame.CHANGE;
+  out.writeDoubleBE(term, 5);
+  let at = HEADER_BYTES;
+  out.writeDoubleBE(index, at);
+  out.writeInt32BE(shard, at + 8);
+  out.writeUInt32BE(parts.length, at + 12);
+  at += 16;
+  for (const p of parts) {
+    out.writeUInt32BE(p.length, at);
+    p.copy(out, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+/** A CHANGE frame's body (after the index): the change set. */
 export function decodeChangeSet(b: Buffer): ChangeSet {
-  return packr.unpack(b) as ChangeSet;
+  const shard = b.readInt32BE(0);
+  const n = b.readUInt32BE(4);
+  const parts: (MessagesPart | TopologyBatch)[] = [];
+  let at = 8;
+  for (let i = 0; i < n; i++) {
+    const len = b.readUInt32BE(at);
+    parts.push(packr.unpack(b.subarray(at + 4, at + 4 + len)) as MessagesPart | TopologyBatch);
+    at += 4 + len;
+  }
+  return { shard, parts };
 }
 
 export interface ReceivedFrame {
