@@ -97,11 +97,11 @@ export class Leader implements ReplicationSink {
   private readonly entries: Entry[] = [];
   private head = 0;
   private lastIndex = 0;
-  /** Followers in the in-sync set, as etcd holds it. */
-  private readonly inSync = new Set<string>();
-  /** The set as last asked of etcd: changes are written one at a time. */
-  private wanted = new Set<string>();
-  private writing: Promise<void> = Promise.resolve();
+  /** Followers in the in-sync set as etcd holds it (the last write that succeeded). */
+  private held = new Set<string>();
+  /** The followers the set should hold; written to etcd one change at a time. */
+  private readonly wanted = new Set<string>();
+  private writing = false;
   private refusing = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly snapshotDir: string;
@@ -191,18 +191,22 @@ export class Leader implements ReplicationSink {
         if (from !== undefined && index >= from) s.backlog.push(f);
       }
     }
-    if (this.sessions.size === 0 && this.inSync.size === 0) this.trim();
+    if (this.sessions.size === 0 && this.held.size === 0) this.trim();
   }
 
   confirmable(): number {
     if (this.refusing || !this.o.leaseValid()) return -1;
     if (this.o.syncFollowers === 0) return Infinity;
     // Too few in-sync followers: nothing more is confirmed (what they held was released already).
-    if (this.inSync.size < this.o.syncFollowers) return -1;
+    if (this.held.size < this.o.syncFollowers) return -1;
     let min = Infinity;
-    for (const s of this.sessions) if (this.inSync.has(s.node) && s.acked < min) min = s.acked;
-    // An in-sync member without a session (its removal is being written) holds everything.
-    for (const n of this.inSync) if (![...this.sessions].some((s) => s.node === n)) min = 0;
+    // Every follower etcd may hold must have it: one being added (etcd may hold it already) or
+    // being removed (etcd still holds it), and one without a session holds everything back.
+    for (const n of this.required()) {
+      const s = this.sessionOf(n);
+      const acked = s === undefined ? 0 : s.acked;
+      if (acked < min) min = acked;
+    }
     for (let i = this.head; i < this.entries.length; i++) {
       const e = this.entries[i] as Entry;
       if (e.index > min) return e.durableBefore;
@@ -214,7 +218,7 @@ export class Leader implements ReplicationSink {
   private trim(): void {
     let min = this.lastIndex;
     for (const s of this.sessions) if (s.state === 'streaming' && s.acked < min) min = s.acked;
-    for (const n of this.inSync) {
+    for (const n of this.required()) {
       const s = this.sessionOf(n);
       if (s === undefined) min = 0;
       else if (s.acked < min) min = s.acked;
@@ -276,7 +280,10 @@ export class Leader implements ReplicationSink {
         if (s.state !== 'streaming' || f.body.length < 8) return;
         const index = f.body.readDoubleBE(0);
         if (index > s.acked) s.acked = index;
-        if (s.acked >= s.joinAt && !this.wanted.has(s.node)) this.setInSync(s.node, true);
+        if (s.acked >= s.joinAt && !this.wanted.has(s.node)) {
+          this.wanted.add(s.node);
+          this.writeInSync();
+        }
         this.trim();
         this.store?.replicationAdvanced();
         return;
@@ -344,39 +351,43 @@ export class Leader implements ReplicationSink {
   private closed(s: Session): void {
     s.closed = true;
     if (!this.sessions.delete(s)) return;
-    if (s.node !== '' && this.wanted.has(s.node) && this.sessionOf(s.node) === undefined) this.setInSync(s.node, false);
+    if (s.node !== '' && this.wanted.has(s.node) && this.sessionOf(s.node) === undefined) {
+      this.wanted.delete(s.node);
+      this.writeInSync();
+    }
     this.trim();
     this.store?.replicationAdvanced();
   }
 
-  /** Adds or removes a follower: etcd first, then the set confirms count on. */
-  private setInSync(node: string, member: boolean): void {
-    if (member) this.wanted.add(node);
-    else this.wanted.delete(node);
-    const members = [this.o.node, ...[...this.wanted].sort()];
-    this.writing = this.writing.then(async () => {
-      if (this.refusing) return;
-      let ok = false;
-      try {
-        ok = await this.o.writeInSync(members);
-      } catch (err) {
+  /** Followers etcd holds or is being asked to hold: each must acknowledge before a confirm. */
+  private required(): Set<string> {
+    return new Set([...this.held, ...this.wanted]);
+  }
+
+  /** Writes the wanted set to etcd (fenced by the term) unless it is there or a write is under way. */
+  private writeInSync(): void {
+    if (this.writing || this.refusing || sameSet(this.wanted, this.held)) return;
+    this.writing = true;
+    const followers = [...this.wanted].sort();
+    const members = [this.o.node, ...followers];
+    this.o.writeInSync(members).then(
+      (ok) => {
+        this.writing = false;
+        if (!ok) return this.o.deposed('etcd no longer names this node the leader');
+        const before = this.held;
+        this.held = new Set(followers);
+        for (const n of followers) if (!before.has(n)) this.log.info({ follower: n, inSync: members }, 'follower in sync');
+        for (const n of before) if (!this.held.has(n)) this.log.warn({ follower: n, inSync: members }, 'follower left the in-sync set');
+        this.trim();
+        this.store?.replicationAdvanced();
+        this.writeInSync();
+      },
+      (err: unknown) => {
+        // Tried again by the next change or check; confirms that need the change wait.
+        this.writing = false;
         this.log.error({ err: (err as Error).message }, 'cannot write the in-sync set to etcd; confirms wait');
-        // Retried by the next change or check.
-        if (member) this.wanted.delete(node);
-        else this.wanted.add(node);
-        return;
-      }
-      if (!ok) return this.o.deposed('etcd no longer names this node the leader');
-      if (member && this.wanted.has(node)) {
-        this.inSync.add(node);
-        this.log.info({ follower: node, inSync: members }, 'follower in sync');
-      } else if (!member && !this.wanted.has(node)) {
-        this.inSync.delete(node);
-        this.log.warn({ follower: node, inSync: members }, 'follower left the in-sync set');
-      }
-      this.trim();
-      this.store?.replicationAdvanced();
-    });
+      },
+    );
   }
 
   /** Drops followers that stopped acknowledging, or whose socket is full. */
@@ -391,8 +402,8 @@ export class Leader implements ReplicationSink {
       const oldest = this.firstAfter(s.acked);
       if (oldest !== undefined && now - oldest.at > this.o.followerTimeoutMs) this.drop(s, `no acknowledgement for ${this.o.followerTimeoutMs} ms`);
     }
-    // A removal that failed to reach etcd is tried again.
-    for (const n of this.inSync) if (!this.wanted.has(n)) this.setInSync(n, false);
+    // A change that failed to reach etcd is tried again.
+    this.writeInSync();
   }
 
   private firstAfter(index: number): Entry | undefined {
@@ -422,7 +433,7 @@ export class Leader implements ReplicationSink {
         node: s.node,
         address: `${s.socket.remoteAddress ?? ''}:${s.socket.remotePort ?? 0}`,
         state: s.state === 'snapshot' ? 'snapshot' : 'streaming',
-        inSync: this.inSync.has(s.node),
+        inSync: this.held.has(s.node),
         ackedIndex: s.acked,
         lagChanges: s.state === 'snapshot' ? this.lastIndex : lagChanges,
         lagBytes,
@@ -430,6 +441,12 @@ export class Leader implements ReplicationSink {
       });
     }
     followers.sort((a, b) => (a.node < b.node ? -1 : 1));
-    return { term: this.o.term, lastIndex: this.lastIndex, syncFollowers: this.o.syncFollowers, inSync: [this.o.node, ...[...this.inSync].sort()], followers };
+    return { term: this.o.term, lastIndex: this.lastIndex, syncFollowers: this.o.syncFollowers, inSync: [this.o.node, ...[...this.held].sort()], followers };
   }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }
