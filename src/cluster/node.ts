@@ -134,9 +134,11 @@ export class ClusterNode {
     if (this.stopping || this.poll !== null) return;
     this.poll = setTimeout(() => {
       this.poll = null;
-      void this.serialize(() => this.tick()).finally(() => {
-        if (!this.leading()) this.schedule(POLL_MS);
-      });
+      void this.serialize(() => this.tick())
+        .catch(() => undefined) // logged by serialize
+        .finally(() => {
+          if (!this.leading()) this.schedule(POLL_MS);
+        });
     }, ms);
   }
 
@@ -293,7 +295,9 @@ export class ClusterNode {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.leader?.refuse();
-    void this.serialize(() => this.release()).finally(() => this.schedule(POLL_MS));
+    void this.serialize(() => this.release())
+      .catch(() => undefined) // logged by serialize
+      .finally(() => this.schedule(POLL_MS));
   }
 
   private leading(): boolean {
