@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus } from '../protocol/index.js';
+import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus, type ClusterStatus } from '../protocol/index.js';
 import {
   Admin,
   definitionsCount,
@@ -128,8 +128,23 @@ function statusLines(s: ServerStatus): string {
     ['publishers', m.blocked ? `BLOCKED (${m.alarms === undefined ? 'an alarm' : blockReason(m.alarms)})` : 'flowing'],
   ];
   if (s.store !== null) rows.push(...storeLines(s.store));
+  if (s.cluster != null) rows.push(...clusterLines(s.cluster));
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** A cluster node's part of status: role and term, the in-sync set, each follower's lag, every node. */
+function clusterLines(c: ClusterStatus): [string, string][] {
+  const rows: [string, string][] = [['cluster', `'${c.cluster}', node '${c.node}' is ${c.role}, term ${c.term}, ${c.syncFollowers} sync follower${c.syncFollowers === 1 ? '' : 's'} required`]];
+  const r = c.replication;
+  if (r !== null) {
+    rows.push(['in sync', `${r.inSync.join(', ')} (change set ${formatCount(r.lastIndex)})`]);
+    for (const f of r.followers) {
+      rows.push([`follower ${f.node}`, `${f.state}${f.inSync ? ', in sync' : ''}; lag ${formatCount(f.lagChanges)} change sets, ${formatBytes(f.lagBytes)}, ${f.lagSeconds.toFixed(3)} s`]);
+    }
+  }
+  for (const n of c.nodes) rows.push([`node ${n.node}`, `${n.role} at ${n.native}, term ${n.term}${n.appliedIndex === null ? '' : `, applied ${formatCount(n.appliedIndex)}`}`]);
+  return rows;
 }
 
 /** The store's part of status; keys a newer daemon adds are shown by `--json` only. */

@@ -50,6 +50,9 @@ export type {
   PolicyRow,
   AdminPutKind,
   StoreStatus,
+  ClusterStatus,
+  ClusterFollowerStatus,
+  ClusterNodeStatus,
 } from './codec/admin.js';
 export { RABBIT_SECTIONS, checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
 export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition, RabbitSection } from './definitions.js';

@@ -13,6 +13,8 @@ import { NativeFrontEnd } from './server/native/front-end.js';
 import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
+import type { ReplicationSink } from './store/replication.js';
+import type { ClusterStatus } from '../protocol/index.js';
 import { Store } from './store/store.js';
 import { WsEndpoint } from './server/websocket/endpoint.js';
 import { nativeFrontEnd } from './server/websocket/front-ends.js';
@@ -37,6 +39,10 @@ export interface DaemonRuntime {
   readonly memoryOnly?: boolean;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
+  /** A cluster leader's replication (src/cluster): sees the store's committed change sets and holds confirms. */
+  readonly replication?: ReplicationSink & { attach(store: Store): void };
+  /** This node's part in its cluster, for status, the HTTP API and metrics. */
+  readonly clusterStatus?: () => ClusterStatus;
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
   readonly scrypt?: { ln: number; r: number; p: number };
 }
@@ -99,6 +105,10 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     runtime.memoryOnly === true
       ? null
       : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
+  if (store !== null && runtime.replication !== undefined) {
+    store.setReplication(runtime.replication);
+    runtime.replication.attach(store);
+  }
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store, pager: store }),
@@ -137,6 +147,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
+    ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
     users,
     permissions,
     policies,
@@ -216,6 +227,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         log,
         stopping: () => stopping,
         websockets: () => ws?.stats() ?? null,
+        ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
       });
       http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;

@@ -253,4 +253,52 @@ export interface ServerStatus {
   memory: MemoryStatus;
   /** Checkpoint lag of the durable store; null when the daemon runs without one. */
   store: StoreStatus | null;
+  /** This node's part in a cluster (`skiff server --cluster`); null or absent when it runs alone. */
+  cluster?: ClusterStatus | null;
+}
+
+/** One follower as the leader sees it. */
+export interface ClusterFollowerStatus {
+  node: string;
+  /** Where its replication connection comes from. */
+  address: string;
+  /** `snapshot`: receiving a copy of every file; `streaming`: applying change sets as they commit. */
+  state: 'snapshot' | 'streaming';
+  inSync: boolean;
+  /** The last change set it committed (the leader numbers them from 1 each term). */
+  ackedIndex: number;
+  /** Change sets, and their bytes, the leader committed that it has not yet acknowledged. */
+  lagChanges: number;
+  lagBytes: number;
+  /** Age of the oldest change set it has not acknowledged. */
+  lagSeconds: number;
+}
+
+/** A node as it last reported itself in etcd (every second, under a lease of its own). */
+export interface ClusterNodeStatus {
+  node: string;
+  role: 'leader' | 'follower' | 'candidate';
+  term: number;
+  /** Client address (native protocol); the leader serves there, a follower refuses with a redirect. */
+  native: string;
+  /** On a follower: what it has applied of the leader's change sets. */
+  appliedIndex: number | null;
+}
+
+/** This node's part in a cluster. */
+export interface ClusterStatus {
+  cluster: string;
+  node: string;
+  role: 'leader' | 'follower' | 'candidate';
+  /** The leader's term (its election revision in etcd; the fencing token of replication). */
+  term: number;
+  /** The leader etcd names, with its addresses; null while there is none. */
+  leader: { node: string; native?: string; amqp?: string | null; http?: string | null; replication?: string } | null;
+  syncFollowers: number;
+  /** On the leader: the in-sync set (the leader first), the last change set's index, each follower. */
+  replication: { term: number; lastIndex: number; syncFollowers: number; inSync: string[]; followers: ClusterFollowerStatus[] } | null;
+  /** On a follower: its replication of the leader. */
+  following: { leader: string; term: number; state: 'connecting' | 'snapshot' | 'streaming'; appliedIndex: number; receivedIndex: number; applying: number } | null;
+  /** Every node that reported itself in etcd lately. */
+  nodes: ClusterNodeStatus[];
 }

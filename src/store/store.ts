@@ -16,6 +16,7 @@ import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, resolveBudgets, type StoreOptions } from './options.js';
+import type { ReplicationSink } from './replication.js';
 import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
@@ -46,6 +47,11 @@ interface PageIn {
   readonly worker: number;
   sent: boolean;
   readonly done: (err: Error | null, messages: Message[]) => void;
+}
+
+/** A file snapshot asked of a sync worker. */
+interface SnapshotAsk {
+  readonly done: (err: Error | null) => void;
 }
 
 /**
@@ -106,6 +112,10 @@ export class Store implements Persistence, Pager {
   settings: StoredSetting[] = [];
   /** What the workers found when they opened their files. */
   private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  /** A cluster leader's replication (null alone): sees every change set and holds confirms. */
+  private replication: ReplicationSink | null = null;
+  private readonly snapshots = new Map<number, SnapshotAsk>();
+  private nextSnapshot = 1;
 
   private constructor(options: StoreOptions, log: Logger) {
     this.options = options;
@@ -113,7 +123,10 @@ export class Store implements Persistence, Pager {
     this.log = log;
     this.hashShards = options.syncWorkers;
     this.budget = new MemoryBudget(options.queueMemoryBudget, options.totalQueueMemoryBudget);
-    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => this.pool.post(w, b));
+    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => {
+      this.replication?.posted(b);
+      this.pool.post(w, b);
+    });
     this.allShards.push(this.topology);
   }
 
@@ -172,7 +185,10 @@ export class Store implements Persistence, Pager {
         });
       }
       for (const id of shardIds) {
-        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => this.pool.post(w, part, transfer));
+        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => {
+          this.replication?.posted(part);
+          this.pool.post(w, part, transfer);
+        });
         this.messageShards[id] = s;
         this.allShards.push(s);
       }
@@ -222,6 +238,39 @@ export class Store implements Persistence, Pager {
       startRecording: () => this.startRecording(),
       pageInsSettled: () => this.pageInsSettled(),
     };
+  }
+
+  // ---- replication (a cluster leader's hook; see src/cluster) ----
+
+  /** Hands every committed change set to `sink` from now on, and holds confirms on it. Set before {@link restore}. */
+  setReplication(sink: ReplicationSink | null): void {
+    this.replication = sink;
+  }
+
+  /** The sink lets more confirms go (followers acknowledged, or it refuses them all from now on). */
+  replicationAdvanced(): void {
+    this.settle();
+  }
+
+  /** The files' shard numbers: TOPOLOGY_SHARD, then each queue file's. */
+  shardIds(): number[] {
+    return this.allShards.map((s) => s.id);
+  }
+
+  /**
+   * Copies one file, as committed, to `path` (SQLite's VACUUM INTO, run by the file's own
+   * worker between its transactions). `done` runs on the loop at the moment the copy is taken:
+   * every commit of that file reported before it is in the copy, every one after is not.
+   */
+  snapshot(shard: number, path: string, done: (err: Error | null) => void): void {
+    const s = this.allShards.find((x) => x.id === shard);
+    if (s === undefined || this.closed || !this.pool.ready(s.worker)) {
+      done(new StoreError('ERR_STORE_CLOSED', `cannot snapshot shard ${shard} now`));
+      return;
+    }
+    const req = this.nextSnapshot++;
+    this.snapshots.set(req, { done });
+    this.pool.post(s.worker, { t: 'snapshot', req, shard, path });
   }
 
   /** Once the topology is back: from now on the broker's changes are recorded. */
@@ -314,6 +363,10 @@ export class Store implements Persistence, Pager {
         this.log.error({ worker: w, err: err.message }, 'sync worker lost; restarting it');
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
         for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
+        for (const [req, ask] of this.snapshots) {
+          this.snapshots.delete(req);
+          ask.done(err);
+        }
         this.restoreHandler?.(w, { t: 'read-failed', error: { code: err.code, message: err.message } });
       },
       restored: (w) => {
@@ -337,6 +390,12 @@ export class Store implements Persistence, Pager {
       case 'page-failed':
         this.onPaged(m);
         return;
+      case 'snapshotted': {
+        const ask = this.snapshots.get(m.req);
+        this.snapshots.delete(m.req);
+        ask?.done(m.error === null ? null : fromErrorData(m.error));
+        return;
+      }
       default:
         this.restoreHandler?.(w, m);
     }
@@ -440,7 +499,7 @@ export class Store implements Persistence, Pager {
       done(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
       return;
     }
-    if (this.durableSeq() >= this.seq) {
+    if (this.confirmableSeq() >= this.seq) {
       done(null);
       return;
     }
@@ -486,6 +545,12 @@ export class Store implements Persistence, Pager {
     return first === Infinity ? this.seq : first - 1;
   }
 
+  /** Confirms up to here may go: committed here, and replicated as far as the cluster asks. */
+  private confirmableSeq(): number {
+    const durable = this.durableSeq();
+    return this.replication === null ? durable : Math.min(durable, this.replication.confirmable());
+  }
+
   /** Runs a checkpoint soon (next loop turn), letting the current turn's changes join it. */
   private kick(): void {
     if (this.kickScheduled || this.closed) return;
@@ -527,8 +592,10 @@ export class Store implements Persistence, Pager {
 
   private onCommitted(s: Shard<Delta>, batch: number): void {
     const failures = s.failures;
+    const durableBefore = this.replication === null ? 0 : this.durableSeq();
     const delta = s.committed(batch);
     if (delta === null) return;
+    this.replication?.committed(s.id, batch, durableBefore);
     if (delta instanceof MessageDelta) {
       this.written.messages += delta.inserts.size;
       this.written.updates += delta.updates.size;
@@ -571,7 +638,7 @@ export class Store implements Persistence, Pager {
 
   /** Releases every confirm whose changes are all committed. */
   private settle(): void {
-    const durable = this.durableSeq();
+    const durable = this.confirmableSeq();
     for (let w = this.waiters.peek(); w !== undefined && w.seq <= durable; w = this.waiters.peek()) {
       this.waiters.shift();
       w.done(null);
@@ -648,6 +715,12 @@ export class Store implements Persistence, Pager {
       return;
     }
     if (this.interval !== null) clearInterval(this.interval);
+    if (this.replication !== null) {
+      // Confirms still waiting were never replicated: they fail rather than go out. Clients are
+      // gone by now, so the last checkpoint is this node's own, whatever followers acknowledge.
+      this.abandon(new StoreError('ERR_STORE_CLOSED', 'not replicated to the in-sync followers'));
+      this.replication = null;
+    }
     let failure: Error | null = null;
     // A committed queue deletion records the drop of its rows only then: one more round writes it.
     for (let round = 0; this.recording && failure === null && round < 3; round++) {

@@ -88,6 +88,11 @@ export class TopologyFile {
     return { settings, exchanges, queues, bindings, exchangeBindings };
   }
 
+  /** A compact copy of the file as committed (outside any transaction). */
+  snapshotInto(path: string): void {
+    this.db.prepare('VACUUM INTO ?').run(path);
+  }
+
   close(): void {
     this.db.close();
   }

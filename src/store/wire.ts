@@ -191,6 +191,8 @@ export type ToWorker =
   /** Deletes messages of queues not in `live` (orphans of a crash), then reports the counts of the rest. */
   | { t: 'read-counts'; live: number[] }
   | PageRequest
+  /** Copies one file as committed to `path` (between transactions), for a follower's catch-up. */
+  | { t: 'snapshot'; req: number; shard: number; path: string }
   | { t: 'close' };
 
 /** Sync worker → main thread. */
@@ -204,6 +206,7 @@ export type FromWorker =
   | (Omit<RowsChunk, 't'> & { t: 'paged'; req: number })
   | { t: 'page-failed'; req: number; error: StoreErrorData }
   | { t: 'read-failed'; error: StoreErrorData }
+  | { t: 'snapshotted'; req: number; error: StoreErrorData | null }
   | { t: 'closed' };
 
 /** What a worker found in one of its queue files when it opened it. */

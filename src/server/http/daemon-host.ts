@@ -1,3 +1,4 @@
+import type { ClusterStatus } from '../../../protocol/index.js';
 import { hostname } from 'node:os';
 import type { Broker } from '../../broker/broker.js';
 import type { VirtualHosts } from '../../broker/vhosts.js';
@@ -38,6 +39,8 @@ export interface DaemonHostOptions {
   stopping(): boolean;
   /** The WebSocket endpoint's counters, once it exists (it mounts on the HTTP listener after this). */
   websockets?(): WebSocketStatsView | null;
+  /** This node's part in its cluster; absent when it runs alone. */
+  clusterStatus?(): ClusterStatus;
 }
 
 /**
@@ -59,6 +62,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     version: o.version,
     nodeName: `skiff@${hostname()}`,
     websockets: () => o.websockets?.() ?? null,
+    clusterStatus: () => o.clusterStatus?.() ?? null,
     startedAt: o.startedAt,
     listeners: () => o.registry.listeners(),
     storeStats: () => (o.store === null ? null : o.store.stats()),

@@ -1,3 +1,4 @@
+import type { ClusterStatus } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
 import type { VhostDirectory } from '../vhosts.js';
 import type { Session } from '../../broker/session.js';
@@ -47,6 +48,8 @@ export interface HttpHost {
   listeners(): readonly ListenerView[];
   /** Checkpoint lag and health of the durable store; null without one. */
   storeStats(): StoreStats | null;
+  /** This node's part in its cluster (`skiff server --cluster`); null when it runs alone. */
+  clusterStatus?(): ClusterStatus | null;
   /** Free space of the data directory's disk (null when unknown) and `disk_free_limit`. */
   disk(): { freeBytes: number | null; limitBytes: number };
   /** The largest message (properties and body) a client of this daemon can be sent (`frame_max`). */

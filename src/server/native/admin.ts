@@ -14,6 +14,7 @@ import {
   type QueueRow,
   type ServerStatus,
   type StoreStatus,
+  type ClusterStatus,
   type UserRow,
 } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
@@ -52,6 +53,8 @@ export interface AdminOptions {
   memoryHighWatermark?: number;
   /** Checkpoint lag of the durable store for status; absent or null without a store. */
   storeStatus?: () => StoreStatus | null;
+  /** This node's part in its cluster; absent when it runs alone. */
+  clusterStatus?: () => ClusterStatus;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
   rateSampleMs?: number;
   /** Run-time users (`admin.put user`, `admin.list users`); absent = not offered. */
@@ -413,6 +416,7 @@ function status(vhosts: VirtualHosts, meter: RateMeter, options: AdminOptions, h
       alarms: [...host.broker.alarmReasons],
     },
     store: options.storeStatus?.() ?? null,
+    cluster: options.clusterStatus?.() ?? null,
   };
 }
 

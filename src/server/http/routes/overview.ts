@@ -138,6 +138,9 @@ export function nodeJson(ctx: ApiContext): Json {
 export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const host = ctx.host;
 
+  // A cluster node's role, term, in-sync set and each follower's lag; followers answer it too (src/cluster/redirect.ts).
+  app.get('/api/cluster', () => host.clusterStatus?.() ?? { cluster: null, role: 'standalone', node: host.nodeName });
+
   app.get('/api/overview', (req) => {
     const q = req.query as Record<string, unknown>;
     const now = globalValues(ctx.host);
@@ -151,8 +154,10 @@ export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
       statistics_interval: ctx.sampler.intervalMs,
       sample_retention_policies: { global: [ctx.sampler.intervalMs * ctx.sampler.capacity / 1000] },
       exchange_types: EXCHANGE_TYPE_INFO(),
-      cluster_name: host.nodeName,
+      cluster_name: host.clusterStatus?.()?.cluster ?? host.nodeName,
       node: host.nodeName,
+      // Skiff's own: this node's role, term and replication (null when it runs alone; see /api/cluster).
+      skiff_cluster: host.clusterStatus?.() ?? null,
       message_stats: globalStats(ctx, CHANNEL_FIELDS, now, range(q, 'msg_rates')),
       queue_totals: globalStats(ctx, ['messages', 'messages_ready', 'messages_unacknowledged'], now, range(q, 'lengths')),
       object_totals: objectTotals(ctx),
