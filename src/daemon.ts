@@ -1,4 +1,6 @@
 import { Broker } from './broker/broker.js';
+import { VirtualHosts } from './broker/vhosts.js';
+import { VhostDirectory } from './server/vhosts.js';
 import { authenticatorOf } from './config/authenticator.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
@@ -12,6 +14,8 @@ import { NativeFrontEnd } from './server/native/front-end.js';
 import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
+import type { ReplicationSink } from './store/replication.js';
+import type { ClusterStatus } from '../protocol/index.js';
 import { Store } from './store/store.js';
 import { WsEndpoint } from './server/websocket/endpoint.js';
 import { nativeFrontEnd } from './server/websocket/front-ends.js';
@@ -36,6 +40,10 @@ export interface DaemonRuntime {
   readonly memoryOnly?: boolean;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
+  /** A cluster leader's replication (src/cluster): sees the store's committed change sets and holds confirms. */
+  readonly replication?: ReplicationSink & { attach(store: Store): void };
+  /** This node's part in its cluster, for status, the HTTP API and metrics. */
+  readonly clusterStatus?: () => ClusterStatus;
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
   readonly scrypt?: { ln: number; r: number; p: number };
   /** Time for TTLs, expiry and stream retention; tests pass a ManualClock. Default: the system clock. */
@@ -44,7 +52,12 @@ export interface DaemonRuntime {
 
 export interface Daemon {
   readonly config: Config;
+  /** The default vhost's broker (`/`). */
   readonly broker: Broker;
+  /** Every vhost's broker. */
+  readonly vhosts: VirtualHosts;
+  /** The vhosts as operators manage them (add, delete, list). */
+  readonly vhostDirectory: VhostDirectory;
   /** Every front end's client connections and the daemon's listeners. */
   readonly registry: ConnectionRegistry;
   /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
@@ -95,11 +108,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     runtime.memoryOnly === true
       ? null
       : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
+  if (store !== null && runtime.replication !== undefined) {
+    store.setReplication(runtime.replication);
+    runtime.replication.attach(store);
+  }
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
     ...(runtime.clock !== undefined && { clock: runtime.clock }),
     ...(store !== null && { persistence: store, pager: store, streams: store.streams }),
   });
+  const vhosts = new VirtualHosts(broker);
   // Built before the store opens; each takes what the store restored before anyone is served.
   const users = new UserDirectory({
     base: runtime.auth ?? authenticatorOf(config),
@@ -109,14 +127,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     ...(runtime.scrypt !== undefined && { scrypt: runtime.scrypt }),
   });
   const auth = users;
-  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
+  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }), vhosts);
   const limits = new Limits(store, log.child({ component: 'limits' }));
-  const policies = new Policies(broker, store, log.child({ component: 'policies' }));
+  const policies = new Policies(vhosts, store, log.child({ component: 'policies' }));
   // Read before anything is bound or opened: a bad certificate file is a config error, nothing else.
   const credentials = config.tls.certFile !== '' ? new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' })) : null;
   const registry = new ConnectionRegistry(broker, log);
+  const vhostDirectory = new VhostDirectory({ vhosts, store, registry, permissions, limits, policies, log: log.child({ component: 'vhosts' }) });
   const native = new NativeFrontEnd({
     broker,
+    vhosts,
     log,
     auth,
     registry,
@@ -127,13 +147,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
-  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, permissions, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, vhosts, log, auth, registry, permissions, limits, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
+    ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
     users,
     permissions,
     policies,
+    limits,
+    vhosts: vhostDirectory,
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
@@ -191,6 +214,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     if (config.http.enabled) {
       const host = daemonHost({
         broker,
+        vhosts,
+        vhostDirectory,
         registry,
         auth,
         users,
@@ -206,6 +231,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         log,
         stopping: () => stopping,
         websockets: () => ws?.stats() ?? null,
+        ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
       });
       http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;
@@ -228,11 +254,12 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     }
     if (store !== null) {
       await store.open();
-      await store.restore(broker);
+      await store.restore(vhosts);
       // Read before any client is served, so a full disk blocks the first publisher too.
       await disk?.start();
     }
     users.loadStored();
+    vhostDirectory.loadStored();
     permissions.loadStored();
     limits.loadStored();
     policies.loadStored();
@@ -273,6 +300,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   return {
     config,
     broker,
+    vhosts,
+    vhostDirectory,
     registry,
     native,
     users,

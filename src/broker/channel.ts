@@ -140,17 +140,17 @@ export class Channel {
     checkConsumerTag(tag);
     const queue = this.broker.queueForUse(queueName, this.session);
     // RabbitMQ's checks and words: stream consumers ack, within a consumer prefetch.
-    const streamArgs = queue.isStream ? parseStreamConsumerArgs(queue.name, args) : null;
+    const streamArgs = queue.isStream ? parseStreamConsumerArgs(queue.name, args, queue.vhost) : null;
     if (queue.isStream) {
-      if (noAck) throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `automatic acknowledgement not supported by stream queues queue '${queue.name}' in vhost '/'`);
-      if (this.consumerPrefetch === 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `consumer prefetch count is not set for 'queue '${queue.name}' in vhost '/''`);
+      if (noAck) throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `automatic acknowledgement not supported by stream queues queue '${queue.name}' in vhost '${queue.vhost}'`);
+      if (this.consumerPrefetch === 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `consumer prefetch count is not set for 'queue '${queue.name}' in vhost '${queue.vhost}''`);
     }
     if (tag === '') tag = `sk.ctag-${this.id}.${++consumerTagSeq}`;
     if (this.consumers.has(tag)) {
       throw new ProtocolError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
     }
     if (queue.consumers.some((c) => c.exclusive)) {
-      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '/' has an exclusive consumer`);
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' has an exclusive consumer`);
     }
     if (exclusive && queue.consumers.length !== 0) {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);
@@ -314,7 +314,7 @@ export class Channel {
       }
     }
     if (stream !== null) {
-      throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.nack and basic.reject not supported by stream queues queue '${stream.name}' in vhost '/'`);
+      throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.nack and basic.reject not supported by stream queues queue '${stream.name}' in vhost '${stream.vhost}'`);
     }
   }
 

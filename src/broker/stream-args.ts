@@ -63,10 +63,11 @@ export function parseStreamArguments(
   queue: string,
   args: Record<string, unknown>,
   flags: { durable: boolean; exclusive: boolean; autoDelete: boolean },
+  vhost = '/',
 ): StreamSettings {
-  if (!flags.durable) throw property(queue, 'non-durable');
-  if (flags.exclusive) throw property(queue, 'exclusive-owner');
-  if (flags.autoDelete) throw property(queue, 'auto-delete');
+  if (!flags.durable) throw property(queue, 'non-durable', vhost);
+  if (flags.exclusive) throw property(queue, 'exclusive-owner', vhost);
+  if (flags.autoDelete) throw property(queue, 'auto-delete', vhost);
   let maxLengthBytes: number | null = null;
   let maxAgeMs: number | null = null;
   let maxSegmentBytes = DEFAULT_SEGMENT_BYTES;
@@ -75,21 +76,21 @@ export function parseStreamArguments(
     const v = args[key];
     switch (key) {
       case 'x-max-length-bytes':
-        maxLengthBytes = integer(queue, key, v, 0);
+        maxLengthBytes = integer(queue, key, v, 0, vhost);
         break;
       case 'x-stream-max-segment-size-bytes':
-        maxSegmentBytes = integer(queue, key, v, 1);
+        maxSegmentBytes = integer(queue, key, v, 1, vhost);
         break;
       case 'x-max-age': {
-        if (typeof v !== 'string') throw invalid('queue', queue, key, `{unacceptable_type,${typeName(v)}}`);
+        if (typeof v !== 'string') throw invalid('queue', queue, key, `{unacceptable_type,${typeName(v)}}`, vhost);
         const ms = parseAge(v);
-        if (ms === null || ms === 0) throw invalid('queue', queue, key, 'invalid_max_age');
+        if (ms === null || ms === 0) throw invalid('queue', queue, key, 'invalid_max_age', vhost);
         maxAgeMs = ms;
         break;
       }
       default:
         if (CLASSIC_ONLY.has(key)) {
-          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for queue '${queue}' in vhost '/' of queue type rabbit_stream_queue`);
+          throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for queue '${queue}' in vhost '${vhost}' of queue type rabbit_stream_queue`);
         }
         throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown queue argument '${key}'`);
     }
@@ -97,15 +98,15 @@ export function parseStreamArguments(
   return { maxLengthBytes, maxAgeMs, maxSegmentBytes };
 }
 
-function integer(queue: string, key: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalid('queue', queue, key, `expected integer, got ${typeName(v)}`);
-  if (v < 0) throw invalid('queue', queue, key, `{value_negative,${v}}`);
-  if (v < min) throw invalid('queue', queue, key, `expected an integer of at least ${min}, got ${v}`);
+function integer(queue: string, key: string, v: unknown, min: number, vhost: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalid('queue', queue, key, `expected integer, got ${typeName(v)}`, vhost);
+  if (v < 0) throw invalid('queue', queue, key, `{value_negative,${v}}`, vhost);
+  if (v < min) throw invalid('queue', queue, key, `expected an integer of at least ${min}, got ${v}`, vhost);
   return v;
 }
 
-function property(queue: string, name: string): ProtocolError {
-  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `invalid property '${name}' for queue '${queue}' in vhost '/'`);
+function property(queue: string, name: string, vhost: string): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `invalid property '${name}' for queue '${queue}' in vhost '${vhost}'`);
 }
 
 /** The AMQP type name RabbitMQ reports for a value of the wrong type. */
@@ -148,22 +149,22 @@ export interface StreamConsumerArgs {
  * `{timestamp: ms since the epoch}` (the native protocol, whose arguments are plain msgpack).
  * Throws PRECONDITION_FAILED naming the argument.
  */
-export function parseStreamConsumerArgs(queue: string, args: Record<string, unknown>): StreamConsumerArgs {
+export function parseStreamConsumerArgs(queue: string, args: Record<string, unknown>, vhost = '/'): StreamConsumerArgs {
   let start: StreamStart | null = null;
   let name: string | null = null;
   for (const key of Object.keys(args)) {
     const v = args[key];
-    if (key === STREAM_OFFSET) start = parseStart(queue, v);
-    else if (key === STREAM_CONSUMER_NAME) name = checkConsumerName(queue, v);
+    if (key === STREAM_OFFSET) start = parseStart(queue, v, vhost);
+    else if (key === STREAM_CONSUMER_NAME) name = checkConsumerName(queue, v, vhost);
     // Other consumer arguments (x-priority, x-credit…) are accepted and ignored, as for queues.
   }
   return { start, name };
 }
 
 /** A stream consumer's name (offset tracking): 1 to 255 bytes. */
-export function checkConsumerName(queue: string, v: unknown): string {
+export function checkConsumerName(queue: string, v: unknown, vhost = '/'): string {
   if (typeof v !== 'string' || v === '' || Buffer.byteLength(v) > 255) {
-    throw invalid('queue', queue, STREAM_CONSUMER_NAME, `expected a non-empty string of at most 255 bytes, got ${show(v)}`);
+    throw invalid('queue', queue, STREAM_CONSUMER_NAME, `expected a non-empty string of at most 255 bytes, got ${show(v)}`, vhost);
   }
   return v;
 }
@@ -172,16 +173,16 @@ function isTimestampMap(v: unknown): v is { timestamp: number } {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { timestamp?: unknown }).timestamp === 'number';
 }
 
-function parseStart(queue: string, v: unknown): StreamStart {
+function parseStart(queue: string, v: unknown, vhost: string): StreamStart {
   // AMQP's timestamp arrives as a Date; the native protocol's is a map `{timestamp: ms}`.
   const at = v instanceof Date ? v.getTime() : isTimestampMap(v) ? v.timestamp : null;
   if (at !== null) {
-    if (!Number.isFinite(at) || at < 0) throw invalid('queue', queue, STREAM_OFFSET, `an invalid timestamp ${show(v)}`);
+    if (!Number.isFinite(at) || at < 0) throw invalid('queue', queue, STREAM_OFFSET, `an invalid timestamp ${show(v)}`, vhost);
     return { kind: 'timestamp', at };
   }
   if (typeof v === 'number' || typeof v === 'bigint') {
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw invalid('queue', queue, STREAM_OFFSET, `expected a non-negative integer offset, got ${String(v)}`);
+    if (!Number.isSafeInteger(n) || n < 0) throw invalid('queue', queue, STREAM_OFFSET, `expected a non-negative integer offset, got ${String(v)}`, vhost);
     return { kind: 'offset', offset: n };
   }
   if (typeof v === 'string') {
@@ -194,5 +195,6 @@ function parseStart(queue: string, v: unknown): StreamStart {
     queue,
     STREAM_OFFSET,
     `expected 'first', 'last', 'next', an offset, a timestamp or an interval such as '1h', got ${show(v)}`,
+    vhost,
   );
 }

@@ -559,7 +559,7 @@ export class Stream extends Queue {
   }
 
   override take(): Message | undefined {
-    throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.get not supported by stream queues queue '${this.name}' in vhost '/'`);
+    throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.get not supported by stream queues queue '${this.name}' in vhost '${this.vhost}'`);
   }
 
   /** The broker's delete: the segments go with the stream. */

@@ -117,6 +117,11 @@ export class QueueFile {
     this.walBytes = 0;
   }
 
+  /** A compact copy of the file as committed (outside any transaction). */
+  snapshotInto(path: string): void {
+    this.db.prepare('VACUUM INTO ?').run(path);
+  }
+
   rollback(): void {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }

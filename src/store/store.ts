@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
+import { VirtualHosts } from '../broker/vhosts.js';
 import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { Message } from '../broker/message.js';
@@ -15,6 +16,7 @@ import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, resolveBudgets, type StoreOptions } from './options.js';
+import type { ReplicationSink } from './replication.js';
 import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
@@ -47,6 +49,11 @@ interface PageIn {
   readonly worker: number;
   sent: boolean;
   readonly done: (err: Error | null, messages: Message[]) => void;
+}
+
+/** A file snapshot asked of a sync worker. */
+interface SnapshotAsk {
+  readonly done: (err: Error | null) => void;
 }
 
 /**
@@ -109,6 +116,10 @@ export class Store implements Persistence, Pager {
   readonly streams: StreamFiles;
   /** What the workers found when they opened their files. */
   private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  /** A cluster leader's replication (null alone): sees every change set and holds confirms. */
+  private replication: ReplicationSink | null = null;
+  private readonly snapshots = new Map<number, SnapshotAsk>();
+  private nextSnapshot = 1;
 
   private constructor(options: StoreOptions, log: Logger) {
     this.options = options;
@@ -116,7 +127,10 @@ export class Store implements Persistence, Pager {
     this.log = log;
     this.hashShards = options.syncWorkers;
     this.budget = new MemoryBudget(options.queueMemoryBudget, options.totalQueueMemoryBudget);
-    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => this.pool.post(w, b));
+    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => {
+      this.replication?.posted(b);
+      this.pool.post(w, b);
+    });
     this.allShards.push(this.topology);
     this.streams = new StreamFiles({
       dataDir: this.dataDir,
@@ -193,7 +207,10 @@ export class Store implements Persistence, Pager {
         });
       }
       for (const id of shardIds) {
-        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => this.pool.post(w, part, transfer));
+        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => {
+          this.replication?.posted(part);
+          this.pool.post(w, part, transfer);
+        });
         this.messageShards[id] = s;
         this.allShards.push(s);
       }
@@ -210,10 +227,12 @@ export class Store implements Persistence, Pager {
    * Rebuilds the broker from the store — topology, then every queue's messages in order — and
    * starts checkpointing. Call once, before the listener accepts connections.
    */
-  async restore(broker: Broker): Promise<RestoreSummary> {
+  /** Restores into one broker (the vhost `/`) or every vhost of a daemon, made as the rows name them. */
+  async restore(target: Broker | VirtualHosts): Promise<RestoreSummary> {
+    const broker = target instanceof VirtualHosts ? target.defaultVhost : target;
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this.restoreSource(), broker, this.log);
+    const summary = await restoreStore(this.restoreSource(), target, this.log);
     this.restoreSummary = summary;
     return summary;
   }
@@ -248,6 +267,39 @@ export class Store implements Persistence, Pager {
       startRecording: () => this.startRecording(),
       pageInsSettled: () => this.pageInsSettled(),
     };
+  }
+
+  // ---- replication (a cluster leader's hook; see src/cluster) ----
+
+  /** Hands every committed change set to `sink` from now on, and holds confirms on it. Set before {@link restore}. */
+  setReplication(sink: ReplicationSink | null): void {
+    this.replication = sink;
+  }
+
+  /** The sink lets more confirms go (followers acknowledged, or it refuses them all from now on). */
+  replicationAdvanced(): void {
+    this.settle();
+  }
+
+  /** The files' shard numbers: TOPOLOGY_SHARD, then each queue file's. */
+  shardIds(): number[] {
+    return this.allShards.map((s) => s.id);
+  }
+
+  /**
+   * Copies one file, as committed, to `path` (SQLite's VACUUM INTO, run by the file's own
+   * worker between its transactions). `done` runs on the loop at the moment the copy is taken:
+   * every commit of that file reported before it is in the copy, every one after is not.
+   */
+  snapshot(shard: number, path: string, done: (err: Error | null) => void): void {
+    const s = this.allShards.find((x) => x.id === shard);
+    if (s === undefined || this.closed || !this.pool.ready(s.worker)) {
+      done(new StoreError('ERR_STORE_CLOSED', `cannot snapshot shard ${shard} now`));
+      return;
+    }
+    const req = this.nextSnapshot++;
+    this.snapshots.set(req, { done });
+    this.pool.post(s.worker, { t: 'snapshot', req, shard, path });
   }
 
   /** Once the topology is back: from now on the broker's changes are recorded. */
@@ -341,6 +393,10 @@ export class Store implements Persistence, Pager {
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
         for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
         this.streams.workerLost(w, err);
+        for (const [req, ask] of this.snapshots) {
+          this.snapshots.delete(req);
+          ask.done(err);
+        }
         this.restoreHandler?.(w, { t: 'read-failed', error: { code: err.code, message: err.message } });
       },
       restored: (w) => {
@@ -365,6 +421,12 @@ export class Store implements Persistence, Pager {
       case 'page-failed':
         this.onPaged(m);
         return;
+      case 'snapshotted': {
+        const ask = this.snapshots.get(m.req);
+        this.snapshots.delete(m.req);
+        ask?.done(m.error === null ? null : fromErrorData(m.error));
+        return;
+      }
       default:
         this.restoreHandler?.(w, m);
     }
@@ -377,18 +439,18 @@ export class Store implements Persistence, Pager {
   // ---- Persistence: called by the broker on the event loop ----
 
   exchangeDeclared(x: Exchange): void {
-    this.recordTopology({ op: 'exchange', name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
+    this.recordTopology({ op: 'exchange', vhost: x.vhost, name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
   }
 
   exchangeDeleted(x: Exchange): void {
-    this.recordTopology({ op: 'exchange-delete', name: x.name });
+    this.recordTopology({ op: 'exchange-delete', vhost: x.vhost, name: x.name });
   }
 
   queueDeclared(q: Queue): void {
     if (!this.recording) return;
     const ref: QueueRef = { queue: q, qid: this.nextQid++, shard: hashName(q.name) % this.hashShards, dropped: false };
     this.refs.set(q, ref);
-    this.recordTopology({ op: 'queue', name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
+    this.recordTopology({ op: 'queue', vhost: q.vhost, name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
   }
 
   queueDeleted(q: Queue): void {
@@ -398,22 +460,22 @@ export class Store implements Persistence, Pager {
     this.refs.delete(q);
     ref.dropped = true;
     this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.discard(ref));
-    this.topology.record(++this.seq, { op: 'queue-delete', name: q.name, qid: ref.qid }, ref);
+    this.topology.record(++this.seq, { op: 'queue-delete', vhost: q.vhost, name: q.name, qid: ref.qid }, ref);
   }
 
   bindingAdded(x: Exchange, q: Queue, routingKey: string, args: Record<string, unknown>): void {
-    this.recordTopology({ op: 'bind', exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
+    this.recordTopology({ op: 'bind', vhost: x.vhost, exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
   }
 
   bindingRemoved(x: Exchange, q: Queue, routingKey: string): void {
     if (!this.recording) return;
     const keep: string[] = [];
     for (const b of x.bindings()) if (b.queue === q.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
-    this.recordTopology({ op: 'unbind', exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
+    this.recordTopology({ op: 'unbind', vhost: x.vhost, exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
   }
 
   exchangeBindingAdded(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void {
-    this.recordTopology({ op: 'xbind', source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
+    this.recordTopology({ op: 'xbind', vhost: source.vhost, source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
   }
 
   exchangeBindingRemoved(source: Exchange, destination: Exchange, routingKey: string): void {
@@ -422,7 +484,7 @@ export class Store implements Persistence, Pager {
     for (const b of source.exchangeBindings()) {
       if (b.destination === destination.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
     }
-    this.recordTopology({ op: 'xunbind', source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
+    this.recordTopology({ op: 'xunbind', vhost: source.vhost, source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
   }
 
   /**
@@ -476,7 +538,7 @@ export class Store implements Persistence, Pager {
       done(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
       return;
     }
-    if (this.durableSeq() >= this.seq) {
+    if (this.confirmableSeq() >= this.seq) {
       done(null);
       return;
     }
@@ -522,6 +584,12 @@ export class Store implements Persistence, Pager {
     return first === Infinity ? this.seq : first - 1;
   }
 
+  /** Confirms up to here may go: committed here, and replicated as far as the cluster asks. */
+  private confirmableSeq(): number {
+    const durable = this.durableSeq();
+    return this.replication === null ? durable : Math.min(durable, this.replication.confirmable());
+  }
+
   /** Runs a checkpoint soon (next loop turn), letting the current turn's changes join it. */
   private kick(): void {
     if (this.kickScheduled || this.closed) return;
@@ -564,8 +632,10 @@ export class Store implements Persistence, Pager {
 
   private onCommitted(s: Shard<Delta>, batch: number): void {
     const failures = s.failures;
+    const durableBefore = this.replication === null ? 0 : this.durableSeq();
     const delta = s.committed(batch);
     if (delta === null) return;
+    this.replication?.committed(s.id, batch, durableBefore);
     if (delta instanceof MessageDelta) {
       this.written.messages += delta.inserts.size;
       this.written.updates += delta.updates.size;
@@ -608,7 +678,7 @@ export class Store implements Persistence, Pager {
 
   /** Releases every confirm whose changes are all committed. */
   private settle(): void {
-    const durable = this.durableSeq();
+    const durable = this.confirmableSeq();
     for (let w = this.waiters.peek(); w !== undefined && w.seq <= durable; w = this.waiters.peek()) {
       this.waiters.shift();
       w.done(null);
@@ -685,6 +755,12 @@ export class Store implements Persistence, Pager {
       return;
     }
     if (this.interval !== null) clearInterval(this.interval);
+    if (this.replication !== null) {
+      // Confirms still waiting were never replicated: they fail rather than go out. Clients are
+      // gone by now, so the last checkpoint is this node's own, whatever followers acknowledge.
+      this.abandon(new StoreError('ERR_STORE_CLOSED', 'not replicated to the in-sync followers'));
+      this.replication = null;
+    }
     let failure: Error | null = null;
     // A committed queue deletion records the drop of its rows only then: one more round writes it.
     for (let round = 0; this.recording && failure === null && round < 3; round++) {

@@ -23,6 +23,8 @@ const queueFiles = new Map<number, QueueFile>();
 const openBatch = new Map<number, number>();
 /** Per shard: whether the open transaction is one fault injection picked to fail. */
 const doomed = new Map<number, boolean>();
+/** Per shard: snapshots asked for while a transaction was open, taken once it ends. */
+const deferredSnapshots = new Map<number, { req: number; path: string }[]>();
 /** Write transactions started, for fault injection. */
 const transactions = { all: 0, topology: 0, queues: 0 };
 
@@ -89,13 +91,48 @@ function writeMessages(m: MessagesPart): void {
       openBatch.delete(m.shard);
       file.commit();
       post({ t: 'committed', shard: m.shard, batch: m.batch });
+      takeDeferredSnapshots(m.shard);
       setImmediate(() => walCheckpoint(file));
     }
   } catch (err) {
     file.rollback();
     openBatch.delete(m.shard);
     post({ t: 'failed', shard: m.shard, batch: m.batch, error: writeError(err, file.file) });
+    takeDeferredSnapshots(m.shard);
   }
+}
+
+/**
+ * A snapshot of one file as committed (VACUUM INTO). Replies come in order, so the main thread
+ * knows exactly which commits the copy holds: those it heard of before this reply.
+ */
+function snapshot(req: number, shard: number, path: string): void {
+  const q = shard === TOPOLOGY_SHARD ? null : queueFiles.get(shard);
+  if (q !== null && q !== undefined && q.inTransaction) {
+    const list = deferredSnapshots.get(shard) ?? [];
+    list.push({ req, path });
+    deferredSnapshots.set(shard, list);
+    return;
+  }
+  try {
+    if (shard === TOPOLOGY_SHARD) {
+      if (topology === null) throw new StoreError('ERR_STORE_WORKER', 'this worker does not own the topology file');
+      topology.snapshotInto(path);
+    } else {
+      if (q === undefined || q === null) throw new StoreError('ERR_STORE_WORKER', `shard ${shard} is not owned by this worker`);
+      q.snapshotInto(path);
+    }
+    post({ t: 'snapshotted', req, error: null });
+  } catch (err) {
+    post({ t: 'snapshotted', req, error: toErrorData(err, 'ERR_STORE_WRITE') });
+  }
+}
+
+function takeDeferredSnapshots(shard: number): void {
+  const list = deferredSnapshots.get(shard);
+  if (list === undefined) return;
+  deferredSnapshots.delete(shard);
+  for (const s of list) snapshot(s.req, shard, s.path);
 }
 
 /** After the reply: a failed WAL copy loses nothing (the WAL holds it) and is tried again later. */
@@ -230,6 +267,9 @@ port.on('message', (m: ToWorker) => {
     case 'stream-drop':
     case 'stream-delete':
       streamOp(m);
+      return;
+    case 'snapshot':
+      snapshot(m.req, m.shard, m.path);
       return;
     case 'close':
       for (const q of queueFiles.values()) q.rollback();

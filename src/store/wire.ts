@@ -100,21 +100,21 @@ export interface QueueCount {
   maxId: number;
 }
 
-/** One topology change, as the topology file applies it (arguments as canonical JSON). */
+/** One topology change, as the topology file applies it (arguments as canonical JSON), in the vhost it names. */
 export type TopologyOp =
-  | { op: 'exchange'; name: string; type: string; autoDelete: boolean; internal: boolean; arguments: string }
-  | { op: 'exchange-delete'; name: string }
-  | { op: 'queue'; name: string; qid: number; shard: number; autoDelete: boolean; arguments: string }
-  | { op: 'queue-delete'; name: string; qid: number }
-  | { op: 'bind'; exchange: string; queue: string; routingKey: string; arguments: string }
+  | { op: 'exchange'; vhost: string; name: string; type: string; autoDelete: boolean; internal: boolean; arguments: string }
+  | { op: 'exchange-delete'; vhost: string; name: string }
+  | { op: 'queue'; vhost: string; name: string; qid: number; shard: number; autoDelete: boolean; arguments: string }
+  | { op: 'queue-delete'; vhost: string; name: string; qid: number }
+  | { op: 'bind'; vhost: string; exchange: string; queue: string; routingKey: string; arguments: string }
   /**
    * Removes the bindings exchange → queue with this key except those whose arguments are in
    * `keep` (the ones still bound): whether arguments tell bindings apart is the exchange type's
    * business, so the store states the outcome instead of guessing the identity.
    */
-  | { op: 'unbind'; exchange: string; queue: string; routingKey: string; keep: string }
-  | { op: 'xbind'; source: string; destination: string; routingKey: string; arguments: string }
-  | { op: 'xunbind'; source: string; destination: string; routingKey: string; keep: string }
+  | { op: 'unbind'; vhost: string; exchange: string; queue: string; routingKey: string; keep: string }
+  | { op: 'xbind'; vhost: string; source: string; destination: string; routingKey: string; arguments: string }
+  | { op: 'xunbind'; vhost: string; source: string; destination: string; routingKey: string; keep: string }
   /** A run-time setting (a user, …) created or replaced: `value` is its JSON. */
   | { op: 'setting'; kind: string; key: string; value: string }
   | { op: 'setting-delete'; kind: string; key: string };
@@ -128,6 +128,7 @@ export interface TopologyBatch {
 
 /** Rows of the topology file, as read back on restore. */
 export interface StoredExchange {
+  vhost: string;
   name: string;
   type: string;
   autoDelete: boolean;
@@ -136,6 +137,7 @@ export interface StoredExchange {
 }
 
 export interface StoredQueue {
+  vhost: string;
   name: string;
   qid: number;
   shard: number;
@@ -144,6 +146,7 @@ export interface StoredQueue {
 }
 
 export interface StoredBinding {
+  vhost: string;
   exchange: string;
   queue: string;
   routingKey: string;
@@ -151,6 +154,7 @@ export interface StoredBinding {
 }
 
 export interface StoredExchangeBinding {
+  vhost: string;
   source: string;
   destination: string;
   routingKey: string;
@@ -195,6 +199,8 @@ export type ToWorker =
   | { t: 'stream-scan'; req: number; dir: string }
   | { t: 'stream-drop'; dir: string; bases: number[] }
   | { t: 'stream-delete'; dir: string }
+  /** Copies one file as committed to `path` (between transactions), for a follower's catch-up. */
+  | { t: 'snapshot'; req: number; shard: number; path: string }
   | { t: 'close' };
 
 /** Sync worker → main thread. */
@@ -212,6 +218,7 @@ export type FromWorker =
   | { t: 'stream-chunk'; req: number; chunk: Uint8Array }
   | { t: 'stream-scanned'; req: number; segments: SegmentInfo[] }
   | { t: 'stream-failed'; req: number; error: StoreErrorData }
+  | { t: 'snapshotted'; req: number; error: StoreErrorData | null }
   | { t: 'closed' };
 
 /** What a worker found in one of its queue files when it opened it. */

@@ -107,7 +107,67 @@ describe('openStoreFile', () => {
     const t = new TopologyFile(db, file);
     t.apply([{ op: 'setting', kind: 'user', key: 'alice', value: '{"tags":[]}' }, { op: 'setting', kind: 'user', key: 'bob', value: '{}' }, { op: 'setting-delete', kind: 'user', key: 'bob' }], null);
     const read = t.read();
-    expect([read.exchanges.map((x) => x.name), read.settings]).toEqual([['ex'], [{ kind: 'user', key: 'alice', value: '{"tags":[]}' }]]);
+    expect([read.exchanges.map((x) => x.name), read.settings]).toEqual([['ex'], [{ kind: 'user', key: 'alice', value: '{"tags":[]}' }, DEFAULT_VHOST_ROW]]);
+    t.close();
+  });
+
+  it('migrates a version-2 topology file into the vhost /: every row, policies keyed by vhost, the default vhost recorded', () => {
+    const file = nextFile();
+    const old = new Database(file);
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE exchanges (name TEXT PRIMARY KEY, type TEXT NOT NULL, auto_delete INTEGER NOT NULL, internal INTEGER NOT NULL, arguments TEXT NOT NULL);
+      CREATE TABLE queues (name TEXT PRIMARY KEY, qid INTEGER NOT NULL UNIQUE, shard INTEGER NOT NULL, auto_delete INTEGER NOT NULL, arguments TEXT NOT NULL);
+      CREATE TABLE bindings (exchange TEXT NOT NULL, queue TEXT NOT NULL, routing_key TEXT NOT NULL, arguments TEXT NOT NULL, PRIMARY KEY (exchange, queue, routing_key, arguments));
+      CREATE INDEX bindings_by_queue ON bindings (queue);
+      CREATE TABLE exchange_bindings (source TEXT NOT NULL, destination TEXT NOT NULL, routing_key TEXT NOT NULL, arguments TEXT NOT NULL, PRIMARY KEY (source, destination, routing_key, arguments));
+      CREATE INDEX exchange_bindings_by_destination ON exchange_bindings (destination);
+      CREATE TABLE settings (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
+      INSERT INTO meta VALUES ('kind', 'topology');
+      INSERT INTO exchanges VALUES ('ex', 'topic', 0, 0, '{}'), ('ex2', 'fanout', 1, 1, '{"alternate-exchange":"ex"}');
+      INSERT INTO queues VALUES ('q', 7, 2, 0, '{"x-max-length":5}');
+      INSERT INTO bindings VALUES ('ex', 'q', 'a.*', '{}');
+      INSERT INTO exchange_bindings VALUES ('ex2', 'ex', '', '{}');
+      INSERT INTO settings VALUES ('user', 'alice', '{}'), ('permission', '/' || char(0) || 'alice', '{}'), ('policy', 'ttl', '{"pattern":".*"}'), ('operator-policy', 'cap', '{}');`);
+    old.pragma(`application_id = ${APPLICATION_ID}`);
+    old.pragma('user_version = 2');
+    old.close();
+    const { db, created } = openStoreFile(file, 'topology', 'NORMAL');
+    expect([created, db.pragma('user_version', { simple: true })]).toEqual([false, 3]);
+    const t = new TopologyFile(db, file);
+    expect(t.read()).toEqual({
+      settings: [
+        { kind: 'operator-policy', key: '/\u0000cap', value: '{}' },
+        { kind: 'permission', key: '/\u0000alice', value: '{}' },
+        { kind: 'policy', key: '/\u0000ttl', value: '{"pattern":".*"}' },
+        { kind: 'user', key: 'alice', value: '{}' },
+        DEFAULT_VHOST_ROW,
+      ],
+      exchanges: [
+        { vhost: '/', name: 'ex', type: 'topic', autoDelete: false, internal: false, arguments: '{}' },
+        { vhost: '/', name: 'ex2', type: 'fanout', autoDelete: true, internal: true, arguments: '{"alternate-exchange":"ex"}' },
+      ],
+      queues: [{ vhost: '/', name: 'q', qid: 7, shard: 2, autoDelete: false, arguments: '{"x-max-length":5}' }],
+      bindings: [{ vhost: '/', exchange: 'ex', queue: 'q', routingKey: 'a.*', arguments: '{}' }],
+      exchangeBindings: [{ vhost: '/', source: 'ex2', destination: 'ex', routingKey: '', arguments: '{}' }],
+    });
+    // The same names in another vhost are other rows; deleting one vhost's leaves the other's.
+    t.apply(
+      [
+        { op: 'exchange', vhost: 'b', name: 'ex', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
+        { op: 'queue', vhost: 'b', name: 'q', qid: 8, shard: 0, autoDelete: false, arguments: '{}' },
+        { op: 'bind', vhost: 'b', exchange: 'ex', queue: 'q', routingKey: 'k', arguments: '{}' },
+        { op: 'queue-delete', vhost: '/', name: 'q', qid: 7 },
+        { op: 'exchange-delete', vhost: '/', name: 'ex' },
+      ],
+      null,
+    );
+    const after = t.read();
+    expect([after.exchanges.map((x) => `${x.vhost} ${x.name} ${x.type}`), after.queues.map((q) => `${q.vhost} ${q.name}`), after.bindings, after.exchangeBindings]).toEqual([
+      ['/ ex2 fanout', 'b ex direct'],
+      ['b q'],
+      [{ vhost: 'b', exchange: 'ex', queue: 'q', routingKey: 'k', arguments: '{}' }],
+      [],
+    ]);
     t.close();
   });
 
@@ -183,30 +243,33 @@ describe('QueueFile', () => {
   });
 });
 
+/** Every topology file has the default vhost (schema version 3 on). */
+const DEFAULT_VHOST_ROW = { kind: 'vhost', key: '/', value: '{"description":"Default virtual host","tags":[]}' };
+
 describe('TopologyFile', () => {
   it('applies ops in order; deletes take their bindings along', () => {
     const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
     t.apply(
       [
-        { op: 'exchange', name: 'a', type: 'direct', autoDelete: false, internal: true, arguments: '{}' },
-        { op: 'exchange', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' },
-        { op: 'queue', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
-        { op: 'bind', exchange: 'a', queue: 'q', routingKey: 'k', arguments: '{}' },
-        { op: 'xbind', source: 'b', destination: 'a', routingKey: '', arguments: '{}' },
-        { op: 'queue-delete', name: 'q', qid: 1 },
-        { op: 'queue', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' },
-        { op: 'bind', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' },
+        { op: 'exchange', vhost: '/', name: 'a', type: 'direct', autoDelete: false, internal: true, arguments: '{}' },
+        { op: 'exchange', vhost: '/', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' },
+        { op: 'queue', vhost: '/', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
+        { op: 'bind', vhost: '/', exchange: 'a', queue: 'q', routingKey: 'k', arguments: '{}' },
+        { op: 'xbind', vhost: '/', source: 'b', destination: 'a', routingKey: '', arguments: '{}' },
+        { op: 'queue-delete', vhost: '/', name: 'q', qid: 1 },
+        { op: 'queue', vhost: '/', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' },
+        { op: 'bind', vhost: '/', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' },
         // A stale delete of the first incarnation must not remove the second.
-        { op: 'queue-delete', name: 'q', qid: 1 },
-        { op: 'exchange-delete', name: 'a' },
+        { op: 'queue-delete', vhost: '/', name: 'q', qid: 1 },
+        { op: 'exchange-delete', vhost: '/', name: 'a' },
       ],
       null,
     );
     expect(t.read()).toEqual({
-      settings: [],
-      exchanges: [{ name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' }],
-      queues: [{ name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' }],
-      bindings: [{ exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' }],
+      settings: [DEFAULT_VHOST_ROW],
+      exchanges: [{ vhost: '/', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' }],
+      queues: [{ vhost: '/', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' }],
+      bindings: [{ vhost: '/', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' }],
       exchangeBindings: [],
     });
     t.close();
@@ -218,9 +281,9 @@ describe('TopologyFile', () => {
     const two = encodeArgs({ 'x-match': 'any', b: 2 });
     t.apply(
       [
-        { op: 'bind', exchange: 'h', queue: 'q', routingKey: '', arguments: one },
-        { op: 'bind', exchange: 'h', queue: 'q', routingKey: '', arguments: two },
-        { op: 'unbind', exchange: 'h', queue: 'q', routingKey: '', keep: JSON.stringify([two]) },
+        { op: 'bind', vhost: '/', exchange: 'h', queue: 'q', routingKey: '', arguments: one },
+        { op: 'bind', vhost: '/', exchange: 'h', queue: 'q', routingKey: '', arguments: two },
+        { op: 'unbind', vhost: '/', exchange: 'h', queue: 'q', routingKey: '', keep: JSON.stringify([two]) },
       ],
       null,
     );
@@ -231,15 +294,15 @@ describe('TopologyFile', () => {
   it('a failure midway leaves none of the checkpoint applied', () => {
     const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
     const ops = [
-      { op: 'exchange', name: 'a', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
-      { op: 'queue', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
+      { op: 'exchange', vhost: '/', name: 'a', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
+      { op: 'queue', vhost: '/', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
     ] as const;
     expect(() =>
       t.apply([...ops], () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(t.read()).toEqual({ settings: [], exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
+    expect(t.read()).toEqual({ settings: [DEFAULT_VHOST_ROW], exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
     t.close();
   });
 });
