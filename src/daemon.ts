@@ -5,9 +5,8 @@ import { authenticatorOf } from './config/authenticator.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import type { Authenticator } from './server/auth.js';
-import { daemonHost } from './server/http/daemon-host.js';
 import type { Clock } from './broker/clock.js';
-import { HttpListener } from './server/http/listener.js';
+import type { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
 import { AmqpFrontEnd } from './server/amqp/front-end.js';
 import { NativeFrontEnd } from './server/native/front-end.js';
@@ -17,10 +16,8 @@ import type { StoreOptions } from './store/options.js';
 import type { ReplicationSink } from './store/replication.js';
 import type { ClusterStatus } from '../protocol/index.js';
 import { Store } from './store/store.js';
-import { WsEndpoint } from './server/websocket/endpoint.js';
-import { nativeFrontEnd } from './server/websocket/front-ends.js';
-import { WS_PATH, WsListener } from './server/websocket/listener.js';
-import { parseAllowedOrigins } from './server/websocket/options.js';
+import type { WsEndpoint } from './server/websocket/endpoint.js';
+import type { WsListener } from './server/websocket/listener.js';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { PeerInfo } from './server/peer.js';
 import { LoginThrottle } from './server/login-throttle.js';
@@ -30,6 +27,27 @@ import { Limits } from './server/limits.js';
 import { Policies } from './server/policies.js';
 import { Permissions } from './server/permissions.js';
 import { UserDirectory } from './server/users.js';
+
+/** The HTTP and WebSocket listeners' modules, imported once the native and AMQP ports are bound. */
+async function loadWebModules() {
+  const [host, listener, endpoint, frontEnds, wsListener, wsOptions] = await Promise.all([
+    import('./server/http/daemon-host.js'),
+    import('./server/http/listener.js'),
+    import('./server/websocket/endpoint.js'),
+    import('./server/websocket/front-ends.js'),
+    import('./server/websocket/listener.js'),
+    import('./server/websocket/options.js'),
+  ]);
+  return {
+    daemonHost: host.daemonHost,
+    HttpListener: listener.HttpListener,
+    WsEndpoint: endpoint.WsEndpoint,
+    nativeFrontEnd: frontEnds.nativeFrontEnd,
+    WS_PATH: wsListener.WS_PATH,
+    WsListener: wsListener.WsListener,
+    parseAllowedOrigins: wsOptions.parseAllowedOrigins,
+  };
+}
 
 /** What a daemon needs besides its {@link Config}. */
 export interface DaemonRuntime {
@@ -168,6 +186,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   let http: HttpListener | null = null;
   let ws: WsEndpoint | null = null;
   let wsListener: WsListener | null = null;
+  let wsPath = '';
   const tlsServers: TlsServer[] = [];
   let tlsAddr: { host: string; port: number } | null = null;
   let amqpsAddr: { host: string; port: number } | null = null;
@@ -211,8 +230,11 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     if (credentials !== null && amqp !== null) {
       amqpsAddr = await tlsPort('amqp/ssl', (s, peer) => amqp.accept(s, peer), config.tls.amqpsPort, config.tls.host === '' ? config.amqp.host : config.tls.host);
     }
-    if (config.http.enabled) {
-      const host = daemonHost({
+    // Loaded only now (fastify and ws take a few hundred ms): the native and AMQP ports accept
+    // connections, held until the restore is done, while they load.
+    const web = config.http.enabled || config.ws.enabled ? await loadWebModules() : null;
+    if (web !== null && config.http.enabled) {
+      const host = web.daemonHost({
         broker,
         vhosts,
         vhostDirectory,
@@ -233,21 +255,22 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         websockets: () => ws?.stats() ?? null,
         ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
       });
-      http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
+      http = await web.HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;
       if (bound !== null) registry.addListener({ protocol: http.tls ? 'https' : 'http', host: bound.address, port: bound.port });
     }
-    if (config.ws.enabled && (http !== null || config.ws.port >= 0)) {
+    if (web !== null && config.ws.enabled && (http !== null || config.ws.port >= 0)) {
       // No message larger than the largest frame any subprotocol on it may send; each front end checks its own frame max.
       const maxPayload = Math.max(config.frameMax, amqp?.frameMax ?? 0);
-      ws = new WsEndpoint({ ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) }, maxPayload, log.child({ listener: 'ws' }));
-      ws.register('skiff', nativeFrontEnd(native));
+      ws = new web.WsEndpoint({ ...config.ws, allowedOrigins: web.parseAllowedOrigins(config.ws.allowedOrigins) }, maxPayload, log.child({ listener: 'ws' }));
+      ws.register('skiff', web.nativeFrontEnd(native));
       // AMQP 0-9-1 over WebSocket, as LavinMQ: subprotocol amqp, or none (@cloudamqp/amqp-client offers none).
       if (amqp !== null) ws.register('amqp', (stream) => amqp.accept(stream, stream.peer), { whenNoneOffered: true });
       // Mounted and bound now, like the other listeners (wss:// when the HTTP listener has TLS); upgrades get 503 until it serves, after the restore.
-      http?.onUpgrade(WS_PATH, ws.upgrade);
+      http?.onUpgrade(web.WS_PATH, ws.upgrade);
       if (config.ws.port >= 0) {
-        wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
+        wsListener = await web.WsListener.start(ws, config.ws.host, config.ws.port);
+        wsPath = web.WS_PATH;
         const bound = wsListener.address;
         if (bound !== null) registry.addListener({ protocol: 'ws', host: bound.address, port: bound.port });
       }
@@ -284,7 +307,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
-  if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
+  if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: wsPath }, 'ws listening');
   if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
   if (amqpsAddr !== null) log.info(amqpsAddr, 'amqps listening');
   const clear = (what: string, host: string): void => {

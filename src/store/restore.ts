@@ -34,7 +34,7 @@ export interface RestoreSource {
    * expires while being paged in is deleted for good).
    */
   startRecording(): void;
-  /** Resolves once no page-in is in flight (every queue's first page has landed). */
+  /** Resolves once the page-ins under way have landed (every queue's first page), not the read-ahead after them. */
   pageInsSettled(): Promise<void>;
 }
 

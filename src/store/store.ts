@@ -90,8 +90,8 @@ export class Store implements Persistence, Pager {
   private nextPageIn = 1;
   private pageInsDone = 0;
   private pagedInMessages = 0;
-  /** Resolved when no page-in is in flight (restore waits for every queue's first one). */
-  private pageInsIdle: (() => void) | null = null;
+  /** Restore waits for every queue's first page-in: resolved once those up to `upTo` have landed. */
+  private pageInsIdle: { upTo: number; resolve: () => void } | null = null;
   private restoreSummary: RestoreSummary | null = null;
   private pendingBytes = 0;
   private alarm = false;
@@ -309,10 +309,13 @@ export class Store implements Persistence, Pager {
     this.interval.unref();
   }
 
-  /** Resolves once no page-in is in flight. */
+  /**
+   * Resolves once the page-ins under way now have landed (each queue's first page, at restore),
+   * not the read-ahead they start: that goes on while clients are served.
+   */
   private pageInsSettled(): Promise<void> {
     if (this.pageIns.size === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.pageInsIdle = resolve));
+    return new Promise((resolve) => (this.pageInsIdle = { upTo: this.nextPageIn - 1, resolve }));
   }
 
   // ---- Pager: called by durable queues on the event loop ----
@@ -354,10 +357,11 @@ export class Store implements Persistence, Pager {
         p.done(null, messages);
       }
     } finally {
-      if (this.pageIns.size === 0 && this.pageInsIdle !== null) {
-        const idle = this.pageInsIdle;
+      const idle = this.pageInsIdle;
+      // Requests are numbered in order and the map keeps that order: its first is the oldest.
+      if (idle !== null && !((this.pageIns.keys().next().value ?? Infinity) <= idle.upTo)) {
         this.pageInsIdle = null;
-        idle();
+        idle.resolve();
       }
     }
   }

@@ -171,12 +171,15 @@ function readCounts(live: number[]): void {
   }
 }
 
-/** Read-only connections to queue files other workers own, opened at their first page-in. */
+/**
+ * Read-only connections for page-ins, one per queue file, opened at its first page-in — to the
+ * files this worker owns too: a page-in never runs on a writing connection, where it would see
+ * the rows of a checkpoint whose parts are still arriving. In WAL mode a reader sees the last
+ * commit, whoever is writing the next.
+ */
 const readers = new Map<number, PageReader>();
 
 function readerOf(shard: number): PageReader {
-  const own = queueFiles.get(shard);
-  if (own !== undefined) return own.reader;
   let r = readers.get(shard);
   if (r === undefined) {
     const db = new Database(storeFilePath(setup.dataDir, 'queues', shard), { readonly: true, fileMustExist: true, timeout: 1000 });
@@ -187,9 +190,9 @@ function readerOf(shard: number): PageReader {
 }
 
 /**
- * A page-in. Only committed messages are ever paged out, so any connection that reads after
- * their commit finds them: the owner's between its checkpoints, or another worker's read-only
- * one while the owner writes (the store sends page-ins to the next worker when it has several).
+ * A page-in. Only committed messages are ever paged out, so a connection that reads after their
+ * commit finds them (the store sends page-ins to another worker than the owner when it has
+ * several, so reads and writes of one file run in parallel).
  */
 function readPage(r: PageRequest): void {
   const file = storeFilePath(setup.dataDir, 'queues', r.shard);

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeArgs, encodeArgs } from '../../src/store/args-json.js';
 import { checkStoreOptions, DEFAULT_STORE_OPTIONS, failWritesFromEnv } from '../../src/store/options.js';
-import { QueueFile } from '../../src/store/queue-file.js';
+import { PageReader, QueueFile } from '../../src/store/queue-file.js';
 import { RowColumns } from '../../src/store/row-columns.js';
 import { APPLICATION_ID, openStoreFile, queueFileName, schemaVersion, shardOfFile } from '../../src/store/schema.js';
 import { TopologyFile } from '../../src/store/topology-file.js';
@@ -37,9 +37,20 @@ function write(f: QueueFile, p: MessagesPart): void {
   f.commit();
 }
 
+/** Page-ins read on a connection of their own, as the sync workers do. */
+const readers = new WeakMap<QueueFile, PageReader>();
+
+function openQueueFile(): QueueFile {
+  const file = nextFile();
+  const f = new QueueFile(openStoreFile(file, 'queues', 'NORMAL').db, 0, file);
+  readers.set(f, new PageReader(new Database(file, { readonly: true }), 0));
+  return f;
+}
+
 /** Every stored row of the given queues, by paging each in whole. */
 function readChunks(f: QueueFile, qids: number[]): Float64Array[] {
-  return qids.map((qid) => f.reader.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
+  const reader = readers.get(f) as PageReader;
+  return qids.map((qid) => reader.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
 }
 
 function readIds(f: QueueFile, qids = [1, 2, 7]): [number, number][] {
@@ -184,7 +195,7 @@ describe('openStoreFile', () => {
 
 describe('QueueFile', () => {
   it('writes a batch far above the statement-variable limit in one transaction', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     const ids = Array.from({ length: 5000 }, (_, i) => i + 1);
     write(f, part(rowsOf(1, ids)));
     expect(f.summary()).toEqual({ messages: 5000, maxQid: 1 });
@@ -192,7 +203,7 @@ describe('QueueFile', () => {
   });
 
   it('a retried batch leaves the same rows (idempotent), updates and deletes by key', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     const p = part(rowsOf(1, [1, 2, 3]));
     write(f, p);
     write(f, part(rowsOf(1, [1, 2, 3])));
@@ -209,8 +220,28 @@ describe('QueueFile', () => {
     f.close();
   });
 
+  it('removals in rising id order go by range, around rows still held between them; a retry changes nothing', () => {
+    const f = openQueueFile();
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    write(f, part(rowsOf(1, ids)));
+    write(f, part(rowsOf(2, ids)));
+    // Queue 1 removes all but 10 and 20 (still held), in id order: one run, three stretches.
+    const del = ids.filter((id) => id !== 10 && id !== 20).flatMap((id) => [1, id, 0, `body-${id}`.length]);
+    const removals = part(new RowColumns(), { del: Float64Array.from(del) });
+    write(f, removals);
+    const after = readIds(f, [1, 2]);
+    write(f, part(new RowColumns(), { del: Float64Array.from(del) }));
+    expect(readIds(f, [1, 2])).toEqual(after);
+    expect(after).toEqual([[1, 10], [1, 20], ...ids.map((id) => [2, id])]);
+    expect(f.counts([1, 2]).counts).toEqual([
+      { qid: 1, priority: 0, messages: 2, bytes: 14, maxId: 40 },
+      { qid: 2, priority: 0, messages: 40, bytes: 40 * 6 + 31 * 1, maxId: 40 },
+    ]);
+    f.close();
+  });
+
   it('a failure midway rolls the whole transaction back', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     f.begin();
     expect(() =>
       f.apply(part(rowsOf(1, [1, 2])), () => {
@@ -223,7 +254,7 @@ describe('QueueFile', () => {
   });
 
   it('reads back in (queue, id) order and deletes orphans of queues the topology lost', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     write(f, part(rowsOf(2, [9, 3])));
     write(f, part(rowsOf(1, [5, 4])));
     write(f, part(rowsOf(7, [1])));
