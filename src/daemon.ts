@@ -1,4 +1,5 @@
 import { Broker } from './broker/broker.js';
+import type { Clock } from './broker/clock.js';
 import { authenticatorOf } from './config/authenticator.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
@@ -33,6 +34,8 @@ export interface DaemonRuntime {
   readonly auth?: Authenticator;
   /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
   readonly memoryOnly?: boolean;
+  /** Test hook, not a config key: the broker's time (a ManualClock) for TTLs and delayed messages. */
+  readonly clock?: Clock;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
@@ -94,7 +97,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
       : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store, pager: store }),
+    ...(store !== null && { persistence: store, pager: store, delayStore: store }),
+    ...(runtime.clock !== undefined && { clock: runtime.clock }),
   });
   // Built before the store opens; each takes what the store restored before anyone is served.
   const users = new UserDirectory({

@@ -1,7 +1,9 @@
 import { ProtocolError, ReplyCode } from '../../protocol/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-letter.js';
+import { DelayedSchedule, ScheduledMessage, type DelayStore, type ReturnTarget, type ScheduleHost } from './delayed-schedule.js';
 import { DefaultExchange } from './exchange/default.js';
+import { DelayedExchange, delayOf } from './exchange/delayed.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
 import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
@@ -23,6 +25,8 @@ export interface BrokerOptions {
   clock?: Clock;
   /** Pages durable queues' backlogs to the store past their memory budget (the store); absent = all in memory. */
   pager?: Pager;
+  /** Keeps delayed exchanges' persistent messages (the store); absent = all in memory. */
+  delayStore?: DelayStore;
 }
 
 /** Told when a queue's paged messages cannot be read back, or fewer were stored than counted. */
@@ -41,6 +45,8 @@ export interface PublishResult {
   needsCommit: boolean;
   /** True when a full queue refused it (`x-overflow: reject-publish*`): its confirm is a nack. */
   rejected: boolean;
+  /** True when a delayed exchange holds it for later (not unroutable: `mandatory` waits for then). */
+  scheduled: boolean;
 }
 
 export interface BrokerStats {
@@ -65,7 +71,7 @@ const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: f
  * server drives it through {@link Session} and {@link Channel}, the store through the
  * {@link Persistence} it is given and the `restore*` methods.
  */
-export class Broker implements QueueHost {
+export class Broker implements QueueHost, ScheduleHost {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   /** Policies and operator policies; after changing them call {@link applyPolicies}. */
@@ -74,6 +80,7 @@ export class Broker implements QueueHost {
   readonly persistence: Persistence;
   readonly clock: Clock;
   readonly pager: Pager | null;
+  readonly delayStore: DelayStore | null;
   private readonly pageFailureListeners = new Set<PageFailureListener>();
   private readonly defaultExchange: DefaultExchange;
   /** Compact copies of messages parked in queues without consumers. */
@@ -101,6 +108,7 @@ export class Broker implements QueueHost {
     this.persistence = options.persistence ?? new NoPersistence();
     this.clock = options.clock ?? systemClock;
     this.pager = options.pager ?? null;
+    this.delayStore = options.delayStore ?? null;
     this.highWatermark = options.memoryHighWatermark ?? 0;
     this.lowWatermark = Math.floor(this.highWatermark * 0.8);
     this.defaultExchange = new DefaultExchange(this.queues);
@@ -137,7 +145,7 @@ export class Broker implements QueueHost {
     checkName('exchange', name);
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
-    parseExchangeArguments(name, options.arguments);
+    parseExchangeArguments(name, options.arguments, type);
     if (existing !== undefined) {
       inequivalent('exchange', name, 'type', type, existing.type);
       inequivalent('exchange', name, 'durable', options.durable, existing.durable);
@@ -157,7 +165,8 @@ export class Broker implements QueueHost {
   private addExchange(name: string, type: string, options: ExchangeOptions): Exchange {
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
-    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments));
+    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments, type));
+    if (x instanceof DelayedExchange) x.schedule = new DelayedSchedule(x, this, x.durable ? this.delayStore : null);
     if (!this.policies.empty) this.applyExchangePolicy(x);
     this.exchanges.set(name, x);
     return x;
@@ -185,6 +194,7 @@ export class Broker implements QueueHost {
       d.boundTo.delete(x);
     }
     this.exchanges.delete(x.name);
+    if (x instanceof DelayedExchange) x.schedule.clear();
     if (x.durable) this.persistence.exchangeDeleted(x);
     for (const source of [...x.boundTo]) {
       source.unbindDestination(x);
@@ -376,12 +386,17 @@ export class Broker implements QueueHost {
     persistent: boolean,
     priority: number,
     expiration: number,
+    returnTo: ReturnTarget | null = null,
   ): PublishResult {
     const x = this.exchanges.get(exchangeName);
     if (x === undefined) throw notFound('exchange', exchangeName);
     if (x.internal) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}'`);
     this.publishedTotal++;
     x.publishInTotal++;
+    if (x instanceof DelayedExchange) {
+      const delay = delayOf(content);
+      if (delay > 0) return this.schedule(x, delay, routingKey, content, persistent, priority, expiration, returnTo);
+    }
     const result = this.enqueueRouted(x, routingKey, content, persistent, priority, expiration, null);
     x.publishOutTotal += result.routed;
     if (result.routed === 0) this.unroutableTotal++;
@@ -430,7 +445,53 @@ export class Broker implements QueueHost {
       this.account(content.length + MESSAGE_OVERHEAD_BYTES);
       q.enqueue(m);
     }
-    return { routed, needsCommit, rejected };
+    return { routed, needsCommit, rejected, scheduled: false };
+  }
+
+  /**
+   * Holds a message in a delayed exchange until it is due. Its bytes are copied when they are a
+   * view into a larger buffer (a socket read), so a long wait pins nothing else.
+   */
+  private schedule(
+    x: DelayedExchange,
+    delay: number,
+    routingKey: string,
+    content: Buffer,
+    persistent: boolean,
+    priority: number,
+    expiration: number,
+    returnTo: ReturnTarget | null,
+  ): PublishResult {
+    if (content.byteLength !== content.buffer.byteLength) {
+      const own = Buffer.allocUnsafeSlow(content.length);
+      content.copy(own);
+      content = own;
+    }
+    const stored = persistent && x.durable && this.delayStore !== null;
+    const m = new ScheduledMessage(this.nextMessageId++, this.clock.now() + delay, routingKey, content, persistent, priority, expiration, stored, returnTo);
+    if (stored) (this.delayStore as DelayStore).scheduled(x, m);
+    x.schedule.add(m);
+    return { routed: 0, needsCommit: stored, rejected: false, scheduled: true };
+  }
+
+  /**
+   * @internal {@link ScheduleHost}: a delayed message is due. It is routed as a message published
+   * now would be through the underlying type (alternate exchange and exchange bindings
+   * included); if nothing takes it, its publisher gets it back when it asked for `mandatory` and
+   * its channel is still open, else it is dropped and counted as unroutable.
+   */
+  fireScheduled(x: DelayedExchange, m: ScheduledMessage): void {
+    const result = this.enqueueRouted(x, m.routingKey, m.content, m.persistent, m.priority, m.expiration, null);
+    x.publishOutTotal += result.routed;
+    if (result.routed !== 0) return;
+    this.unroutableTotal++;
+    x.unroutedTotal++;
+    m.returnTo?.returnScheduled(x.name, m.routingKey, m.content);
+  }
+
+  /** @internal {@link ScheduleHost} */
+  scheduledMemoryChanged(bytes: number): void {
+    this.account(bytes);
   }
 
   /**

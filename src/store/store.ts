@@ -3,6 +3,9 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
+import { ScheduledMessage, type DelayStore, type DelayedSchedule } from '../broker/delayed-schedule.js';
+import { DelayedExchange } from '../broker/exchange/delayed.js';
+import { DelayedDelta, DelayedShard, type DelayedRef } from './delayed-shard.js';
 import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { Message } from '../broker/message.js';
@@ -19,7 +22,7 @@ import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } f
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
-import { DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
+import { DELAYED_SHARD, SCH, SCHED_STRIDE, DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type DelayedCount, type ScheduledRows, type ToWorker, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
@@ -57,7 +60,7 @@ interface PageIn {
  * pipeline has committed past it (group commit). Restore, close and the pending-bytes bound
  * live here too.
  */
-export class Store implements Persistence, Pager {
+export class Store implements Persistence, Pager, DelayStore {
   readonly dataDir: string;
   readonly options: StoreOptions;
   private readonly log: Logger;
@@ -71,6 +74,14 @@ export class Store implements Persistence, Pager {
   /** Shards that hash new queues: 0 .. syncWorkers-1. Older files beyond keep their queues. */
   private readonly hashShards: number;
   private readonly refs = new Map<Queue, QueueRef>();
+  /** `delayed.db`'s pipeline; set by {@link open}. */
+  private delayedShard: DelayedShard | null = null;
+  private readonly delayedRefs = new Map<DelayedExchange, DelayedRef>();
+  private nextSid = 1;
+  private readonly delayedPageIns = new Map<number, { worker: number; request: ToWorker; sent: boolean; done: (err: Error | null, m: ScheduledMessage[]) => void; name: string }>();
+  /** Schedules holding messages that may leave memory once committed. */
+  private readonly releasing = new Set<DelayedSchedule>();
+  private delayedRestored = 0;
   private seq = 0;
   private nextQid = 1;
   private readonly waiters = new Deque<Waiter>();
@@ -104,7 +115,7 @@ export class Store implements Persistence, Pager {
   /** Run-time settings (users, …) as read on restore; {@link changeSetting} keeps it current. */
   settings: StoredSetting[] = [];
   /** What the workers found when they opened their files. */
-  private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  private opened: { shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean } = { shards: [], topologyCreated: false, delayedCreated: false };
 
   private constructor(options: StoreOptions, log: Logger) {
     this.options = options;
@@ -165,6 +176,7 @@ export class Store implements Persistence, Pager {
         setups.push({
           dataDir: dir,
           topology: w === 0,
+          delayed: w === n - 1,
           shards: shardIds.filter((id) => id % n === w),
           synchronous: o.synchronous,
           failWrites: o.failWrites ?? null,
@@ -175,6 +187,9 @@ export class Store implements Persistence, Pager {
         this.messageShards[id] = s;
         this.allShards.push(s);
       }
+      const delayed = new DelayedShard(DELAYED_SHARD, n - 1, storeFilePath(dir, 'delayed', 0), this, (w, part, transfer) => this.pool.post(w, part, transfer));
+      this.delayedShard = delayed;
+      this.allShards.push(delayed);
       this.pool = new WorkerPool(setups, this.poolEvents());
       this.opened = await this.pool.start();
       this.lock = lock;
@@ -192,8 +207,53 @@ export class Store implements Persistence, Pager {
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
     const summary = await restoreStore(this.restoreSource(), broker, this.log);
+    await this.restoreDelayed(broker);
     this.restoreSummary = summary;
     return summary;
+  }
+
+  /**
+   * Gives every durable delayed exchange its stored messages back — counted, not read: each
+   * schedule pages in its next due ones at once, and routes those that fell due while the
+   * daemon was down as soon as they land, in due order.
+   */
+  private async restoreDelayed(broker: Broker): Promise<void> {
+    const sids = new Map<number, DelayedExchange>();
+    for (const s of this.settings) {
+      if (s.kind !== DELAYED_SETTING) continue;
+      const x = broker.exchanges.get(s.key);
+      const sid = (JSON.parse(s.value) as { sid: number }).sid;
+      if (x instanceof DelayedExchange && x.durable) {
+        sids.set(sid, x);
+        this.delayedRefs.set(x, { exchange: x, sid, dropped: false });
+      }
+      if (sid >= this.nextSid) this.nextSid = sid + 1;
+    }
+    if (this.opened.delayedCreated && !this.opened.topologyCreated && sids.size !== 0) {
+      throw new StoreError(
+        'ERR_STORE_MISSING',
+        `delayed exchange '${[...sids.values()][0]?.name}' keeps its messages in '${storeFilePath(this.dataDir, 'delayed', 0)}', which is missing; refusing to start without them`,
+      );
+    }
+    const { counts, orphans, maxSid } = await new Promise<{ counts: DelayedCount[]; orphans: number; maxSid: number }>((resolve, reject) => {
+      this.restoreHandler = (_w, m) => {
+        if (m.t === 'delayed-counts') resolve(m);
+        else if (m.t === 'read-failed') reject(fromErrorData(m.error));
+      };
+      this.pool.post(this.options.syncWorkers - 1, { t: 'read-delayed-counts', live: [...sids.keys()] });
+    }).finally(() => (this.restoreHandler = null));
+    if (maxSid >= this.nextSid) this.nextSid = maxSid + 1;
+    let total = 0;
+    for (const c of counts) {
+      const x = sids.get(c.sid);
+      if (x === undefined) continue;
+      broker.advanceMessageId(c.maxId + 1);
+      x.schedule.restore(c.messages);
+      total += c.messages;
+      this.log.info({ exchange: x.name, messages: c.messages }, 'delayed messages restored; paging in');
+    }
+    this.delayedRestored = total;
+    if (orphans !== 0) this.log.info({ orphans }, 'deleted scheduled messages of delayed exchanges no longer declared');
   }
 
   /** The narrow view of this store that restore works through ({@link RestoreSource}). */
@@ -311,12 +371,14 @@ export class Store implements Persistence, Pager {
         this.log.error({ worker: w, err: err.message }, 'sync worker lost; restarting it');
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
         for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
+        for (const p of this.delayedPageIns.values()) if (p.worker === w) p.sent = false;
         this.restoreHandler?.(w, { t: 'read-failed', error: { code: err.code, message: err.message } });
       },
       restored: (w) => {
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null && s.retryTimer === null) this.resend(s);
         // Page-ins the lost worker never answered (reads: safe to repeat).
         for (const p of this.pageIns.values()) if (p.worker === w) this.sendPageIn(p);
+        for (const p of this.delayedPageIns.values()) if (p.worker === w) this.sendDelayedPageIn(p);
         this.kick();
       },
     };
@@ -334,12 +396,17 @@ export class Store implements Persistence, Pager {
       case 'page-failed':
         this.onPaged(m);
         return;
+      case 'dpaged':
+      case 'dpage-failed':
+        this.onDelayedPaged(m);
+        return;
       default:
         this.restoreHandler?.(w, m);
     }
   }
 
   private shard(id: number): Shard<Delta> {
+    if (id === DELAYED_SHARD) return this.delayedShard as DelayedShard;
     return id === TOPOLOGY_SHARD ? this.topology : (this.messageShards[id] as MessageShard);
   }
 
@@ -347,10 +414,90 @@ export class Store implements Persistence, Pager {
 
   exchangeDeclared(x: Exchange): void {
     this.recordTopology({ op: 'exchange', name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
+    if (x instanceof DelayedExchange && this.recording) {
+      // Its incarnation is kept beside it in the topology's settings, in the same transaction.
+      const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
+      this.delayedRefs.set(x, ref);
+      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: x.name, value: JSON.stringify({ sid: ref.sid }) });
+    }
   }
 
   exchangeDeleted(x: Exchange): void {
     this.recordTopology({ op: 'exchange-delete', name: x.name });
+    const ref = x instanceof DelayedExchange ? this.delayedRefs.get(x) : undefined;
+    if (ref === undefined || !this.recording) return;
+    this.delayedRefs.delete(x as DelayedExchange);
+    ref.dropped = true;
+    this.recordTopology({ op: 'setting-delete', kind: DELAYED_SETTING, key: x.name });
+    // A crash before the topology commits brings the exchange back empty: it was being deleted.
+    this.pendingChanged((this.delayedShard as DelayedShard).delta.drop(++this.seq, ref));
+  }
+
+  // ---- DelayStore: called by delayed exchanges' schedules on the event loop ----
+
+  get delayedWindowBytes(): number {
+    return this.budget.perQueue;
+  }
+
+  scheduled(x: DelayedExchange, m: ScheduledMessage): void {
+    const ref = this.delayedRefs.get(x);
+    const shard = this.delayedShard;
+    if (ref === undefined || shard === null || !this.recording) return;
+    this.pendingChanged(shard.delta.insert(++this.seq, ref, m));
+    if (shard.delta.bytes >= EARLY_CHECKPOINT_BYTES && shard.idle) this.kick();
+  }
+
+  fired(x: DelayedExchange, messages: ScheduledMessage[]): void {
+    const ref = this.delayedRefs.get(x);
+    if (ref === undefined || !this.recording) return;
+    // Their copies in durable queues were recorded just now: the rows go once those commit.
+    this.afterCommit((err) => {
+      const shard = this.delayedShard;
+      if (err !== null || ref.dropped || shard === null || this.closed) return;
+      let bytes = 0;
+      for (const m of messages) bytes += shard.delta.remove(++this.seq, ref, m);
+      this.pendingChanged(bytes);
+    });
+  }
+
+  unwrittenScheduled(_x: DelayedExchange, m: ScheduledMessage): boolean {
+    const shard = this.delayedShard as DelayedShard;
+    return shard.delta.inserts.has(m) || (shard.inflight !== null && shard.inflight.delta.inserts.has(m));
+  }
+
+  wantRelease(s: DelayedSchedule): void {
+    this.releasing.add(s);
+  }
+
+  pageInScheduled(x: DelayedExchange, due: number, id: number, maxBytes: number, done: (err: Error | null, m: ScheduledMessage[]) => void): void {
+    const ref = this.delayedRefs.get(x);
+    if (ref === undefined) {
+      done(null, []);
+      return;
+    }
+    const req = this.nextPageIn++;
+    const p = { worker: this.options.syncWorkers - 1, request: { t: 'dpage', req, sid: ref.sid, due, id, maxBytes } as ToWorker, sent: false, done, name: x.name };
+    this.delayedPageIns.set(req, p);
+    this.sendDelayedPageIn(p);
+  }
+
+  private sendDelayedPageIn(p: { worker: number; request: ToWorker; sent: boolean }): void {
+    if (p.sent || this.closed || !this.pool.ready(p.worker)) return;
+    p.sent = true;
+    this.pool.post(p.worker, p.request);
+  }
+
+  private onDelayedPaged(m: Extract<FromWorker, { t: 'dpaged' } | { t: 'dpage-failed' }>): void {
+    const p = this.delayedPageIns.get(m.req);
+    if (p === undefined) return;
+    this.delayedPageIns.delete(m.req);
+    if (m.t === 'dpage-failed') {
+      const err = new StoreError(m.error.code, `cannot page in scheduled messages of delayed exchange '${p.name}': ${m.error.message}`);
+      this.log.error({ exchange: p.name, code: err.code, err: err.message }, 'cannot page in scheduled messages');
+      p.done(err, []);
+      return;
+    }
+    p.done(null, scheduledMessages(m));
   }
 
   queueDeclared(q: Queue): void {
@@ -531,6 +678,8 @@ export class Store implements Persistence, Pager {
       this.written.updates += delta.updates.size;
       this.written.removals += delta.deletes.length / DEL_STRIDE;
       this.evict();
+    } else if (delta instanceof DelayedDelta) {
+      for (const sch of this.releasing) if (!sch.release()) this.releasing.delete(sch);
     } else if (delta instanceof TopologyDelta) {
       for (const ref of delta.deletedQueues) {
         this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.drop(++this.seq, ref));
@@ -680,6 +829,37 @@ function storedQueues(dir: string): { name: string; shard: number }[] {
   } catch {
     return [];
   }
+}
+
+/** The settings kind under which a durable delayed exchange's incarnation in `delayed.db` is kept. */
+const DELAYED_SETTING = 'delayed-exchange';
+
+/** Scheduled messages of one delayed page-in, each with its own bytes (a long wait must not pin the chunk). */
+function scheduledMessages(chunk: ScheduledRows): ScheduledMessage[] {
+  const rows = chunk.rows;
+  const content = Buffer.from(chunk.content.buffer, chunk.content.byteOffset, chunk.content.byteLength);
+  const out: ScheduledMessage[] = [];
+  let off = 0;
+  for (let i = 0; i < rows.length; i += SCHED_STRIDE) {
+    const len = rows[i + SCH.contentLength] as number;
+    const bytes = Buffer.allocUnsafeSlow(len);
+    content.copy(bytes, 0, off, off + len);
+    off += len;
+    out.push(
+      new ScheduledMessage(
+        rows[i + SCH.id] as number,
+        rows[i + SCH.due] as number,
+        chunk.strings[rows[i + SCH.routingKey] as number] as string,
+        bytes,
+        true,
+        rows[i + SCH.priority] as number,
+        rows[i + SCH.expiration] as number,
+        true,
+        null,
+      ),
+    );
+  }
+  return out;
 }
 
 /** FNV-1a: a stable, well-spread hash of a queue name, for picking its shard. */

@@ -17,6 +17,7 @@ import {
   type UserRow,
 } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import { DelayedExchange } from '../../broker/exchange/delayed.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { Connection } from './connection.js';
 import type { ConnectionMethodHandler } from './context.js';
@@ -332,6 +333,7 @@ function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | u
             internal: x.internal,
             arguments: x.arguments,
             bindings: x.bindingCount,
+            ...(x instanceof DelayedExchange && { messagesDelayed: x.schedule.count }),
           }),
         )
         .sort(byName);
