@@ -303,3 +303,52 @@ describe('x-delayed-message: listing and bad arguments', () => {
     await expect(ch.bindQueue('dhq', 'dh', '', { 'x-match': 'some' })).rejects.toThrow("invalid arg 'x-match' for binding to exchange 'dh'");
   });
 });
+
+describe('retry with backoff through a delayed exchange (README worked example)', () => {
+  it('retries after 1 s, 2 s, 4 s, 8 s, then parks the job; each delay holds to the millisecond', async () => {
+    const MAX_ATTEMPTS = 5;
+    const backoffMs = (attempt: number): number => 1000 * 2 ** (attempt - 1);
+    const conn = await d.native();
+    const ch = await conn.channel();
+    await ch.confirmSelect();
+    await ch.declareQueue('jobs', { durable: true });
+    await ch.declareQueue('jobs.failed', { durable: true });
+    await ch.declareExchange('jobs.retry', 'x-delayed-message', { durable: true, arguments: { 'x-delayed-type': 'direct' } });
+    await ch.bindQueue('jobs', 'jobs.retry', 'jobs');
+    const attempts: number[] = [];
+    // Attempts whose retry (or parking) publish has been confirmed: only then is it scheduled.
+    let settled = 0;
+    const seen = new Map<number, () => void>();
+    const reached = (n: number): Promise<void> => (settled >= n ? Promise.resolve() : new Promise((r) => seen.set(n, r)));
+    await ch.consume(
+      'jobs',
+      (msg) => {
+        const attempt = ((msg.properties.headers?.['x-attempt'] as number | undefined) ?? 0) + 1;
+        attempts.push(attempt);
+        const again = attempt < MAX_ATTEMPTS;
+        const headers = { ...msg.properties.headers, 'x-attempt': attempt, ...(again && { 'x-delay': backoffMs(attempt) }) };
+        const done = again
+          ? ch.publish('jobs.retry', 'jobs', msg.body, { ...msg.properties, persistent: true, headers })
+          : ch.publish('', 'jobs.failed', msg.body, { ...msg.properties, persistent: true, headers });
+        void done.then(() => {
+          msg.ack();
+          seen.get(++settled)?.();
+        });
+      },
+      { prefetch: 10 },
+    );
+    await ch.publish('', 'jobs', JSON.stringify({ id: 1 }), { persistent: true });
+    await reached(1);
+    for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) {
+      d.clock.advance(backoffMs(attempt) - 1);
+      await ch.declareQueue('jobs', { passive: true });
+      expect(attempts.length).toBe(attempt);
+      d.clock.advance(1);
+      await reached(attempt + 1);
+    }
+    expect(attempts).toEqual([1, 2, 3, 4, 5]);
+    await ch.declareQueue('jobs', { passive: true });
+    const parked = await ch.get('jobs.failed', { noAck: true });
+    expect([parked?.json(), parked?.properties.headers?.['x-attempt']]).toEqual([{ id: 1 }, 5]);
+  });
+});
