@@ -3,7 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-letter.js';
 import { DelayedSchedule, ScheduledMessage, type DelayStore, type ReturnTarget, type ScheduleHost } from './delayed-schedule.js';
 import { DefaultExchange } from './exchange/default.js';
-import { DelayedExchange, delayOf } from './exchange/delayed.js';
+import { DelayedExchange, delayOf, routedContent } from './exchange/delayed.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
 import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
@@ -475,18 +475,19 @@ export class Broker implements QueueHost, ScheduleHost {
   }
 
   /**
-   * @internal {@link ScheduleHost}: a delayed message is due. It is routed as a message published
-   * now would be through the underlying type (alternate exchange and exchange bindings
+   * @internal {@link ScheduleHost}: a delayed message is due. With its `x-delay` negated (the
+   * plugin's mark), it is routed as a message published now would be through the underlying type (alternate exchange and exchange bindings
    * included); if nothing takes it, its publisher gets it back when it asked for `mandatory` and
    * its channel is still open, else it is dropped and counted as unroutable.
    */
   fireScheduled(x: DelayedExchange, m: ScheduledMessage): void {
-    const result = this.enqueueRouted(x, m.routingKey, m.content, m.persistent, m.priority, m.expiration, null);
+    const content = routedContent(m.content);
+    const result = this.enqueueRouted(x, m.routingKey, content, m.persistent, m.priority, m.expiration, null);
     x.publishOutTotal += result.routed;
     if (result.routed !== 0) return;
     this.unroutableTotal++;
     x.unroutedTotal++;
-    m.returnTo?.returnScheduled(x.name, m.routingKey, m.content);
+    m.returnTo?.returnScheduled(x.name, m.routingKey, content);
   }
 
   /** @internal {@link ScheduleHost} */

@@ -1,5 +1,8 @@
-import { ProtocolError, ReplyCode } from '../../../protocol/index.js';
-import { storedHeaders } from '../../../protocol/amqp/content.js';
+import { ProtocolError, ReplyCode, packValue, unpackProperties } from '../../../protocol/index.js';
+import { storeAmqpMessage, storedBodyStart, storedHeaders } from '../../../protocol/amqp/content.js';
+import { fromNativeTable } from '../../../protocol/amqp/interop.js';
+import { decodeBasicProperties, encodeBasicProperties, maxBasicPropertiesSize } from '../../../protocol/amqp/methods.generated.js';
+import { isAmqpContent } from '../stored-content.js';
 import type { DelayedSchedule } from '../delayed-schedule.js';
 import { DirectExchange } from './direct.js';
 import { Exchange, type Destination, type ExchangeOptions } from './exchange.js';
@@ -113,4 +116,38 @@ export function delayOf(content: Buffer): number {
   else if (typeof v === 'string' && /^[+-]?\d+$/.test(v)) d = Number(v);
   else return 0;
   return d > 0 && d <= MAX_DELAY_MS ? d : 0;
+}
+
+/**
+ * The content of a delayed message as it is routed when due: its `x-delay` header set to minus
+ * the delay, as the plugin does, so consumers can tell it was delayed and a later pass through a
+ * delayed exchange does not delay it again. Other properties and the body bytes are kept; a
+ * content whose properties cannot be read is routed as it is.
+ */
+export function routedContent(content: Buffer): Buffer {
+  const delay = delayOf(content);
+  if (delay === 0) return content;
+  try {
+    if (isAmqpContent(content)) {
+      const bodyStart = storedBodyStart(content);
+      const props = decodeBasicProperties(content, 5, bodyStart);
+      const next = { ...props, headers: { ...props.headers, ...fromNativeTable({ [DELAY_HEADER]: -delay }) } };
+      const buf = Buffer.allocUnsafe(maxBasicPropertiesSize(next));
+      const n = encodeBasicProperties(buf, 0, next);
+      return storeAmqpMessage(buf.subarray(0, n), content.subarray(bodyStart), 0);
+    }
+    const size = content.readUInt32BE(0);
+    const props = unpackProperties(content.subarray(4, 4 + size));
+    const h = props['headers'] as Record<string, unknown>;
+    props['headers'] = { ...h, [DELAY_HEADER]: -delay };
+    const packed = packValue(props);
+    const body = content.subarray(4 + size);
+    const out = Buffer.allocUnsafe(4 + packed.length + body.length);
+    out.writeUInt32BE(packed.length, 0);
+    packed.copy(out, 4);
+    body.copy(out, 4 + packed.length);
+    return out;
+  } catch {
+    return content;
+  }
 }
