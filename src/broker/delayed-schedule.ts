@@ -217,8 +217,10 @@ export class DelayedSchedule {
     const store = this.store;
     if (store === null || this.deleted) return (this.releasing = false);
     let freed = 0;
+    // Pending messages are (mostly) in the order they were recorded, and commits follow that
+    // order: stopping at the first unwritten one keeps a commit's cost to what it released.
     for (const [id, m] of this.pending) {
-      if (store.unwrittenScheduled(this.x, m)) continue;
+      if (store.unwrittenScheduled(this.x, m)) break;
       this.pending.delete(id);
       this.onDisk++;
       freed += m.memory;

@@ -81,7 +81,6 @@ export class Store implements Persistence, Pager, DelayStore {
   private readonly delayedPageIns = new Map<number, { worker: number; request: ToWorker; sent: boolean; done: (err: Error | null, m: ScheduledMessage[]) => void; name: string }>();
   /** Schedules holding messages that may leave memory once committed. */
   private readonly releasing = new Set<DelayedSchedule>();
-  private delayedRestored = 0;
   private seq = 0;
   private nextQid = 1;
   private readonly waiters = new Deque<Waiter>();
@@ -229,6 +228,10 @@ export class Store implements Persistence, Pager, DelayStore {
       }
       if (sid >= this.nextSid) this.nextSid = sid + 1;
     }
+    // A durable delayed exchange without its incarnation (cannot happen: both are written in one
+    // transaction) gets one now, so what it is given from now on is stored.
+    const fresh: DelayedExchange[] = [];
+    for (const x of broker.exchanges.values()) if (x instanceof DelayedExchange && x.durable && !this.delayedRefs.has(x)) fresh.push(x);
     if (this.opened.delayedCreated && !this.opened.topologyCreated && sids.size !== 0) {
       throw new StoreError(
         'ERR_STORE_MISSING',
@@ -243,16 +246,18 @@ export class Store implements Persistence, Pager, DelayStore {
       this.pool.post(this.options.syncWorkers - 1, { t: 'read-delayed-counts', live: [...sids.keys()] });
     }).finally(() => (this.restoreHandler = null));
     if (maxSid >= this.nextSid) this.nextSid = maxSid + 1;
-    let total = 0;
     for (const c of counts) {
       const x = sids.get(c.sid);
       if (x === undefined) continue;
       broker.advanceMessageId(c.maxId + 1);
       x.schedule.restore(c.messages);
-      total += c.messages;
       this.log.info({ exchange: x.name, messages: c.messages }, 'delayed messages restored; paging in');
     }
-    this.delayedRestored = total;
+    for (const x of fresh) {
+      const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
+      this.delayedRefs.set(x, ref);
+      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: x.name, value: JSON.stringify({ sid: ref.sid }) });
+    }
     if (orphans !== 0) this.log.info({ orphans }, 'deleted scheduled messages of delayed exchanges no longer declared');
   }
 

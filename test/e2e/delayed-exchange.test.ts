@@ -263,6 +263,23 @@ describe('x-delayed-message: listing and bad arguments', () => {
     expect((await admin.exchanges()).find((r) => r.name === 'listed')?.messagesDelayed).toBe(2);
   });
 
+  it('definitions export a delayed exchange with its x-delayed-type, and importing them declares it', async () => {
+    const ch = await confirmChannel();
+    await ch.assertExchange('exported', 'x-delayed-message', { durable: true, arguments: { 'x-delayed-type': 'headers' } });
+    const defs = (await d.get('/api/definitions')).json as { exchanges: Record<string, unknown>[] };
+    const x = defs.exchanges.find((e) => e['name'] === 'exported');
+    expect([x?.['type'], x?.['durable'], x?.['arguments']]).toEqual(['x-delayed-message', true, { 'x-delayed-type': 'headers' }]);
+    const other = await startClockDaemon();
+    try {
+      const r = await other.post('/api/definitions', defs);
+      expect(r.status).toBeLessThan(300);
+      const y = other.daemon.broker.exchanges.get('exported');
+      expect([y?.type, y?.arguments]).toEqual(['x-delayed-message', { 'x-delayed-type': 'headers' }]);
+    } finally {
+      await other.stop();
+    }
+  });
+
   for (const [what, args] of [
     ['missing', {}],
     ['an unknown type', { 'x-delayed-type': 'nonsense' }],

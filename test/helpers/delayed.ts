@@ -19,6 +19,7 @@ export interface ClockDaemon {
   cloudamqp(): Promise<AMQPBaseClient>;
   native(): Promise<Connection>;
   get(path: string): Promise<HttpReply>;
+  post(path: string, body: unknown): Promise<HttpReply>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +59,7 @@ export async function startClockDaemon(o: { clock?: ManualClock; dataDir?: strin
       return c;
     },
     get: (path) => request(httpPort, 'GET', path, { auth: 'guest:guest' }),
+    post: (path, body) => request(httpPort, 'POST', path, { auth: 'guest:guest', body }),
     async stop() {
       await Promise.all(libs.map((c) => c.close().catch(() => undefined)));
       await Promise.all(clouds.map((c) => (c.closed ? undefined : c.close().catch(() => undefined))));

@@ -158,7 +158,7 @@ async function ch0Cleanup(conn: Connection): Promise<void> {
 export const delayed: Scenario = {
   name: 'delayed',
   title: 'Delayed messages: a million scheduled, and firing accuracy under load',
-  about: `A durable \`x-delayed-message\` exchange. First N persistent ${BODY} B messages are scheduled 1–2 h ahead (confirmed, 64 in flight), and broker RSS is read 3 s later. Then, with those still held and a paced ${LOAD_RATE.toLocaleString('en-US')} msg/s transient load through another queue (forked agents), ${TIMED.toLocaleString('en-US')} persistent messages with delays of 2–12 s are published; each body carries its due time (publish time + delay, wall clock), and the consumer (noAck, in the harness process) records how late it arrives. RabbitMQ is not compared: Debian's rabbitmq-server does not ship the rabbitmq_delayed_message_exchange plugin.`,
+  about: `A durable \`x-delayed-message\` exchange. First N persistent ${BODY} B messages are scheduled 1–2 h ahead (confirmed, --outstanding in flight, 2,000 by default), and broker RSS is read 3 s later. Then, with those still held and a paced ${LOAD_RATE.toLocaleString('en-US')} msg/s transient load through another queue (forked agents), ${TIMED.toLocaleString('en-US')} persistent messages with delays of 2–12 s are published; each body carries its due time (publish time + delay, wall clock), and the consumer (noAck, in the harness process) records how late it arrives. RabbitMQ is not compared: Debian's rabbitmq-server does not ship the rabbitmq_delayed_message_exchange plugin.`,
   brokers: ['skiff'],
   freshBroker: true,
   columns: COLUMNS,
