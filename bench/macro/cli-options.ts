@@ -4,6 +4,7 @@ import { DEFAULT_OPTIONS, type BenchOptions } from './scenario.js';
 
 export const OPTION_HELP = `Options:
   --brokers <list>        skiff,skiff-amqp,rabbitmq,nats (default: skiff; skiff-amqp = Skiff's AMQP listener with amqplib)
+  --amqp-client <name>    amqplib or cloudamqp (@cloudamqp/amqp-client): the client for skiff-amqp and rabbitmq (default amqplib)
   --url <url>             drive a running broker (skiff://, amqp://, nats://) instead of starting one
   --pid <pid>             its process, for CPU/RSS (found from the port when omitted)
   --runs <n>              runs per cell, best reported (default 1)
@@ -67,6 +68,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
       help: { type: 'boolean', short: 'h' },
       brokers: { type: 'string' },
       url: { type: 'string' },
+      'amqp-client': { type: 'string' },
       pid: { type: 'string' },
       runs: { type: 'string' },
       variant: { type: 'string' },
@@ -107,6 +109,12 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
     idleConnections: num('idle-connections', v['idle-connections'], d.idleConnections),
     delayedMessages: num('delayed-messages', v['delayed-messages'], d.delayedMessages),
   };
+  const amqpClient = v['amqp-client'];
+  if (amqpClient !== undefined) {
+    if (amqpClient !== 'amqplib' && amqpClient !== 'cloudamqp') throw new Error(`--amqp-client: unknown client '${amqpClient}' (amqplib, cloudamqp)`);
+    // An environment variable, so the forked load agents pick the same client.
+    process.env['SKIFF_BENCH_AMQP_CLIENT'] = amqpClient;
+  }
   let brokers = defaults.brokers;
   if (v.brokers !== undefined) {
     brokers = v.brokers.split(',').map((b) => {

@@ -54,15 +54,24 @@ export interface BenchDriver {
   connect(url: string): Promise<BenchConnection>;
 }
 
+/** The AMQP 0-9-1 client the AMQP brokers are driven with (`--amqp-client`; inherited by the agents). */
+export function amqpClientName(): 'amqplib' | 'cloudamqp' {
+  return process.env['SKIFF_BENCH_AMQP_CLIENT'] === 'cloudamqp' ? 'cloudamqp' : 'amqplib';
+}
+
+async function amqpDriver(): Promise<BenchDriver> {
+  return amqpClientName() === 'cloudamqp' ? (await import('./drivers/cloudamqp.js')).cloudAmqpDriver : (await import('./drivers/amqp.js')).amqpDriver;
+}
+
 /** Loads the driver for a broker (lazily, so a missing optional client only breaks its own runs). */
 export async function loadDriver(kind: BrokerKind): Promise<BenchDriver> {
   switch (kind) {
     case 'skiff':
       return (await import('./drivers/skiff.js')).skiffDriver;
     case 'rabbitmq':
-      return (await import('./drivers/amqp.js')).amqpDriver;
+      return amqpDriver();
     case 'skiff-amqp':
-      return { ...(await import('./drivers/amqp.js')).amqpDriver, kind: 'skiff-amqp' };
+      return { ...(await amqpDriver()), kind: 'skiff-amqp' };
     case 'nats':
       return (await import('./drivers/nats.js')).natsDriver;
   }

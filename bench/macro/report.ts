@@ -1,4 +1,4 @@
-import type { BrokerKind } from './driver.js';
+import { amqpClientName, type BrokerKind } from './driver.js';
 import type { RunResults, VariantResult } from './runner.js';
 import type { Column, Metrics, Scenario } from './scenario.js';
 
@@ -72,7 +72,7 @@ export function machineLines(r: RunResults): string {
     `- Date: ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC (took ${Math.round((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000)} s)`,
     `- Commit: ${r.commit}`,
     `- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ramGiB} GiB; kernel ${m.kernel}; load average at start ${m.loadAtStart.join(' / ')}`,
-    `- Node.js ${m.node}; Skiff ${v.skiff ?? '—'}; RabbitMQ ${v.rabbitmq ?? 'not run'} (Debian package, amqplib client); NATS ${v.nats ?? 'not run'} (Debian nats-server, nats.js client)`,
+    `- Node.js ${m.node}; Skiff ${v.skiff ?? '—'}; RabbitMQ ${v.rabbitmq ?? 'not run'} (Debian package, ${amqpClientName() === 'cloudamqp' ? '@cloudamqp/amqp-client' : 'amqplib'} client); NATS ${v.nats ?? 'not run'} (Debian nats-server, nats.js client)`,
     `- Window ${r.options.durationMs / 1000} s after ${r.options.warmupMs / 1000} s warm-up; best of ${r.runs} run(s) per cell`,
   ].join('\n');
 }

@@ -146,7 +146,7 @@ export class Channel implements ReturnTarget {
     return true;
   }
 
-  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean): string {
+  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, priority = 0): string {
     checkConsumerTag(tag);
     const queue = this.broker.queueForUse(queueName, this.session);
     if (tag === '') tag = `sk.ctag-${this.id}.${++consumerTagSeq}`;
@@ -159,7 +159,7 @@ export class Channel implements ReturnTarget {
     if (exclusive && queue.consumers.length !== 0) {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);
     }
-    const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch);
+    const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch, priority);
     this.consumers.set(tag, consumer);
     this.broker.consumerAdded();
     // Reply (consume-ok) goes out before the first delivery: the server writes it first and

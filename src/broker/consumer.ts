@@ -10,17 +10,20 @@ export class Consumer {
   readonly exclusive: boolean;
   /** Per-consumer prefetch (basic.qos global=false) in force when it was created; 0 = none. */
   readonly prefetch: number;
+  /** `x-priority`: served before lower ones while it has room; equal ones round robin. */
+  readonly priority: number;
   /** Deliveries of this consumer not yet settled. */
   unacked = 0;
   cancelled = false;
 
-  constructor(tag: string, queue: Queue, channel: Channel, noAck: boolean, exclusive: boolean, prefetch: number) {
+  constructor(tag: string, queue: Queue, channel: Channel, noAck: boolean, exclusive: boolean, prefetch: number, priority = 0) {
     this.tag = tag;
     this.queue = queue;
     this.channel = channel;
     this.noAck = noAck;
     this.exclusive = exclusive;
     this.prefetch = prefetch;
+    this.priority = priority;
   }
 
   /** Room in its prefetch window, its channel's, and its connection's socket (SPEC §3.5.3). */

@@ -90,6 +90,10 @@ export class Queue implements LaneOwner {
   /** Messages put back for redelivery (nack/reject with requeue, closed channels). */
   redeliverTotal = 0;
   private rr = 0;
+  /** True while its consumers do not all share one priority (then {@link choosePrioritised} picks). */
+  private prioritised = false;
+  /** Round-robin position within each priority, for {@link choosePrioritised}. */
+  private priorityCursors: Map<number, number> | null = null;
   private dispatching = false;
   private readonly host: QueueHost;
   /** Ready messages that can expire, by expiry; null until the first one arrives. */
@@ -262,17 +266,26 @@ export class Queue implements LaneOwner {
   }
 
   addConsumer(c: Consumer): void {
-    this.consumers.push(c);
+    const cs = this.consumers;
+    // Kept in descending priority, a newcomer after its equals, so plain round robin still
+    // serves equals in arrival order and the prioritised pick scans from the front.
+    let at = cs.length;
+    while (at > 0 && (cs[at - 1] as Consumer).priority < c.priority) at--;
+    cs.splice(at, 0, c);
+    if (this.rr > at) this.rr++;
+    this.prioritised = (cs[0] as Consumer).priority !== (cs[cs.length - 1] as Consumer).priority;
     this.hadConsumer = true;
     this.dispatch();
   }
 
   removeConsumer(c: Consumer): void {
-    const i = this.consumers.indexOf(c);
+    const cs = this.consumers;
+    const i = cs.indexOf(c);
     if (i === -1) return;
-    this.consumers.splice(i, 1);
+    cs.splice(i, 1);
     if (this.rr > i) this.rr--;
-    if (this.consumers.length === 0) {
+    this.prioritised = cs.length !== 0 && (cs[0] as Consumer).priority !== (cs[cs.length - 1] as Consumer).priority;
+    if (cs.length === 0) {
       this.host.consumersGone(this);
       this.touch();
     }
@@ -290,14 +303,18 @@ export class Queue implements LaneOwner {
       const expiring = this.expiry !== null;
       while (this.ready.length !== 0 && consumers.length !== 0) {
         if (expiring && !this.trimHead()) return;
-        const n = consumers.length;
         let chosen: Consumer | undefined;
-        for (let tries = 0; tries < n; tries++) {
-          if (this.rr >= n) this.rr = 0;
-          const c = consumers[this.rr++] as Consumer;
-          if (c.ready) {
-            chosen = c;
-            break;
+        if (this.prioritised) {
+          chosen = this.choosePrioritised();
+        } else {
+          const n = consumers.length;
+          for (let tries = 0; tries < n; tries++) {
+            if (this.rr >= n) this.rr = 0;
+            const c = consumers[this.rr++] as Consumer;
+            if (c.ready) {
+              chosen = c;
+              break;
+            }
           }
         }
         if (chosen === undefined) return;
@@ -310,6 +327,37 @@ export class Queue implements LaneOwner {
     } finally {
       this.dispatching = false;
     }
+  }
+
+  /**
+   * With consumers of different priorities: the highest priority that has a consumer with room
+   * wins, round robin among its equals (RabbitMQ's consumer priorities); lower ones get a
+   * message only while every higher one is blocked (prefetch full, socket backed up).
+   */
+  private choosePrioritised(): Consumer | undefined {
+    const cs = this.consumers;
+    const n = cs.length;
+    let start = 0;
+    while (start < n) {
+      const p = (cs[start] as Consumer).priority;
+      let end = start + 1;
+      while (end < n && (cs[end] as Consumer).priority === p) end++;
+      const size = end - start;
+      // Each priority keeps its own round-robin position, so a higher group taking turns with
+      // this one does not send this one back to its first consumer every time.
+      const cursors = (this.priorityCursors ??= new Map());
+      const from = (cursors.get(p) ?? 0) % size;
+      for (let t = 0; t < size; t++) {
+        const k = (from + t) % size;
+        const c = cs[start + k] as Consumer;
+        if (c.ready) {
+          cursors.set(p, k + 1);
+          return c;
+        }
+      }
+      start = end;
+    }
+    return undefined;
   }
 
   /** Called by a channel when a delivery from this queue is acked (or sent with noAck). */

@@ -38,6 +38,11 @@ export interface ConsumeOptions {
   exclusive?: boolean;
   /** Sets the channel's per-consumer prefetch (basic.qos) before consuming. */
   prefetch?: number;
+  /**
+   * Consumer priority (`x-priority`, a 32-bit integer, default 0): while a consumer of higher
+   * priority has room in its prefetch window it gets the queue's messages; equals share round robin.
+   */
+  priority?: number;
 }
 
 export interface ReturnedMessage {
@@ -74,6 +79,8 @@ interface ConsumerRecord {
   readonly exclusive: boolean;
   /** The per-consumer prefetch in force when it started, to set again before it resumes. */
   readonly prefetch: number;
+  /** The basic.consume arguments, sent again when it resumes. */
+  readonly args: Record<string, unknown>;
   readonly onMessage: (m: Message) => void;
   readonly hooks: ConsumerHooks | null;
 }
@@ -399,11 +406,12 @@ export class Channel {
     const noAck = options.noAck ?? false;
     const exclusive = options.exclusive ?? false;
     const prefetch = this.prefetchCount;
+    const args: Record<string, unknown> = options.priority === undefined ? {} : { 'x-priority': options.priority };
     // Deliveries may follow consume-ok in the same chunk: the handler must be in place first.
-    const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, {}], Method.BasicConsumeOk, -1, (p) => {
+    const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, args], Method.BasicConsumeOk, -1, (p) => {
       if (p.def.id !== Method.BasicConsumeOk) return;
       const tag = p.args[0] as string;
-      this.consumers.set(tag, { tag, queue, noAck, exclusive, prefetch, onMessage, hooks });
+      this.consumers.set(tag, { tag, queue, noAck, exclusive, prefetch, args, onMessage, hooks });
     });
     const tag = r.args[0] as string;
     return { tag, cancel: () => this.cancel(tag) };
@@ -609,7 +617,7 @@ export class Channel {
           await this.rpcNow(Method.BasicQos, [c.prefetch, false], Method.BasicQosOk);
           current = c.prefetch;
         }
-        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, {}], Method.BasicConsumeOk);
+        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, c.args], Method.BasicConsumeOk);
       }
       if (this.prefetchCount !== current) await this.rpcNow(Method.BasicQos, [this.prefetchCount, false], Method.BasicQosOk);
     } catch (err) {

@@ -4,7 +4,8 @@ import { copyFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConnectionError, ServerError, connect, type ConnectOptions, type Connection } from '../../src/client/index.js';
+import { WebSocket } from 'ws';
+import { ConnectionError, ServerError, connect, webSocketTransport, type ConnectOptions, type Connection, type WebSocketConstructor } from '../../src/client/index.js';
 import { ConfigError, resolveConfig, type ConfigOverrides } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -223,6 +224,22 @@ describe('https on the HTTP listener', () => {
       (e: NodeJS.ErrnoException) => e.code,
     );
     expect(plain).not.toBe(200);
+  });
+});
+
+describe('wss on the HTTP listener with the Node.js client', () => {
+  const transport = webSocketTransport(WebSocket as unknown as WebSocketConstructor);
+
+  it('verifies the server against the CA given in tls, and refuses it without that CA', async () => {
+    const d = await start({ http: true });
+    const url = `wss://guest:guest@localhost:${d.http?.address?.port ?? 0}/ws`;
+    const c = await open(url, { transport, tls: { ca: pki.ca } });
+    const ch = await c.channel();
+    const { queue } = await ch.declareQueue('', { exclusive: true });
+    await ch.publish('', queue, 'over wss');
+    expect((await ch.get(queue, { noAck: true }))?.text()).toBe('over wss');
+    // Node's trusted roots do not include this run's CA.
+    await expect(open(url, { transport })).rejects.toBeInstanceOf(ConnectionError);
   });
 });
 

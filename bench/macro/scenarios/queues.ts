@@ -10,7 +10,7 @@ export const queues: Scenario = {
   name: 'queues',
   title: `Many queues: ${PUBLISHERS} publishers → direct → ${QUEUES} queues → ${QUEUES} consumers, 128 B`,
   about: `Each publisher has its own connection and cycles its routing key over all ${QUEUES} queues; each consumer has its own connection (manual ack, prefetch as in throughput). Publishers run at full speed, bounded in flight like throughput.`,
-  brokers: ['skiff', 'rabbitmq', 'nats'],
+  brokers: ['skiff', 'skiff-amqp', 'rabbitmq', 'nats'],
   columns: FLOW_COLUMNS,
   primary: { key: 'recv', better: 'higher' },
   variants(o: BenchOptions): Variant[] {

@@ -1,6 +1,6 @@
 import { MIN_FRAME_MAX, viewOf, type Bytes } from '../../../protocol/index.js';
 import { ConnectionError } from '../errors.js';
-import type { Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport.js';
+import type { TlsClientOptions, Transport, TransportFactory, TransportHandlers, TransportTarget } from './transport.js';
 
 /**
  * The subset of the WHATWG `WebSocket` the transport uses: browsers' own, and the `ws`
@@ -16,8 +16,21 @@ export interface WebSocketLike {
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (ev: never) => void): void;
 }
 
-/** A `WebSocket` constructor: `globalThis.WebSocket` in browsers, `ws`'s `WebSocket` in Node.js. */
-export type WebSocketConstructor = new (url: string, protocols: string | string[]) => WebSocketLike;
+/**
+ * A `WebSocket` constructor: `globalThis.WebSocket` in browsers, `ws`'s `WebSocket` in Node.js.
+ * The third argument (TLS settings for `wss://`) is `ws`'s; browsers ignore it and use their own
+ * trust store.
+ */
+export type WebSocketConstructor = new (url: string, protocols: string | string[], options?: WebSocketTlsOptions) => WebSocketLike;
+
+/** The `ws` package's client TLS options: what `connect(url, { tls })` gives a `wss://` connection. */
+export interface WebSocketTlsOptions {
+  ca?: TlsClientOptions['ca'];
+  cert?: TlsClientOptions['cert'];
+  key?: TlsClientOptions['key'];
+  servername?: string;
+  rejectUnauthorized?: boolean;
+}
 
 /** The WebSocket subprotocol that carries the native protocol's frames (SPEC §8). */
 export const SKIFF_SUBPROTOCOL = 'skiff';
@@ -193,6 +206,17 @@ class WebSocketTransport implements Transport {
   }
 }
 
+/** Only the keys that are set: `ws` hands them to `tls.connect` as they are. */
+function wsTlsOptions(t: TlsClientOptions): WebSocketTlsOptions {
+  return {
+    ...(t.ca !== undefined && { ca: t.ca }),
+    ...(t.cert !== undefined && { cert: t.cert }),
+    ...(t.key !== undefined && { key: t.key }),
+    ...(t.servername !== undefined && { servername: t.servername }),
+    ...(t.rejectUnauthorized !== undefined && { rejectUnauthorized: t.rejectUnauthorized }),
+  };
+}
+
 function describeRuntime(): string {
   const nav = (globalThis as { navigator?: { userAgent?: string } }).navigator;
   const proc = (globalThis as { process?: { version?: string; versions?: { node?: string } } }).process;
@@ -206,7 +230,7 @@ function describeRuntime(): string {
  * handshake's open frame, never in a URL that proxies and servers log.
  */
 export function webSocketTransport(WebSocketImpl?: WebSocketConstructor): TransportFactory {
-  return (target: TransportTarget, options: { timeoutMs: number }) =>
+  return (target: TransportTarget, options: { timeoutMs: number; tls?: TlsClientOptions }) =>
     new Promise<Transport>((resolve, reject) => {
       const Impl = WebSocketImpl ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
       if (target.scheme === 'skiff') {
@@ -221,7 +245,8 @@ export function webSocketTransport(WebSocketImpl?: WebSocketConstructor): Transp
       const where = `${target.scheme}://${host}:${target.port}${target.path}`;
       let ws: WebSocketLike;
       try {
-        ws = new Impl(where, SKIFF_SUBPROTOCOL);
+        const t = options.tls;
+        ws = t === undefined || target.scheme !== 'wss' ? new Impl(where, SKIFF_SUBPROTOCOL) : new Impl(where, SKIFF_SUBPROTOCOL, wsTlsOptions(t));
       } catch (err) {
         reject(new ConnectionError('ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err }));
         return;

@@ -5,6 +5,7 @@ import type { AmqpFrameWriter } from '../../../protocol/amqp/writer.js';
 import type { ProtocolError } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
 import type { Channel, ChannelSink } from '../../broker/channel.js';
+import { parseConsumerArguments } from '../../broker/consumer-args.js';
 import type { Message } from '../../broker/message.js';
 import type { Session } from '../../broker/session.js';
 import type { AccessGuard } from '../permissions.js';
@@ -147,9 +148,10 @@ export class AmqpChannel implements ChannelSink {
         w.method(id, Method.BasicQosOk, {});
         return;
       case Method.BasicConsume: {
-        // Consumer arguments (x-priority, x-cancel-on-ha-failover) are accepted and ignored.
-        access?.check('read', 'queue', this.queueName(m.queue));
-        const tag = c.consume(this.queueName(m.queue), m.consumerTag, m.noAck, m.exclusive);
+        const queue = this.queueName(m.queue);
+        access?.check('read', 'queue', queue);
+        const { priority } = parseConsumerArguments(queue, toNativeTable(m.arguments), false);
+        const tag = c.consume(queue, m.consumerTag, m.noAck, m.exclusive, priority);
         if (!m.noWait) w.method(id, Method.BasicConsumeOk, { consumerTag: tag });
         c.start(tag);
         return;

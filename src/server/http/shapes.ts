@@ -221,7 +221,8 @@ export function consumerJson(c: Consumer, conn: ClientConnectionView | undefined
     prefetch_count: c.prefetch,
     active: true,
     activity_status: 'up',
-    arguments: {},
+    arguments: c.priority === 0 ? {} : { 'x-priority': c.priority },
+    priority: c.priority,
     unacknowledged: c.unacked,
   };
 }

@@ -1,6 +1,7 @@
 import { Method, ProtocolError, ReplyCode, argsOf, type ParsedMethod } from '../../../protocol/index.js';
 import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
 import { nativeContent } from '../../broker/stored-content.js';
+import { parseConsumerArguments } from '../../broker/consumer-args.js';
 import type { ServerChannel } from './connection.js';
 
 /**
@@ -48,9 +49,8 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.BasicConsume: {
       const a = argsOf(p, Method.BasicConsume);
       access?.check('read', 'queue', a.queue);
-      const unknown = Object.keys(a.arguments)[0];
-      if (unknown !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${unknown}'`);
-      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive);
+      const { priority } = parseConsumerArguments(a.queue, a.arguments, true);
+      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, priority);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
       return;
