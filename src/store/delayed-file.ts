@@ -2,6 +2,11 @@ import type Database from 'better-sqlite3';
 import { PART_BYTES, PART_ROWS } from './row-columns.js';
 import { SCH, SCHED_DEL_STRIDE, SCHED_STRIDE, type DelayedCount, type DelayedPageRequest, type DelayedPart, type ScheduledRows } from './wire.js';
 
+/** As queue files: the WAL is copied back after a commit's reply, not inside the commit. */
+const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+/** Page cache: inserts land all over the (sid, due, id) index, which should stay in memory. */
+const CACHE_KIB = 16 * 1024;
+
 /** A scheduled row as selected for a page-in. */
 type StoredRow = [number, number, number, string, Buffer, number, number];
 
@@ -20,10 +25,13 @@ export class DelayedFile {
   private readonly remove: Database.Statement;
   private readonly addCount: Database.Statement;
   private readonly pageStmt: Database.Statement;
+  private walBytes = 0;
 
   constructor(db: Database.Database, file: string) {
     this.db = db;
     this.file = file;
+    db.pragma('wal_autocheckpoint = 0');
+    db.pragma(`cache_size = -${CACHE_KIB}`);
     this.insert = db.prepare('INSERT OR IGNORE INTO scheduled (sid, due, id, routing_key, content, priority, expiration) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.remove = db.prepare('DELETE FROM scheduled WHERE sid = ? AND due = ? AND id = ?');
     this.addCount = db.prepare(
@@ -41,6 +49,13 @@ export class DelayedFile {
 
   commit(): void {
     this.db.exec('COMMIT');
+  }
+
+  /** Copies the WAL back into the database once enough has piled up; never inside a transaction. */
+  checkpointWal(): void {
+    if (this.walBytes < WAL_CHECKPOINT_BYTES || this.db.inTransaction) return;
+    this.db.pragma('wal_checkpoint(PASSIVE)');
+    this.walBytes = 0;
   }
 
   rollback(): void {
@@ -90,6 +105,7 @@ export class DelayedFile {
     }
     for (const [sid, c] of counts) this.addCount.run(sid, c.messages, c.maxId);
     if (del.length !== 0) this.db.prepare('DELETE FROM scheduled_counts WHERE messages <= 0').run();
+    this.walBytes += part.content.length + (rows.length / SCHED_STRIDE + del.length / SCHED_DEL_STRIDE) * 64;
   }
 
   /** One page of an exchange's messages after (due, id), in due order: at least one row, about `maxBytes`. */

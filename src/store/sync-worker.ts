@@ -138,6 +138,13 @@ function writeDelayed(m: DelayedPart): void {
       delayedBatch = null;
       file.commit();
       post({ t: 'committed', shard: DELAYED_SHARD, batch: m.batch });
+      setImmediate(() => {
+        try {
+          if (delayed === file) file.checkpointWal();
+        } catch {
+          // The next commit tries again; SQLite also copies the WAL back when the file is closed.
+        }
+      });
     }
   } catch (err) {
     file.rollback();
