@@ -79,6 +79,9 @@ export class Store implements Persistence, Pager, DelayStore {
   private readonly delayedRefs = new Map<DelayedExchange, DelayedRef>();
   private nextSid = 1;
   private readonly delayedPageIns = new Map<number, { worker: number; request: ToWorker; sent: boolean; done: (err: Error | null, m: ScheduledMessage[]) => void; name: string }>();
+  /** Resolved when no delayed page-in is in flight (restore waits for every first page). */
+  private delayedPageInsIdle: (() => void) | null = null;
+  private delayedPageFailure: Error | null = null;
   /** Schedules holding messages that may leave memory once committed. */
   private readonly releasing = new Set<DelayedSchedule>();
   private seq = 0;
@@ -253,6 +256,10 @@ export class Store implements Persistence, Pager, DelayStore {
       x.schedule.restore(c.messages);
       this.log.info({ exchange: x.name, messages: c.messages }, 'delayed messages restored; paging in');
     }
+    // As for queues: the first page of each is read before clients come, so what fell due during
+    // the downtime is routed first and a damaged file stops the start.
+    if (this.delayedPageIns.size !== 0) await new Promise<void>((resolve) => (this.delayedPageInsIdle = resolve));
+    if (this.delayedPageFailure !== null) throw this.delayedPageFailure;
     for (const x of fresh) {
       const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
       this.delayedRefs.set(x, ref);
@@ -496,13 +503,23 @@ export class Store implements Persistence, Pager, DelayStore {
     const p = this.delayedPageIns.get(m.req);
     if (p === undefined) return;
     this.delayedPageIns.delete(m.req);
-    if (m.t === 'dpage-failed') {
-      const err = new StoreError(m.error.code, `cannot page in scheduled messages of delayed exchange '${p.name}': ${m.error.message}`);
-      this.log.error({ exchange: p.name, code: err.code, err: err.message }, 'cannot page in scheduled messages');
-      p.done(err, []);
-      return;
+    try {
+      if (m.t === 'dpage-failed') {
+        const file = storeFilePath(this.dataDir, 'delayed', 0);
+        const err = new StoreError(m.error.code, `cannot page in scheduled messages of delayed exchange '${p.name}' from '${file}': ${m.error.message}`);
+        this.log.error({ exchange: p.name, code: err.code, err: err.message }, 'cannot page in scheduled messages');
+        this.delayedPageFailure ??= err;
+        p.done(err, []);
+        return;
+      }
+      p.done(null, scheduledMessages(m));
+    } finally {
+      if (this.delayedPageIns.size === 0 && this.delayedPageInsIdle !== null) {
+        const idle = this.delayedPageInsIdle;
+        this.delayedPageInsIdle = null;
+        idle();
+      }
     }
-    p.done(null, scheduledMessages(m));
   }
 
   queueDeclared(q: Queue): void {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -125,6 +126,19 @@ describe('durable delayed exchanges across a restart', () => {
     await waitFor(() => d.daemon.broker.queues.get('due')?.messageCount === 1, 'the one message of the new exchange');
     expect(await bodies(ch, 'due')).toEqual(['new']);
     await d.stop();
+  });
+
+  it('refuses to start when delayed.db is gone under a durable delayed exchange', async () => {
+    const dir = freshDataDir();
+    const d = await startClockDaemon({ dataDir: dir, clock: new ManualClock(T0) });
+    const ch = await channel(d);
+    await topology(ch);
+    await ch.publish('later', 'k', 'kept', { persistent: true, headers: { 'x-delay': 1000 } });
+    await d.stop();
+    for (const f of ['delayed.db', 'delayed.db-wal', 'delayed.db-shm']) rmSync(join(dir, f), { force: true });
+    await expect(startClockDaemon({ dataDir: dir, clock: new ManualClock(T0) })).rejects.toThrow(
+      `delayed exchange 'later' keeps its messages in '${join(dir, 'delayed.db')}', which is missing; refusing to start without them`,
+    );
   });
 
   it('a transient (non-durable) delayed exchange keeps nothing', async () => {
