@@ -1,3 +1,4 @@
+import { DELAYED_TYPE, DELAYED_TYPE_ARG, checkDelayedArguments } from '../broker/exchange/delayed.js';
 import { ProtocolError, type Definitions, type QueueDefinition } from '../../protocol/index.js';
 import type { Broker } from '../broker/broker.js';
 import { EXCHANGE_TYPES } from '../broker/exchange/types.js';
@@ -213,6 +214,13 @@ function check(defs: Definitions, broker: Broker, users: UserDirectory, access: 
     vhostOk(at, x.vhost);
     refused(at, 'configure', 'exchange', x.name);
     if (!EXCHANGE_TYPES.has(x.type)) err(`${at}.type`, `unknown exchange type '${x.type}' (expected ${[...EXCHANGE_TYPES.keys()].join(', ')})`);
+    else if (x.type === DELAYED_TYPE) {
+      try {
+        checkDelayedArguments(x.arguments);
+      } catch (e) {
+        err(`${at}.arguments.${DELAYED_TYPE_ARG}`, (e as Error).message);
+      }
+    }
     exchanges.add(x.name);
   });
   const queues = new Set<string>(broker.queues.keys());

@@ -133,7 +133,7 @@ describe("RabbitMQ's export", () => {
     expect(r.json.errors).toEqual([
       { path: 'users[0]', message: "user 'x': password hash must decode to 36 bytes (a 4-byte salt and a sha256 digest), got 3" },
       { path: 'vhosts[1]', message: "vhost 'tenant-a': only '/' exists (virtual hosts are not supported yet)" },
-      { path: 'exchanges[0].type', message: "unknown exchange type 'x-delayed-message' (expected direct, fanout, topic, headers)" },
+      { path: 'exchanges[0].arguments.x-delayed-type', message: "Invalid argument, 'x-delayed-type' must be an existing exchange type" },
       { path: 'queues[0].type', message: 'quorum queues are not supported (only classic)' },
       { path: 'queues[1].vhost', message: "no vhost 'tenant-a': only '/' exists (virtual hosts are not supported yet)" },
       { path: 'bindings[0].destination', message: "no queue 'missing' in the broker or the document" },
