@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin.js';
 import { startClockDaemon, type ClockDaemon } from '../helpers/delayed.js';
 import { next } from '../helpers/amqp-daemon.js';
+import { skiff } from '../helpers/cli.js';
 
 /**
  * The `x-delayed-message` exchange (RabbitMQ's rabbitmq_delayed_message_exchange, SPEC §3.3.4)
@@ -261,6 +262,17 @@ describe('x-delayed-message: listing and bad arguments', () => {
     d.clock.advance(1000);
     expect(((await d.get('/api/exchanges/%2F/listed')).json as Record<string, unknown>)['messages_delayed']).toBe(2);
     expect((await admin.exchanges()).find((r) => r.name === 'listed')?.messagesDelayed).toBe(2);
+  });
+
+  it('skiff list exchanges shows the count in its delayed column', async () => {
+    const ch = await confirmChannel();
+    await ch.assertExchange('cli.later', 'x-delayed-message', { arguments: { 'x-delayed-type': 'fanout' } });
+    for (let i = 0; i < 4; i++) await publish(ch, 'cli.later', '', `m${i}`, { headers: { 'x-delay': 1000 } });
+    const r = await skiff(['list', 'exchanges', '--url', `skiff://guest:guest@127.0.0.1:${d.daemon.port}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^name\s+type\s+durable\s+flags\s+bindings\s+delayed\n/);
+    expect(r.stdout).toMatch(/\ncli\.later\s+x-delayed-message\s+yes\s+0\s+4\n/);
+    expect(r.stdout).toMatch(/\namq\.direct\s+direct\s+yes\s+0\n/);
   });
 
   it('definitions export a delayed exchange with its x-delayed-type, and importing them declares it', async () => {
