@@ -538,6 +538,15 @@ export class Broker implements QueueHost, ScheduleHost {
     const dl = deadLetter(message, queue.name, reason, this.clock.now());
     const deaths: DeathRecord[] = dl.deaths;
     const key = p.deadLetterRoutingKey ?? message.routingKey;
+    if (x instanceof DelayedExchange) {
+      // As the plugin: a delayed exchange holds what is dead-lettered to it with an `x-delay`
+      // (once: a message it already delayed carries the delay negated).
+      const delay = delayOf(dl.content);
+      if (delay > 0) {
+        this.schedule(x, delay, key, dl.content, message.persistent, message.priority, 0, null);
+        return;
+      }
+    }
     this.enqueueRouted(x, key, dl.content, message.persistent, message.priority, 0, (q) => isCycle(reason, deaths, q.name));
   }
 

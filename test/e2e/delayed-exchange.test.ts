@@ -174,6 +174,27 @@ describe('x-delayed-message: routing when due, as the plugin', () => {
 });
 
 describe('x-delayed-message: mandatory, alternate exchange, deletion', () => {
+  it('holds a message dead-lettered to it with an x-delay, once: the second pass is not delayed (as the plugin)', async () => {
+    const ch = await confirmChannel();
+    await ch.assertExchange('retry', 'x-delayed-message', { arguments: { 'x-delayed-type': 'direct' } });
+    await ch.assertQueue('work', { arguments: { 'x-dead-letter-exchange': 'retry', 'x-dead-letter-routing-key': 'work' } });
+    await ch.bindQueue('work', 'retry', 'work');
+    await publish(ch, '', 'work', 'job', { headers: { 'x-delay': 500 } });
+    const first = await ch.get('work');
+    expect(first && first.properties.headers?.['x-delay']).toBe(500);
+    ch.nack(first as amqplib.GetMessage, false, false);
+    expect(await ready(ch, 'work')).toBe(0);
+    d.clock.advance(499);
+    expect(await ready(ch, 'work')).toBe(0);
+    d.clock.advance(1);
+    const second = await ch.get('work');
+    expect([second && second.properties.headers?.['x-delay'], (second && (second.properties.headers?.['x-death'] as { count: number }[]))?.[0]?.count]).toEqual([-500, 1]);
+    ch.nack(second as amqplib.GetMessage, false, false);
+    // Negated: routed at once this time.
+    const third = await ch.get('work', { noAck: true });
+    expect(third && third.content.toString()).toBe('job');
+  });
+
   it('mandatory: a message that finds no queue when due comes back to its still-open channel with 312 NO_ROUTE', async () => {
     const ch = await confirmChannel();
     await ch.assertExchange('mx', 'x-delayed-message', { arguments: { 'x-delayed-type': 'direct' } });
