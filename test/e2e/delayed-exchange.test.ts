@@ -188,7 +188,8 @@ describe('x-delayed-message: mandatory, alternate exchange, deletion', () => {
     expect(await ready(ch, 'work')).toBe(0);
     d.clock.advance(1);
     const second = await ch.get('work');
-    expect([second && second.properties.headers?.['x-delay'], (second && (second.properties.headers?.['x-death'] as { count: number }[]))?.[0]?.count]).toEqual([-500, 1]);
+    const deaths = (second === false ? [] : second.properties.headers?.['x-death']) as { count: number }[];
+    expect([second && second.properties.headers?.['x-delay'], deaths[0]?.count]).toEqual([-500, 1]);
     ch.nack(second as amqplib.GetMessage, false, false);
     // Negated: routed at once this time.
     const third = await ch.get('work', { noAck: true });
@@ -221,6 +222,20 @@ describe('x-delayed-message: mandatory, alternate exchange, deletion', () => {
     ]);
     expect(await bodies(ch, 'mq')).toEqual(['routed']);
     expect(returns.length).toBe(1);
+  });
+
+  it('mandatory over the native protocol: the return comes to onReturn when due', async () => {
+    const conn = await d.native();
+    const ch = await conn.channel();
+    await ch.confirmSelect();
+    await ch.declareExchange('nmx', 'x-delayed-message', { arguments: { 'x-delayed-type': 'topic' } });
+    const returned = new Promise<{ code: string; exchange: string; routingKey: string; body: string }>((resolve) =>
+      ch.onReturn((r) => resolve({ code: r.code, exchange: r.exchange, routingKey: r.routingKey, body: Buffer.from(r.message.body).toString() })),
+    );
+    await ch.publish('nmx', 'a.b', 'native-back', { mandatory: true, headers: { 'x-delay': 300 } });
+    await ch.declareExchange('nmx', 'x-delayed-message', { passive: true });
+    d.clock.advance(300);
+    expect(await returned).toEqual({ code: 'NO_ROUTE', exchange: 'nmx', routingKey: 'a.b', body: 'native-back' });
   });
 
   it('mandatory: when the publisher has gone, the unroutable message is dropped and counted; an alternate exchange takes it', async () => {
