@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus } from '../protocol/index.js';
+import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus, type ClusterStatus } from '../protocol/index.js';
 import {
   Admin,
   definitionsCount,
@@ -12,7 +12,7 @@ import {
 import { usageError } from './exit.js';
 import { formatBytes, formatCount, formatDuration, formatTable, printJson, println, type Column, type Io } from './io.js';
 import { Progress } from './progress.js';
-import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
+import { addTargetOptions, targetVhost, withConnection, type TargetOptions } from './target.js';
 
 const yes = (b: boolean): string => (b ? 'yes' : '');
 const flags = (pairs: [boolean, string][]): string => pairs.filter(([on]) => on).map(([, f]) => f).join(',');
@@ -55,6 +55,7 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'id', value: (c) => c.id },
     { header: 'protocol', value: (c) => c.protocol },
     { header: 'user', value: (c) => c.user },
+    { header: 'vhost', value: (c) => c.vhost },
     { header: 'peer', value: (c) => c.peer },
     { header: 'channels', value: (c) => c.channels },
     { header: 'publishes', value: (c) => c.publishes },
@@ -77,8 +78,31 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'write', value: (p) => p.write },
     { header: 'read', value: (p) => p.read },
   ],
+  'topic-permissions': [
+    { header: 'user', value: (p) => p.user },
+    { header: 'vhost', value: (p) => p.vhost },
+    { header: 'exchange', value: (p) => p.exchange },
+    { header: 'write', value: (p) => p.write },
+    { header: 'read', value: (p) => p.read },
+  ],
   policies: POLICY_COLUMNS,
   'operator-policies': POLICY_COLUMNS,
+  vhosts: [
+    { header: 'name', value: (v) => v.name },
+    { header: 'description', value: (v) => v.description },
+    { header: 'tags', value: (v) => v.tags.join(',') },
+    { header: 'exchanges', value: (v) => v.exchanges },
+    { header: 'queues', value: (v) => v.queues },
+    { header: 'connections', value: (v) => v.connections },
+  ],
+  'vhost-limits': [
+    { header: 'vhost', value: (l) => l.name },
+    { header: 'limits', value: (l) => JSON.stringify(l.value) },
+  ],
+  'user-limits': [
+    { header: 'user', value: (l) => l.name },
+    { header: 'limits', value: (l) => JSON.stringify(l.value) },
+  ],
   users: [
     { header: 'name', value: (u) => u.name },
     { header: 'tags', value: (u) => u.tags.join(',') },
@@ -105,8 +129,23 @@ function statusLines(s: ServerStatus): string {
     ['publishers', m.blocked ? `BLOCKED (${m.alarms === undefined ? 'an alarm' : blockReason(m.alarms)})` : 'flowing'],
   ];
   if (s.store !== null) rows.push(...storeLines(s.store));
+  if (s.cluster != null) rows.push(...clusterLines(s.cluster));
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** A cluster node's part of status: role and term, the in-sync set, each follower's lag, every node. */
+function clusterLines(c: ClusterStatus): [string, string][] {
+  const rows: [string, string][] = [['cluster', `'${c.cluster}', node '${c.node}' is ${c.role}, term ${c.term}, ${c.syncFollowers} sync follower${c.syncFollowers === 1 ? '' : 's'} required`]];
+  const r = c.replication;
+  if (r !== null) {
+    rows.push(['in sync', `${r.inSync.join(', ')} (change set ${formatCount(r.lastIndex)})`]);
+    for (const f of r.followers) {
+      rows.push([`follower ${f.node}`, `${f.state}${f.inSync ? ', in sync' : ''}; lag ${formatCount(f.lagChanges)} change sets, ${formatBytes(f.lagBytes)}, ${f.lagSeconds.toFixed(3)} s`]);
+    }
+  }
+  for (const n of c.nodes) rows.push([`node ${n.node}`, `${n.role} at ${n.native}, term ${n.term}${n.appliedIndex === null ? '' : `, applied ${formatCount(n.appliedIndex)}`}`]);
+  return rows;
 }
 
 /** The store's part of status; keys a newer daemon adds are shown by `--json` only. */
@@ -156,7 +195,9 @@ export function addAdminCommands(program: Command, io: Io): void {
       .argument('<what>', ADMIN_LIST_KINDS.join('|')),
   ).action(async (what: string, opts: TargetOptions) => {
     if (!isAdminListKind(what)) throw usageError(`list: unknown listing '${what}' (expected ${ADMIN_LIST_KINDS.join(', ')})`);
-    const rows = await withConnection(opts, io, (conn) => new Admin(conn).list(what));
+    // Objects are listed for the target vhost; settings (permissions, policies) for every vhost unless --vhost names one.
+    const named = opts.vhost !== undefined || !['permissions', 'topic-permissions', 'policies', 'operator-policies'].includes(what);
+    const rows = await withConnection(opts, io, (conn) => new Admin(conn).list(what, named ? { vhost: targetVhost(opts, io) } : {}));
     if (opts.json) printJson(io, rows);
     else println(io.stdout, formatTable(rows as never[], COLUMNS[what] as Column<never>[]));
   });
@@ -180,7 +221,7 @@ export function addAdminCommands(program: Command, io: Io): void {
       .description('write the topology as JSON')
       .argument('[file]', "output file; '-' or none for stdout"),
   ).action(async (file: string | undefined, opts: TargetOptions) => {
-    const d = await withConnection(opts, io, (conn) => exportDefinitions(new Admin(conn)));
+    const d = await withConnection(opts, io, (conn) => exportDefinitions(new Admin(conn)), { in: 'vhost' });
     const text = `${JSON.stringify(d, null, 2)}\n`;
     if (file === undefined || file === '-') {
       io.stdout.write(text);
@@ -198,7 +239,7 @@ export function addAdminCommands(program: Command, io: Io): void {
       .description('declare the topology of a JSON file (existing equal things are kept)')
       .argument('<file>', "definitions file; '-' for stdin"),
   ).action(async (file: string, opts: TargetOptions) => {
-    const d = parseDefinitions(await readJson(io, file));
+    const d = parseDefinitions(await readJson(io, file), targetVhost(opts, io));
     const skipped = (['users', 'permissions', 'topic_permissions', 'policies', 'parameters'] as const).filter((k) => {
       const v = d.rabbit?.[k];
       return Array.isArray(v) && v.length !== 0;
@@ -207,7 +248,7 @@ export function addAdminCommands(program: Command, io: Io): void {
       io.stderr.write(`skiff: warning: ${skipped.join(', ')}: not imported over the native protocol; POST the file to /api/definitions to import them\n`);
     }
     const progress = new Progress(io.stderr, 'importing', definitionsCount(d));
-    const counts = await withConnection(opts, io, (conn) => importDefinitions(conn, d, (done) => progress.update(done)));
+    const counts = await withConnection(opts, io, (conn) => importDefinitions(conn, d, (done) => progress.update(done)), { in: 'vhost' });
     progress.finish();
     if (opts.json) printJson(io, counts);
     else println(io.stdout, `imported ${counts.exchanges} exchanges, ${counts.queues} queues, ${counts.bindings} bindings`);

@@ -7,6 +7,7 @@ import { addMessageCommands } from './message-commands.js';
 import { addServerCommands } from './server-command.js';
 import { addTopologyCommands } from './topology-commands.js';
 import { addPolicyCommands } from './policy-commands.js';
+import { addVhostCommands } from './vhost-commands.js';
 import { addPermissionCommands, addUserCommands } from './user-commands.js';
 
 /** The command table: every subcommand, its options and help text. */
@@ -27,6 +28,7 @@ export function buildProgram(io: Io): Command {
   addUserCommands(program, io);
   addPermissionCommands(program, io);
   addPolicyCommands(program, io);
+  addVhostCommands(program, io);
   return program;
 }
 

@@ -105,7 +105,7 @@ export function addMessageCommands(program: Command, io: Io): void {
         lines.close();
         progress.finish();
       }
-    });
+    }, { in: 'vhost' });
     if (f.json) printJson(io, { published, returned });
     else println(io.stdout, `published ${formatCount(published)} message${published === 1 ? '' : 's'}${returned ? `, ${returned} returned unroutable` : ''}`);
     if (returned !== 0) throw new CliError(ExitCode.SERVER, `NO_ROUTE - ${returned} of ${published} messages reached no queue`);
@@ -154,6 +154,6 @@ export function addMessageCommands(program: Command, io: Io): void {
       } finally {
         stop();
       }
-    });
+    }, { in: 'vhost' });
   });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Admin } from '../src/client/index.js';
 import { usageError } from './exit.js';
 import { printJson, println, type Io } from './io.js';
-import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
+import { addTargetOptions, targetVhost, withConnection, type TargetOptions } from './target.js';
 
 const APPLY_TO = ['queues', 'exchanges', 'all'] as const;
 type ApplyTo = (typeof APPLY_TO)[number];
@@ -46,12 +46,13 @@ export function addPolicyCommands(program: Command, io: Io): void {
       if (!(APPLY_TO as readonly string[]).includes(opts.applyTo)) throw usageError(`${command}: --apply-to must be queues, exchanges or all, got '${opts.applyTo}'`);
       const priority = Number(opts.priority);
       const applyTo = opts.applyTo as ApplyTo;
-      await withConnection(opts, io, (conn) => new Admin(conn).setPolicy(name, { pattern, definition, priority, applyTo, operator }));
-      if (opts.json) printJson(io, { vhost: '/', name, pattern, 'apply-to': applyTo, priority, definition });
-      else println(io.stdout, `${word} ${name} set: pattern '${pattern}', apply-to ${applyTo}, priority ${priority}, ${JSON.stringify(definition)}`);
+      const vhost = targetVhost(opts, io);
+      await withConnection(opts, io, (conn) => new Admin(conn).setPolicy(name, { pattern, definition, priority, applyTo, operator, vhost }));
+      if (opts.json) printJson(io, { vhost, name, pattern, 'apply-to': applyTo, priority, definition });
+      else println(io.stdout, `${word} ${name} set${vhost === '/' ? '' : ` in vhost ${vhost}`}: pattern '${pattern}', apply-to ${applyTo}, priority ${priority}, ${JSON.stringify(definition)}`);
     });
     addTargetOptions(group.command('clear').description(`remove a ${word}`).argument('<name>', `${word} name`)).action(async (name: string, opts: TargetOptions) => {
-      await withConnection(opts, io, (conn) => new Admin(conn).clearPolicy(name, { operator }));
+      await withConnection(opts, io, (conn) => new Admin(conn).clearPolicy(name, { operator, vhost: targetVhost(opts, io) }));
       if (opts.json) printJson(io, { cleared: name });
       else println(io.stdout, `${word} ${name} cleared`);
     });

@@ -15,6 +15,7 @@ interface ServerFlags {
   logLevel?: string;
   logFormat?: string;
   check?: boolean;
+  cluster?: boolean;
 }
 
 /** Flags that set config keys: [commander's option property, config key, flag as typed]. */
@@ -37,6 +38,7 @@ export function addServerCommands(program: Command, io: Io): void {
     .option('--data <dir>', 'data directory (env SKIFF_DATA_DIR)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env SKIFF_LOG_LEVEL)')
     .option('--log-format <format>', 'auto|json|pretty (env SKIFF_LOG_FORMAT)')
+    .option('--cluster', 'join the cluster the cluster_* settings name (env SKIFF_CLUSTER_ENABLED=true)')
     .option('--check', 'check the configuration, print it, and exit')
     .action(async (opts: ServerFlags) => {
       const flags: FlagValue[] = [];
@@ -44,6 +46,7 @@ export function addServerCommands(program: Command, io: Io): void {
         const value = opts[prop];
         if (typeof value === 'string') flags.push({ key, flag, value });
       }
+      if (opts.cluster === true) flags.push({ key: 'cluster_enabled', flag: '--cluster', value: 'true' });
       const config = loadConfig({ ...(opts.config !== undefined && { file: opts.config }), flags, env: io.env });
       if (opts.check) {
         const shown = { ...config, users: config.users.map((u) => ({ name: u.name, admin: u.admin })) };
@@ -66,11 +69,17 @@ export function addServerCommands(program: Command, io: Io): void {
         log.info('shutting down');
         wake?.();
       });
-      let daemon: Daemon;
+      let daemon: Pick<Daemon, 'stop' | 'reloadTls'>;
       try {
         // Loaded here: the admin commands never pay for the daemon's front ends and codecs.
-        const { startDaemon } = await import('../src/daemon.js');
-        daemon = await startDaemon(config, { log });
+        if (config.cluster.enabled) {
+          const { ClusterNode } = await import('../src/cluster/node.js');
+          const node = await ClusterNode.start(config, { log });
+          daemon = { stop: () => node.stop(), reloadTls: () => node.daemon?.reloadTls() ?? false };
+        } else {
+          const { startDaemon } = await import('../src/daemon.js');
+          daemon = await startDaemon(config, { log });
+        }
       } catch (err) {
         off();
         const e = err as NodeJS.ErrnoException & { address?: string; port?: number };

@@ -15,6 +15,7 @@ export interface TargetOptions {
   json?: boolean;
   tls?: boolean;
   ca?: string;
+  vhost?: string;
 }
 
 interface Target {
@@ -24,6 +25,8 @@ interface Target {
   password: string;
   /** `skiffs://` or --tls: TLS, verifying the daemon (against --ca when given). */
   tls: boolean;
+  /** The vhost a command works in (--vhost, the URL's path, SKIFF_VHOST; default `/`). */
+  vhost: string;
 }
 
 /** Adds --url/--host/--port/--user/--password/--json to a command. */
@@ -36,6 +39,7 @@ export function addTargetOptions(cmd: Command): Command {
     .option('--password <password>', 'password (env SKIFF_PASSWORD; default guest)')
     .option('--tls', 'connect over TLS (as a skiffs:// URL does; default port 5681)')
     .option('--ca <file>', "PEM CA to verify the daemon's certificate with (env SKIFF_CA; default: the system's)")
+    .option('--vhost <name>', "virtual host to work in (env SKIFF_VHOST; or the URL's path, skiff://host/vhost; default /)")
     .option('--json', 'print JSON for scripts instead of tables');
 }
 
@@ -52,6 +56,13 @@ function fromUrl(url: string, source: string): Partial<Target> {
   if (u.port !== '') out.port = Number(u.port);
   if (u.username !== '') out.user = decodeURIComponent(u.username);
   if (u.password !== '') out.password = decodeURIComponent(u.password);
+  if (u.pathname !== '' && u.pathname !== '/') {
+    try {
+      out.vhost = decodeURIComponent(u.pathname.slice(1));
+    } catch {
+      throw usageError(`${source}: the vhost in '${url}' is not valid percent-encoding`);
+    }
+  }
   return out;
 }
 
@@ -73,6 +84,7 @@ export function resolveTarget(opts: TargetOptions, env: Io['env']): Target {
       ...(opts.user !== undefined && { user: opts.user }),
       ...(opts.password !== undefined && { password: opts.password }),
       ...(opts.tls === true && { tls: true }),
+      ...(opts.vhost !== undefined && { vhost: opts.vhost }),
     },
     opts.url !== undefined ? fromUrl(opts.url, '--url') : {},
     {
@@ -80,20 +92,39 @@ export function resolveTarget(opts: TargetOptions, env: Io['env']): Target {
       ...(env['SKIFF_PORT'] && { port: port(env['SKIFF_PORT'], 'SKIFF_PORT') }),
       ...(env['SKIFF_USER'] && { user: env['SKIFF_USER'] }),
       ...(env['SKIFF_PASSWORD'] !== undefined && { password: env['SKIFF_PASSWORD'] }),
+      ...(env['SKIFF_VHOST'] && { vhost: env['SKIFF_VHOST'] }),
     },
     env['SKIFF_URL'] ? fromUrl(env['SKIFF_URL'], 'SKIFF_URL') : {},
-    { host: DEFAULT_HOST, user: 'guest', password: 'guest', tls: false },
+    { host: DEFAULT_HOST, user: 'guest', password: 'guest', tls: false, vhost: '/' },
   ];
   const pick = <K extends keyof Target>(k: K): Target[K] | undefined => sources.find((s) => s[k] !== undefined)?.[k] as Target[K] | undefined;
   const tls = pick('tls') === true;
-  return { host: pick('host') as string, port: pick('port') ?? (tls ? DEFAULT_TLS_PORT : DEFAULT_PORT), user: pick('user') as string, password: pick('password') as string, tls };
+  return {
+    host: pick('host') as string,
+    port: pick('port') ?? (tls ? DEFAULT_TLS_PORT : DEFAULT_PORT),
+    user: pick('user') as string,
+    password: pick('password') as string,
+    tls,
+    vhost: pick('vhost') as string,
+  };
 }
 
-/** Connects and runs `fn`, closing the connection afterwards whatever happens. */
-export async function withConnection<T>(opts: TargetOptions, io: Io, fn: (conn: Connection) => Promise<T>): Promise<T> {
+/** The vhost a command names (what admin requests carry). */
+export function targetVhost(opts: TargetOptions, io: Io): string {
+  return resolveTarget(opts, io.env).vhost;
+}
+
+/**
+ * Connects and runs `fn`, closing the connection afterwards whatever happens. `in: 'vhost'`
+ * (declare, publish, consume, …) opens the target vhost; admin commands open the default one
+ * and name the vhost in each request, so an administrator manages a vhost they have no
+ * permissions in (a new one, say) as `rabbitmqctl -p` does.
+ */
+export async function withConnection<T>(opts: TargetOptions, io: Io, fn: (conn: Connection) => Promise<T>, where: { in: 'vhost' | 'admin' } = { in: 'admin' }): Promise<T> {
   const t = resolveTarget(opts, io.env);
   const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-  const url = `${t.tls ? 'skiffs' : 'skiff'}://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password)}@${host}:${t.port}`;
+  const path = where.in === 'vhost' && t.vhost !== '/' ? `/${encodeURIComponent(t.vhost)}` : '';
+  const url = `${t.tls ? 'skiffs' : 'skiff'}://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password)}@${host}:${t.port}${path}`;
   const caFile = opts.ca ?? (io.env['SKIFF_CA'] || undefined);
   let ca: Buffer | undefined;
   if (caFile !== undefined) {

@@ -11,7 +11,7 @@ async function onChannel<T>(
   fn: (ch: Channel) => Promise<T>,
   show: (result: T) => { json: unknown; text: string },
 ): Promise<void> {
-  const result = await withConnection(opts, io, async (conn) => fn(await conn.channel()));
+  const result = await withConnection(opts, io, async (conn) => fn(await conn.channel()), { in: 'vhost' });
   const out = show(result);
   if (opts.json) printJson(io, out.json);
   else println(io.stdout, out.text);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Admin } from '../src/client/index.js';
 import { printJson, println, type Io } from './io.js';
 import { readPassword } from './server-command.js';
-import { addTargetOptions, withConnection, type TargetOptions } from './target.js';
+import { addTargetOptions, targetVhost, withConnection, type TargetOptions } from './target.js';
 
 const TAGS_HELP = 'administrator, monitoring, management, policymaker (none: no tags)';
 
@@ -68,9 +68,9 @@ export function addUserCommands(program: Command, io: Io): void {
   );
 }
 
-/** `skiff permissions set|clear`: RabbitMQ's configure/write/read regular expressions per user, on `/`. */
+/** `skiff permissions set|clear`: RabbitMQ's configure/write/read regular expressions per user, per vhost (--vhost, default /). */
 export function addPermissionCommands(program: Command, io: Io): void {
-  const perms = program.command('permissions').description("grant or clear a user's permissions on the vhost / (list them: skiff list permissions)");
+  const perms = program.command('permissions').description("grant or clear a user's permissions on a vhost (--vhost, default /; list them: skiff list permissions)");
   addTargetOptions(
     perms
       .command('set')
@@ -80,13 +80,39 @@ export function addPermissionCommands(program: Command, io: Io): void {
       .argument('<write>', 'publish to exchanges, bind to queues/exchanges')
       .argument('<read>', 'consume, get, purge; bind from exchanges'),
   ).action(async (name: string, configure: string, write: string, read: string, opts: TargetOptions) => {
-    await withConnection(opts, io, (conn) => new Admin(conn).setPermissions(name, { configure, write, read }));
-    if (opts.json) printJson(io, { user: name, vhost: '/', configure, write, read });
-    else println(io.stdout, `permissions of ${name} on /: configure '${configure}', write '${write}', read '${read}'`);
+    const vhost = targetVhost(opts, io);
+    await withConnection(opts, io, (conn) => new Admin(conn).setPermissions(name, { configure, write, read }, { vhost }));
+    if (opts.json) printJson(io, { user: name, vhost, configure, write, read });
+    else println(io.stdout, `permissions of ${name} on ${vhost}: configure '${configure}', write '${write}', read '${read}'`);
   });
-  addTargetOptions(perms.command('clear').description("remove a user's permissions on /").argument('<user>', 'user name')).action(async (name: string, opts: TargetOptions) => {
-    await withConnection(opts, io, (conn) => new Admin(conn).clearPermissions(name));
-    if (opts.json) printJson(io, { user: name, cleared: true });
-    else println(io.stdout, `permissions of ${name} on / cleared`);
+  addTargetOptions(perms.command('clear').description("remove a user's permissions on a vhost").argument('<user>', 'user name')).action(async (name: string, opts: TargetOptions) => {
+    const vhost = targetVhost(opts, io);
+    await withConnection(opts, io, (conn) => new Admin(conn).clearPermissions(name, { vhost }));
+    if (opts.json) printJson(io, { user: name, vhost, cleared: true });
+    else println(io.stdout, `permissions of ${name} on ${vhost} cleared`);
+  });
+
+  const topic = program
+    .command('topic-permissions')
+    .description("set or clear a user's topic permissions: regular expressions over the routing keys of one topic exchange (list them: skiff list topic-permissions)");
+  addTargetOptions(
+    topic
+      .command('set')
+      .description("limit the routing keys a user may publish with (write) and bind with (read) on a topic exchange ({username} and {vhost} expand)")
+      .argument('<user>', 'user name')
+      .argument('<exchange>', 'topic exchange')
+      .argument('<write>', 'routing keys the user may publish with')
+      .argument('<read>', 'binding keys the user may bind queues with'),
+  ).action(async (name: string, exchange: string, write: string, read: string, opts: TargetOptions) => {
+    const vhost = targetVhost(opts, io);
+    await withConnection(opts, io, (conn) => new Admin(conn).setTopicPermissions(name, { exchange, write, read }, { vhost }));
+    if (opts.json) printJson(io, { user: name, vhost, exchange, write, read });
+    else println(io.stdout, `topic permissions of ${name} on ${vhost} exchange ${exchange}: write '${write}', read '${read}'`);
+  });
+  addTargetOptions(topic.command('clear').description("remove a user's topic permissions on a vhost").argument('<user>', 'user name')).action(async (name: string, opts: TargetOptions) => {
+    const vhost = targetVhost(opts, io);
+    await withConnection(opts, io, (conn) => new Admin(conn).clearTopicPermissions(name, { vhost }));
+    if (opts.json) printJson(io, { user: name, vhost, cleared: true });
+    else println(io.stdout, `topic permissions of ${name} on ${vhost} cleared`);
   });
 }

@@ -44,9 +44,15 @@ export type {
   ServerStatus,
   UserRow,
   PermissionRow,
+  TopicPermissionRow,
+  LimitRow,
+  VhostRow,
   PolicyRow,
   AdminPutKind,
   StoreStatus,
+  ClusterStatus,
+  ClusterFollowerStatus,
+  ClusterNodeStatus,
 } from './codec/admin.js';
 export { RABBIT_SECTIONS, checkDefinitions, definitionsCount, definitionsFromRows } from './definitions.js';
 export type { BindingDefinition, Definitions, ExchangeDefinition, QueueDefinition, RabbitSection } from './definitions.js';

@@ -1,22 +1,23 @@
 import { Broker } from './broker/broker.js';
 import type { Clock } from './broker/clock.js';
+import { VirtualHosts } from './broker/vhosts.js';
+import { VhostDirectory } from './server/vhosts.js';
 import { authenticatorOf } from './config/authenticator.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import type { Authenticator } from './server/auth.js';
-import { daemonHost } from './server/http/daemon-host.js';
-import { HttpListener } from './server/http/listener.js';
+import type { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
 import { AmqpFrontEnd } from './server/amqp/front-end.js';
 import { NativeFrontEnd } from './server/native/front-end.js';
 import { ConnectionRegistry } from './server/registry.js';
 import { DiskAlarm } from './store/disk-alarm.js';
 import type { StoreOptions } from './store/options.js';
+import type { ReplicationSink } from './store/replication.js';
+import type { ClusterStatus } from '../protocol/index.js';
 import { Store } from './store/store.js';
-import { WsEndpoint } from './server/websocket/endpoint.js';
-import { nativeFrontEnd } from './server/websocket/front-ends.js';
-import { WS_PATH, WsListener } from './server/websocket/listener.js';
-import { parseAllowedOrigins } from './server/websocket/options.js';
+import type { WsEndpoint } from './server/websocket/endpoint.js';
+import type { WsListener } from './server/websocket/listener.js';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { PeerInfo } from './server/peer.js';
 import { LoginThrottle } from './server/login-throttle.js';
@@ -26,6 +27,27 @@ import { Limits } from './server/limits.js';
 import { Policies } from './server/policies.js';
 import { Permissions } from './server/permissions.js';
 import { UserDirectory } from './server/users.js';
+
+/** The HTTP and WebSocket listeners' modules, imported once the native and AMQP ports are bound. */
+async function loadWebModules() {
+  const [host, listener, endpoint, frontEnds, wsListener, wsOptions] = await Promise.all([
+    import('./server/http/daemon-host.js'),
+    import('./server/http/listener.js'),
+    import('./server/websocket/endpoint.js'),
+    import('./server/websocket/front-ends.js'),
+    import('./server/websocket/listener.js'),
+    import('./server/websocket/options.js'),
+  ]);
+  return {
+    daemonHost: host.daemonHost,
+    HttpListener: listener.HttpListener,
+    WsEndpoint: endpoint.WsEndpoint,
+    nativeFrontEnd: frontEnds.nativeFrontEnd,
+    WS_PATH: wsListener.WS_PATH,
+    WsListener: wsListener.WsListener,
+    parseAllowedOrigins: wsOptions.parseAllowedOrigins,
+  };
+}
 
 /** What a daemon needs besides its {@link Config}. */
 export interface DaemonRuntime {
@@ -38,13 +60,22 @@ export interface DaemonRuntime {
   readonly clock?: Clock;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
+  /** A cluster leader's replication (src/cluster): sees the store's committed change sets and holds confirms. */
+  readonly replication?: ReplicationSink & { attach(store: Store): void };
+  /** This node's part in its cluster, for status, the HTTP API and metrics. */
+  readonly clusterStatus?: () => ClusterStatus;
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
   readonly scrypt?: { ln: number; r: number; p: number };
 }
 
 export interface Daemon {
   readonly config: Config;
+  /** The default vhost's broker (`/`). */
   readonly broker: Broker;
+  /** Every vhost's broker. */
+  readonly vhosts: VirtualHosts;
+  /** The vhosts as operators manage them (add, delete, list). */
+  readonly vhostDirectory: VhostDirectory;
   /** Every front end's client connections and the daemon's listeners. */
   readonly registry: ConnectionRegistry;
   /** The native protocol's front end; `accept(stream, peer)` serves a stream from elsewhere. */
@@ -95,11 +126,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     runtime.memoryOnly === true
       ? null
       : Store.create(runtime.storeFailWrites == null ? config.store : { ...config.store, failWrites: runtime.storeFailWrites }, log, config.memoryHighWatermark);
+  if (store !== null && runtime.replication !== undefined) {
+    store.setReplication(runtime.replication);
+    runtime.replication.attach(store);
+  }
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
     ...(store !== null && { persistence: store, pager: store, delayStore: store }),
     ...(runtime.clock !== undefined && { clock: runtime.clock }),
   });
+  const vhosts = new VirtualHosts(broker);
   // Built before the store opens; each takes what the store restored before anyone is served.
   const users = new UserDirectory({
     base: runtime.auth ?? authenticatorOf(config),
@@ -109,14 +145,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     ...(runtime.scrypt !== undefined && { scrypt: runtime.scrypt }),
   });
   const auth = users;
-  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }));
+  const permissions = new Permissions(users, store, log.child({ component: 'permissions' }), vhosts);
   const limits = new Limits(store, log.child({ component: 'limits' }));
-  const policies = new Policies(broker, store, log.child({ component: 'policies' }));
+  const policies = new Policies(vhosts, store, log.child({ component: 'policies' }));
   // Read before anything is bound or opened: a bad certificate file is a config error, nothing else.
   const credentials = config.tls.certFile !== '' ? new TlsCredentials(tlsSettings(config), log.child({ component: 'tls' })) : null;
   const registry = new ConnectionRegistry(broker, log);
+  const vhostDirectory = new VhostDirectory({ vhosts, store, registry, permissions, limits, policies, log: log.child({ component: 'vhosts' }) });
   const native = new NativeFrontEnd({
     broker,
+    vhosts,
     log,
     auth,
     registry,
@@ -127,13 +165,16 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     channelMax: config.channelMax,
     heartbeatMs: config.heartbeatMs,
   });
-  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, log, auth, registry, permissions, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
+  const amqp = config.amqp.enabled ? new AmqpFrontEnd({ broker, vhosts, log, auth, registry, permissions, limits, channelMax: config.channelMax, heartbeatMs: config.heartbeatMs }) : null;
   const admin = registerAdminMethods(native, {
     memoryHighWatermark: config.memoryHighWatermark,
     storeStatus: () => (store === null ? null : store.stats()),
+    ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
     users,
     permissions,
     policies,
+    limits,
+    vhosts: vhostDirectory,
   });
   const offPageFailures = broker.watchPageFailures((q, err, lost) => {
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
@@ -145,6 +186,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   let http: HttpListener | null = null;
   let ws: WsEndpoint | null = null;
   let wsListener: WsListener | null = null;
+  let wsPath = '';
   const tlsServers: TlsServer[] = [];
   let tlsAddr: { host: string; port: number } | null = null;
   let amqpsAddr: { host: string; port: number } | null = null;
@@ -188,9 +230,14 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     if (credentials !== null && amqp !== null) {
       amqpsAddr = await tlsPort('amqp/ssl', (s, peer) => amqp.accept(s, peer), config.tls.amqpsPort, config.tls.host === '' ? config.amqp.host : config.tls.host);
     }
-    if (config.http.enabled) {
-      const host = daemonHost({
+    // Loaded only now (fastify and ws take a few hundred ms): the native and AMQP ports accept
+    // connections, held until the restore is done, while they load.
+    const web = config.http.enabled || config.ws.enabled ? await loadWebModules() : null;
+    if (web !== null && config.http.enabled) {
+      const host = web.daemonHost({
         broker,
+        vhosts,
+        vhostDirectory,
         registry,
         auth,
         users,
@@ -206,33 +253,36 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         log,
         stopping: () => stopping,
         websockets: () => ws?.stats() ?? null,
+        ...(runtime.clusterStatus !== undefined && { clusterStatus: runtime.clusterStatus }),
       });
-      http = await HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
+      http = await web.HttpListener.start(host, config.http, log, config.tls.http ? credentials : null);
       const bound = http.address;
       if (bound !== null) registry.addListener({ protocol: http.tls ? 'https' : 'http', host: bound.address, port: bound.port });
     }
-    if (config.ws.enabled && (http !== null || config.ws.port >= 0)) {
+    if (web !== null && config.ws.enabled && (http !== null || config.ws.port >= 0)) {
       // No message larger than the largest frame any subprotocol on it may send; each front end checks its own frame max.
       const maxPayload = Math.max(config.frameMax, amqp?.frameMax ?? 0);
-      ws = new WsEndpoint({ ...config.ws, allowedOrigins: parseAllowedOrigins(config.ws.allowedOrigins) }, maxPayload, log.child({ listener: 'ws' }));
-      ws.register('skiff', nativeFrontEnd(native));
+      ws = new web.WsEndpoint({ ...config.ws, allowedOrigins: web.parseAllowedOrigins(config.ws.allowedOrigins) }, maxPayload, log.child({ listener: 'ws' }));
+      ws.register('skiff', web.nativeFrontEnd(native));
       // AMQP 0-9-1 over WebSocket, as LavinMQ: subprotocol amqp, or none (@cloudamqp/amqp-client offers none).
       if (amqp !== null) ws.register('amqp', (stream) => amqp.accept(stream, stream.peer), { whenNoneOffered: true });
       // Mounted and bound now, like the other listeners (wss:// when the HTTP listener has TLS); upgrades get 503 until it serves, after the restore.
-      http?.onUpgrade(WS_PATH, ws.upgrade);
+      http?.onUpgrade(web.WS_PATH, ws.upgrade);
       if (config.ws.port >= 0) {
-        wsListener = await WsListener.start(ws, config.ws.host, config.ws.port);
+        wsListener = await web.WsListener.start(ws, config.ws.host, config.ws.port);
+        wsPath = web.WS_PATH;
         const bound = wsListener.address;
         if (bound !== null) registry.addListener({ protocol: 'ws', host: bound.address, port: bound.port });
       }
     }
     if (store !== null) {
       await store.open();
-      await store.restore(broker);
+      await store.restore(vhosts);
       // Read before any client is served, so a full disk blocks the first publisher too.
       await disk?.start();
     }
     users.loadStored();
+    vhostDirectory.loadStored();
     permissions.loadStored();
     limits.loadStored();
     policies.loadStored();
@@ -257,7 +307,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   if (amqpAddr !== undefined) log.info({ host: amqpAddr.address, port: amqpAddr.port }, 'amqp listening');
   // Before 'skiff listening': whoever waits for that line finds the HTTP port already logged.
   if (http?.address != null) log.info({ host: http.address.address, port: http.address.port, tls: http.tls }, 'http listening');
-  if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: WS_PATH }, 'ws listening');
+  if (wsListener?.address != null) log.info({ host: wsListener.address.address, port: wsListener.address.port, path: wsPath }, 'ws listening');
   if (tlsAddr !== null) log.info(tlsAddr, 'skiffs listening');
   if (amqpsAddr !== null) log.info(amqpsAddr, 'amqps listening');
   const clear = (what: string, host: string): void => {
@@ -273,6 +323,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   return {
     config,
     broker,
+    vhosts,
+    vhostDirectory,
     registry,
     native,
     users,

@@ -4,11 +4,36 @@
  */
 
 /** The listings `admin.list` knows, in the order the CLI shows them in help. */
-export const ADMIN_LIST_KINDS = ['exchanges', 'queues', 'bindings', 'connections', 'consumers', 'users', 'permissions', 'policies', 'operator-policies'] as const;
+export const ADMIN_LIST_KINDS = [
+  'exchanges',
+  'queues',
+  'bindings',
+  'connections',
+  'consumers',
+  'users',
+  'permissions',
+  'topic-permissions',
+  'policies',
+  'operator-policies',
+  'vhosts',
+  'vhost-limits',
+  'user-limits',
+] as const;
 export type AdminListKind = (typeof ADMIN_LIST_KINDS)[number];
 
 export function isAdminListKind(kind: string): kind is AdminListKind {
   return (ADMIN_LIST_KINDS as readonly string[]).includes(kind);
+}
+
+/** One virtual host (`admin.list vhosts`). */
+export interface VhostRow {
+  name: string;
+  description: string;
+  tags: string[];
+  /** Counts now, for `skiff list vhosts`. */
+  exchanges: number;
+  queues: number;
+  connections: number;
 }
 
 /** One exchange (`admin.list exchanges`). The default exchange is listed with name `""`. */
@@ -65,6 +90,8 @@ export interface ConnectionRow {
   /** The protocol it speaks: `Skiff 1.0`, `AMQP 0-9-1`. */
   protocol: string;
   user: string;
+  /** The vhost it opened. */
+  vhost: string;
   peer: string;
   /** ms since the epoch. */
   connectedAt: number;
@@ -115,8 +142,28 @@ export interface AdminListRows {
   consumers: ConsumerRow;
   users: UserRow;
   permissions: PermissionRow;
+  'topic-permissions': TopicPermissionRow;
   policies: PolicyRow;
   'operator-policies': PolicyRow;
+  vhosts: VhostRow;
+  'vhost-limits': LimitRow;
+  'user-limits': LimitRow;
+}
+
+/** RabbitMQ's topic permissions: regular expressions over routing keys on one topic exchange. */
+export interface TopicPermissionRow {
+  user: string;
+  vhost: string;
+  exchange: string;
+  write: string;
+  read: string;
+}
+
+/** The limits of one vhost or user (`max-connections`, `max-queues`, `max-channels`). */
+export interface LimitRow {
+  /** The vhost or user name. */
+  name: string;
+  value: Record<string, number>;
 }
 
 /** A policy or operator policy as RabbitMQ lists one (`rabbitmqctl list_policies`, SPEC §3.7.6). */
@@ -130,7 +177,7 @@ export interface PolicyRow {
 }
 
 /** What `admin.put` and `admin.delete` change (SPEC §3.7.6). */
-export const ADMIN_PUT_KINDS = ['user', 'permission', 'policy', 'operator-policy'] as const;
+export const ADMIN_PUT_KINDS = ['user', 'permission', 'topic-permission', 'policy', 'operator-policy', 'vhost', 'vhost-limits', 'user-limits'] as const;
 export type AdminPutKind = (typeof ADMIN_PUT_KINDS)[number];
 
 /** Memory figures of the daemon process, bytes. */
@@ -208,4 +255,52 @@ export interface ServerStatus {
   memory: MemoryStatus;
   /** Checkpoint lag of the durable store; null when the daemon runs without one. */
   store: StoreStatus | null;
+  /** This node's part in a cluster (`skiff server --cluster`); null or absent when it runs alone. */
+  cluster?: ClusterStatus | null;
+}
+
+/** One follower as the leader sees it. */
+export interface ClusterFollowerStatus {
+  node: string;
+  /** Where its replication connection comes from. */
+  address: string;
+  /** `snapshot`: receiving a copy of every file; `streaming`: applying change sets as they commit. */
+  state: 'snapshot' | 'streaming';
+  inSync: boolean;
+  /** The last change set it committed (the leader numbers them from 1 each term). */
+  ackedIndex: number;
+  /** Change sets, and their bytes, the leader committed that it has not yet acknowledged. */
+  lagChanges: number;
+  lagBytes: number;
+  /** Age of the oldest change set it has not acknowledged. */
+  lagSeconds: number;
+}
+
+/** A node as it last reported itself in etcd (every second, under a lease of its own). */
+export interface ClusterNodeStatus {
+  node: string;
+  role: 'leader' | 'follower' | 'candidate';
+  term: number;
+  /** Client address (native protocol); the leader serves there, a follower refuses with a redirect. */
+  native: string;
+  /** On a follower: what it has applied of the leader's change sets. */
+  appliedIndex: number | null;
+}
+
+/** This node's part in a cluster. */
+export interface ClusterStatus {
+  cluster: string;
+  node: string;
+  role: 'leader' | 'follower' | 'candidate';
+  /** The leader's term (its election revision in etcd; the fencing token of replication). */
+  term: number;
+  /** The leader etcd names, with its addresses; null while there is none. */
+  leader: { node: string; native?: string; amqp?: string | null; http?: string | null; replication?: string } | null;
+  syncFollowers: number;
+  /** On the leader: the in-sync set (the leader first), the last change set's index, each follower. */
+  replication: { term: number; lastIndex: number; syncFollowers: number; inSync: string[]; followers: ClusterFollowerStatus[] } | null;
+  /** On a follower: its replication of the leader. */
+  following: { leader: string; term: number; state: 'connecting' | 'snapshot' | 'streaming'; appliedIndex: number; receivedIndex: number; applying: number } | null;
+  /** Every node that reported itself in etcd lately. */
+  nodes: ClusterNodeStatus[];
 }

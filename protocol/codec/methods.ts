@@ -124,6 +124,7 @@ const TABLE = {
     ['channelMax', 'uint'],
     ['heartbeatMs', 'uint'],
     ['clientProperties', 'map', {}],
+    ['vhost', 'str', '/'],
   ]),
   [M.ConnectionOpenOk]: def(M.ConnectionOpenOk, 'connection.open-ok', 'server', [
     ['frameMax', 'uint'],
@@ -278,6 +279,7 @@ const TABLE = {
   [M.AdminList]: def(M.AdminList, 'admin.list', 'client', [
     ['kind', 'str'],
     ['offset', 'uint', 0],
+    ['vhost', 'str', ''],
   ]),
   [M.AdminListOk]: def(M.AdminListOk, 'admin.list-ok', 'server', [
     ['rows', 'any'],
@@ -298,6 +300,7 @@ const TABLE = {
   [M.AdminDelete]: def(M.AdminDelete, 'admin.delete', 'client', [
     ['kind', 'str'],
     ['name', 'str'],
+    ['vhost', 'str', ''],
   ]),
   [M.AdminDeleteOk]: def(M.AdminDeleteOk, 'admin.delete-ok', 'server', []),
 } as const;

@@ -6,7 +6,7 @@ import { DefaultExchange } from './exchange/default.js';
 import { DelayedExchange, delayOf, routedContent } from './exchange/delayed.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
-import { ContentArena, MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
+import { MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
 import { ChannelTotals } from './channel-totals.js';
 import type { Channel } from './channel.js';
 import { checkName, generatedQueueName, isReserved } from './names.js';
@@ -16,6 +16,9 @@ import { PolicyBook, mergeAlternate, type EffectivePolicy } from './policy.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
 import { Queue, type QueueHost, type QueueOptions } from './queue.js';
 import { Session, type SessionInfo } from './session.js';
+import { SharedBrokerState, type AlarmReason, type PageFailureListener } from './shared-state.js';
+
+export type { AlarmReason, PageFailureListener } from './shared-state.js';
 
 export interface BrokerOptions {
   persistence?: Persistence;
@@ -27,16 +30,14 @@ export interface BrokerOptions {
   pager?: Pager;
   /** Keeps delayed exchanges' persistent messages (the store); absent = all in memory. */
   delayStore?: DelayStore;
+  /** The virtual host this broker serves; default `/`. */
+  vhost?: string;
+  /**
+   * What it shares with the daemon's other vhosts (store, clock, memory and alarms); when given,
+   * the options above come from it. Default: a state of its own.
+   */
+  shared?: SharedBrokerState;
 }
-
-/** Told when a queue's paged messages cannot be read back, or fewer were stored than counted. */
-export type PageFailureListener = (queue: Queue, err: Error | null, lostMessages: number) => void;
-
-/**
- * Why publishers are blocked (SPEC §3.1.4): broker memory, the durable store falling behind, or
- * free disk space under `disk_free_limit`.
- */
-export type AlarmReason = 'memory' | 'store' | 'disk';
 
 export interface PublishResult {
   /** Number of queues the message was enqueued in. */
@@ -67,11 +68,16 @@ export interface BrokerStats {
 const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: false, internal: false, arguments: {} };
 
 /**
- * The in-memory model: exchanges, queues, bindings, sessions. Pure logic with no sockets: the
- * server drives it through {@link Session} and {@link Channel}, the store through the
- * {@link Persistence} it is given and the `restore*` methods.
+ * The in-memory model of one virtual host: exchanges, queues, bindings, policies, sessions.
+ * Pure logic with no sockets: the server drives it through {@link Session} and {@link Channel},
+ * the store through the {@link Persistence} it is given and the `restore*` methods. Each vhost
+ * is a broker of its own (see {@link VirtualHosts}), so names never meet across vhosts; what
+ * the vhosts of a daemon share is in {@link SharedBrokerState}.
  */
 export class Broker implements QueueHost, ScheduleHost {
+  /** The virtual host's name (`/` by default). */
+  readonly vhost: string;
+  readonly shared: SharedBrokerState;
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   /** Policies and operator policies; after changing them call {@link applyPolicies}. */
@@ -81,18 +87,8 @@ export class Broker implements QueueHost, ScheduleHost {
   readonly clock: Clock;
   readonly pager: Pager | null;
   readonly delayStore: DelayStore | null;
-  private readonly pageFailureListeners = new Set<PageFailureListener>();
   private readonly defaultExchange: DefaultExchange;
-  /** Compact copies of messages parked in queues without consumers. */
-  private readonly parked = new ContentArena();
-  private nextMessageId = 1;
   private consumers = 0;
-  private queuedBytesTotal = 0;
-  private readonly highWatermark: number;
-  private readonly lowWatermark: number;
-  private isBlocked = false;
-  private readonly alarms = new Set<AlarmReason>();
-  private readonly blockListeners = new Set<(blocked: boolean) => void>();
   publishedTotal = 0;
   deliveredTotal = 0;
   unroutableTotal = 0;
@@ -105,12 +101,20 @@ export class Broker implements QueueHost, ScheduleHost {
   readonly closedChannels = new ChannelTotals();
 
   constructor(options: BrokerOptions = {}) {
-    this.persistence = options.persistence ?? new NoPersistence();
-    this.clock = options.clock ?? systemClock;
-    this.pager = options.pager ?? null;
-    this.delayStore = options.delayStore ?? null;
-    this.highWatermark = options.memoryHighWatermark ?? 0;
-    this.lowWatermark = Math.floor(this.highWatermark * 0.8);
+    this.vhost = options.vhost ?? '/';
+    this.shared =
+      options.shared ??
+      new SharedBrokerState(
+        options.persistence ?? new NoPersistence(),
+        options.clock ?? systemClock,
+        options.pager ?? null,
+        options.memoryHighWatermark ?? 0,
+        options.delayStore ?? null,
+      );
+    this.persistence = this.shared.persistence;
+    this.clock = this.shared.clock;
+    this.pager = this.shared.pager;
+    this.delayStore = this.shared.delayStore;
     this.defaultExchange = new DefaultExchange(this.queues);
     this.exchanges.set('', this.defaultExchange);
     for (const type of ['direct', 'fanout', 'topic', 'headers']) this.addExchange(`amq.${type}`, type, DEFAULT_EXCHANGE_OPTIONS);
@@ -139,19 +143,19 @@ export class Broker implements QueueHost, ScheduleHost {
     if (name === '') throw accessRefusedDefault();
     const existing = this.exchanges.get(name);
     if (passive) {
-      if (existing === undefined) throw notFound('exchange', name);
+      if (existing === undefined) throw notFound('exchange', name, this.vhost);
       return existing;
     }
     checkName('exchange', name);
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
-    parseExchangeArguments(name, options.arguments, type);
+    parseExchangeArguments(name, options.arguments, type, this.vhost);
     if (existing !== undefined) {
-      inequivalent('exchange', name, 'type', type, existing.type);
-      inequivalent('exchange', name, 'durable', options.durable, existing.durable);
-      inequivalent('exchange', name, 'auto_delete', options.autoDelete, existing.autoDelete);
-      inequivalent('exchange', name, 'internal', options.internal, existing.internal);
-      checkArgumentsEquivalent('exchange', name, options.arguments, existing.arguments);
+      inequivalent(this.vhost, 'exchange', name, 'type', type, existing.type);
+      inequivalent(this.vhost, 'exchange', name, 'durable', options.durable, existing.durable);
+      inequivalent(this.vhost, 'exchange', name, 'auto_delete', options.autoDelete, existing.autoDelete);
+      inequivalent(this.vhost, 'exchange', name, 'internal', options.internal, existing.internal);
+      checkArgumentsEquivalent('exchange', name, options.arguments, existing.arguments, this.vhost);
       return existing;
     }
     if (isReserved(name)) {
@@ -165,7 +169,8 @@ export class Broker implements QueueHost, ScheduleHost {
   private addExchange(name: string, type: string, options: ExchangeOptions): Exchange {
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
-    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments, type));
+    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments, type, this.vhost));
+    x.vhost = this.vhost;
     if (x instanceof DelayedExchange) x.schedule = new DelayedSchedule(x, this, x.durable ? this.delayStore : null);
     if (!this.policies.empty) this.applyExchangePolicy(x);
     this.exchanges.set(name, x);
@@ -209,20 +214,20 @@ export class Broker implements QueueHost, ScheduleHost {
     this.queuesDeclaredTotal++;
     if (passive) {
       const q = this.queues.get(name);
-      if (q === undefined) throw notFound('queue', name);
-      checkOwner(q, session);
+      if (q === undefined) throw notFound('queue', name, this.vhost);
+      checkOwner(q, session, this.vhost);
       return q;
     }
     if (name === '') name = generatedQueueName();
     checkName('queue', name);
-    const policy = parseQueueArguments(name, options.arguments);
+    const policy = parseQueueArguments(name, options.arguments, this.vhost);
     const existing = this.queues.get(name);
     if (existing !== undefined) {
-      checkOwner(existing, session);
-      inequivalent('queue', name, 'durable', options.durable, existing.durable);
-      inequivalent('queue', name, 'exclusive', options.exclusive, existing.exclusive);
-      inequivalent('queue', name, 'auto_delete', options.autoDelete, existing.autoDelete);
-      checkArgumentsEquivalent('queue', name, options.arguments, existing.arguments);
+      checkOwner(existing, session, this.vhost);
+      inequivalent(this.vhost, 'queue', name, 'durable', options.durable, existing.durable);
+      inequivalent(this.vhost, 'queue', name, 'exclusive', options.exclusive, existing.exclusive);
+      inequivalent(this.vhost, 'queue', name, 'auto_delete', options.autoDelete, existing.autoDelete);
+      checkArgumentsEquivalent('queue', name, options.arguments, existing.arguments, this.vhost);
       existing.touch();
       return existing;
     }
@@ -260,8 +265,8 @@ export class Broker implements QueueHost, ScheduleHost {
   /** Looks a queue up for consume/get/purge/bind: it must exist and not be another's exclusive. */
   queueForUse(name: string, session: Session | null): Queue {
     const q = this.queues.get(name);
-    if (q === undefined) throw notFound('queue', name);
-    checkOwner(q, session);
+    if (q === undefined) throw notFound('queue', name, this.vhost);
+    checkOwner(q, session, this.vhost);
     return q;
   }
 
@@ -269,7 +274,7 @@ export class Broker implements QueueHost, ScheduleHost {
   deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, session: Session | null): number {
     const q = this.queues.get(name);
     if (q === undefined) return 0;
-    checkOwner(q, session);
+    checkOwner(q, session, this.vhost);
     if (ifUnused && q.consumers.length !== 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' in use`);
     if (ifEmpty && q.messageCount !== 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' is not empty`);
     return this.removeQueue(q);
@@ -342,9 +347,9 @@ export class Broker implements QueueHost, ScheduleHost {
   private exchangeBindingEnds(destinationName: string, sourceName: string): { source: Exchange; destination: Exchange } {
     if (destinationName === '' || sourceName === '') throw accessRefusedDefault();
     const destination = this.exchanges.get(destinationName);
-    if (destination === undefined) throw notFound('exchange', destinationName);
+    if (destination === undefined) throw notFound('exchange', destinationName, this.vhost);
     const source = this.exchanges.get(sourceName);
-    if (source === undefined) throw notFound('exchange', sourceName);
+    if (source === undefined) throw notFound('exchange', sourceName, this.vhost);
     return { source, destination };
   }
 
@@ -352,7 +357,7 @@ export class Broker implements QueueHost, ScheduleHost {
     if (exchangeName === '') throw accessRefusedDefault();
     const q = this.queueForUse(queueName, session);
     const x = this.exchanges.get(exchangeName);
-    if (x === undefined) throw notFound('exchange', exchangeName);
+    if (x === undefined) throw notFound('exchange', exchangeName, this.vhost);
     return { q, x };
   }
 
@@ -389,7 +394,7 @@ export class Broker implements QueueHost, ScheduleHost {
     returnTo: ReturnTarget | null = null,
   ): PublishResult {
     const x = this.exchanges.get(exchangeName);
-    if (x === undefined) throw notFound('exchange', exchangeName);
+    if (x === undefined) throw notFound('exchange', exchangeName, this.vhost);
     if (x.internal) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}'`);
     this.publishedTotal++;
     x.publishInTotal++;
@@ -425,12 +430,12 @@ export class Broker implements QueueHost, ScheduleHost {
     for (const q of targets) {
       if (skip !== null && skip(q)) continue;
       if (!compact && q.consumers.length === 0 && isWastefulView(content)) {
-        content = this.parked.copy(content);
+        content = this.shared.parked.copy(content);
         compact = true;
       }
       const m: Message =
         message === null
-          ? (message = new Message(this.nextMessageId++, x.name, routingKey, content, persistent, priority, expiration))
+          ? (message = new Message(this.shared.nextMessageId++, x.name, routingKey, content, persistent, priority, expiration))
           : message.copy(content);
       routed++;
       if (q.policy !== null && q.refuses(contentSize(content))) {
@@ -468,7 +473,7 @@ export class Broker implements QueueHost, ScheduleHost {
       content = own;
     }
     const stored = persistent && x.durable && this.delayStore !== null;
-    const m = new ScheduledMessage(this.nextMessageId++, this.clock.now() + delay, routingKey, content, persistent, priority, expiration, stored, returnTo);
+    const m = new ScheduledMessage(this.shared.nextMessageId++, this.clock.now() + delay, routingKey, content, persistent, priority, expiration, stored, returnTo);
     if (stored) (this.delayStore as DelayStore).scheduled(x, m);
     x.schedule.add(m);
     return { routed: 0, needsCommit: stored, rejected: false, scheduled: true };
@@ -590,32 +595,28 @@ export class Broker implements QueueHost, ScheduleHost {
 
   /** @internal {@link QueueHost}: paged messages left memory or came back. */
   memoryChanged(_queue: Queue, bytes: number): void {
-    this.account(bytes);
+    this.shared.account(bytes);
   }
 
   /** @internal {@link QueueHost} */
   pageFailed(queue: Queue, err: Error | null, lostMessages: number): void {
-    for (const l of this.pageFailureListeners) l(queue, err, lostMessages);
+    this.shared.pageFailed(queue, err, lostMessages);
   }
 
+  /** Told of page failures in every vhost of this daemon. */
   watchPageFailures(listener: PageFailureListener): () => void {
-    this.pageFailureListeners.add(listener);
-    return () => this.pageFailureListeners.delete(listener);
+    return this.shared.watchPageFailures(listener);
   }
 
   /** Message ids continue after the highest one the store has seen. */
   advanceMessageId(atLeast: number): void {
-    if (atLeast > this.nextMessageId) this.nextMessageId = atLeast;
+    this.shared.advanceMessageId(atLeast);
   }
 
-  // ---- memory and flow control (SPEC §3.1.4) ----
+  // ---- memory and flow control (SPEC §3.1.4), shared by every vhost ----
 
   private account(delta: number): void {
-    this.queuedBytesTotal += delta;
-    if (this.highWatermark === 0) return;
-    const memory = this.alarms.has('memory');
-    if (!memory && this.queuedBytesTotal > this.highWatermark) this.setAlarm('memory', true);
-    else if (memory && this.queuedBytesTotal < this.lowWatermark) this.setAlarm('memory', false);
+    this.shared.account(delta);
   }
 
   /**
@@ -624,33 +625,39 @@ export class Broker implements QueueHost, ScheduleHost {
    * blocked while any reason is raised.
    */
   setAlarm(reason: AlarmReason, raised: boolean): void {
-    if (raised) this.alarms.add(reason);
-    else this.alarms.delete(reason);
-    const blocked = this.alarms.size !== 0;
-    if (blocked !== this.isBlocked) this.setBlocked(blocked);
+    this.shared.setAlarm(reason, raised);
   }
 
   /** The reasons publishers are blocked right now (empty when they are not). */
   get alarmReasons(): AlarmReason[] {
-    return [...this.alarms];
-  }
-
-  private setBlocked(blocked: boolean): void {
-    this.isBlocked = blocked;
-    for (const l of this.blockListeners) l(blocked);
+    return this.shared.alarmReasons;
   }
 
   get blocked(): boolean {
-    return this.isBlocked;
+    return this.shared.blocked;
   }
 
   onBlockedChange(listener: (blocked: boolean) => void): () => void {
-    this.blockListeners.add(listener);
-    return () => this.blockListeners.delete(listener);
+    return this.shared.onBlockedChange(listener);
   }
 
+  /** Queued bytes of every vhost: the figure the memory watermark applies to. */
   get queuedBytes(): number {
-    return this.queuedBytesTotal;
+    return this.shared.queuedBytes;
+  }
+
+  /**
+   * Deletes everything in this vhost (its vhost is being deleted): every queue (its durable
+   * messages with it) and exchange, durably. Its sessions are closed by the front ends first.
+   */
+  deleteEverything(): void {
+    for (const s of [...this.sessions.values()]) s.close();
+    for (const q of [...this.queues.values()]) this.removeQueue(q);
+    for (const x of [...this.exchanges.values()]) {
+      if (x.name === '' || this.exchanges.get(x.name) !== x) continue;
+      if (isReserved(x.name)) this.exchanges.delete(x.name);
+      else this.removeExchange(x);
+    }
   }
 
   stats(): BrokerStats {
@@ -670,37 +677,37 @@ export class Broker implements QueueHost, ScheduleHost {
       consumers: this.consumers,
       messagesReady: ready,
       messagesUnacked: unacked,
-      queuedBytes: this.queuedBytesTotal,
+      queuedBytes: this.shared.queuedBytes,
       published: this.publishedTotal,
       delivered: this.deliveredTotal,
       unroutable: this.unroutableTotal,
-      blocked: this.isBlocked,
+      blocked: this.shared.blocked,
     };
   }
 }
 
-function notFound(kind: 'exchange' | 'queue', name: string): ProtocolError {
-  return new ProtocolError(ReplyCode.NOT_FOUND, `no ${kind} '${name}' in vhost '/'`);
+function notFound(kind: 'exchange' | 'queue', name: string, vhost: string): ProtocolError {
+  return new ProtocolError(ReplyCode.NOT_FOUND, `no ${kind} '${name}' in vhost '${vhost}'`);
 }
 
 function accessRefusedDefault(): ProtocolError {
   return new ProtocolError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange');
 }
 
-function checkOwner(q: Queue, session: Session | null): void {
+function checkOwner(q: Queue, session: Session | null, vhost: string): void {
   if (q.owner !== null && (session === null || q.owner !== session.id)) {
     throw new ProtocolError(
       ReplyCode.RESOURCE_LOCKED,
-      `cannot obtain exclusive access to locked queue '${q.name}' in vhost '/'`,
+      `cannot obtain exclusive access to locked queue '${q.name}' in vhost '${vhost}'`,
     );
   }
 }
 
-function inequivalent(kind: string, name: string, arg: string, received: unknown, current: unknown): void {
+function inequivalent(vhost: string, kind: string, name: string, arg: string, received: unknown, current: unknown): void {
   if (received !== current) {
     throw new ProtocolError(
       ReplyCode.PRECONDITION_FAILED,
-      `inequivalent arg '${arg}' for ${kind} '${name}' in vhost '/': received '${String(received)}' but current is '${String(current)}'`,
+      `inequivalent arg '${arg}' for ${kind} '${name}' in vhost '${vhost}': received '${String(received)}' but current is '${String(current)}'`,
     );
   }
 }

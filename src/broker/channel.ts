@@ -154,7 +154,7 @@ export class Channel implements ReturnTarget {
       throw new ProtocolError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
     }
     if (queue.consumers.some((c) => c.exclusive)) {
-      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '/' has an exclusive consumer`);
+      throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' has an exclusive consumer`);
     }
     if (exclusive && queue.consumers.length !== 0) {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);

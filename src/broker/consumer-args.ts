@@ -22,7 +22,7 @@ function describe(v: unknown): string {
  * `strict`, any other key is refused (the native protocol); AMQP clients send arguments meant for
  * other brokers, so there unknown keys are ignored, as RabbitMQ ignores them.
  */
-export function parseConsumerArguments(queue: string, args: Readonly<Record<string, unknown>>, strict: boolean): ConsumerArguments {
+export function parseConsumerArguments(queue: string, args: Readonly<Record<string, unknown>>, strict: boolean, vhost = '/'): ConsumerArguments {
   const out: ConsumerArguments = { priority: 0 };
   for (const [key, v] of Object.entries(args)) {
     switch (key) {
@@ -30,7 +30,7 @@ export function parseConsumerArguments(queue: string, args: Readonly<Record<stri
         if (typeof v !== 'number' || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) {
           throw new ProtocolError(
             ReplyCode.PRECONDITION_FAILED,
-            `invalid arg 'x-priority' for queue '${queue}' in vhost '/': expected a 32-bit integer, got ${describe(v)}`,
+            `invalid arg 'x-priority' for queue '${queue}' in vhost '${vhost}': expected a 32-bit integer, got ${describe(v)}`,
           );
         }
         out.priority = v;
@@ -39,7 +39,7 @@ export function parseConsumerArguments(queue: string, args: Readonly<Record<stri
         if (typeof v !== 'boolean') {
           throw new ProtocolError(
             ReplyCode.PRECONDITION_FAILED,
-            `invalid arg 'x-cancel-on-ha-failover' for queue '${queue}' in vhost '/': expected a boolean, got ${describe(v)}`,
+            `invalid arg 'x-cancel-on-ha-failover' for queue '${queue}' in vhost '${vhost}': expected a boolean, got ${describe(v)}`,
           );
         }
         break;

@@ -269,7 +269,9 @@ export class Lane {
     if (this.headBytes >= half || (budget.used >= budget.total && this.head.length !== 0)) return;
     this.reading = true;
     const generation = this.generation;
-    const want = Math.min(MAX_PAGE_BYTES, Math.max(MIN_PAGE_BYTES, budget.perQueue - this.headBytes));
+    // With nothing to deliver (a restart, or a consumer that outran the read-ahead) a small page
+    // first, so the next delivery waits on a few rows, not on megabytes; the full one follows.
+    const want = this.head.length === 0 ? MIN_PAGE_BYTES : Math.min(MAX_PAGE_BYTES, Math.max(MIN_PAGE_BYTES, budget.perQueue - this.headBytes));
     this.pager.pageIn(this.owner, this.range(), want, (err, messages) => this.landed(generation, err, messages));
   }
 

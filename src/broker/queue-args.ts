@@ -104,23 +104,23 @@ export const QUEUE_ARGUMENT_NAMES: readonly string[] = [...QUEUE_ARGS.keys()];
  * Keys without the `x-` prefix are kept and ignored, as RabbitMQ does. Throws
  * PRECONDITION_FAILED naming the first bad argument.
  */
-export function parseQueueArguments(queue: string, args: Record<string, unknown>): QueuePolicy | null {
+export function parseQueueArguments(queue: string, args: Record<string, unknown>, vhost = '/'): QueuePolicy | null {
   let p: Mutable<QueuePolicy> | null = null;
   for (const key of Object.keys(args)) {
     if (!key.startsWith('x-')) continue;
     if (key === QUEUE_TYPE) {
       // Stock clients and RabbitMQ exports name the type; only classic queues exist here.
-      if (args[key] !== 'classic') throw invalid('queue', queue, key, `only 'classic' queues are supported, got ${show(args[key])}`);
+      if (args[key] !== 'classic') throw invalid('queue', queue, key, `only 'classic' queues are supported, got ${show(args[key])}`, vhost);
       continue;
     }
     const parse = QUEUE_ARGS.get(key);
     if (parse === undefined) throw unknownArgument('queue', key);
     p ??= emptyPolicy();
     const reason = parse(args[key], p);
-    if (reason !== null) throw invalid('queue', queue, key, reason);
+    if (reason !== null) throw invalid('queue', queue, key, reason, vhost);
   }
   if (p !== null && p.deadLetterRoutingKey !== null && p.deadLetterExchange === null) {
-    throw invalid('queue', queue, 'x-dead-letter-routing-key', "requires 'x-dead-letter-exchange'");
+    throw invalid('queue', queue, 'x-dead-letter-routing-key', "requires 'x-dead-letter-exchange'", vhost);
   }
   return p;
 }
@@ -148,7 +148,7 @@ export const ALTERNATE_EXCHANGE = 'alternate-exchange';
  * Checks an exchange's arguments (SPEC §3.3.1) and returns its alternate exchange, or null.
  * Unknown `x-` keys are refused; other keys are kept and ignored.
  */
-export function parseExchangeArguments(exchange: string, args: Record<string, unknown>, type = ''): string | null {
+export function parseExchangeArguments(exchange: string, args: Record<string, unknown>, type = '', vhost = '/'): string | null {
   let alternate: string | null = null;
   // The delayed type's own argument (checked by it), accepted on that type only.
   if (type === DELAYED_TYPE) checkDelayedArguments(args);
@@ -156,7 +156,7 @@ export function parseExchangeArguments(exchange: string, args: Record<string, un
     const v = args[key];
     if (key === DELAYED_TYPE_ARG && type === DELAYED_TYPE) continue;
     if (key === ALTERNATE_EXCHANGE) {
-      if (typeof v !== 'string') throw invalid('exchange', exchange, key, `expected a string, got ${show(v)}`);
+      if (typeof v !== 'string') throw invalid('exchange', exchange, key, `expected a string, got ${show(v)}`, vhost);
       alternate = v;
     } else if (key.startsWith('x-')) {
       throw unknownArgument('exchange', key);
@@ -174,6 +174,7 @@ export function checkArgumentsEquivalent(
   name: string,
   received: Record<string, unknown>,
   current: Record<string, unknown>,
+  vhost = '/',
 ): void {
   const keys = new Set<string>();
   for (const k of Object.keys(received)) if (acted(k)) keys.add(k);
@@ -184,7 +185,7 @@ export function checkArgumentsEquivalent(
     if (!sameArg(r, c)) {
       throw new ProtocolError(
         ReplyCode.PRECONDITION_FAILED,
-        `inequivalent arg '${k}' for ${kind} '${name}' in vhost '/': received ${r === undefined ? 'none' : show(r)} but current is ${c === undefined ? 'none' : show(c)}`,
+        `inequivalent arg '${k}' for ${kind} '${name}' in vhost '${vhost}': received ${r === undefined ? 'none' : show(r)} but current is ${c === undefined ? 'none' : show(c)}`,
       );
     }
   }
@@ -205,8 +206,8 @@ function unknownArgument(kind: string, key: string): ProtocolError {
 }
 
 /** PRECONDITION_FAILED for one argument, in RabbitMQ's words. */
-export function invalid(kind: string, name: string, key: string, reason: string): ProtocolError {
-  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${kind} '${name}' in vhost '/': ${reason}`);
+export function invalid(kind: string, name: string, key: string, reason: string, vhost = '/'): ProtocolError {
+  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${kind} '${name}' in vhost '${vhost}': ${reason}`);
 }
 
 /** A value as an error message shows it: strings quoted, the rest as msgpack would read. */

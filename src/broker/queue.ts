@@ -19,6 +19,8 @@ export interface QueueOptions {
 
 /** What a queue needs from the broker that owns it. */
 export interface QueueHost {
+  /** The virtual host of the queue; default `/`. */
+  readonly vhost?: string;
   /** Time for TTLs and queue expiry. */
   readonly clock: Clock;
   /** A message left the queue for good (acked, dropped, purged, expired, dead-lettered). */
@@ -106,6 +108,11 @@ export class Queue implements LaneOwner {
   private lastUsedAt = 0;
 
   /** Throws PRECONDITION_FAILED for invalid `x-` arguments (see {@link parseQueueArguments}). */
+  /** The virtual host it lives in. */
+  get vhost(): string {
+    return this.host.vhost ?? '/';
+  }
+
   constructor(name: string, options: QueueOptions, owner: string | null, host: QueueHost, policy?: QueuePolicy | null) {
     this.name = name;
     this.durable = options.durable;

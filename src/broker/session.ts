@@ -16,7 +16,8 @@ export interface SessionInfo {
 export class Session {
   readonly info: SessionInfo;
   readonly channels = new Map<number, Channel>();
-  private readonly broker: Broker;
+  /** The broker of the session's vhost. */
+  readonly broker: Broker;
   closed = false;
   /** Counters for admin listing. */
   published = 0;

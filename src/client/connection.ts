@@ -279,7 +279,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     try {
       // EXTERNAL: no credentials; the server takes the user from the verified client certificate.
       const external = this.options.mechanism === 'EXTERNAL';
-      await link.handshake(external ? '' : u.username, external ? '' : u.password, this.options);
+      await link.handshake(external ? '' : u.username, external ? '' : u.password, this.options, u.vhost);
     } finally {
       clearTimeout(timer);
     }

@@ -39,15 +39,16 @@ export async function exportDefinitions(admin: Admin): Promise<Definitions> {
  * Checks a parsed JSON document and fills defaults (false, '' and {}). Throws
  * {@link DefinitionsError} naming every problem by path, e.g. `queues[2].durable`.
  */
-export function parseDefinitions(doc: unknown): Definitions {
+export function parseDefinitions(doc: unknown, vhost = '/'): Definitions {
   const r = checkDefinitions(doc);
   if (r.definitions === null) throw new DefinitionsError(r.problems);
   const d = r.definitions;
-  // RabbitMQ's exports: the vhost of every entry must be '/', queues classic (the argument is dropped).
+  // Over the native protocol an import declares into the one vhost it connected to: every entry
+  // must be of that vhost (POST /api/definitions imports every vhost at once); queues classic (the argument is dropped).
   const problems: string[] = [];
   for (const [section, list] of [['exchanges', d.exchanges], ['queues', d.queues], ['bindings', d.bindings]] as const) {
     list.forEach((e, i) => {
-      if (e.vhost !== undefined && e.vhost !== '/') problems.push(`${section}[${i}].vhost: no vhost '${e.vhost}': only '/' exists`);
+      if (e.vhost !== undefined && e.vhost !== vhost) problems.push(`${section}[${i}].vhost: '${e.vhost}' is not the vhost this import declares into ('${vhost}'); import it with --vhost '${e.vhost}' or POST the file to /api/definitions`);
     });
   }
   d.queues = d.queues.map((q, i) => {

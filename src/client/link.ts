@@ -80,7 +80,7 @@ export class Link implements FrameSink {
   }
 
   /** Sends the header and `connection.open`, and resolves with what the server settled. */
-  async handshake(username: string, password: string, options: ConnectOptions): Promise<Negotiated> {
+  async handshake(username: string, password: string, options: ConnectOptions, vhost = '/'): Promise<Negotiated> {
     const start = await this.expect(() => this.writer.raw(PROTOCOL_HEADER));
     const [, , serverProperties, , frameMax, channelMax] = start.args as [number, number, Record<string, unknown>, string[], number, number];
     const props: Record<string, unknown> = { product: 'skiff-client', platform: this.transport.platform };
@@ -93,6 +93,7 @@ export class Link implements FrameSink {
         Math.min(options.channelMax ?? 0, channelMax),
         options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
         props,
+        options.vhost ?? vhost,
       ]),
     );
     const [fm, cm, hb, name] = ok.args as [number, number, number, string];

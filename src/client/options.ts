@@ -10,6 +10,11 @@ export interface ConnectOptions {
   channelMax?: number;
   /** Shown in the server's connection list. */
   connectionName?: string;
+  /**
+   * The virtual host to open, over the URL's (`skiff://host/vhost`, `ws://host/ws?vhost=…`).
+   * Default: the URL's, else `/`.
+   */
+  vhost?: string;
   /** Give up one connection attempt to one host (socket and handshake) after this long. Default 10 000 ms. */
   timeoutMs?: number;
   /** Outgoing bytes buffered before `publish` makes the caller wait and `tryPublish` returns false. Default 1 MiB. */

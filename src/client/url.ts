@@ -16,6 +16,11 @@ export interface ParsedUrl {
   path: string;
   username: string;
   password: string;
+  /**
+   * The virtual host: the path of a `skiff://` / `skiffs://` URL as in AMQP URIs (`/` when
+   * there is none, `%2F` for `/`), the `vhost` query parameter of a `ws://` / `wss://` one.
+   */
+  vhost: string;
   /** `skiffs://` (and `wss://`): TLS, verifying the server's certificate. */
   tls: boolean;
 }
@@ -42,6 +47,23 @@ export function parseUrl(url: string): ParsedUrl {
   }
   const ws = scheme === 'ws' || scheme === 'wss';
   const path = !ws ? '' : u.pathname === '' || u.pathname === '/' ? '/ws' : u.pathname;
+  let vhost = '/';
+  if (ws) {
+    const named = u.searchParams.get('vhost');
+    if (named !== null) {
+      vhost = named;
+      u.searchParams.delete('vhost');
+    }
+  } else if (u.pathname !== '' && u.pathname !== '/') {
+    // As in AMQP URIs: the path after the first '/' is the vhost, one segment, percent-decoded.
+    const segment = u.pathname.slice(1);
+    if (segment.includes('/')) throw new ConnectionError('ERR_INVALID_URL', `the vhost in '${redact(url)}' must be one path segment (write '/' as %2F)`);
+    try {
+      vhost = decodeURIComponent(segment);
+    } catch {
+      throw new ConnectionError('ERR_INVALID_URL', `the vhost in '${redact(url)}' is not valid percent-encoding`);
+    }
+  }
   return {
     scheme,
     host: u.hostname.replace(/^\[|\]$/g, '') || DEFAULT_HOST,
@@ -50,6 +72,7 @@ export function parseUrl(url: string): ParsedUrl {
     username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
     password: u.password === '' ? (u.username === '' ? 'guest' : '') : decodeURIComponent(u.password),
     tls: scheme === 'skiffs' || scheme === 'wss',
+    vhost,
   };
 }
 

@@ -59,7 +59,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const text = env[envName(spec.key)];
     if (text !== undefined && text !== '') setFromText(values, spec.key, text, envName(spec.key), problems);
   }
-  if (problems.length === 0) problems.push(...tlsProblems(values));
+  if (problems.length === 0) problems.push(...tlsProblems(values), ...clusterProblems(values));
   if (problems.length !== 0) throw new ConfigError(problems);
   return build(values, users);
 }
@@ -91,9 +91,18 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     if (problem === null) values.set(spec.key, value);
     else problems.push(`${spec.key}: ${problem}`);
   }
-  if (problems.length === 0) problems.push(...tlsProblems(values));
+  if (problems.length === 0) problems.push(...tlsProblems(values), ...clusterProblems(values));
   if (problems.length !== 0) throw new ConfigError(problems);
   return build(values, [...(overrides.users ?? [])]);
+}
+
+/** A cluster node's client ports must be fixed: clients find the leader at the address the others redirect to. */
+function clusterProblems(values: Map<string, unknown>): string[] {
+  if (values.get('cluster_enabled') !== true) return [];
+  const out: string[] = [];
+  if (values.get('port') === 0) out.push('port: must not be 0 with cluster_enabled (clients reconnect to the leader at its fixed address)');
+  if (values.get('amqp_enabled') === true && values.get('amqp_port') === 0) out.push('amqp_port: must not be 0 with cluster_enabled (clients reconnect to the leader at its fixed address)');
+  return out;
 }
 
 /** The `tls_*` keys that only make sense together. */

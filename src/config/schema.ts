@@ -5,6 +5,7 @@ import { DEFAULT_WS_OPTIONS, checkAllowedOrigins, type WsOptions } from '../serv
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from '../server/login-throttle.js';
 import { DEFAULT_DISK_FREE_LIMIT } from '../store/disk-alarm.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/options.js';
+import { DEFAULT_CLUSTER_OPTIONS, checkEtcdEndpoints, checkName, checkNodeName, type ClusterOptions } from '../cluster/options.js';
 
 /** A user from the `[[users]]` tables. */
 export interface UserConfig {
@@ -71,6 +72,8 @@ export interface Config {
   readonly http: Readonly<HttpConfig>;
   readonly ws: Readonly<WsConfig>;
   readonly amqp: Readonly<AmqpConfig>;
+  /** High availability: replicated nodes with a leader elected through etcd (`cluster_*`). */
+  readonly cluster: Readonly<ClusterOptions>;
 }
 
 interface Common {
@@ -403,6 +406,62 @@ export const SCALARS: readonly ScalarSpec[] = [
     max: Number.MAX_SAFE_INTEGER,
     default: DEFAULT_STORE_OPTIONS.totalQueueMemoryBudget,
     doc: 'The same for all durable queues together. 0 = memory_high_watermark / 4.',
+  },
+  { key: 'cluster_enabled', path: 'cluster.enabled', type: 'bool', default: DEFAULT_CLUSTER_OPTIONS.enabled, doc: 'Join a cluster (flag --cluster): replicated nodes, one leader elected through etcd.' },
+  {
+    key: 'cluster_etcd_endpoints',
+    path: 'cluster.etcdEndpoints',
+    type: 'string',
+    default: DEFAULT_CLUSTER_OPTIONS.etcdEndpoints,
+    check: checkEtcdEndpoints,
+    doc: 'etcd v3 client URLs, comma-separated (its JSON gateway is used).',
+  },
+  { key: 'cluster_name', path: 'cluster.name', type: 'string', default: DEFAULT_CLUSTER_OPTIONS.name, check: checkName, doc: 'The cluster: its keys live under /skiff/<name>/ in etcd.' },
+  {
+    key: 'cluster_node_name',
+    path: 'cluster.nodeName',
+    type: 'string',
+    default: DEFAULT_CLUSTER_OPTIONS.nodeName,
+    optional: true,
+    check: checkNodeName,
+    doc: 'This node, unique in the cluster; "" = the host name.',
+  },
+  {
+    key: 'cluster_advertised_host',
+    path: 'cluster.advertisedHost',
+    type: 'string',
+    default: DEFAULT_CLUSTER_OPTIONS.advertisedHost,
+    optional: true,
+    doc: 'Address clients and other nodes reach this node at; "" = host.',
+  },
+  { key: 'cluster_replication_host', path: 'cluster.replicationHost', type: 'string', default: DEFAULT_CLUSTER_OPTIONS.replicationHost, doc: 'Address the replication listener binds (followers connect to the leader there).' },
+  {
+    key: 'cluster_replication_port',
+    path: 'cluster.replicationPort',
+    type: 'int',
+    min: 0,
+    max: 65535,
+    default: DEFAULT_CLUSTER_OPTIONS.replicationPort,
+    doc: 'Replication port; 0 picks a free one (the leader publishes it in etcd).',
+  },
+  {
+    key: 'cluster_sync_followers',
+    path: 'cluster.syncFollowers',
+    type: 'int',
+    min: 0,
+    max: 16,
+    default: DEFAULT_CLUSTER_OPTIONS.syncFollowers,
+    doc: 'Followers that must have committed a change before its confirm goes out; 0 = asynchronous replication.',
+  },
+  { key: 'cluster_lease_ttl_s', path: 'cluster.leaseTtlS', type: 'int', min: 2, max: 60, default: DEFAULT_CLUSTER_OPTIONS.leaseTtlS, doc: "Seconds the leader's etcd lease outlives its last renewal: the failover time." },
+  {
+    key: 'cluster_follower_timeout_ms',
+    path: 'cluster.followerTimeoutMs',
+    type: 'int',
+    min: 100,
+    max: HOUR_MS,
+    default: DEFAULT_CLUSTER_OPTIONS.followerTimeoutMs,
+    doc: 'A follower that has acknowledged nothing for this long leaves the in-sync set (and catches up anew).',
   },
 ];
 

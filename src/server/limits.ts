@@ -64,6 +64,12 @@ export class Limits {
     this.log.info({ scope, key, name, value }, 'limit set');
   }
 
+  /** The vhost is deleted: its limits go with it (durably). */
+  async clearVhost(vhost: string): Promise<void> {
+    if (!this.maps.vhost.delete(vhost)) return;
+    await this.store?.changeSetting(KIND.vhost, vhost, null);
+  }
+
   private max(scope: Scope, key: string, name: string): number | null {
     const v = this.maps[scope].get(key)?.[name];
     return v === undefined || v < 0 ? null : v;

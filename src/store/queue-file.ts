@@ -27,6 +27,12 @@ const COLUMNS = 'qid, id, exchange, routing_key, content, priority, expiration, 
 const CONTENT = 'CASE WHEN length(content) = 0 THEN (SELECT b.content FROM bodies b WHERE b.id = messages.id) ELSE content END';
 const SELECT_COLUMNS = `qid, id, exchange, routing_key, ${CONTENT}, priority, expiration, redelivered, delivery_count, expires_at`;
 const EMPTY = Buffer.alloc(0);
+/**
+ * Removals in one run (one queue, rising ids) from which they go by one range delete instead of
+ * one delete each: a draining consumer's acks arrive like that, and a range delete costs about
+ * half as much a row.
+ */
+const MIN_RUN = 8;
 
 /** Per (qid, priority): the change a transaction makes to `queue_counts`. */
 class CountChanges {
@@ -66,12 +72,14 @@ export class QueueFile {
   private readonly insertBody: Database.Statement;
   private readonly update: Database.Statement;
   private readonly remove: Database.Statement;
+  private readonly runIds: Database.Statement;
+  private readonly runRows: Database.Statement;
+  private readonly anyBodies: Database.Statement;
+  private readonly removeRange: Database.Statement;
   private readonly releaseBody: Database.Statement;
   private readonly dropBodies: Database.Statement;
   private readonly addCount: Database.Statement;
   private readonly dropEmptyCounts: Database.Statement;
-  /** Page-ins on the writing connection (with one sync worker; else another worker reads). */
-  readonly reader: PageReader;
   private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * ROW_COLUMNS);
   /** Bytes committed to the WAL since it was last copied back. */
   private walBytes = 0;
@@ -88,6 +96,10 @@ export class QueueFile {
     this.insertBody = db.prepare('INSERT INTO bodies (id, refs, content) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET refs = refs + excluded.refs');
     this.update = db.prepare('UPDATE messages SET redelivered = ?, delivery_count = ? WHERE qid = ? AND id = ?');
     this.remove = db.prepare('DELETE FROM messages WHERE qid = ? AND id = ? RETURNING length(content)').pluck();
+    this.runIds = db.prepare('SELECT id FROM messages WHERE qid = ? AND id >= ? AND id <= ? ORDER BY id LIMIT ?').raw();
+    this.anyBodies = db.prepare('SELECT EXISTS (SELECT 1 FROM bodies)').pluck();
+    this.runRows = db.prepare('SELECT id, length(content) FROM messages WHERE qid = ? AND id >= ? AND id <= ? ORDER BY id LIMIT ?').raw();
+    this.removeRange = db.prepare('DELETE FROM messages WHERE qid = ? AND id >= ? AND id <= ?');
     this.releaseBody = db.prepare('UPDATE bodies SET refs = refs - ? WHERE id = ?');
     this.dropBodies = db.prepare('DELETE FROM bodies WHERE refs <= 0');
     this.addCount = db.prepare(
@@ -95,7 +107,6 @@ export class QueueFile {
        ON CONFLICT (qid, priority) DO UPDATE SET messages = messages + excluded.messages, bytes = bytes + excluded.bytes, max_id = max(max_id, excluded.max_id)`,
     );
     this.dropEmptyCounts = db.prepare('DELETE FROM queue_counts WHERE messages <= 0');
-    this.reader = new PageReader(db, shard);
   }
 
   get inTransaction(): boolean {
@@ -117,6 +128,11 @@ export class QueueFile {
     this.walBytes = 0;
   }
 
+  /** A compact copy of the file as committed (outside any transaction). */
+  snapshotInto(path: string): void {
+    this.db.prepare('VACUUM INTO ?').run(path);
+  }
+
   rollback(): void {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
@@ -132,16 +148,29 @@ export class QueueFile {
     }
     const del = part.del;
     let released = false;
-    for (let i = 0; i < del.length; i += DEL_STRIDE) {
-      const qid = del[i] as number;
-      const id = del[i + 1] as number;
-      const length = this.remove.get(qid, id) as number | undefined;
-      if (length === undefined) continue; // already deleted by an earlier attempt
-      if (length === 0) {
-        this.releaseBody.run(1, id);
-        released = true;
+    for (let i = 0; i < del.length; ) {
+      // A run: removals of one queue in rising id order (a consumer acking as it goes).
+      let end = i + DEL_STRIDE;
+      while (end < del.length && del[end] === del[i] && (del[end + 1] as number) > (del[end + 1 - DEL_STRIDE] as number)) end += DEL_STRIDE;
+      if (end - i >= MIN_RUN * DEL_STRIDE) {
+        const r = this.removeRun(del, i, end, counts);
+        if (r !== null) {
+          if (r) released = true;
+          i = end;
+          continue;
+        }
       }
-      counts.add(qid, del[i + 2] as number, -1, -(del[i + 3] as number), 0);
+      for (; i < end; i += DEL_STRIDE) {
+        const qid = del[i] as number;
+        const id = del[i + 1] as number;
+        const length = this.remove.get(qid, id) as number | undefined;
+        if (length === undefined) continue; // already deleted by an earlier attempt
+        if (length === 0) {
+          this.releaseBody.run(1, id);
+          released = true;
+        }
+        counts.add(qid, del[i + 2] as number, -1, -(del[i + 3] as number), 0);
+      }
     }
     const ranges = part.ranges;
     for (let i = 0; i < ranges.length; i += RANGE_STRIDE) {
@@ -169,6 +198,48 @@ export class QueueFile {
     if (emptied) this.dropEmptyCounts.run();
     for (const qid of counts.recount) this.recountQueue(qid);
     this.walBytes += part.content.length + (ins(part) + part.upd.length + part.del.length) * 64;
+  }
+
+  /**
+   * Deletes the run of removals `del[from..to)` (one queue, rising ids) by range deletes: one
+   * read of the ids stored in the run's id range finds the rows that are not the run's (messages
+   * still held between removed ones), and each stretch between them goes in one DELETE. Rows of
+   * the run already gone (an earlier attempt) are skipped. Returns null, having deleted nothing,
+   * when the range holds many more rows than the run (then row by row is cheaper); else whether
+   * shared bodies lost a reference.
+   */
+  private removeRun(del: Float64Array, from: number, to: number, counts: CountChanges): boolean | null {
+    const qid = del[from] as number;
+    const first = del[from + 1] as number;
+    const last = del[to - DEL_STRIDE + 1] as number;
+    const limit = (2 * (to - from)) / DEL_STRIDE + 16;
+    // Index-only, unless the file has shared bodies: then each row's content length tells.
+    const shared = this.anyBodies.get() === 1;
+    const rows = (shared ? this.runRows.all(qid, first, last, limit) : this.runIds.all(qid, first, last, limit)) as number[][];
+    if (rows.length === limit) return null;
+    let released = false;
+    let r = from;
+    let start = -1;
+    let end = -1;
+    for (const row of rows) {
+      const id = row[0] as number;
+      while (r < to && (del[r + 1] as number) < id) r += DEL_STRIDE;
+      if (r === to || del[r + 1] !== id) {
+        // Not removed: the stretch before it goes now, the next starts after it.
+        if (start !== -1) this.removeRange.run(qid, start, end);
+        start = -1;
+        continue;
+      }
+      if (start === -1) start = id;
+      end = id;
+      counts.add(qid, del[r + 2] as number, -1, -(del[r + 3] as number), 0);
+      if (shared && row[1] === 0) {
+        this.releaseBody.run(1, id);
+        released = true;
+      }
+    }
+    if (start !== -1) this.removeRange.run(qid, start, end);
+    return released;
   }
 
   private insertRows(part: MessagesPart, counts: CountChanges): void {

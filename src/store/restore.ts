@@ -1,4 +1,5 @@
 import type { Broker } from '../broker/broker.js';
+import { VirtualHosts } from '../broker/vhosts.js';
 import type { Queue } from '../broker/queue.js';
 import type { Logger } from '../log/logger.js';
 import { decodeArgs } from './args-json.js';
@@ -33,7 +34,7 @@ export interface RestoreSource {
    * expires while being paged in is deleted for good).
    */
   startRecording(): void;
-  /** Resolves once no page-in is in flight (every queue's first page has landed). */
+  /** Resolves once the page-ins under way have landed (every queue's first page), not the read-ahead after them. */
   pageInsSettled(): Promise<void>;
 }
 
@@ -59,13 +60,15 @@ export interface RestoreSummary {
  * damaged file is found before clients come. Messages that were delivered before the stop come
  * back redelivered. Anything that cannot be put back stops the start with a {@link StoreError}.
  */
-export async function restoreStore(store: RestoreSource, broker: Broker, log: Logger): Promise<RestoreSummary> {
+export async function restoreStore(store: RestoreSource, target: Broker | VirtualHosts, log: Logger): Promise<RestoreSummary> {
+  const vhosts = target instanceof VirtualHosts ? target : new VirtualHosts(target);
+  const broker = vhosts.defaultVhost;
   const started = Date.now();
   try {
     const topology = await readTopology(store);
     checkFiles(store, topology);
     store.keepSettings(topology.settings);
-    const byQid = rebuildTopology(store, broker, topology, log);
+    const byQid = rebuildTopology(store, vhosts, topology, log);
     let maxQid = 0;
     for (const q of topology.queues) maxQid = Math.max(maxQid, q.qid);
     for (const s of store.opened.shards) maxQid = Math.max(maxQid, s.maxQid);
@@ -130,14 +133,22 @@ function checkFiles(store: RestoreSource, topology: StoredTopology): void {
   }
 }
 
-function rebuildTopology(store: RestoreSource, broker: Broker, t: StoredTopology, log: Logger): Map<number, Queue> {
+/**
+ * Each row goes to the broker of its vhost. A vhost the rows name is made here (its settings row
+ * comes back with the rest of the settings, and the vhost directory takes it then).
+ */
+function rebuildTopology(store: RestoreSource, vhosts: VirtualHosts, t: StoredTopology, log: Logger): Map<number, Queue> {
+  const vhost = (name: string): Broker => vhosts.get(name) ?? vhosts.add(name);
+  for (const s of t.settings) if (s.kind === 'vhost') vhost(s.key);
   for (const x of t.exchanges) {
+    const broker = vhost(x.vhost);
     attempt('exchange', x.name, () =>
       broker.declareExchange(x.name, x.type, { durable: true, autoDelete: x.autoDelete, internal: x.internal, arguments: decodeArgs(x.arguments) }, false),
     );
   }
   const byQid = new Map<number, Queue>();
   for (const r of t.queues) {
+    const broker = vhost(r.vhost);
     const q = attempt('queue', r.name, () =>
       broker.declareQueue(r.name, { durable: true, exclusive: false, autoDelete: r.autoDelete, arguments: decodeArgs(r.arguments) }, false, null),
     );
@@ -145,6 +156,7 @@ function rebuildTopology(store: RestoreSource, broker: Broker, t: StoredTopology
     byQid.set(r.qid, q);
   }
   for (const b of t.bindings) {
+    const broker = vhost(b.vhost);
     if (!broker.exchanges.has(b.exchange) || !broker.queues.has(b.queue)) {
       // Cannot happen with one transaction per checkpoint; a routing gap is better than no start.
       log.warn({ exchange: b.exchange, queue: b.queue, routingKey: b.routingKey }, 'stored binding has a missing end; skipped');
@@ -155,6 +167,7 @@ function rebuildTopology(store: RestoreSource, broker: Broker, t: StoredTopology
     );
   }
   for (const b of t.exchangeBindings) {
+    const broker = vhost(b.vhost);
     if (!broker.exchanges.has(b.source) || !broker.exchanges.has(b.destination)) {
       log.warn({ source: b.source, destination: b.destination, routingKey: b.routingKey }, 'stored exchange binding has a missing end; skipped');
       continue;

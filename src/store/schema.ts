@@ -54,6 +54,60 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
        value TEXT NOT NULL,
        PRIMARY KEY (kind, key)
      );`,
+    // Version 3 (issue 15): every exchange, queue and binding lives in a virtual host; what a
+    // store held before moves into the default vhost '/', and so do its policies (keyed
+    // vhost NUL name from now on, as delayed exchanges' incarnations; permissions and vhost
+    // limits were keyed by vhost already).
+    `CREATE TABLE exchanges_v3 (
+       vhost TEXT NOT NULL,
+       name TEXT NOT NULL,
+       type TEXT NOT NULL,
+       auto_delete INTEGER NOT NULL,
+       internal INTEGER NOT NULL,
+       arguments TEXT NOT NULL,
+       PRIMARY KEY (vhost, name)
+     );
+     INSERT INTO exchanges_v3 SELECT '/', name, type, auto_delete, internal, arguments FROM exchanges;
+     DROP TABLE exchanges;
+     ALTER TABLE exchanges_v3 RENAME TO exchanges;
+     CREATE TABLE queues_v3 (
+       vhost TEXT NOT NULL,
+       name TEXT NOT NULL,
+       qid INTEGER NOT NULL UNIQUE,
+       shard INTEGER NOT NULL,
+       auto_delete INTEGER NOT NULL,
+       arguments TEXT NOT NULL,
+       PRIMARY KEY (vhost, name)
+     );
+     INSERT INTO queues_v3 SELECT '/', name, qid, shard, auto_delete, arguments FROM queues;
+     DROP TABLE queues;
+     ALTER TABLE queues_v3 RENAME TO queues;
+     CREATE TABLE bindings_v3 (
+       vhost TEXT NOT NULL,
+       exchange TEXT NOT NULL,
+       queue TEXT NOT NULL,
+       routing_key TEXT NOT NULL,
+       arguments TEXT NOT NULL,
+       PRIMARY KEY (vhost, exchange, queue, routing_key, arguments)
+     );
+     INSERT INTO bindings_v3 SELECT '/', exchange, queue, routing_key, arguments FROM bindings ORDER BY rowid;
+     DROP TABLE bindings;
+     ALTER TABLE bindings_v3 RENAME TO bindings;
+     CREATE INDEX bindings_by_queue ON bindings (vhost, queue);
+     CREATE TABLE exchange_bindings_v3 (
+       vhost TEXT NOT NULL,
+       source TEXT NOT NULL,
+       destination TEXT NOT NULL,
+       routing_key TEXT NOT NULL,
+       arguments TEXT NOT NULL,
+       PRIMARY KEY (vhost, source, destination, routing_key, arguments)
+     );
+     INSERT INTO exchange_bindings_v3 SELECT '/', source, destination, routing_key, arguments FROM exchange_bindings ORDER BY rowid;
+     DROP TABLE exchange_bindings;
+     ALTER TABLE exchange_bindings_v3 RENAME TO exchange_bindings;
+     CREATE INDEX exchange_bindings_by_destination ON exchange_bindings (vhost, destination);
+     UPDATE settings SET key = '/' || char(0) || key WHERE kind IN ('policy', 'operator-policy', 'delayed-exchange');
+     INSERT OR IGNORE INTO settings (kind, key, value) VALUES ('vhost', '/', '{"description":"Default virtual host","tags":[]}');`,
   ],
   queues: [
     // A rowid table with a separate key: message rows carry blobs, which WITHOUT ROWID tables

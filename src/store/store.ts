@@ -6,6 +6,7 @@ import type { Broker } from '../broker/broker.js';
 import { ScheduledMessage, type DelayStore, type DelayedSchedule } from '../broker/delayed-schedule.js';
 import { DelayedExchange } from '../broker/exchange/delayed.js';
 import { DelayedDelta, DelayedShard, type DelayedRef } from './delayed-shard.js';
+import { VirtualHosts } from '../broker/vhosts.js';
 import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
 import { Message } from '../broker/message.js';
@@ -18,6 +19,7 @@ import { StoreError, fromErrorData } from './errors.js';
 import { DirLock } from './lock.js';
 import { MessageDelta, MessageShard, type QueueRef } from './message-shard.js';
 import { DEFAULT_STORE_OPTIONS, checkStoreOptions, failWritesFromEnv, resolveBudgets, type StoreOptions } from './options.js';
+import type { ReplicationSink } from './replication.js';
 import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } from './restore.js';
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
@@ -48,6 +50,11 @@ interface PageIn {
   readonly worker: number;
   sent: boolean;
   readonly done: (err: Error | null, messages: Message[]) => void;
+}
+
+/** A file snapshot asked of a sync worker. */
+interface SnapshotAsk {
+  readonly done: (err: Error | null) => void;
 }
 
 /**
@@ -94,8 +101,8 @@ export class Store implements Persistence, Pager, DelayStore {
   private nextPageIn = 1;
   private pageInsDone = 0;
   private pagedInMessages = 0;
-  /** Resolved when no page-in is in flight (restore waits for every queue's first one). */
-  private pageInsIdle: (() => void) | null = null;
+  /** Restore waits for every queue's first page-in: resolved once those up to `upTo` have landed. */
+  private pageInsIdle: { upTo: number; resolve: () => void } | null = null;
   private restoreSummary: RestoreSummary | null = null;
   private pendingBytes = 0;
   private alarm = false;
@@ -118,6 +125,10 @@ export class Store implements Persistence, Pager, DelayStore {
   settings: StoredSetting[] = [];
   /** What the workers found when they opened their files. */
   private opened: { shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean } = { shards: [], topologyCreated: false, delayedCreated: false };
+  /** A cluster leader's replication (null alone): sees every change set and holds confirms. */
+  private replication: ReplicationSink | null = null;
+  private readonly snapshots = new Map<number, SnapshotAsk>();
+  private nextSnapshot = 1;
 
   private constructor(options: StoreOptions, log: Logger) {
     this.options = options;
@@ -125,7 +136,10 @@ export class Store implements Persistence, Pager, DelayStore {
     this.log = log;
     this.hashShards = options.syncWorkers;
     this.budget = new MemoryBudget(options.queueMemoryBudget, options.totalQueueMemoryBudget);
-    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => this.pool.post(w, b));
+    this.topology = new TopologyShard(TOPOLOGY_SHARD, 0, storeFilePath(this.dataDir, 'topology', 0), this, (w, b) => {
+      this.replication?.posted(b);
+      this.pool.post(w, b);
+    });
     this.allShards.push(this.topology);
   }
 
@@ -185,7 +199,10 @@ export class Store implements Persistence, Pager, DelayStore {
         });
       }
       for (const id of shardIds) {
-        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => this.pool.post(w, part, transfer));
+        const s = new MessageShard(id, id % n, storeFilePath(dir, 'queues', id), this, (w, part, transfer) => {
+          this.replication?.posted(part);
+          this.pool.post(w, part, transfer);
+        });
         this.messageShards[id] = s;
         this.allShards.push(s);
       }
@@ -205,11 +222,14 @@ export class Store implements Persistence, Pager, DelayStore {
    * Rebuilds the broker from the store — topology, then every queue's messages in order — and
    * starts checkpointing. Call once, before the listener accepts connections.
    */
-  async restore(broker: Broker): Promise<RestoreSummary> {
+  /** Restores into one broker (the vhost `/`) or every vhost of a daemon, made as the rows name them. */
+  async restore(target: Broker | VirtualHosts): Promise<RestoreSummary> {
+    const broker = target instanceof VirtualHosts ? target.defaultVhost : target;
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this.restoreSource(), broker, this.log);
-    await this.restoreDelayed(broker);
+    const vhosts = target instanceof VirtualHosts ? target : new VirtualHosts(target);
+    const summary = await restoreStore(this.restoreSource(), vhosts, this.log);
+    await this.restoreDelayed(vhosts);
     this.restoreSummary = summary;
     return summary;
   }
@@ -219,11 +239,12 @@ export class Store implements Persistence, Pager, DelayStore {
    * schedule pages in its next due ones at once, and routes those that fell due while the
    * daemon was down as soon as they land, in due order.
    */
-  private async restoreDelayed(broker: Broker): Promise<void> {
+  private async restoreDelayed(vhosts: VirtualHosts): Promise<void> {
     const sids = new Map<number, DelayedExchange>();
     for (const s of this.settings) {
       if (s.kind !== DELAYED_SETTING) continue;
-      const x = broker.exchanges.get(s.key);
+      const { vhost, name } = splitDelayedKey(s.key);
+      const x = vhosts.get(vhost)?.exchanges.get(name);
       const sid = (JSON.parse(s.value) as { sid: number }).sid;
       if (x instanceof DelayedExchange && x.durable) {
         sids.set(sid, x);
@@ -234,7 +255,9 @@ export class Store implements Persistence, Pager, DelayStore {
     // A durable delayed exchange without its incarnation (cannot happen: both are written in one
     // transaction) gets one now, so what it is given from now on is stored.
     const fresh: DelayedExchange[] = [];
-    for (const x of broker.exchanges.values()) if (x instanceof DelayedExchange && x.durable && !this.delayedRefs.has(x)) fresh.push(x);
+    for (const b of vhosts.all()) {
+      for (const x of b.exchanges.values()) if (x instanceof DelayedExchange && x.durable && !this.delayedRefs.has(x)) fresh.push(x);
+    }
     if (this.opened.delayedCreated && !this.opened.topologyCreated && sids.size !== 0) {
       throw new StoreError(
         'ERR_STORE_MISSING',
@@ -252,9 +275,9 @@ export class Store implements Persistence, Pager, DelayStore {
     for (const c of counts) {
       const x = sids.get(c.sid);
       if (x === undefined) continue;
-      broker.advanceMessageId(c.maxId + 1);
+      vhosts.defaultVhost.advanceMessageId(c.maxId + 1);
       x.schedule.restore(c.messages);
-      this.log.info({ exchange: x.name, messages: c.messages }, 'delayed messages restored; paging in');
+      this.log.info({ vhost: x.vhost, exchange: x.name, messages: c.messages }, 'delayed messages restored; paging in');
     }
     // As for queues: the first page of each is read before clients come, so what fell due during
     // the downtime is routed first and a damaged file stops the start.
@@ -263,7 +286,7 @@ export class Store implements Persistence, Pager, DelayStore {
     for (const x of fresh) {
       const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
       this.delayedRefs.set(x, ref);
-      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: x.name, value: JSON.stringify({ sid: ref.sid }) });
+      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: delayedKey(x), value: JSON.stringify({ sid: ref.sid }) });
     }
     if (orphans !== 0) this.log.info({ orphans }, 'deleted scheduled messages of delayed exchanges no longer declared');
   }
@@ -293,6 +316,39 @@ export class Store implements Persistence, Pager, DelayStore {
     };
   }
 
+  // ---- replication (a cluster leader's hook; see src/cluster) ----
+
+  /** Hands every committed change set to `sink` from now on, and holds confirms on it. Set before {@link restore}. */
+  setReplication(sink: ReplicationSink | null): void {
+    this.replication = sink;
+  }
+
+  /** The sink lets more confirms go (followers acknowledged, or it refuses them all from now on). */
+  replicationAdvanced(): void {
+    this.settle();
+  }
+
+  /** The replicated files' shard numbers: TOPOLOGY_SHARD, then each queue file's (not delayed.db's). */
+  shardIds(): number[] {
+    return this.allShards.filter((s) => s !== this.delayedShard).map((s) => s.id);
+  }
+
+  /**
+   * Copies one file, as committed, to `path` (SQLite's VACUUM INTO, run by the file's own
+   * worker between its transactions). `done` runs on the loop at the moment the copy is taken:
+   * every commit of that file reported before it is in the copy, every one after is not.
+   */
+  snapshot(shard: number, path: string, done: (err: Error | null) => void): void {
+    const s = this.allShards.find((x) => x.id === shard);
+    if (s === undefined || this.closed || !this.pool.ready(s.worker)) {
+      done(new StoreError('ERR_STORE_CLOSED', `cannot snapshot shard ${shard} now`));
+      return;
+    }
+    const req = this.nextSnapshot++;
+    this.snapshots.set(req, { done });
+    this.pool.post(s.worker, { t: 'snapshot', req, shard, path });
+  }
+
   /** Once the topology is back: from now on the broker's changes are recorded. */
   private startRecording(): void {
     this.recording = true;
@@ -300,10 +356,13 @@ export class Store implements Persistence, Pager, DelayStore {
     this.interval.unref();
   }
 
-  /** Resolves once no page-in is in flight. */
+  /**
+   * Resolves once the page-ins under way now have landed (each queue's first page, at restore),
+   * not the read-ahead they start: that goes on while clients are served.
+   */
   private pageInsSettled(): Promise<void> {
     if (this.pageIns.size === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.pageInsIdle = resolve));
+    return new Promise((resolve) => (this.pageInsIdle = { upTo: this.nextPageIn - 1, resolve }));
   }
 
   // ---- Pager: called by durable queues on the event loop ----
@@ -345,10 +404,11 @@ export class Store implements Persistence, Pager, DelayStore {
         p.done(null, messages);
       }
     } finally {
-      if (this.pageIns.size === 0 && this.pageInsIdle !== null) {
-        const idle = this.pageInsIdle;
+      const idle = this.pageInsIdle;
+      // Requests are numbered in order and the map keeps that order: its first is the oldest.
+      if (idle !== null && !((this.pageIns.keys().next().value ?? Infinity) <= idle.upTo)) {
         this.pageInsIdle = null;
-        idle();
+        idle.resolve();
       }
     }
   }
@@ -384,6 +444,10 @@ export class Store implements Persistence, Pager, DelayStore {
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
         for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
         for (const p of this.delayedPageIns.values()) if (p.worker === w) p.sent = false;
+        for (const [req, ask] of this.snapshots) {
+          this.snapshots.delete(req);
+          ask.done(err);
+        }
         this.restoreHandler?.(w, { t: 'read-failed', error: { code: err.code, message: err.message } });
       },
       restored: (w) => {
@@ -412,6 +476,12 @@ export class Store implements Persistence, Pager, DelayStore {
       case 'dpage-failed':
         this.onDelayedPaged(m);
         return;
+      case 'snapshotted': {
+        const ask = this.snapshots.get(m.req);
+        this.snapshots.delete(m.req);
+        ask?.done(m.error === null ? null : fromErrorData(m.error));
+        return;
+      }
       default:
         this.restoreHandler?.(w, m);
     }
@@ -425,22 +495,22 @@ export class Store implements Persistence, Pager, DelayStore {
   // ---- Persistence: called by the broker on the event loop ----
 
   exchangeDeclared(x: Exchange): void {
-    this.recordTopology({ op: 'exchange', name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
+    this.recordTopology({ op: 'exchange', vhost: x.vhost, name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
     if (x instanceof DelayedExchange && this.recording) {
       // Its incarnation is kept beside it in the topology's settings, in the same transaction.
       const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
       this.delayedRefs.set(x, ref);
-      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: x.name, value: JSON.stringify({ sid: ref.sid }) });
+      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: delayedKey(x), value: JSON.stringify({ sid: ref.sid }) });
     }
   }
 
   exchangeDeleted(x: Exchange): void {
-    this.recordTopology({ op: 'exchange-delete', name: x.name });
+    this.recordTopology({ op: 'exchange-delete', vhost: x.vhost, name: x.name });
     const ref = x instanceof DelayedExchange ? this.delayedRefs.get(x) : undefined;
     if (ref === undefined || !this.recording) return;
     this.delayedRefs.delete(x as DelayedExchange);
     ref.dropped = true;
-    this.recordTopology({ op: 'setting-delete', kind: DELAYED_SETTING, key: x.name });
+    this.recordTopology({ op: 'setting-delete', kind: DELAYED_SETTING, key: delayedKey(x) });
     // A crash before the topology commits brings the exchange back empty: it was being deleted.
     this.pendingChanged((this.delayedShard as DelayedShard).delta.drop(++this.seq, ref));
   }
@@ -526,7 +596,7 @@ export class Store implements Persistence, Pager, DelayStore {
     if (!this.recording) return;
     const ref: QueueRef = { queue: q, qid: this.nextQid++, shard: hashName(q.name) % this.hashShards, dropped: false };
     this.refs.set(q, ref);
-    this.recordTopology({ op: 'queue', name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
+    this.recordTopology({ op: 'queue', vhost: q.vhost, name: q.name, qid: ref.qid, shard: ref.shard, autoDelete: q.autoDelete, arguments: encodeArgs(q.arguments) });
   }
 
   queueDeleted(q: Queue): void {
@@ -535,22 +605,22 @@ export class Store implements Persistence, Pager, DelayStore {
     this.refs.delete(q);
     ref.dropped = true;
     this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.discard(ref));
-    this.topology.record(++this.seq, { op: 'queue-delete', name: q.name, qid: ref.qid }, ref);
+    this.topology.record(++this.seq, { op: 'queue-delete', vhost: q.vhost, name: q.name, qid: ref.qid }, ref);
   }
 
   bindingAdded(x: Exchange, q: Queue, routingKey: string, args: Record<string, unknown>): void {
-    this.recordTopology({ op: 'bind', exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
+    this.recordTopology({ op: 'bind', vhost: x.vhost, exchange: x.name, queue: q.name, routingKey, arguments: encodeArgs(args) });
   }
 
   bindingRemoved(x: Exchange, q: Queue, routingKey: string): void {
     if (!this.recording) return;
     const keep: string[] = [];
     for (const b of x.bindings()) if (b.queue === q.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
-    this.recordTopology({ op: 'unbind', exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
+    this.recordTopology({ op: 'unbind', vhost: x.vhost, exchange: x.name, queue: q.name, routingKey, keep: JSON.stringify(keep) });
   }
 
   exchangeBindingAdded(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void {
-    this.recordTopology({ op: 'xbind', source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
+    this.recordTopology({ op: 'xbind', vhost: source.vhost, source: source.name, destination: destination.name, routingKey, arguments: encodeArgs(args) });
   }
 
   exchangeBindingRemoved(source: Exchange, destination: Exchange, routingKey: string): void {
@@ -559,7 +629,7 @@ export class Store implements Persistence, Pager, DelayStore {
     for (const b of source.exchangeBindings()) {
       if (b.destination === destination.name && b.routingKey === routingKey) keep.push(encodeArgs(b.arguments));
     }
-    this.recordTopology({ op: 'xunbind', source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
+    this.recordTopology({ op: 'xunbind', vhost: source.vhost, source: source.name, destination: destination.name, routingKey, keep: JSON.stringify(keep) });
   }
 
   /**
@@ -606,7 +676,7 @@ export class Store implements Persistence, Pager, DelayStore {
       done(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
       return;
     }
-    if (this.durableSeq() >= this.seq) {
+    if (this.confirmableSeq() >= this.seq) {
       done(null);
       return;
     }
@@ -652,6 +722,12 @@ export class Store implements Persistence, Pager, DelayStore {
     return first === Infinity ? this.seq : first - 1;
   }
 
+  /** Confirms up to here may go: committed here, and replicated as far as the cluster asks. */
+  private confirmableSeq(): number {
+    const durable = this.durableSeq();
+    return this.replication === null ? durable : Math.min(durable, this.replication.confirmable());
+  }
+
   /** Runs a checkpoint soon (next loop turn), letting the current turn's changes join it. */
   private kick(): void {
     if (this.kickScheduled || this.closed) return;
@@ -693,8 +769,11 @@ export class Store implements Persistence, Pager, DelayStore {
 
   private onCommitted(s: Shard<Delta>, batch: number): void {
     const failures = s.failures;
+    const durableBefore = this.replication === null ? 0 : this.durableSeq();
     const delta = s.committed(batch);
     if (delta === null) return;
+    // delayed.db is not replicated (yet): followers know only topology and queue files.
+    if (s !== this.delayedShard) this.replication?.committed(s.id, batch, durableBefore);
     if (delta instanceof MessageDelta) {
       this.written.messages += delta.inserts.size;
       this.written.updates += delta.updates.size;
@@ -739,7 +818,7 @@ export class Store implements Persistence, Pager, DelayStore {
 
   /** Releases every confirm whose changes are all committed. */
   private settle(): void {
-    const durable = this.durableSeq();
+    const durable = this.confirmableSeq();
     for (let w = this.waiters.peek(); w !== undefined && w.seq <= durable; w = this.waiters.peek()) {
       this.waiters.shift();
       w.done(null);
@@ -816,6 +895,12 @@ export class Store implements Persistence, Pager, DelayStore {
       return;
     }
     if (this.interval !== null) clearInterval(this.interval);
+    if (this.replication !== null) {
+      // Confirms still waiting were never replicated: they fail rather than go out. Clients are
+      // gone by now, so the last checkpoint is this node's own, whatever followers acknowledge.
+      this.abandon(new StoreError('ERR_STORE_CLOSED', 'not replicated to the in-sync followers'));
+      this.replication = null;
+    }
     let failure: Error | null = null;
     // A committed queue deletion records the drop of its rows only then: one more round writes it.
     for (let round = 0; this.recording && failure === null && round < 3; round++) {
@@ -855,6 +940,16 @@ function storedQueues(dir: string): { name: string; shard: number }[] {
 
 /** The settings kind under which a durable delayed exchange's incarnation in `delayed.db` is kept. */
 const DELAYED_SETTING = 'delayed-exchange';
+
+/** A delayed exchange's incarnation setting is keyed vhost NUL name, as policies are. */
+function delayedKey(x: Exchange): string {
+  return `${x.vhost}\u0000${x.name}`;
+}
+
+function splitDelayedKey(key: string): { vhost: string; name: string } {
+  const at = key.indexOf('\u0000');
+  return at < 0 ? { vhost: '/', name: key } : { vhost: key.slice(0, at), name: key.slice(at + 1) };
+}
 
 /** Scheduled messages of one delayed page-in, each with its own bytes (a long wait must not pin the chunk). */
 function scheduledMessages(chunk: ScheduledRows): ScheduledMessage[] {

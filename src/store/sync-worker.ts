@@ -27,6 +27,8 @@ const queueFiles = new Map<number, QueueFile>();
 const openBatch = new Map<number, number>();
 /** Per shard: whether the open transaction is one fault injection picked to fail. */
 const doomed = new Map<number, boolean>();
+/** Per shard: snapshots asked for while a transaction was open, taken once it ends. */
+const deferredSnapshots = new Map<number, { req: number; path: string }[]>();
 /** Write transactions started, for fault injection. */
 const transactions = { all: 0, topology: 0, queues: 0 };
 
@@ -100,13 +102,48 @@ function writeMessages(m: MessagesPart): void {
       openBatch.delete(m.shard);
       file.commit();
       post({ t: 'committed', shard: m.shard, batch: m.batch });
+      takeDeferredSnapshots(m.shard);
       setImmediate(() => walCheckpoint(file));
     }
   } catch (err) {
     file.rollback();
     openBatch.delete(m.shard);
     post({ t: 'failed', shard: m.shard, batch: m.batch, error: writeError(err, file.file) });
+    takeDeferredSnapshots(m.shard);
   }
+}
+
+/**
+ * A snapshot of one file as committed (VACUUM INTO). Replies come in order, so the main thread
+ * knows exactly which commits the copy holds: those it heard of before this reply.
+ */
+function snapshot(req: number, shard: number, path: string): void {
+  const q = shard === TOPOLOGY_SHARD ? null : queueFiles.get(shard);
+  if (q !== null && q !== undefined && q.inTransaction) {
+    const list = deferredSnapshots.get(shard) ?? [];
+    list.push({ req, path });
+    deferredSnapshots.set(shard, list);
+    return;
+  }
+  try {
+    if (shard === TOPOLOGY_SHARD) {
+      if (topology === null) throw new StoreError('ERR_STORE_WORKER', 'this worker does not own the topology file');
+      topology.snapshotInto(path);
+    } else {
+      if (q === undefined || q === null) throw new StoreError('ERR_STORE_WORKER', `shard ${shard} is not owned by this worker`);
+      q.snapshotInto(path);
+    }
+    post({ t: 'snapshotted', req, error: null });
+  } catch (err) {
+    post({ t: 'snapshotted', req, error: toErrorData(err, 'ERR_STORE_WRITE') });
+  }
+}
+
+function takeDeferredSnapshots(shard: number): void {
+  const list = deferredSnapshots.get(shard);
+  if (list === undefined) return;
+  deferredSnapshots.delete(shard);
+  for (const s of list) snapshot(s.req, shard, s.path);
 }
 
 /** After the reply: a failed WAL copy loses nothing (the WAL holds it) and is tried again later. */
@@ -190,12 +227,15 @@ function readCounts(live: number[]): void {
   }
 }
 
-/** Read-only connections to queue files other workers own, opened at their first page-in. */
+/**
+ * Read-only connections for page-ins, one per queue file, opened at its first page-in — to the
+ * files this worker owns too: a page-in never runs on a writing connection, where it would see
+ * the rows of a checkpoint whose parts are still arriving. In WAL mode a reader sees the last
+ * commit, whoever is writing the next.
+ */
 const readers = new Map<number, PageReader>();
 
 function readerOf(shard: number): PageReader {
-  const own = queueFiles.get(shard);
-  if (own !== undefined) return own.reader;
   let r = readers.get(shard);
   if (r === undefined) {
     const db = new Database(storeFilePath(setup.dataDir, 'queues', shard), { readonly: true, fileMustExist: true, timeout: 1000 });
@@ -206,9 +246,9 @@ function readerOf(shard: number): PageReader {
 }
 
 /**
- * A page-in. Only committed messages are ever paged out, so any connection that reads after
- * their commit finds them: the owner's between its checkpoints, or another worker's read-only
- * one while the owner writes (the store sends page-ins to the next worker when it has several).
+ * A page-in. Only committed messages are ever paged out, so a connection that reads after their
+ * commit finds them (the store sends page-ins to another worker than the owner when it has
+ * several, so reads and writes of one file run in parallel).
  */
 function readPage(r: PageRequest): void {
   const file = storeFilePath(setup.dataDir, 'queues', r.shard);
@@ -266,6 +306,9 @@ port.on('message', (m: ToWorker) => {
       } catch (err) {
         post({ t: 'read-failed', error: toErrorData(storeReadError(err, storeFilePath(setup.dataDir, 'delayed', 0)), 'ERR_STORE_CORRUPT') });
       }
+      return;
+    case 'snapshot':
+      snapshot(m.req, m.shard, m.path);
       return;
     case 'close':
       for (const q of queueFiles.values()) q.rollback();

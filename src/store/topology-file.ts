@@ -20,29 +20,37 @@ export class TopologyFile {
     const keep = 'arguments NOT IN (SELECT value FROM json_each(@keep))';
     this.stmts = {
       exchange: [
-        p('INSERT OR REPLACE INTO exchanges (name, type, auto_delete, internal, arguments) VALUES (@name, @type, @autoDelete, @internal, @arguments)'),
+        p(
+          'INSERT OR REPLACE INTO exchanges (vhost, name, type, auto_delete, internal, arguments) VALUES (@vhost, @name, @type, @autoDelete, @internal, @arguments)',
+        ),
       ],
       // Deleting an exchange removes every binding from it and every exchange binding to it.
       'exchange-delete': [
-        p('DELETE FROM bindings WHERE exchange = @name'),
-        p('DELETE FROM exchange_bindings WHERE source = @name OR destination = @name'),
-        p('DELETE FROM exchanges WHERE name = @name'),
+        p('DELETE FROM bindings WHERE vhost = @vhost AND exchange = @name'),
+        p('DELETE FROM exchange_bindings WHERE vhost = @vhost AND (source = @name OR destination = @name)'),
+        p('DELETE FROM exchanges WHERE vhost = @vhost AND name = @name'),
       ],
-      queue: [p('INSERT OR REPLACE INTO queues (name, qid, shard, auto_delete, arguments) VALUES (@name, @qid, @shard, @autoDelete, @arguments)')],
+      queue: [
+        p('INSERT OR REPLACE INTO queues (vhost, name, qid, shard, auto_delete, arguments) VALUES (@vhost, @name, @qid, @shard, @autoDelete, @arguments)'),
+      ],
       // By qid as well as name: a stale delete must not remove a newer queue of the same name.
       'queue-delete': [
-        p('DELETE FROM bindings WHERE queue = @name AND EXISTS (SELECT 1 FROM queues WHERE name = @name AND qid = @qid)'),
-        p('DELETE FROM queues WHERE name = @name AND qid = @qid'),
+        p('DELETE FROM bindings WHERE vhost = @vhost AND queue = @name AND EXISTS (SELECT 1 FROM queues WHERE vhost = @vhost AND name = @name AND qid = @qid)'),
+        p('DELETE FROM queues WHERE vhost = @vhost AND name = @name AND qid = @qid'),
       ],
-      bind: [p('INSERT OR REPLACE INTO bindings (exchange, queue, routing_key, arguments) VALUES (@exchange, @queue, @routingKey, @arguments)')],
-      unbind: [p(`DELETE FROM bindings WHERE exchange = @exchange AND queue = @queue AND routing_key = @routingKey AND ${keep}`)],
+      bind: [
+        p('INSERT OR REPLACE INTO bindings (vhost, exchange, queue, routing_key, arguments) VALUES (@vhost, @exchange, @queue, @routingKey, @arguments)'),
+      ],
+      unbind: [p(`DELETE FROM bindings WHERE vhost = @vhost AND exchange = @exchange AND queue = @queue AND routing_key = @routingKey AND ${keep}`)],
       xbind: [
         p(
-          'INSERT OR REPLACE INTO exchange_bindings (source, destination, routing_key, arguments) VALUES (@source, @destination, @routingKey, @arguments)',
+          'INSERT OR REPLACE INTO exchange_bindings (vhost, source, destination, routing_key, arguments) VALUES (@vhost, @source, @destination, @routingKey, @arguments)',
         ),
       ],
       xunbind: [
-        p(`DELETE FROM exchange_bindings WHERE source = @source AND destination = @destination AND routing_key = @routingKey AND ${keep}`),
+        p(
+          `DELETE FROM exchange_bindings WHERE vhost = @vhost AND source = @source AND destination = @destination AND routing_key = @routingKey AND ${keep}`,
+        ),
       ],
       setting: [p('INSERT OR REPLACE INTO settings (kind, key, value) VALUES (@kind, @key, @value)')],
       'setting-delete': [p('DELETE FROM settings WHERE kind = @kind AND key = @key')],
@@ -67,17 +75,22 @@ export class TopologyFile {
     const all = <T>(sql: string): T[] => this.db.prepare(sql).all() as T[];
     type Flags = { autoDelete: number; internal: number };
     const exchanges = all<Omit<StoredExchange, keyof Flags> & Flags>(
-      'SELECT name, type, auto_delete AS autoDelete, internal, arguments FROM exchanges ORDER BY name',
+      'SELECT vhost, name, type, auto_delete AS autoDelete, internal, arguments FROM exchanges ORDER BY vhost, name',
     ).map((r) => ({ ...r, autoDelete: r.autoDelete !== 0, internal: r.internal !== 0 }));
     const queues = all<Omit<StoredQueue, 'autoDelete'> & { autoDelete: number }>(
-      'SELECT name, qid, shard, auto_delete AS autoDelete, arguments FROM queues ORDER BY qid',
+      'SELECT vhost, name, qid, shard, auto_delete AS autoDelete, arguments FROM queues ORDER BY qid',
     ).map((r) => ({ ...r, autoDelete: r.autoDelete !== 0 }));
-    const bindings = all<StoredBinding>('SELECT exchange, queue, routing_key AS routingKey, arguments FROM bindings ORDER BY rowid');
+    const bindings = all<StoredBinding>('SELECT vhost, exchange, queue, routing_key AS routingKey, arguments FROM bindings ORDER BY rowid');
     const exchangeBindings = all<StoredExchangeBinding>(
-      'SELECT source, destination, routing_key AS routingKey, arguments FROM exchange_bindings ORDER BY rowid',
+      'SELECT vhost, source, destination, routing_key AS routingKey, arguments FROM exchange_bindings ORDER BY rowid',
     );
     const settings = all<StoredSetting>('SELECT kind, key, value FROM settings ORDER BY kind, key');
     return { settings, exchanges, queues, bindings, exchangeBindings };
+  }
+
+  /** A compact copy of the file as committed (outside any transaction). */
+  snapshotInto(path: string): void {
+    this.db.prepare('VACUUM INTO ?').run(path);
   }
 
   close(): void {

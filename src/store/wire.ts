@@ -98,21 +98,21 @@ export interface QueueCount {
   maxId: number;
 }
 
-/** One topology change, as the topology file applies it (arguments as canonical JSON). */
+/** One topology change, as the topology file applies it (arguments as canonical JSON), in the vhost it names. */
 export type TopologyOp =
-  | { op: 'exchange'; name: string; type: string; autoDelete: boolean; internal: boolean; arguments: string }
-  | { op: 'exchange-delete'; name: string }
-  | { op: 'queue'; name: string; qid: number; shard: number; autoDelete: boolean; arguments: string }
-  | { op: 'queue-delete'; name: string; qid: number }
-  | { op: 'bind'; exchange: string; queue: string; routingKey: string; arguments: string }
+  | { op: 'exchange'; vhost: string; name: string; type: string; autoDelete: boolean; internal: boolean; arguments: string }
+  | { op: 'exchange-delete'; vhost: string; name: string }
+  | { op: 'queue'; vhost: string; name: string; qid: number; shard: number; autoDelete: boolean; arguments: string }
+  | { op: 'queue-delete'; vhost: string; name: string; qid: number }
+  | { op: 'bind'; vhost: string; exchange: string; queue: string; routingKey: string; arguments: string }
   /**
    * Removes the bindings exchange → queue with this key except those whose arguments are in
    * `keep` (the ones still bound): whether arguments tell bindings apart is the exchange type's
    * business, so the store states the outcome instead of guessing the identity.
    */
-  | { op: 'unbind'; exchange: string; queue: string; routingKey: string; keep: string }
-  | { op: 'xbind'; source: string; destination: string; routingKey: string; arguments: string }
-  | { op: 'xunbind'; source: string; destination: string; routingKey: string; keep: string }
+  | { op: 'unbind'; vhost: string; exchange: string; queue: string; routingKey: string; keep: string }
+  | { op: 'xbind'; vhost: string; source: string; destination: string; routingKey: string; arguments: string }
+  | { op: 'xunbind'; vhost: string; source: string; destination: string; routingKey: string; keep: string }
   /** A run-time setting (a user, …) created or replaced: `value` is its JSON. */
   | { op: 'setting'; kind: string; key: string; value: string }
   | { op: 'setting-delete'; kind: string; key: string };
@@ -126,6 +126,7 @@ export interface TopologyBatch {
 
 /** Rows of the topology file, as read back on restore. */
 export interface StoredExchange {
+  vhost: string;
   name: string;
   type: string;
   autoDelete: boolean;
@@ -134,6 +135,7 @@ export interface StoredExchange {
 }
 
 export interface StoredQueue {
+  vhost: string;
   name: string;
   qid: number;
   shard: number;
@@ -142,6 +144,7 @@ export interface StoredQueue {
 }
 
 export interface StoredBinding {
+  vhost: string;
   exchange: string;
   queue: string;
   routingKey: string;
@@ -149,6 +152,7 @@ export interface StoredBinding {
 }
 
 export interface StoredExchangeBinding {
+  vhost: string;
   source: string;
   destination: string;
   routingKey: string;
@@ -241,6 +245,8 @@ export type ToWorker =
   /** Deletes messages of queues not in `live` (orphans of a crash), then reports the counts of the rest. */
   | { t: 'read-counts'; live: number[] }
   | PageRequest
+  /** Copies one file as committed to `path` (between transactions), for a follower's catch-up. */
+  | { t: 'snapshot'; req: number; shard: number; path: string }
   | { t: 'close' };
 
 /** Sync worker → main thread. */
@@ -257,6 +263,7 @@ export type FromWorker =
   | (Omit<RowsChunk, 't'> & { t: 'paged'; req: number })
   | { t: 'page-failed'; req: number; error: StoreErrorData }
   | { t: 'read-failed'; error: StoreErrorData }
+  | { t: 'snapshotted'; req: number; error: StoreErrorData | null }
   | { t: 'closed' };
 
 /** What a worker found in one of its queue files when it opened it. */

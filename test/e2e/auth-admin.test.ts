@@ -133,7 +133,7 @@ describe('admin methods', () => {
     expect(r.def.id).toBe(Method.AdminError);
     expect(r.args).toEqual([
       406,
-      "PRECONDITION_FAILED - unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, policies or operator-policies)",
+      "PRECONDITION_FAILED - unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, topic-permissions, policies, operator-policies, vhosts, vhost-limits or user-limits)",
       Method.AdminList,
     ]);
     expect((await new Admin(conn).status()).version).toEqual(expect.any(String));

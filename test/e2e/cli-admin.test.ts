@@ -243,9 +243,9 @@ describe('status and listings', () => {
     expect(b?.stdout).toMatch(/^source\s+destination\s+type\s+routing key\n/);
     expect(b?.stdout).toMatch(/\nls\.events\s+ls\.a\s+queue\n/);
     expect(b?.stdout).toMatch(/\nls\.events\s+ls\.b\s+queue\s+x\n/);
-    expect(c?.stdout).toMatch(/^id\s+protocol\s+user\s+peer\s+channels\s+publishes\s+since\s+name\n/);
-    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+127\.0\.0\.1:\d+\s+1\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+lister\n/);
-    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+127\.0\.0\.1:\d+\s+0\s+0\s+\S+ \S+\s+skiff-cli\n/);
+    expect(c?.stdout).toMatch(/^id\s+protocol\s+user\s+vhost\s+peer\s+channels\s+publishes\s+since\s+name\n/);
+    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+\/\s+127\.0\.0\.1:\d+\s+1\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+lister\n/);
+    expect(c?.stdout).toMatch(/\nc\d+\s+Skiff 1\.0\s+guest\s+\/\s+127\.0\.0\.1:\d+\s+0\s+0\s+\S+ \S+\s+skiff-cli\n/);
     expect(k?.stdout).toMatch(/^queue\s+tag\s+connection\s+channel\s+ack\s+prefetch\s+unacked\n/);
     expect(k?.stdout).toMatch(/\nls\.b\s+ls-consumer\s+c\d+\s+1\s+manual\s+1\s+1\n?$/);
     for (const r of [x, b, c, k]) expect(r).toMatchObject({ code: 0, stderr: '' });
@@ -277,7 +277,7 @@ describe('failures: one line on stderr and a distinct exit code', () => {
     expect(await daemon.cli(['list', 'widgets'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: "skiff: list: unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, policies, operator-policies)\n",
+      stderr: "skiff: list: unknown listing 'widgets' (expected exchanges, queues, bindings, connections, consumers, users, permissions, topic-permissions, policies, operator-policies, vhosts, vhost-limits, user-limits)\n",
     });
     expect(await skiff(['status', '--port', 'http'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --port: port must be an integer from 1 to 65535, got 'http'\n" });
     expect(await skiff(['status', '--url', 'amqp://x'])).toEqual({ code: 2, stdout: '', stderr: "skiff: --url: URL must start with skiff:// or skiffs:// (got 'amqp:')\n" });

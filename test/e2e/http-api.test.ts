@@ -487,20 +487,26 @@ describe('definitions', () => {
     await ch.declareExchange('def.x', 'topic', { durable: true });
     await ch.declareQueue('def.q', { durable: true, arguments: { 'x-max-length': 5 } });
     await ch.bindQueue('def.q', 'def.x', 'a.*');
-    const defs = (await d.get('/api/definitions')).json;
+    // The vhost's export: its entries, without a vhost field (RabbitMQ's GET /api/definitions/{vhost}).
+    const defs = (await d.get('/api/definitions/%2F')).json;
     expect(defs.skiff_version).toEqual(expect.any(String));
     expect(defs.exchanges).toContainEqual({ name: 'def.x', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} });
     expect(defs.queues).toContainEqual({ name: 'def.q', durable: true, auto_delete: false, arguments: { 'x-max-length': 5 } });
     expect(defs.bindings).toContainEqual({ source: 'def.x', destination: 'def.q', destination_type: 'queue', routing_key: 'a.*', arguments: {} });
     expect(defs.exchanges.map((x: { name: string }) => x.name)).not.toContain('amq.direct');
-    expect((await d.get('/api/definitions/%2F')).json).toEqual(defs);
+    // The daemon's: every vhost, and every entry names its vhost.
+    const all = (await d.get('/api/definitions')).json;
+    expect(all.vhosts).toEqual([{ name: '/', description: 'Default virtual host', tags: [], metadata: { description: 'Default virtual host', tags: [] }, default_queue_type: 'classic' }]);
+    expect(all.exchanges).toContainEqual({ vhost: '/', name: 'def.x', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} });
+    expect(all.queues).toContainEqual({ vhost: '/', name: 'def.q', durable: true, auto_delete: false, arguments: { 'x-max-length': 5 } });
+    expect(all.bindings).toContainEqual({ vhost: '/', source: 'def.x', destination: 'def.q', destination_type: 'queue', routing_key: 'a.*', arguments: {} });
 
     const imported = await d.post('/api/definitions', {
       exchanges: [{ name: 'imp.x', type: 'fanout', durable: true }],
       queues: [{ name: 'imp.q', durable: true }],
       bindings: [{ source: 'imp.x', destination: 'imp.q' }],
     });
-    expect(imported.json).toEqual({ users: 0, permissions: 0, policies: 0, exchanges: 1, queues: 1, bindings: 1, warnings: [] });
+    expect(imported.json).toEqual({ users: 0, vhosts: 0, permissions: 0, topicPermissions: 0, policies: 0, exchanges: 1, queues: 1, bindings: 1, warnings: [] });
     expect((await d.get('/api/exchanges/%2F/imp.x/bindings/source')).json).toEqual([expect.objectContaining({ destination: 'imp.q', routing_key: '' })]);
     expect((await d.post('/api/definitions', defs)).status).toBe(200);
   });

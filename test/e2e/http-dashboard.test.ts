@@ -182,6 +182,26 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
     expect((err as ServerError).message).toBe('CONNECTION_FORCED - closed from the dashboard by guest');
   });
 
+  it('a vhost picker: the queue and exchange views show and change the chosen vhost', async () => {
+    expect((await d.put('/api/vhosts/tenant', { description: 'a tenant' })).status).toBe(201);
+    expect((await d.put('/api/permissions/tenant/guest', { configure: '.*', write: '.*', read: '.*' })).status).toBe(201);
+    // The name is free in the vhost 'tenant' whatever '/' has.
+    expect((await d.put('/api/queues/tenant/dash.01', { durable: false })).status).toBe(201);
+    await login('guest', 'guest');
+    await page.waitForSelector('#vhost-pick:not([hidden])');
+    expect(await page.locator('#vhost option').allInnerTexts()).toEqual(['/', 'tenant']);
+    await page.goto(`${base}/#/queues`);
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr.link').length === 20);
+    await page.selectOption('#vhost', 'tenant');
+    await page.waitForFunction(() => document.getElementById('queue-pages')?.textContent === 'page 1 of 1 · 1 queue' || document.querySelectorAll('tbody tr.link').length === 1);
+    expect(await text('tbody tr.link td')).toBe('dash.01');
+    await page.goto(`${base}/#/exchanges`);
+    await page.waitForFunction(() => [...document.querySelectorAll('tbody td')].some((td) => td.textContent === 'amq.topic'));
+    expect(await page.locator('tbody td', { hasText: 'dash.events' }).count()).toBe(0);
+    await page.selectOption('#vhost', '/');
+    await page.waitForFunction(() => [...document.querySelectorAll('tbody td')].some((td) => td.textContent === 'dash.events'));
+  });
+
   it('a plain user sees what they may not open, said plainly', async () => {
     await login('app', 'app-pw');
     await page.waitForSelector('#status.error');

@@ -37,15 +37,16 @@ describe("RabbitMQ's export", () => {
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
       users: 3,
+      vhosts: 0,
       permissions: 3,
+      topicPermissions: 1,
       policies: 2,
       exchanges: 3,
       queues: 3,
       bindings: 4,
-      warnings: [
-        { path: 'topic_permissions[0]', message: 'topic permissions are not supported; not imported' },
-      ],
+      warnings: [],
     });
+    expect((await d.get('/api/topic-permissions')).json).toEqual([{ user: 'orders-svc', vhost: '/', exchange: 'amq.topic', write: '^orders\\..*', read: '^orders\\..*' }]);
 
     // The users log in with the passwords they had in RabbitMQ, with their tags.
     const ops = new Admin(await login('ops', 'ops-secret'));
@@ -120,11 +121,12 @@ describe("RabbitMQ's export", () => {
     const doc = {
       rabbit_version: '3.13.0',
       users: [{ name: 'x', password_hash: 'short', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['wizard'] }],
-      vhosts: [{ name: '/' }, { name: 'tenant-a' }],
+      vhosts: [{ name: '/' }, { name: 'tenant-a' }, { name: '' }],
       exchanges: [{ name: 'ok.x', vhost: '/', type: 'x-delayed-message', durable: true, arguments: {} }],
       queues: [
         { name: 'qq', vhost: '/', type: 'quorum', durable: true, arguments: { 'x-queue-type': 'quorum' } },
         { name: 'elsewhere', vhost: 'tenant-a', durable: true, arguments: {} },
+        { name: 'lost', vhost: 'tenant-b', durable: true, arguments: {} },
       ],
       bindings: [{ source: 'ok.x', vhost: '/', destination: 'missing', destination_type: 'queue', routing_key: '', arguments: {} }],
     };
@@ -132,13 +134,15 @@ describe("RabbitMQ's export", () => {
     expect(r.status).toBe(400);
     expect(r.json.errors).toEqual([
       { path: 'users[0]', message: "user 'x': password hash must decode to 36 bytes (a 4-byte salt and a sha256 digest), got 3" },
-      { path: 'vhosts[1]', message: "vhost 'tenant-a': only '/' exists (virtual hosts are not supported yet)" },
+      { path: 'vhosts[2]', message: 'a vhost name must be a non-empty string' },
       { path: 'exchanges[0].arguments.x-delayed-type', message: "Invalid argument, 'x-delayed-type' must be an existing exchange type" },
       { path: 'queues[0].type', message: 'quorum queues are not supported (only classic)' },
-      { path: 'queues[1].vhost', message: "no vhost 'tenant-a': only '/' exists (virtual hosts are not supported yet)" },
-      { path: 'bindings[0].destination', message: "no queue 'missing' in the broker or the document" },
+      { path: 'queues[2].vhost', message: "no vhost 'tenant-b' in the daemon or the document" },
+      { path: 'bindings[0].destination', message: "no queue 'missing' in vhost '/' of the broker or the document" },
     ]);
     expect(r.json.reason).toMatch(/^6 problems: users\[0\]: user 'x': password hash must decode to 36 bytes/);
+    // Nothing of it was applied: not the vhost the document makes, not the queue in it.
+    expect((await d.get('/api/vhosts/tenant-a')).status).toBe(404);
     expect((await d.get('/api/queues/%2F/elsewhere')).status).toBe(404);
     expect((await d.get('/api/exchanges/%2F/ok.x')).status).toBe(404);
   });

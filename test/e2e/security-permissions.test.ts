@@ -7,8 +7,9 @@ import { startHttpDaemon, users, type HttpDaemon } from '../helpers/http.js';
  * The permission matrix: every operation, allowed and refused, on the native protocol and the
  * HTTP API, with RabbitMQ's meaning (configure: declare/delete; write: publish to an exchange,
  * bind to a queue or exchange; read: consume/get/purge a queue, bind from an exchange) and its
- * words. `app` may configure `app.*`, write `app.*` and read `app.*`; `nobody` was never granted
- * anything; config users (`ops`) and the guest keep full access to `/`.
+ * words. `app` may configure `app.*`, write `app.*` and read `app.*`; `nobody` may use the vhost
+ * but its expressions match nothing (`''`); `stranger` was never granted anything and may not
+ * even open the vhost; config users (`ops`) and the guest keep full access to `/`.
  */
 
 let d: HttpDaemon;
@@ -21,7 +22,9 @@ beforeAll(async () => {
   const admin = new Admin(await open('ops:ops-pw'));
   await admin.putUser('app', { password: 'app-pw' });
   await admin.putUser('nobody', { password: 'nobody-pw' });
+  await admin.putUser('stranger', { password: 'stranger-pw' });
   await admin.setPermissions('app', { configure: '^app\\.', write: '^app\\.', read: '^app\\.' });
+  await admin.setPermissions('nobody', { configure: '', write: '', read: '' });
   ops = await (await open('ops:ops-pw')).channel();
   for (const q of ['app.q', 'other.q']) await ops.declareQueue(q);
   for (const x of ['app.x', 'other.x']) await ops.declareExchange(x, 'direct');
@@ -108,13 +111,22 @@ describe('native protocol', () => {
     expect((await ch.get('app.q', { noAck: true }))?.body.toString()).toBe('hello');
   });
 
+  it('a user without permissions on the vhost cannot open it (NOT_ALLOWED, as RabbitMQ)', async () => {
+    const err = await open('stranger:stranger-pw').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect([(err as ServerError).replyCode, (err as ServerError).message]).toEqual([530, "NOT_ALLOWED - access to vhost '/' refused for user 'stranger'"]);
+  });
+
   it('a change of permissions applies to new connections', async () => {
     const admin = new Admin(await open('ops:ops-pw'));
     await admin.setPermissions('nobody', { configure: '', write: '', read: '^other\\.q$' });
     expect(await native('nobody:nobody-pw', (ch) => ch.get('other.q', { noAck: false }))).toBeNull();
     expect((await admin.permissions()).find((p) => p.user === 'nobody')).toEqual({ user: 'nobody', vhost: '/', configure: '', write: '', read: '^other\\.q$' });
-    await admin.clearPermissions('nobody');
+    await admin.setPermissions('nobody', { configure: '', write: '', read: '' });
     expect(await native('nobody:nobody-pw', (ch) => ch.get('other.q'))).toBe(`ACCESS_REFUSED - ${refused('read', 'queue', 'other.q', 'nobody')}`);
+    await admin.clearPermissions('nobody');
+    expect(await open('nobody:nobody-pw').catch((e: ServerError) => e.message)).toBe("NOT_ALLOWED - access to vhost '/' refused for user 'nobody'");
+    await admin.setPermissions('nobody', { configure: '', write: '', read: '' });
     const bad = await admin.setPermissions('nobody', { configure: '(', write: '', read: '' }).catch((e: ServerError) => e.message);
     expect(bad).toMatch(/^PRECONDITION_FAILED - permission\.configure: not a valid regular expression: /);
     const missing = await admin.setPermissions('ghost', { configure: '', write: '', read: '' }).catch((e: ServerError) => e.message);
@@ -147,6 +159,9 @@ describe('AMQP 0-9-1 (amqplib)', () => {
     expect(await amqp('app:app-pw', (ch) => ch.bindQueue('app.q', 'other.x', 'k'))).toEqual(closed(refused('read', 'exchange', 'other.x')));
     expect(await amqp('nobody:nobody-pw', (ch) => ch.assertExchange('app.ax', 'fanout'))).toEqual(closed(refused('configure', 'exchange', 'app.ax', 'nobody')));
     expect(await amqp('ops:ops-pw', (ch) => ch.checkQueue('other.q'))).toBeNull();
+    // No permissions on the vhost: connection.open is refused, as RabbitMQ refuses it.
+    const open = await amqplib.connect(`amqp://stranger:stranger-pw@127.0.0.1:${d.daemon.amqp?.address?.port ?? 0}`).catch((e: Error) => e.message);
+    expect(open).toContain('Expected ConnectionOpenOk; got <ConnectionClose');
   });
 });
 
@@ -182,14 +197,14 @@ describe('HTTP API', () => {
   });
 
   it('PUT, GET and DELETE /api/permissions/{vhost}/{user}', async () => {
-    expect((await d.put('/api/permissions/%2F/nobody', { configure: '^n\\.', write: '', read: '' }, { auth: 'ops:ops-pw' })).status).toBe(201);
-    expect((await d.get('/api/permissions/%2F/nobody', { auth: 'ops:ops-pw' })).json).toEqual({ user: 'nobody', vhost: '/', configure: '^n\\.', write: '', read: '' });
+    expect((await d.put('/api/permissions/%2F/stranger', { configure: '^n\\.', write: '', read: '' }, { auth: 'ops:ops-pw' })).status).toBe(201);
+    expect((await d.get('/api/permissions/%2F/stranger', { auth: 'ops:ops-pw' })).json).toEqual({ user: 'stranger', vhost: '/', configure: '^n\\.', write: '', read: '' });
     expect((await d.put('/api/permissions/%2F/nobody', { configure: '', write: '' }, { auth: 'ops:ops-pw' })).json).toEqual({
       error: 'bad_request',
       reason: 'body.read: is required and must be a string (a regular expression)',
     });
     expect((await d.put('/api/permissions/%2F/nobody', { configure: '', write: '', read: '' }, app)).status).toBe(403);
-    expect((await d.del('/api/permissions/%2F/nobody', { auth: 'ops:ops-pw' })).status).toBe(204);
-    expect((await d.get('/api/permissions/%2F/nobody', { auth: 'ops:ops-pw' })).status).toBe(404);
+    expect((await d.del('/api/permissions/%2F/stranger', { auth: 'ops:ops-pw' })).status).toBe(204);
+    expect((await d.get('/api/permissions/%2F/stranger', { auth: 'ops:ops-pw' })).status).toBe(404);
   });
 });

@@ -65,6 +65,9 @@ describe('users at run time over the admin methods', () => {
     const d = await start();
     const admin = new Admin(await login(d, 'guest', 'guest'));
     expect(await admin.putUser('alice', { password: 'pw1' })).toBe(true);
+    // A new user may not even open a vhost until given permissions in it (RabbitMQ's NOT_ALLOWED).
+    expect((await refused(login(d, 'alice', 'pw1'))).message).toBe("NOT_ALLOWED - access to vhost '/' refused for user 'alice'");
+    await admin.setPermissions('alice', { configure: '', write: '', read: '' });
     const alice = await login(d, 'alice', 'pw1');
     // No tags: not an admin.
     const e1 = await refused(new Admin(alice).status());
@@ -115,6 +118,7 @@ describe('users at run time over the admin methods', () => {
     const admin = new Admin(await login(d, 'guest', 'guest'));
     const hash = rabbitHash('from-rabbit', Buffer.from([1, 2, 3, 4]));
     await admin.putUser('imported', { passwordHash: hash, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] });
+    await admin.setPermissions('imported', { configure: '.*', write: '.*', read: '.*' });
     const c = await login(d, 'imported', 'from-rabbit');
     expect((await new Admin(c).status()).version).toBe(d.native.version);
     expect((await refused(login(d, 'imported', 'wrong'))).message).toBe(REFUSED);
@@ -125,6 +129,7 @@ describe('users at run time over the admin methods', () => {
     const d1 = await start({}, dir);
     const admin = new Admin(await login(d1, 'guest', 'guest'));
     await admin.putUser('carol', { password: 'c1', tags: ['administrator'] });
+    await admin.setPermissions('carol', { configure: '.*', write: '.*', read: '.*' });
     await admin.putUser('dave', { password: 'd1' });
     await admin.deleteUser('dave');
     await Promise.all(opened.splice(0).map((c) => c.close()));
@@ -213,6 +218,7 @@ describe('skiff user', () => {
   it('add (password from stdin), tags, password, list users, delete', async () => {
     const d = await spawnDaemon(['--config', tmp.file('fast.toml', 'login_failure_delay_ms = 0\n')]);
     expect(await d.cli(['user', 'add', 'gina', '--tags', 'monitoring'], { input: 'g-secret\n' })).toMatchObject({ code: 0, stdout: 'user gina saved with tags monitoring\n' });
+    expect(await d.cli(['permissions', 'set', 'gina', '', '', ''])).toMatchObject({ code: 0, stdout: "permissions of gina on /: configure '', write '', read ''\n" });
     expect((await d.cli(['status', '-u', 'gina', '--password', 'g-secret', '--json'])).code).toBe(0);
     expect(await d.cli(['user', 'tags', 'gina', 'none'])).toMatchObject({ code: 0, stdout: 'tags of gina: none\n' });
     expect(await d.cli(['user', 'password', 'gina', 'g2'])).toMatchObject({ code: 0, stdout: 'password of gina changed\n' });

@@ -271,11 +271,35 @@ describe('paging: backlogs longer than the memory budget', () => {
     await again.stop();
     expect(fanoutStorage(dataDir)).toEqual({ bodies: 0, refs: 0, rows: 0, inline: 0 });
   });
+
+  it('a fanout to durable queues in two queue files stores the body once per file', async () => {
+    const dataDir = freshDataDir();
+    // With two sync workers, c1 and c3 hash to queues-1.db, c2 and c4 to queues-0.db.
+    const d = await startDurable(dataDir, { ...TINY, syncWorkers: 2 });
+    const conn = await d.connect();
+    const ch = await conn.channel();
+    await ch.declareExchange('fan2', 'fanout', { durable: true });
+    for (const name of ['c1', 'c2', 'c3', 'c4']) {
+      await ch.declareQueue(name, { durable: true });
+      await ch.bindQueue(name, 'fan2');
+    }
+    await ch.confirmSelect();
+    await publishMany(ch, 'fan2', '', 500, 'x');
+    await d.stop();
+    // Each file commits on its own (one transaction per file), so a body cannot be shared across files.
+    for (const file of ['queues-0.db', 'queues-1.db']) expect(fanoutStorage(dataDir, file)).toEqual({ bodies: 500, refs: 1000, rows: 1000, inline: 0 });
+
+    const again = await startDurable(dataDir, { ...TINY, syncWorkers: 2 });
+    const c2 = await again.connect();
+    for (const name of ['c1', 'c2', 'c3', 'c4']) expect(await consumeAcking(c2, name, 500)).toEqual(labels('x', 0, 500));
+    await again.stop();
+    for (const file of ['queues-0.db', 'queues-1.db']) expect(fanoutStorage(dataDir, file)).toEqual({ bodies: 0, refs: 0, rows: 0, inline: 0 });
+  });
 });
 
-/** What queues-0.db holds: shared bodies, their references, message rows, rows with their own bytes. */
-function fanoutStorage(dataDir: string): { bodies: number; refs: number; rows: number; inline: number } {
-  const db = new Database(join(dataDir, 'queues-0.db'), { readonly: true });
+/** What a queue file holds: shared bodies, their references, message rows, rows with their own bytes. */
+function fanoutStorage(dataDir: string, file = 'queues-0.db'): { bodies: number; refs: number; rows: number; inline: number } {
+  const db = new Database(join(dataDir, file), { readonly: true });
   try {
     return {
       bodies: db.prepare('SELECT count(*) FROM bodies').pluck().get() as number,

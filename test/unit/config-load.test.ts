@@ -7,6 +7,7 @@ import { SCALARS } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { UserAuthenticator, hashPassword } from '../../src/server/auth.js';
 import { DEFAULT_STORE_OPTIONS } from '../../src/store/options.js';
+import { DEFAULT_CLUSTER_OPTIONS } from '../../src/cluster/options.js';
 import { useTempDir } from '../helpers/tmp.js';
 
 const EXAMPLE = new URL('../../config.example.toml', import.meta.url);
@@ -64,6 +65,7 @@ const DEFAULTS = {
     idleTimeoutMs: 60000,
   },
   amqp: { enabled: true, host: '127.0.0.1', port: 5672 },
+  cluster: { ...DEFAULT_CLUSTER_OPTIONS },
 };
 
 describe('defaults', () => {

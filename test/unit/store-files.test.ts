@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeArgs, encodeArgs } from '../../src/store/args-json.js';
 import { checkStoreOptions, DEFAULT_STORE_OPTIONS, failWritesFromEnv } from '../../src/store/options.js';
-import { QueueFile } from '../../src/store/queue-file.js';
+import { PageReader, QueueFile } from '../../src/store/queue-file.js';
 import { RowColumns } from '../../src/store/row-columns.js';
 import { APPLICATION_ID, openStoreFile, queueFileName, schemaVersion, shardOfFile } from '../../src/store/schema.js';
 import { TopologyFile } from '../../src/store/topology-file.js';
@@ -37,9 +37,20 @@ function write(f: QueueFile, p: MessagesPart): void {
   f.commit();
 }
 
+/** Page-ins read on a connection of their own, as the sync workers do. */
+const readers = new WeakMap<QueueFile, PageReader>();
+
+function openQueueFile(): QueueFile {
+  const file = nextFile();
+  const f = new QueueFile(openStoreFile(file, 'queues', 'NORMAL').db, 0, file);
+  readers.set(f, new PageReader(new Database(file, { readonly: true }), 0));
+  return f;
+}
+
 /** Every stored row of the given queues, by paging each in whole. */
 function readChunks(f: QueueFile, qids: number[]): Float64Array[] {
-  return qids.map((qid) => f.reader.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
+  const reader = readers.get(f) as PageReader;
+  return qids.map((qid) => reader.page({ t: 'page', req: 0, shard: 0, qid, after: 0, upTo: Number.MAX_SAFE_INTEGER, minPriority: 0, maxPriority: 255, maxBytes: 1 << 30 }).rows);
 }
 
 function readIds(f: QueueFile, qids = [1, 2, 7]): [number, number][] {
@@ -107,7 +118,67 @@ describe('openStoreFile', () => {
     const t = new TopologyFile(db, file);
     t.apply([{ op: 'setting', kind: 'user', key: 'alice', value: '{"tags":[]}' }, { op: 'setting', kind: 'user', key: 'bob', value: '{}' }, { op: 'setting-delete', kind: 'user', key: 'bob' }], null);
     const read = t.read();
-    expect([read.exchanges.map((x) => x.name), read.settings]).toEqual([['ex'], [{ kind: 'user', key: 'alice', value: '{"tags":[]}' }]]);
+    expect([read.exchanges.map((x) => x.name), read.settings]).toEqual([['ex'], [{ kind: 'user', key: 'alice', value: '{"tags":[]}' }, DEFAULT_VHOST_ROW]]);
+    t.close();
+  });
+
+  it('migrates a version-2 topology file into the vhost /: every row, policies keyed by vhost, the default vhost recorded', () => {
+    const file = nextFile();
+    const old = new Database(file);
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE exchanges (name TEXT PRIMARY KEY, type TEXT NOT NULL, auto_delete INTEGER NOT NULL, internal INTEGER NOT NULL, arguments TEXT NOT NULL);
+      CREATE TABLE queues (name TEXT PRIMARY KEY, qid INTEGER NOT NULL UNIQUE, shard INTEGER NOT NULL, auto_delete INTEGER NOT NULL, arguments TEXT NOT NULL);
+      CREATE TABLE bindings (exchange TEXT NOT NULL, queue TEXT NOT NULL, routing_key TEXT NOT NULL, arguments TEXT NOT NULL, PRIMARY KEY (exchange, queue, routing_key, arguments));
+      CREATE INDEX bindings_by_queue ON bindings (queue);
+      CREATE TABLE exchange_bindings (source TEXT NOT NULL, destination TEXT NOT NULL, routing_key TEXT NOT NULL, arguments TEXT NOT NULL, PRIMARY KEY (source, destination, routing_key, arguments));
+      CREATE INDEX exchange_bindings_by_destination ON exchange_bindings (destination);
+      CREATE TABLE settings (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
+      INSERT INTO meta VALUES ('kind', 'topology');
+      INSERT INTO exchanges VALUES ('ex', 'topic', 0, 0, '{}'), ('ex2', 'fanout', 1, 1, '{"alternate-exchange":"ex"}');
+      INSERT INTO queues VALUES ('q', 7, 2, 0, '{"x-max-length":5}');
+      INSERT INTO bindings VALUES ('ex', 'q', 'a.*', '{}');
+      INSERT INTO exchange_bindings VALUES ('ex2', 'ex', '', '{}');
+      INSERT INTO settings VALUES ('user', 'alice', '{}'), ('permission', '/' || char(0) || 'alice', '{}'), ('policy', 'ttl', '{"pattern":".*"}'), ('operator-policy', 'cap', '{}');`);
+    old.pragma(`application_id = ${APPLICATION_ID}`);
+    old.pragma('user_version = 2');
+    old.close();
+    const { db, created } = openStoreFile(file, 'topology', 'NORMAL');
+    expect([created, db.pragma('user_version', { simple: true })]).toEqual([false, 3]);
+    const t = new TopologyFile(db, file);
+    expect(t.read()).toEqual({
+      settings: [
+        { kind: 'operator-policy', key: '/\u0000cap', value: '{}' },
+        { kind: 'permission', key: '/\u0000alice', value: '{}' },
+        { kind: 'policy', key: '/\u0000ttl', value: '{"pattern":".*"}' },
+        { kind: 'user', key: 'alice', value: '{}' },
+        DEFAULT_VHOST_ROW,
+      ],
+      exchanges: [
+        { vhost: '/', name: 'ex', type: 'topic', autoDelete: false, internal: false, arguments: '{}' },
+        { vhost: '/', name: 'ex2', type: 'fanout', autoDelete: true, internal: true, arguments: '{"alternate-exchange":"ex"}' },
+      ],
+      queues: [{ vhost: '/', name: 'q', qid: 7, shard: 2, autoDelete: false, arguments: '{"x-max-length":5}' }],
+      bindings: [{ vhost: '/', exchange: 'ex', queue: 'q', routingKey: 'a.*', arguments: '{}' }],
+      exchangeBindings: [{ vhost: '/', source: 'ex2', destination: 'ex', routingKey: '', arguments: '{}' }],
+    });
+    // The same names in another vhost are other rows; deleting one vhost's leaves the other's.
+    t.apply(
+      [
+        { op: 'exchange', vhost: 'b', name: 'ex', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
+        { op: 'queue', vhost: 'b', name: 'q', qid: 8, shard: 0, autoDelete: false, arguments: '{}' },
+        { op: 'bind', vhost: 'b', exchange: 'ex', queue: 'q', routingKey: 'k', arguments: '{}' },
+        { op: 'queue-delete', vhost: '/', name: 'q', qid: 7 },
+        { op: 'exchange-delete', vhost: '/', name: 'ex' },
+      ],
+      null,
+    );
+    const after = t.read();
+    expect([after.exchanges.map((x) => `${x.vhost} ${x.name} ${x.type}`), after.queues.map((q) => `${q.vhost} ${q.name}`), after.bindings, after.exchangeBindings]).toEqual([
+      ['/ ex2 fanout', 'b ex direct'],
+      ['b q'],
+      [{ vhost: 'b', exchange: 'ex', queue: 'q', routingKey: 'k', arguments: '{}' }],
+      [],
+    ]);
     t.close();
   });
 
@@ -124,7 +195,7 @@ describe('openStoreFile', () => {
 
 describe('QueueFile', () => {
   it('writes a batch far above the statement-variable limit in one transaction', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     const ids = Array.from({ length: 5000 }, (_, i) => i + 1);
     write(f, part(rowsOf(1, ids)));
     expect(f.summary()).toEqual({ messages: 5000, maxQid: 1 });
@@ -132,7 +203,7 @@ describe('QueueFile', () => {
   });
 
   it('a retried batch leaves the same rows (idempotent), updates and deletes by key', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     const p = part(rowsOf(1, [1, 2, 3]));
     write(f, p);
     write(f, part(rowsOf(1, [1, 2, 3])));
@@ -149,8 +220,28 @@ describe('QueueFile', () => {
     f.close();
   });
 
+  it('removals in rising id order go by range, around rows still held between them; a retry changes nothing', () => {
+    const f = openQueueFile();
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    write(f, part(rowsOf(1, ids)));
+    write(f, part(rowsOf(2, ids)));
+    // Queue 1 removes all but 10 and 20 (still held), in id order: one run, three stretches.
+    const del = ids.filter((id) => id !== 10 && id !== 20).flatMap((id) => [1, id, 0, `body-${id}`.length]);
+    const removals = part(new RowColumns(), { del: Float64Array.from(del) });
+    write(f, removals);
+    const after = readIds(f, [1, 2]);
+    write(f, part(new RowColumns(), { del: Float64Array.from(del) }));
+    expect(readIds(f, [1, 2])).toEqual(after);
+    expect(after).toEqual([[1, 10], [1, 20], ...ids.map((id) => [2, id])]);
+    expect(f.counts([1, 2]).counts).toEqual([
+      { qid: 1, priority: 0, messages: 2, bytes: 14, maxId: 40 },
+      { qid: 2, priority: 0, messages: 40, bytes: 40 * 6 + 31 * 1, maxId: 40 },
+    ]);
+    f.close();
+  });
+
   it('a failure midway rolls the whole transaction back', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     f.begin();
     expect(() =>
       f.apply(part(rowsOf(1, [1, 2])), () => {
@@ -163,7 +254,7 @@ describe('QueueFile', () => {
   });
 
   it('reads back in (queue, id) order and deletes orphans of queues the topology lost', () => {
-    const f = new QueueFile(openStoreFile(nextFile(), 'queues', 'NORMAL').db, 0, 'q.db');
+    const f = openQueueFile();
     write(f, part(rowsOf(2, [9, 3])));
     write(f, part(rowsOf(1, [5, 4])));
     write(f, part(rowsOf(7, [1])));
@@ -183,30 +274,33 @@ describe('QueueFile', () => {
   });
 });
 
+/** Every topology file has the default vhost (schema version 3 on). */
+const DEFAULT_VHOST_ROW = { kind: 'vhost', key: '/', value: '{"description":"Default virtual host","tags":[]}' };
+
 describe('TopologyFile', () => {
   it('applies ops in order; deletes take their bindings along', () => {
     const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
     t.apply(
       [
-        { op: 'exchange', name: 'a', type: 'direct', autoDelete: false, internal: true, arguments: '{}' },
-        { op: 'exchange', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' },
-        { op: 'queue', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
-        { op: 'bind', exchange: 'a', queue: 'q', routingKey: 'k', arguments: '{}' },
-        { op: 'xbind', source: 'b', destination: 'a', routingKey: '', arguments: '{}' },
-        { op: 'queue-delete', name: 'q', qid: 1 },
-        { op: 'queue', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' },
-        { op: 'bind', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' },
+        { op: 'exchange', vhost: '/', name: 'a', type: 'direct', autoDelete: false, internal: true, arguments: '{}' },
+        { op: 'exchange', vhost: '/', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' },
+        { op: 'queue', vhost: '/', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
+        { op: 'bind', vhost: '/', exchange: 'a', queue: 'q', routingKey: 'k', arguments: '{}' },
+        { op: 'xbind', vhost: '/', source: 'b', destination: 'a', routingKey: '', arguments: '{}' },
+        { op: 'queue-delete', vhost: '/', name: 'q', qid: 1 },
+        { op: 'queue', vhost: '/', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' },
+        { op: 'bind', vhost: '/', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' },
         // A stale delete of the first incarnation must not remove the second.
-        { op: 'queue-delete', name: 'q', qid: 1 },
-        { op: 'exchange-delete', name: 'a' },
+        { op: 'queue-delete', vhost: '/', name: 'q', qid: 1 },
+        { op: 'exchange-delete', vhost: '/', name: 'a' },
       ],
       null,
     );
     expect(t.read()).toEqual({
-      settings: [],
-      exchanges: [{ name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' }],
-      queues: [{ name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' }],
-      bindings: [{ exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' }],
+      settings: [DEFAULT_VHOST_ROW],
+      exchanges: [{ vhost: '/', name: 'b', type: 'fanout', autoDelete: true, internal: false, arguments: '{"alternate-exchange":"a"}' }],
+      queues: [{ vhost: '/', name: 'q', qid: 2, shard: 1, autoDelete: true, arguments: '{"x-max-length":5}' }],
+      bindings: [{ vhost: '/', exchange: 'b', queue: 'q', routingKey: '', arguments: '{}' }],
       exchangeBindings: [],
     });
     t.close();
@@ -218,9 +312,9 @@ describe('TopologyFile', () => {
     const two = encodeArgs({ 'x-match': 'any', b: 2 });
     t.apply(
       [
-        { op: 'bind', exchange: 'h', queue: 'q', routingKey: '', arguments: one },
-        { op: 'bind', exchange: 'h', queue: 'q', routingKey: '', arguments: two },
-        { op: 'unbind', exchange: 'h', queue: 'q', routingKey: '', keep: JSON.stringify([two]) },
+        { op: 'bind', vhost: '/', exchange: 'h', queue: 'q', routingKey: '', arguments: one },
+        { op: 'bind', vhost: '/', exchange: 'h', queue: 'q', routingKey: '', arguments: two },
+        { op: 'unbind', vhost: '/', exchange: 'h', queue: 'q', routingKey: '', keep: JSON.stringify([two]) },
       ],
       null,
     );
@@ -231,15 +325,15 @@ describe('TopologyFile', () => {
   it('a failure midway leaves none of the checkpoint applied', () => {
     const t = new TopologyFile(openStoreFile(nextFile(), 'topology', 'NORMAL').db, 't.db');
     const ops = [
-      { op: 'exchange', name: 'a', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
-      { op: 'queue', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
+      { op: 'exchange', vhost: '/', name: 'a', type: 'direct', autoDelete: false, internal: false, arguments: '{}' },
+      { op: 'queue', vhost: '/', name: 'q', qid: 1, shard: 0, autoDelete: false, arguments: '{}' },
     ] as const;
     expect(() =>
       t.apply([...ops], () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(t.read()).toEqual({ settings: [], exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
+    expect(t.read()).toEqual({ settings: [DEFAULT_VHOST_ROW], exchanges: [], queues: [], bindings: [], exchangeBindings: [] });
     t.close();
   });
 });

@@ -51,6 +51,8 @@ export abstract class Exchange {
   readonly argumentAlternate: string | null;
   /** The policy that applies (RabbitMQ's `policy`, `effective_policy_definition`). */
   appliedPolicy: EffectivePolicy | null = null;
+  /** The virtual host it lives in (set by the broker that holds it). */
+  vhost = '/';
   /** Bindings by destination, then by binding id: for unbinding, listing and deleting. */
   protected readonly byDestination = new Map<Destination, Map<string, BindingEntry>>();
   /** Exchanges holding a binding to this one, so deleting it touches only those. */

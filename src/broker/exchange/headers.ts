@@ -32,7 +32,7 @@ export class HeadersExchange extends Exchange {
     if (m !== undefined && (typeof m !== 'string' || !X_MATCH.includes(m))) {
       throw new ProtocolError(
         ReplyCode.PRECONDITION_FAILED,
-        `invalid arg 'x-match' for binding to exchange '${this.name}' in vhost '/': expected 'all', 'any', 'all-with-x' or 'any-with-x', got ${show(m)}`,
+        `invalid arg 'x-match' for binding to exchange '${this.name}' in vhost '${this.vhost}': expected 'all', 'any', 'all-with-x' or 'any-with-x', got ${show(m)}`,
       );
     }
   }

@@ -8,6 +8,7 @@ import type { Channel, ChannelSink } from '../../broker/channel.js';
 import { parseConsumerArguments } from '../../broker/consumer-args.js';
 import type { Message } from '../../broker/message.js';
 import type { Session } from '../../broker/session.js';
+import type { Limits } from '../limits.js';
 import type { AccessGuard } from '../permissions.js';
 import { amqpError, toAmqpError } from './errors.js';
 import { Transaction, type TxOp } from './transaction.js';
@@ -19,6 +20,8 @@ export interface AmqpChannelHost {
   readonly user: string;
   /** RabbitMQ's permissions of the user (null: none configured, everything allowed). */
   readonly access: AccessGuard | null;
+  /** Queue limits of the vhost (max-queues); absent = none. */
+  readonly limits?: Limits | undefined;
   /** The client said it handles server-sent basic.cancel (`consumer_cancel_notify`). */
   readonly cancelNotify: boolean;
   /** The broker closed a channel on its own (a consumer timeout). */
@@ -99,10 +102,12 @@ export class AmqpChannel implements ChannelSink {
       if (userId != null && userId !== this.host.user) {
         throw amqpError('PRECONDITION_FAILED', `user_id property set to '${userId}' but authenticated user was '${this.host.user}'`);
       }
-      this.host.access?.check('write', 'exchange', args.exchange);
+      const access = this.host.access;
+      access?.check('write', 'exchange', args.exchange);
+      if (access?.hasTopicPermissions === true) access.checkTopic('write', args.exchange, args.routingKey, this.host.broker.exchanges.get(args.exchange)?.type);
       const content = storeAmqpMessage(raw, body, headroom);
       if (this.tx !== null) {
-        if (!this.host.broker.exchanges.has(args.exchange)) throw amqpError('NOT_FOUND', `no exchange '${args.exchange}' in vhost '/'`);
+        if (!this.host.broker.exchanges.has(args.exchange)) throw amqpError('NOT_FOUND', `no exchange '${args.exchange}' in vhost '${this.host.broker.vhost}'`);
         this.tx.ops.push({ kind: 'publish', exchange: args.exchange, routingKey: args.routingKey, mandatory: args.mandatory, ...flags, content });
         return;
       }
@@ -150,7 +155,7 @@ export class AmqpChannel implements ChannelSink {
       case Method.BasicConsume: {
         const queue = this.queueName(m.queue);
         access?.check('read', 'queue', queue);
-        const { priority } = parseConsumerArguments(queue, toNativeTable(m.arguments), false);
+        const { priority } = parseConsumerArguments(queue, toNativeTable(m.arguments), false, broker.vhost);
         const tag = c.consume(queue, m.consumerTag, m.noAck, m.exclusive, priority);
         if (!m.noWait) w.method(id, Method.BasicConsumeOk, { consumerTag: tag });
         c.start(tag);
@@ -216,6 +221,7 @@ export class AmqpChannel implements ChannelSink {
         return;
       case Method.QueueDeclare: {
         if (!m.passive) access?.check('configure', 'queue', m.queue === '' ? 'amq.gen-' : m.queue);
+        if (!m.passive && !broker.queues.has(m.queue)) this.host.limits?.checkQueue(broker.vhost, m.queue, broker.queues.size);
         const q = broker.declareQueue(
           m.passive ? this.queueName(m.queue) : m.queue,
           { durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, arguments: toNativeTable(m.arguments) },
@@ -229,6 +235,7 @@ export class AmqpChannel implements ChannelSink {
       case Method.QueueBind:
         access?.check('write', 'queue', this.queueName(m.queue));
         access?.check('read', 'exchange', m.exchange);
+        if (access?.hasTopicPermissions === true) access.checkTopic('read', m.exchange, this.bindingKey(m.queue, m.routingKey), broker.exchanges.get(m.exchange)?.type);
         broker.bind(this.queueName(m.queue), m.exchange, this.bindingKey(m.queue, m.routingKey), toNativeTable(m.arguments), session);
         if (!m.noWait) w.method(id, Method.QueueBindOk, {});
         return;
@@ -250,8 +257,8 @@ export class AmqpChannel implements ChannelSink {
         const q = broker.queues.get(name);
         // RabbitMQ's words, which name the vhost (checked here, before the broker's own check).
         if (q !== undefined && q.owner === null) {
-          if (m.ifUnused && q.consumerCount !== 0) throw amqpError('PRECONDITION_FAILED', `queue '${name}' in vhost '/' in use`);
-          if (m.ifEmpty && q.messageCount !== 0) throw amqpError('PRECONDITION_FAILED', `queue '${name}' in vhost '/' is not empty`);
+          if (m.ifUnused && q.consumerCount !== 0) throw amqpError('PRECONDITION_FAILED', `queue '${name}' in vhost '${broker.vhost}' in use`);
+          if (m.ifEmpty && q.messageCount !== 0) throw amqpError('PRECONDITION_FAILED', `queue '${name}' in vhost '${broker.vhost}' is not empty`);
         }
         const n = broker.deleteQueue(name, m.ifUnused, m.ifEmpty, session);
         if (!m.noWait) w.method(id, Method.QueueDeleteOk, { messageCount: n });

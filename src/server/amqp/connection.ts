@@ -19,10 +19,18 @@ import { AmqpChannel, type AmqpChannelHost } from './channel.js';
 import { amqpError, toAmqpError } from './errors.js';
 import { MECHANISMS, parseSaslResponse } from './sasl.js';
 import { serverProperties } from './server-properties.js';
+import { checkChannelLimit, enterVhost } from '../vhost-access.js';
+import type { Limits } from '../limits.js';
+import type { VirtualHosts } from '../../broker/vhosts.js';
 
 /** What every AMQP connection shares. */
 export interface AmqpContext {
+  /** The default vhost's broker; alarms and memory are every vhost's. */
   readonly broker: Broker;
+  /** Every vhost: connection.open's virtual-host picks one. */
+  readonly vhosts: VirtualHosts;
+  /** User and vhost limits, as the native front end applies them; absent = none. */
+  readonly limits?: Limits;
   readonly log: Logger;
   readonly auth: Authenticator;
   readonly version: string;
@@ -113,8 +121,13 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
     this.timer.unref();
   }
 
+  /** The broker of the vhost this connection opened (the default one before it did). */
   get broker(): Broker {
-    return this.ctx.broker;
+    return this.session?.broker ?? this.ctx.broker;
+  }
+
+  get limits(): Limits | undefined {
+    return this.ctx.limits;
   }
 
   get user(): string {
@@ -326,7 +339,6 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
       return;
     }
     this.principal = principal;
-    this.access = this.ctx.permissions?.guard(principal.user, '/') ?? null;
     this.state = 'tuning';
     this.writer.method(0, Method.ConnectionTune, {
       channelMax: this.ctx.channelMax,
@@ -350,10 +362,17 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
   }
 
   private open(vhost: string): void {
-    if (vhost !== '/') throw amqpError('NOT_ALLOWED', `vhost ${vhost} not found`, Method.ConnectionOpen);
     const principal = this.principal as Principal;
+    let entered: ReturnType<typeof enterVhost>;
+    try {
+      entered = enterVhost(this.ctx, principal.user, vhost);
+    } catch (err) {
+      this.log.info({ user: principal.user, vhost, err: (err as Error).message }, 'AMQP connection refused: vhost');
+      throw toAmqpError(err, Method.ConnectionOpen);
+    }
+    this.access = entered.access;
     const given = this.clientProperties['connection_name'];
-    this.session = this.ctx.broker.openSession({
+    this.session = entered.broker.openSession({
       id: this.id,
       name: typeof given === 'string' ? given : this.name,
       user: principal.user,
@@ -366,7 +385,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
     this.writer.method(0, Method.ConnectionOpenOk, {});
     this.startHeartbeats();
     this.ctx.registry.add(this);
-    this.log.info({ user: principal.user, remote: this.peer.remoteAddress, name: this.name }, 'AMQP connection opened');
+    this.log.info({ user: principal.user, vhost, remote: this.peer.remoteAddress, name: this.name }, 'AMQP connection opened');
   }
 
   // ---- channels ----
@@ -393,6 +412,11 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
       }
       if (channel > this.channelMax) throw amqpError('NOT_ALLOWED', `channel ${channel} is above the negotiated channel_max (${this.channelMax})`, m.id);
       if (this.channels.has(channel)) throw amqpError('CHANNEL_ERROR', "second 'channel.open' seen", m.id);
+      try {
+        checkChannelLimit(this.ctx, this.user);
+      } catch (err) {
+        throw toAmqpError(err, m.id);
+      }
       this.channels.set(channel, new AmqpChannel(this, this.session as Session, channel));
       this.writer.method(channel, Method.ChannelOpenOk, {});
       return;

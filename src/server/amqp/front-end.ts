@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import { VirtualHosts } from '../../broker/vhosts.js';
+import type { Limits } from '../limits.js';
 import type { Logger } from '../../log/logger.js';
 import { VERSION } from '../../version.js';
 import type { Authenticator } from '../auth.js';
@@ -16,6 +18,10 @@ export const DEFAULT_AMQP_FRAME_MAX = 131_072;
 
 export interface AmqpFrontEndOptions {
   broker: Broker;
+  /** The daemon's vhosts (`broker` is their default); absent: `broker` alone, as `/`. */
+  vhosts?: VirtualHosts;
+  /** User and vhost limits (the native front end's); absent = none. */
+  limits?: Limits;
   log: Logger;
   auth: Authenticator;
   registry: ConnectionRegistry;
@@ -34,6 +40,8 @@ export interface AmqpFrontEndOptions {
  */
 export class AmqpFrontEnd implements AmqpContext {
   readonly broker: Broker;
+  readonly vhosts: VirtualHosts;
+  readonly limits?: Limits;
   readonly log: Logger;
   readonly auth: Authenticator;
   readonly registry: ConnectionRegistry;
@@ -48,6 +56,8 @@ export class AmqpFrontEnd implements AmqpContext {
 
   constructor(options: AmqpFrontEndOptions) {
     this.broker = options.broker;
+    this.vhosts = options.vhosts ?? new VirtualHosts(options.broker);
+    if (options.limits !== undefined) this.limits = options.limits;
     this.log = options.log;
     this.auth = options.auth;
     this.registry = options.registry;

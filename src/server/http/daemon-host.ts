@@ -1,5 +1,8 @@
+import type { ClusterStatus } from '../../../protocol/index.js';
 import { hostname } from 'node:os';
 import type { Broker } from '../../broker/broker.js';
+import type { VirtualHosts } from '../../broker/vhosts.js';
+import type { VhostDirectory } from '../vhosts.js';
 import type { DiskAlarm } from '../../store/disk-alarm.js';
 import type { Store } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
@@ -14,6 +17,10 @@ import { DEFAULT_VHOST, type ConnectionRegistryView, type HttpHost, type WebSock
 
 export interface DaemonHostOptions {
   broker: Broker;
+  /** Every vhost (`broker` is the default one's); absent: `broker` alone, as `/`. */
+  vhosts?: VirtualHosts;
+  /** Where vhosts are made and deleted (`/api/vhosts/{name}`); absent: not offered. */
+  vhostDirectory?: VhostDirectory;
   registry: ConnectionRegistry;
   auth: Authenticator;
   users: UserDirectory;
@@ -32,6 +39,8 @@ export interface DaemonHostOptions {
   stopping(): boolean;
   /** The WebSocket endpoint's counters, once it exists (it mounts on the HTTP listener after this). */
   websockets?(): WebSocketStatsView | null;
+  /** This node's part in its cluster; absent when it runs alone. */
+  clusterStatus?(): ClusterStatus;
 }
 
 /**
@@ -40,8 +49,9 @@ export interface DaemonHostOptions {
  */
 export function daemonHost(o: DaemonHostOptions): HttpHost {
   return {
-    vhostNames: () => [DEFAULT_VHOST],
-    vhost: (name) => (name === DEFAULT_VHOST ? o.broker : undefined),
+    vhostNames: () => o.vhosts?.names() ?? [DEFAULT_VHOST],
+    vhost: (name) => (o.vhosts !== undefined ? o.vhosts.get(name) : name === DEFAULT_VHOST ? o.broker : undefined),
+    ...(o.vhostDirectory !== undefined && { vhostDirectory: o.vhostDirectory }),
     connections: connectionsOf(o.registry, o.log),
     auth: o.auth,
     users: () => o.users.list(),
@@ -52,6 +62,7 @@ export function daemonHost(o: DaemonHostOptions): HttpHost {
     version: o.version,
     nodeName: `skiff@${hostname()}`,
     websockets: () => o.websockets?.() ?? null,
+    clusterStatus: () => o.clusterStatus?.() ?? null,
     startedAt: o.startedAt,
     listeners: () => o.registry.listeners(),
     storeStats: () => (o.store === null ? null : o.store.stats()),

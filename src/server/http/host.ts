@@ -1,4 +1,6 @@
+import type { ClusterStatus } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import type { VhostDirectory } from '../vhosts.js';
 import type { Session } from '../../broker/session.js';
 import type { StoreStats } from '../../store/store.js';
 import type { Authenticator } from '../auth.js';
@@ -22,6 +24,8 @@ export interface HttpHost {
   vhostNames(): readonly string[];
   /** The broker serving a virtual host, or undefined for one that does not exist. */
   vhost(name: string): Broker | undefined;
+  /** Where vhosts are made and deleted, with their descriptions and tags; absent = only `/`, fixed. */
+  readonly vhostDirectory?: VhostDirectory;
   readonly connections: ConnectionRegistryView;
   /** The daemon's users, for HTTP basic auth (the same as on the wire). */
   readonly auth: Authenticator;
@@ -44,6 +48,8 @@ export interface HttpHost {
   listeners(): readonly ListenerView[];
   /** Checkpoint lag and health of the durable store; null without one. */
   storeStats(): StoreStats | null;
+  /** This node's part in its cluster (`skiff server --cluster`); null when it runs alone. */
+  clusterStatus?(): ClusterStatus | null;
   /** Free space of the data directory's disk (null when unknown) and `disk_free_limit`. */
   disk(): { freeBytes: number | null; limitBytes: number };
   /** The largest message (properties and body) a client of this daemon can be sent (`frame_max`). */

@@ -1,3 +1,4 @@
+import type { ClusterStatus } from '../../../protocol/index.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { Registry, type Metric } from 'prom-client';
@@ -186,6 +187,27 @@ export function registerMetrics(app: FastifyInstance, ctx: ApiContext): void {
   store('confirms_waiting', 'gauge', 'Publisher confirms waiting for a commit', (s) => s.confirmsWaiting);
   store('checkpoints_total', 'counter', 'Committed checkpoints (one per shard transaction)', (s) => s.checkpoints);
   store('checkpoint_failures_total', 'counter', 'Failed checkpoints', (s) => s.failedCheckpoints);
+
+  // ---- cluster (skiff server --cluster): nothing when the node runs alone ----
+  const cluster = (name: string, help: string, labels: string[], f: (s: ClusterStatus, emit: (v: number, l?: Labels) => void) => void): void =>
+    metric(r, 'gauge', `${p}cluster_${name}`, help, labels, (emit) => {
+      const s = host.clusterStatus?.() ?? null;
+      if (s !== null) f(s, emit);
+    });
+  cluster('leader', '1 on the leader, 0 on a follower', [], (s, emit) => emit(s.role === 'leader' ? 1 : 0));
+  cluster('term', "The leader's term (its election revision in etcd)", [], (s, emit) => emit(s.term));
+  cluster('in_sync_followers', 'Followers in the in-sync set (leader only)', [], (s, emit) => {
+    if (s.replication !== null) emit(s.replication.inSync.length - 1);
+  });
+  cluster('follower_lag_bytes', 'Bytes of committed change sets a follower has not acknowledged (leader only)', ['follower'], (s, emit) => {
+    for (const f of s.replication?.followers ?? []) emit(f.lagBytes, { follower: f.node });
+  });
+  cluster('follower_lag_seconds', 'Age of the oldest change set a follower has not acknowledged (leader only)', ['follower'], (s, emit) => {
+    for (const f of s.replication?.followers ?? []) emit(f.lagSeconds, { follower: f.node });
+  });
+  cluster('follower_in_sync', '1 while a follower is in the in-sync set (leader only)', ['follower'], (s, emit) => {
+    for (const f of s.replication?.followers ?? []) emit(f.inSync ? 1 : 0, { follower: f.node });
+  });
 
   // ---- queues, summed ----
   const queueSum = (name: string, help: string, f: (s: Sums) => number): void => metric(r, 'gauge', `${p}queue_${name}`, help, [], (emit) => emit(f(sums())));

@@ -14,6 +14,7 @@ import {
   type QueueRow,
   type ServerStatus,
   type StoreStatus,
+  type ClusterStatus,
   type UserRow,
 } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
@@ -26,10 +27,15 @@ import type { UserDirectory } from '../users.js';
 import type { Permissions } from '../permissions.js';
 import { mayManagePolicies, type Policies } from '../policies.js';
 import type { PolicyKind } from '../../broker/policy.js';
+import { VirtualHosts } from '../../broker/vhosts.js';
+import { Limits } from '../limits.js';
+import type { VhostDirectory } from '../vhosts.js';
 
 /** What the admin methods need of the front end ({@link NativeFrontEnd} has all of it). */
 export interface AdminHost {
   readonly broker: Broker;
+  /** Every vhost; absent: `broker` alone, as `/`. */
+  readonly vhosts?: VirtualHosts;
   readonly version: string;
   readonly startedAt: number;
   /** Every front end's connections: listings and closes reach AMQP and WebSocket clients too. */
@@ -48,6 +54,8 @@ export interface AdminOptions {
   memoryHighWatermark?: number;
   /** Checkpoint lag of the durable store for status; absent or null without a store. */
   storeStatus?: () => StoreStatus | null;
+  /** This node's part in its cluster; absent when it runs alone. */
+  clusterStatus?: () => ClusterStatus;
   /** How often publish/deliver counters are sampled for rates. Default 1000 ms. */
   rateSampleMs?: number;
   /** Run-time users (`admin.put user`, `admin.list users`); absent = not offered. */
@@ -56,6 +64,10 @@ export interface AdminOptions {
   permissions?: Permissions;
   /** Policies (`admin.put policy`, `admin.list policies`, and operator ones); absent = not offered. */
   policies?: Policies;
+  /** User and vhost limits (`admin.put vhost-limits`, `admin.list user-limits`); absent = not offered. */
+  limits?: Limits;
+  /** Virtual hosts (`admin.put vhost`, `admin.delete vhost`, `admin.list vhosts`); absent = not offered. */
+  vhosts?: VhostDirectory;
 }
 
 /** Stops the rate sampler; call it when the server stops. */
@@ -83,7 +95,7 @@ class RateMeter {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly vhosts: VirtualHosts,
     intervalMs: number,
   ) {
     this.sample();
@@ -92,13 +104,23 @@ class RateMeter {
   }
 
   private sample(): void {
-    this.samples.push({ t: Date.now(), published: this.broker.publishedTotal, delivered: this.broker.deliveredTotal });
+    this.samples.push({ t: Date.now(), ...this.totals() });
     if (this.samples.length > RATE_WINDOW + 1) this.samples.shift();
+  }
+
+  private totals(): { published: number; delivered: number } {
+    let published = 0;
+    let delivered = 0;
+    for (const b of this.vhosts.all()) {
+      published += b.publishedTotal;
+      delivered += b.deliveredTotal;
+    }
+    return { published, delivered };
   }
 
   rates(): { publishRate: number; deliverRate: number } {
     const first = this.samples[0] as Sample;
-    const now = { t: Date.now(), published: this.broker.publishedTotal, delivered: this.broker.deliveredTotal };
+    const now = { t: Date.now(), ...this.totals() };
     const seconds = (now.t - first.t) / 1000;
     if (seconds <= 0) return { publishRate: 0, deliverRate: 0 };
     const rate = (d: number): number => Math.round((d / seconds) * 10) / 10;
@@ -116,32 +138,63 @@ class RateMeter {
  * connection …), which leaves the connection open.
  */
 export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}): AdminHandle {
-  const broker = host.broker;
-  const meter = new RateMeter(broker, options.rateSampleMs ?? 1000);
+  const vhosts = host.vhosts ?? new VirtualHosts(host.broker);
+  const meter = new RateMeter(vhosts, options.rateSampleMs ?? 1000);
   const users = options.users;
   const permissions = options.permissions;
   const policies = options.policies;
+  const limits = options.limits;
+  const directory = options.vhosts;
+  /** The vhost a request names; '' = the vhost the admin connection is in. */
+  const vhostOf = (conn: Connection, named: unknown): string => (typeof named === 'string' && named !== '' ? named : (conn.session?.broker.vhost ?? '/'));
+  const brokerOf = (vhost: string): Broker => {
+    const b = vhosts.get(vhost);
+    if (b === undefined) throw new ProtocolError(ReplyCode.NOT_FOUND, `no vhost '${vhost}'`);
+    return b;
+  };
+  const offered = (kind: string): boolean => {
+    if (kind === 'users') return users !== undefined;
+    if (kind === 'permissions' || kind === 'topic-permissions') return permissions !== undefined;
+    if (kind === 'policies' || kind === 'operator-policies') return policies !== undefined;
+    if (kind === 'vhost-limits' || kind === 'user-limits') return limits !== undefined;
+    if (kind === 'vhosts') return directory !== undefined;
+    return true;
+  };
   const handlers: [number, Need, AdminHandler][] = [
     [
       Method.AdminStatus,
       'read',
       (conn) => {
-        conn.writer.method(0, Method.AdminStatusOk, [status(host, meter, options) as unknown as Record<string, unknown>]);
+        conn.writer.method(0, Method.AdminStatusOk, [status(vhosts, meter, options, host) as unknown as Record<string, unknown>]);
       },
     ],
     [
       Method.AdminList,
       'read',
       (conn, p) => {
-        const { kind, offset } = argsOf(p, Method.AdminList);
+        const { kind, offset, vhost: named } = argsOf(p, Method.AdminList);
         const policyKind = kind === 'policies' ? 'policy' : kind === 'operator-policies' ? 'operator-policy' : null;
-        if (!isAdminListKind(kind) || (kind === 'users' && users === undefined) || (kind === 'permissions' && permissions === undefined) || (policyKind !== null && policies === undefined)) {
+        if (!isAdminListKind(kind) || !offered(kind)) {
           throw new ProtocolError(
             ReplyCode.PRECONDITION_FAILED,
-            `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users, permissions, policies or operator-policies)`,
+            `unknown listing '${kind}' (expected exchanges, queues, bindings, connections, consumers, users, permissions, topic-permissions, policies, operator-policies, vhosts, vhost-limits or user-limits)`,
           );
         }
-        const all = kind === 'permissions' ? (permissions?.list() ?? []) : policyKind !== null ? (policies?.list(policyKind) ?? []) : listRows(host, kind, users);
+        // Settings list every vhost's unless one is named; objects are the named vhost's, else the connection's.
+        const only = named === '' ? undefined : named;
+        if (only !== undefined) brokerOf(only);
+        const all: object[] =
+          kind === 'permissions'
+            ? (permissions?.list() ?? []).filter((r) => only === undefined || r.vhost === only)
+            : kind === 'topic-permissions'
+              ? (permissions?.listTopic() ?? []).filter((r) => only === undefined || r.vhost === only)
+              : policyKind !== null
+                ? (policies?.list(policyKind, only) ?? [])
+                : kind === 'vhosts'
+                  ? vhostRows(directory as VhostDirectory, vhosts, host.registry)
+                  : kind === 'vhost-limits' || kind === 'user-limits'
+                    ? (limits as Limits).list(kind === 'vhost-limits' ? 'vhost' : 'user').map((l) => ({ name: l.key, value: l.value }))
+                    : listRows(brokerOf(vhostOf(conn, named)), host, kind, users);
         const { rows, next } = page(all, offset, conn.frameMax - LIST_FRAME_OVERHEAD);
         conn.writer.method(0, Method.AdminListOk, [rows, next]);
       },
@@ -163,11 +216,21 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       'admin',
       async (conn, p) => {
         const [kind, name, value] = p.args as [string, string, Record<string, unknown>];
+        let created: boolean;
         if (isPolicyKind(kind) && policies !== undefined) {
-          conn.writer.method(0, Method.AdminPutOk, [(await putPolicy(policies, kind, name, value)) === 'created']);
-          return;
-        }
-        const created = kind === 'permission' && permissions !== undefined ? (await putPermission(permissions, name, value)) === 'created' : await putSetting(users, kind, name, value);
+          const { vhost, ...rest } = value;
+          created = (await putPolicy(policies, kind, name, rest, vhostOf(conn, vhost))) === 'created';
+        } else if (kind === 'permission' && permissions !== undefined) {
+          created = (await putPermission(permissions, name, { ...value, vhost: vhostOf(conn, value['vhost']) })) === 'created';
+        } else if (kind === 'topic-permission' && permissions !== undefined) {
+          created = (await putTopicPermission(permissions, name, { ...value, vhost: vhostOf(conn, value['vhost']) })) === 'created';
+        } else if (kind === 'vhost' && directory !== undefined) {
+          const extra = Object.keys(value).find((k) => !['description', 'tags', 'default_queue_type'].includes(k));
+          if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected description, tags, default_queue_type)`);
+          created = (await directory.put(name, { description: value['description'], tags: value['tags'], defaultQueueType: value['default_queue_type'] })) === 'created';
+        } else if ((kind === 'vhost-limits' || kind === 'user-limits') && limits !== undefined) {
+          created = await putLimits(limits, kind === 'vhost-limits' ? 'vhost' : 'user', name, value, kind === 'vhost-limits' ? brokerOf : (u) => users?.get(u));
+        } else created = await putSetting(users, kind, name, value);
         conn.writer.method(0, Method.AdminPutOk, [created]);
       },
     ],
@@ -175,11 +238,17 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
       Method.AdminDelete,
       'admin',
       async (conn, p) => {
-        const [kind, name] = p.args as [string, string];
+        const [kind, name, named] = p.args as [string, string, string];
+        const vhost = vhostOf(conn, named);
         if (isPolicyKind(kind) && policies !== undefined) {
-          if (!(await policies.clear(kind, name))) throw new ProtocolError(ReplyCode.NOT_FOUND, `no ${kind === 'policy' ? 'policy' : 'operator policy'} '${name}' in vhost '/'`);
-        } else if (kind === 'permission' && permissions !== undefined) await permissions.clear(name, '/');
-        else if (kind !== 'user' || users === undefined) throw unknownKind(kind);
+          if (!(await policies.clear(kind, name, vhost))) throw new ProtocolError(ReplyCode.NOT_FOUND, `no ${kind === 'policy' ? 'policy' : 'operator policy'} '${name}' in vhost '${vhost}'`);
+        } else if (kind === 'permission' && permissions !== undefined) await permissions.clear(name, vhost);
+        else if (kind === 'topic-permission' && permissions !== undefined) await permissions.clearTopic(name, vhost);
+        else if (kind === 'vhost' && directory !== undefined) await directory.delete(name);
+        else if ((kind === 'vhost-limits' || kind === 'user-limits') && limits !== undefined) {
+          const scope = kind === 'vhost-limits' ? 'vhost' : 'user';
+          for (const n of Object.keys(limits.get(scope, name))) await limits.set(scope, name, n, null);
+        } else if (kind !== 'user' || users === undefined) throw unknownKind(kind);
         else await users.delete(name);
         conn.writer.method(0, Method.AdminDeleteOk, []);
       },
@@ -195,7 +264,10 @@ export function registerAdminMethods(host: AdminHost, options: AdminOptions = {}
 }
 
 function unknownKind(kind: string): ProtocolError {
-  return new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown kind '${kind}' (expected user, permission, policy or operator-policy)`);
+  return new ProtocolError(
+    ReplyCode.PRECONDITION_FAILED,
+    `unknown kind '${kind}' (expected user, permission, topic-permission, policy, operator-policy, vhost, vhost-limits or user-limits)`,
+  );
 }
 
 function isPolicyKind(kind: string): kind is PolicyKind {
@@ -203,10 +275,44 @@ function isPolicyKind(kind: string): kind is PolicyKind {
 }
 
 /** `admin.put policy <name> {pattern, definition, priority?, apply-to?}` (RabbitMQ's fields). */
-function putPolicy(policies: Policies, kind: PolicyKind, name: string, value: Record<string, unknown>): Promise<'created' | 'updated'> {
+function putPolicy(policies: Policies, kind: PolicyKind, name: string, value: Record<string, unknown>, vhost: string): Promise<'created' | 'updated'> {
   const extra = Object.keys(value).find((k) => !['pattern', 'definition', 'priority', 'apply-to'].includes(k));
-  if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected pattern, definition, priority, apply-to)`);
-  return policies.set(kind, name, { pattern: value['pattern'], applyTo: value['apply-to'], priority: value['priority'], definition: value['definition'] });
+  if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected pattern, definition, priority, apply-to, vhost)`);
+  return policies.set(kind, name, { pattern: value['pattern'], applyTo: value['apply-to'], priority: value['priority'], definition: value['definition'] }, vhost);
+}
+
+/** `admin.put topic-permission <user> {exchange, write, read, vhost?}` (RabbitMQ's set_topic_permissions). */
+function putTopicPermission(permissions: Permissions, user: string, value: Record<string, unknown>): Promise<'created' | 'updated'> {
+  const { vhost, exchange, write, read, ...rest } = value;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${extra}: unknown key (expected exchange, write, read, vhost)`);
+  for (const [k, v] of [['exchange', exchange], ['write', write], ['read', read]] as const) {
+    if (typeof v !== 'string') throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${k}: is required and must be a string`);
+  }
+  return permissions.setTopic(user, vhost as string, { exchange: exchange as string, write: write as string, read: read as string });
+}
+
+/** `admin.put vhost-limits <vhost> {max-connections?, max-queues?}` (user-limits: max-connections, max-channels); a negative value clears one. */
+async function putLimits(limits: Limits, scope: 'vhost' | 'user', name: string, value: Record<string, unknown>, exists: (name: string) => unknown): Promise<boolean> {
+  if (exists(name) === undefined) throw new ProtocolError(ReplyCode.NOT_FOUND, `no ${scope} '${name}'`);
+  const entries = Object.entries(value);
+  if (entries.length === 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value: name at least one ${scope} limit`);
+  for (const [k, v] of entries) {
+    const problem = Limits.problem(scope, k, v);
+    if (problem !== null) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `value.${k}: ${problem}`);
+  }
+  const had = Object.keys(limits.get(scope, name)).length !== 0;
+  for (const [k, v] of entries) await limits.set(scope, name, k, (v as number) < 0 ? null : (v as number));
+  return !had;
+}
+
+function vhostRows(directory: VhostDirectory, vhosts: VirtualHosts, registry: ConnectionRegistry): object[] {
+  return directory.list().map((v) => {
+    const b = vhosts.get(v.name);
+    let connections = 0;
+    for (const c of registry.list()) if (c.session?.broker === b) connections++;
+    return { name: v.name, description: v.description, tags: [...v.tags], exchanges: b?.exchanges.size ?? 0, queues: b?.queues.size ?? 0, connections };
+  });
 }
 
 /** Policy methods are open to the `policymaker` tag too, as RabbitMQ's are. */
@@ -283,8 +389,8 @@ function guarded(need: Need, handler: AdminHandler): ConnectionMethodHandler {
   };
 }
 
-function status(host: AdminHost, meter: RateMeter, options: AdminOptions): ServerStatus {
-  const s = host.broker.stats();
+function status(vhosts: VirtualHosts, meter: RateMeter, options: AdminOptions, host: AdminHost): ServerStatus {
+  const s = vhosts.stats();
   const mem = process.memoryUsage();
   return {
     version: host.version,
@@ -311,6 +417,7 @@ function status(host: AdminHost, meter: RateMeter, options: AdminOptions): Serve
       alarms: [...host.broker.alarmReasons],
     },
     store: options.storeStatus?.() ?? null,
+    cluster: options.clusterStatus?.() ?? null,
   };
 }
 
@@ -319,8 +426,7 @@ function byName<T extends { name: string }>(a: T, b: T): number {
 }
 
 /** Every row of a listing, in a stable order so that paging by offset works between requests. */
-function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | undefined): object[] {
-  const broker = host.broker;
+function listRows(broker: Broker, host: AdminHost, kind: AdminListKind, users: UserDirectory | undefined): object[] {
   switch (kind) {
     case 'exchanges':
       return [...broker.exchanges.values()]
@@ -379,6 +485,7 @@ function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | u
           name: c.userProvidedName ?? c.name,
           protocol: c.protocol,
           user: c.user,
+          vhost: c.session?.broker.vhost ?? '/',
           peer: `${c.peerHost}:${c.peerPort}`,
           connectedAt: c.connectedAt,
           channels: c.channelCount,
@@ -391,8 +498,12 @@ function listRows(host: AdminHost, kind: AdminListKind, users: UserDirectory | u
     case 'users':
       return (users?.list() ?? []).map((u): UserRow => ({ name: u.name, tags: [...u.tags], source: u.source }));
     case 'permissions':
+    case 'topic-permissions':
     case 'policies':
     case 'operator-policies':
+    case 'vhosts':
+    case 'vhost-limits':
+    case 'user-limits':
       return []; // listed by their own directories, above
     case 'consumers': {
       const out: ConsumerRow[] = [];

@@ -31,6 +31,7 @@ import type { PeerInfo } from '../peer.js';
 import type { ClientConnection } from '../registry.js';
 import type { ServerContext } from './context.js';
 import { handleChannelMethod } from './handlers.js';
+import { checkChannelLimit, enterVhost } from '../vhost-access.js';
 
 type State = 'header' | 'opening' | 'authenticating' | 'open' | 'closing' | 'closed';
 
@@ -347,7 +348,7 @@ export class Connection implements FrameSink, ClientConnection {
     }
   }
 
-  private open({ username, password, frameMax, channelMax, heartbeatMs, clientProperties }: ArgsOf<typeof Method.ConnectionOpen>): void {
+  private open({ username, password, frameMax, channelMax, heartbeatMs, clientProperties, vhost }: ArgsOf<typeof Method.ConnectionOpen>): void {
     const tuned = (asked: number, max: number): number => (asked === 0 || asked > max ? max : asked);
     this.frameMax = tuned(frameMax, this.ctx.frameMax);
     if (this.frameMax < 4096) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, 'connection.open: frameMax must be 0 or at least 4096', { methodId: Method.ConnectionOpen });
@@ -361,12 +362,12 @@ export class Connection implements FrameSink, ClientConnection {
     const certUser = username === '' && password === '' ? this.certUser() : null;
     const checked = certUser !== null ? this.ctx.auth.certificateLogin?.(certUser, this.remoteAddress) ?? null : this.ctx.auth.authenticate(username, password, this.remoteAddress);
     Promise.resolve(checked).then(
-      (principal) => this.opened(principal, username),
+      (principal) => this.opened(principal, username, vhost),
       (err: unknown) => this.fail(err),
     );
   }
 
-  private opened(principal: Principal | null, username: string): void {
+  private opened(principal: Principal | null, username: string, vhost: string): void {
     if (this.stream.destroyed || this.state !== 'authenticating') return;
     this.state = 'opening';
     if (principal === null) {
@@ -374,28 +375,24 @@ export class Connection implements FrameSink, ClientConnection {
       this.closeConnection(ReplyCode.ACCESS_REFUSED, 'ACCESS_REFUSED - login refused: wrong username or password', Method.ConnectionOpen);
       return;
     }
-    const limits = this.ctx.limits;
-    if (limits !== undefined) {
-      let mine = 0;
-      for (const c of this.ctx.registry.list()) if (c.user === principal.user) mine++;
-      try {
-        limits.checkConnection(principal.user, '/', mine, this.ctx.registry.size);
-      } catch (err) {
-        const e = err as ProtocolError;
-        this.log.info({ user: principal.user, err: e.message }, 'connection refused by a limit');
-        this.closeConnection(e.replyCode, e.replyText, Method.ConnectionOpen);
-        return;
-      }
+    let entered: ReturnType<typeof enterVhost>;
+    try {
+      entered = enterVhost(this.ctx, principal.user, vhost);
+    } catch (err) {
+      const e = err as ProtocolError;
+      this.log.info({ user: principal.user, vhost, err: e.message }, 'connection refused: vhost');
+      this.closeConnection(e.replyCode, e.replyText, Method.ConnectionOpen);
+      return;
     }
     this.principal = principal;
-    this.access = this.ctx.permissions?.guard(principal.user, '/') ?? null;
+    this.access = entered.access;
     this.state = 'open';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.decoder.maxFrameBytes = this.frameMax;
     this.writer.maxFrameBytes = this.frameMax;
     const name = typeof this.clientProperties['connectionName'] === 'string' ? (this.clientProperties['connectionName'] as string) : this.name;
-    this.session = this.ctx.broker.openSession({
+    this.session = entered.broker.openSession({
       id: this.id,
       name,
       user: principal.user,
@@ -405,7 +402,7 @@ export class Connection implements FrameSink, ClientConnection {
     this.writer.method(0, Method.ConnectionOpenOk, [this.frameMax, this.channelMax, this.heartbeatMs, this.name]);
     this.startHeartbeats();
     this.ctx.registry.add(this);
-    this.log.info({ user: principal.user, remote: this.remoteAddress, name }, 'connection opened');
+    this.log.info({ user: principal.user, vhost, remote: this.remoteAddress, name }, 'connection opened');
   }
 
   private onChannelMethod(channel: number, p: ParsedMethod): void {
@@ -421,11 +418,7 @@ export class Connection implements FrameSink, ClientConnection {
         throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is above channelMax ${this.channelMax}`, { methodId: id });
       }
       if (ch !== undefined) throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `channel ${channel} is already open`, { methodId: id });
-      if (this.ctx.limits !== undefined) {
-        let open = 0;
-        for (const c of this.ctx.registry.list()) if (c.user === this.user) open += c.channelCount;
-        this.ctx.limits.checkChannel(this.user, open);
-      }
+      checkChannelLimit(this.ctx, this.user);
       ch = new ServerChannel(this, channel);
       ch.channel = (this.session as Session).openChannel(channel, ch);
       this.channels.set(channel, ch);

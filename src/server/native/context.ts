@@ -1,5 +1,6 @@
 import type { ParsedMethod } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import type { VirtualHosts } from '../../broker/vhosts.js';
 import type { Limits } from '../limits.js';
 import type { Permissions } from '../permissions.js';
 import type { Logger } from '../../log/logger.js';
@@ -12,7 +13,10 @@ export type ConnectionMethodHandler = (conn: Connection, method: ParsedMethod) =
 
 /** What every native connection shares: the broker, limits, auth, logging, the registry. */
 export interface ServerContext {
+  /** The default vhost's broker; alarms and memory are every vhost's. */
   readonly broker: Broker;
+  /** Every vhost; a connection opens a session in the one it names. */
+  readonly vhosts: VirtualHosts;
   readonly log: Logger;
   readonly auth: Authenticator;
   readonly registry: ConnectionRegistry;

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ReplyCode } from '../../../protocol/index.js';
 import type { Broker } from '../../broker/broker.js';
+import { VirtualHosts } from '../../broker/vhosts.js';
 import type { Logger } from '../../log/logger.js';
 import { VERSION } from '../../version.js';
 import type { Authenticator } from '../auth.js';
@@ -16,6 +17,8 @@ import type { ConnectionMethodHandler, ServerContext } from './context.js';
 /** Everything the native front end is given; the daemon resolves each from its config. */
 export interface NativeFrontEndOptions {
   readonly broker: Broker;
+  /** The daemon's vhosts (`broker` is their default); absent: `broker` alone, as `/`. */
+  readonly vhosts?: VirtualHosts;
   readonly log: Logger;
   readonly auth: Authenticator;
   /** Where its connections are listed, beside every other front end's. */
@@ -41,6 +44,7 @@ export interface NativeFrontEndOptions {
  */
 export class NativeFrontEnd implements ServerContext {
   readonly broker: Broker;
+  readonly vhosts: VirtualHosts;
   readonly log: Logger;
   readonly auth: Authenticator;
   readonly registry: ConnectionRegistry;
@@ -60,6 +64,7 @@ export class NativeFrontEnd implements ServerContext {
 
   constructor(options: NativeFrontEndOptions) {
     this.broker = options.broker;
+    this.vhosts = options.vhosts ?? new VirtualHosts(options.broker);
     this.log = options.log;
     this.auth = options.auth;
     this.registry = options.registry;

@@ -12,8 +12,9 @@ import type { ServerChannel } from './connection.js';
 export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
   const w = ch.conn.writer;
   const c = ch.channel;
-  const broker = ch.conn.ctx.broker;
   const session = c.session;
+  // The broker of the connection's vhost: every name below is looked up in it.
+  const broker = session.broker;
   // RabbitMQ's permissions (null: a front end built without them, as in some tests).
   const access = ch.conn.access;
   switch (p.def.id) {
@@ -21,6 +22,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const a = argsOf(p, Method.BasicPublish);
       const content = p.content as Buffer;
       access?.check('write', 'exchange', a.exchange);
+      if (access?.hasTopicPermissions === true) access.checkTopic('write', a.exchange, a.routingKey, broker.exchanges.get(a.exchange)?.type);
       if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
       c.publish(a.exchange, a.routingKey, a.mandatory, a.persistent, a.priority, a.expiration, content);
       return;
@@ -49,7 +51,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
     case Method.BasicConsume: {
       const a = argsOf(p, Method.BasicConsume);
       access?.check('read', 'queue', a.queue);
-      const { priority } = parseConsumerArguments(a.queue, a.arguments, true);
+      const { priority } = parseConsumerArguments(a.queue, a.arguments, true, broker.vhost);
       const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, priority);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
@@ -99,7 +101,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const a = argsOf(p, Method.QueueDeclare);
       // A server-named queue is amq.gen-…, as RabbitMQ checks it.
       if (!a.passive) access?.check('configure', 'queue', a.queue === '' ? 'amq.gen-' : a.queue);
-      if (!a.passive && !broker.queues.has(a.queue)) ch.conn.ctx.limits?.checkQueue('/', a.queue, broker.queues.size);
+      if (!a.passive && !broker.queues.has(a.queue)) ch.conn.ctx.limits?.checkQueue(broker.vhost, a.queue, broker.queues.size);
       const q = broker.declareQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments }, a.passive, session);
       w.method(ch.id, Method.QueueDeclareOk, [q.name, q.messageCount, q.consumerCount]);
       return;
@@ -108,6 +110,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const a = argsOf(p, Method.QueueBind);
       access?.check('write', 'queue', a.queue);
       access?.check('read', 'exchange', a.exchange);
+      if (access?.hasTopicPermissions === true) access.checkTopic('read', a.exchange, a.routingKey, broker.exchanges.get(a.exchange)?.type);
       broker.bind(a.queue, a.exchange, a.routingKey, a.arguments, session);
       w.method(ch.id, Method.QueueBindOk, []);
       return;

@@ -5,6 +5,7 @@ import { h } from './dom.js';
 import { VIEWS } from './views.js';
 
 const KEY = 'skiff.credentials';
+const VHOST_KEY = 'skiff.vhost';
 const status = document.getElementById('status');
 const main = document.getElementById('main');
 const loginForm = document.getElementById('login');
@@ -59,8 +60,29 @@ const app = {
   /** The daemon's stats_interval_ms: how far apart its samples are. */
   statsInterval: 5000,
   user: null,
+  /** The vhost the queue and exchange views show and change (the picker in the header). */
+  vhost: sessionStorage.getItem(VHOST_KEY) ?? '/',
   go: (hash) => (location.hash = hash),
 };
+
+/** Fills the vhost picker with the vhosts the user may see; plain users keep the one they have. */
+async function loadVhosts() {
+  const pick = document.getElementById('vhost');
+  let names = [app.vhost];
+  try {
+    names = (await api('/api/vhosts')).map((v) => v.name);
+  } catch {
+    // Listing vhosts needs the monitoring tag; the default one still works.
+  }
+  if (!names.includes(app.vhost)) app.vhost = names[0] ?? '/';
+  pick.replaceChildren(...names.map((n) => h('option', { value: n, ...(n === app.vhost && { selected: '' }) }, n)));
+  document.getElementById('vhost-pick').hidden = names.length < 2;
+}
+document.getElementById('vhost').addEventListener('change', (e) => {
+  app.vhost = e.target.value;
+  sessionStorage.setItem(VHOST_KEY, app.vhost);
+  void render();
+});
 
 let current = null;
 let timer = null;
@@ -112,6 +134,7 @@ async function start() {
   document.getElementById('who-name').replaceChildren(h('span', {}, app.user.name, app.user.tags.length ? h('span', { class: 'badge' }, app.user.tags.join(', ')) : null));
   document.getElementById('nav').hidden = false;
   document.getElementById('who').hidden = false;
+  await loadVhosts();
   await render();
 }
 

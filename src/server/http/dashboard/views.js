@@ -4,7 +4,6 @@
 import { drawChart, ratesOf } from './chart.js';
 import { bytes, fill, formValues, h, ms, num, rate } from './dom.js';
 
-const VHOST = '%2F';
 const PAGE_SIZE = 20;
 
 /** A table with sortable headers; `update(rows)` refills its body. */
@@ -182,7 +181,7 @@ function queueList(main, app) {
     h('form', { class: 'inline', id: 'add-queue' }, h('input', { name: 'name', placeholder: 'New queue name', required: true }), h('label', {}, h('input', { type: 'checkbox', name: 'durable', checked: true }), ' durable'), h('button', { type: 'submit' }, 'Add queue')),
     app,
     async (v) => {
-      await app.api(`/api/queues/${VHOST}/${app.seg(v.name)}`, { method: 'PUT', body: { durable: v.durable } });
+      await app.api(`/api/queues/${app.seg(app.vhost)}/${app.seg(v.name)}`, { method: 'PUT', body: { durable: v.durable } });
       void refresh();
       return `Declared queue '${v.name}'.`;
     },
@@ -193,7 +192,7 @@ function queueList(main, app) {
     if (state.name) qs.set('name', state.name);
     let r;
     try {
-      r = await app.api(`/api/queues/${VHOST}?${qs}`);
+      r = await app.api(`/api/queues/${app.seg(app.vhost)}?${qs}`);
     } catch (err) {
       if (err.error !== 'page_out_of_range') throw err;
       state.page = 1;
@@ -208,7 +207,7 @@ function queueList(main, app) {
 }
 
 function queueDetail(main, app, name) {
-  const path = `/api/queues/${VHOST}/${app.seg(name)}`;
+  const path = `/api/queues/${app.seg(app.vhost)}/${app.seg(name)}`;
   const summary = h('div', { id: 'queue-summary' });
   const bindings = table(
     [
@@ -253,7 +252,7 @@ function queueDetail(main, app, name) {
     app,
     async (v) => {
       const properties = { delivery_mode: v.persistent ? 2 : 1, ...(v.content_type ? { content_type: v.content_type } : {}) };
-      const r = await app.api(`/api/exchanges/${VHOST}/amq.default/publish`, { method: 'POST', body: { routing_key: name, payload: v.payload, payload_encoding: 'string', properties } });
+      const r = await app.api(`/api/exchanges/${app.seg(app.vhost)}/amq.default/publish`, { method: 'POST', body: { routing_key: name, payload: v.payload, payload_encoding: 'string', properties } });
       void refresh();
       return r.routed ? 'Message published.' : 'Message published, but no queue took it.';
     },
@@ -328,18 +327,18 @@ function exchangeList(main, app) {
     ),
     app,
     async (v) => {
-      await app.api(`/api/exchanges/${VHOST}/${app.seg(v.name)}`, { method: 'PUT', body: { type: v.type, durable: v.durable } });
+      await app.api(`/api/exchanges/${app.seg(app.vhost)}/${app.seg(v.name)}`, { method: 'PUT', body: { type: v.type, durable: v.durable } });
       void refresh();
       return `Declared exchange '${v.name}'.`;
     },
   );
   fill(main, card('Exchanges', h('div', { class: 'toolbar' }, h('span', { class: 'spacer' }), add), t.el));
-  const refresh = async () => t.update(await app.api(`/api/exchanges/${VHOST}`));
+  const refresh = async () => t.update(await app.api(`/api/exchanges/${app.seg(app.vhost)}`));
   return { refresh };
 }
 
 function exchangeDetail(main, app, pathName) {
-  const path = `/api/exchanges/${VHOST}/${app.seg(pathName)}`;
+  const path = `/api/exchanges/${app.seg(app.vhost)}/${app.seg(pathName)}`;
   const summary = h('div');
   const bindings = table(
     [
@@ -357,7 +356,7 @@ function exchangeDetail(main, app, pathName) {
                   type: 'button',
                   class: 'danger',
                   onclick: () =>
-                    void act(app, async () => (await app.api(`/api/bindings/${VHOST}/e/${app.seg(pathName)}/${b.destination_type === 'queue' ? 'q' : 'e'}/${app.seg(b.destination)}/${b.properties_key}`, { method: 'DELETE' }), refresh()), 'Unbound.'),
+                    void act(app, async () => (await app.api(`/api/bindings/${app.seg(app.vhost)}/e/${app.seg(pathName)}/${b.destination_type === 'queue' ? 'q' : 'e'}/${app.seg(b.destination)}/${b.properties_key}`, { method: 'DELETE' }), refresh()), 'Unbound.'),
                 },
                 'Unbind',
               ),
@@ -376,7 +375,7 @@ function exchangeDetail(main, app, pathName) {
     ),
     app,
     async (v) => {
-      await app.api(`/api/bindings/${VHOST}/e/${app.seg(pathName)}/${v.kind}/${app.seg(v.destination)}`, { method: 'POST', body: { routing_key: v.routing_key } });
+      await app.api(`/api/bindings/${app.seg(app.vhost)}/e/${app.seg(pathName)}/${v.kind}/${app.seg(v.destination)}`, { method: 'POST', body: { routing_key: v.routing_key } });
       void refresh();
       return `Bound '${v.destination}'.`;
     },

@@ -84,6 +84,7 @@ export function bindingRoutes(app: FastifyInstance, ctx: ApiContext): void {
         access.check('read', 'exchange', source);
         const key = req.body.routing_key ?? '';
         const args = req.body.arguments ?? {};
+        if (kind === 'queue') access.checkTopic('read', source, key, broker.exchanges.get(source)?.type);
         if (kind === 'queue') broker.bind(req.params.destination, source, key, args, null);
         else broker.bindExchange(exchangeName(req.params.destination), source, key, args);
         const path = (req.raw.url ?? '').split('?')[0] ?? '';

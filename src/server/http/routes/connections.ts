@@ -19,7 +19,8 @@ interface ChannelItem {
 export function connectionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const node = ctx.host.nodeName;
   const listConnections = (): ClientConnectionView[] => [...ctx.host.connections.list()];
-  const connectionRow = (c: ClientConnectionView): Record<string, unknown> => connectionJson(c, DEFAULT_VHOST, node, ctx.sampler.connection(c.id));
+  const vhostOfConnection = (c: ClientConnectionView): string => c.session?.broker.vhost ?? DEFAULT_VHOST;
+  const connectionRow = (c: ClientConnectionView): Record<string, unknown> => connectionJson(c, vhostOfConnection(c), node, ctx.sampler.connection(c.id));
 
   const channels = (vhost: string | undefined, only?: ClientConnectionView): ChannelItem[] => {
     const out: ChannelItem[] = [];
@@ -45,12 +46,16 @@ export function connectionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return c;
   };
 
-  const sendConnections = (query: unknown, reply: Parameters<typeof sendListing>[0]) =>
-    sendListing(reply, { items: listConnections(), name: (c) => c.name, vhost: () => DEFAULT_VHOST, row: connectionRow }, parseListParams(query as Record<string, unknown>));
+  const sendConnections = (query: unknown, reply: Parameters<typeof sendListing>[0], vhost?: string) =>
+    sendListing(
+      reply,
+      { items: listConnections().filter((c) => vhost === undefined || vhostOfConnection(c) === vhost), name: (c) => c.name, vhost: vhostOfConnection, row: connectionRow },
+      parseListParams(query as Record<string, unknown>),
+    );
   app.get('/api/connections', (req, reply) => sendConnections(req.query, reply));
   app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost/connections', (req, reply) => {
     vhostsOf(ctx, req.params.vhost);
-    return sendConnections(req.query, reply);
+    return sendConnections(req.query, reply, req.params.vhost);
   });
   app.get<{ Params: { name: string } }>('/api/connections/:name', (req) => connectionRow(connection(req.params.name)));
   app.delete<{ Params: { name: string } }>('/api/connections/:name', (req, reply) => {

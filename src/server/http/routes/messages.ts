@@ -71,7 +71,9 @@ export function messageRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const broker = vhostBroker(ctx, req.params.vhost);
       const exchange = exchangeName(req.params.name);
       if (!broker.exchanges.has(exchange)) throw notFound(`no exchange '${exchange}' in vhost '${req.params.vhost}'`);
-      accessOf(ctx, req.principal, req.params.vhost).check('write', 'exchange', exchange);
+      const access = accessOf(ctx, req.principal, req.params.vhost);
+      access.check('write', 'exchange', exchange);
+      access.checkTopic('write', exchange, req.body.routing_key, broker.exchanges.get(exchange)?.type);
       const alarms = ctx.host.alarms();
       if (alarms.length !== 0) throw new HttpError(503, 'service_unavailable', `publishers are blocked (${alarms.join(', ')} alarm)`);
       const b = req.body;

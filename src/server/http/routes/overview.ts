@@ -1,6 +1,8 @@
 import { cpus } from 'node:os';
 import type { FastifyInstance } from 'fastify';
+import { ProtocolError } from '../../../../protocol/index.js';
 import { EXCHANGE_TYPES } from '../../../broker/exchange/types.js';
+import { VhostDirectory } from '../../vhosts.js';
 import { vhostsOf, type ApiContext } from '../api-context.js';
 import { tagsOf } from '../basic-auth.js';
 import { badRequest, notFound } from '../errors.js';
@@ -136,6 +138,9 @@ export function nodeJson(ctx: ApiContext): Json {
 export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const host = ctx.host;
 
+  // A cluster node's role, term, in-sync set and each follower's lag; followers answer it too (src/cluster/redirect.ts).
+  app.get('/api/cluster', () => host.clusterStatus?.() ?? { cluster: null, role: 'standalone', node: host.nodeName });
+
   app.get('/api/overview', (req) => {
     const q = req.query as Record<string, unknown>;
     const now = globalValues(ctx.host);
@@ -149,8 +154,10 @@ export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
       statistics_interval: ctx.sampler.intervalMs,
       sample_retention_policies: { global: [ctx.sampler.intervalMs * ctx.sampler.capacity / 1000] },
       exchange_types: EXCHANGE_TYPE_INFO(),
-      cluster_name: host.nodeName,
+      cluster_name: host.clusterStatus?.()?.cluster ?? host.nodeName,
       node: host.nodeName,
+      // Skiff's own: this node's role, term and replication (null when it runs alone; see /api/cluster).
+      skiff_cluster: host.clusterStatus?.() ?? null,
       message_stats: globalStats(ctx, CHANNEL_FIELDS, now, range(q, 'msg_rates')),
       queue_totals: globalStats(ctx, ['messages', 'messages_ready', 'messages_unacknowledged'], now, range(q, 'lengths')),
       object_totals: objectTotals(ctx),
@@ -175,13 +182,63 @@ export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   const vhostJson = (name: string): Json => {
-    const d = queueDepths(ctx.host);
-    return { name, description: name === '/' ? 'Default virtual host' : '', tags: [], tracing: false, messages: d.ready + d.unacked, messages_ready: d.ready, messages_unacknowledged: d.unacked };
+    let ready = 0;
+    let unacked = 0;
+    for (const q of host.vhost(name)?.queues.values() ?? []) {
+      ready += q.messageCount;
+      unacked += q.unackedCount;
+    }
+    const info = host.vhostDirectory?.get(name);
+    const description = info?.description ?? (name === '/' ? 'Default virtual host' : '');
+    const tags = [...(info?.tags ?? [])];
+    return {
+      name,
+      description,
+      tags,
+      metadata: { description, tags },
+      default_queue_type: info?.defaultQueueType ?? 'classic',
+      tracing: false,
+      messages: ready + unacked,
+      messages_ready: ready,
+      messages_unacknowledged: unacked,
+    };
   };
-  app.get('/api/vhosts', () => host.vhostNames().map(vhostJson));
-  app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost', (req) => {
+  // Users see the vhosts they have access to; administrators and monitoring users see all, as RabbitMQ.
+  const sees = (p: { user: string; admin: boolean; tags?: readonly string[] } | null | undefined, vhost: string): boolean =>
+    p == null || p.admin || (p.tags ?? []).includes('monitoring') || host.permissions.guard(p.user, vhost).hasAccess;
+  const anyUser = { config: { access: 'user' as const } };
+  app.get('/api/vhosts', anyUser, (req) => host.vhostNames().filter((v) => sees(req.principal, v)).map(vhostJson));
+  app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost', anyUser, (req) => {
     vhostsOf(ctx, req.params.vhost);
+    if (!sees(req.principal, req.params.vhost)) throw notFound(`no vhost '${req.params.vhost}'`);
     return vhostJson(req.params.vhost);
+  });
+  // RabbitMQ's PUT /api/vhosts/{name}: {description?, tags?, default_queue_type?}; 201 created, 204 updated.
+  app.put<{ Params: { vhost: string } }>('/api/vhosts/:vhost', { config: { access: 'admin' } }, async (req, reply) => {
+    const dir = host.vhostDirectory;
+    if (dir === undefined) throw badRequest('this daemon serves only the vhost /');
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    if (typeof b !== 'object' || Array.isArray(b)) throw badRequest('body: must be a JSON object');
+    const extra = Object.keys(b).find((k) => !['description', 'tags', 'default_queue_type', 'tracing', 'name', 'metadata'].includes(k));
+    if (extra !== undefined) throw badRequest(`body.${extra}: unknown key (expected description, tags, default_queue_type, tracing)`);
+    if (b['tracing'] === true) throw badRequest('body.tracing: message tracing is not supported');
+    const meta = (typeof b['metadata'] === 'object' && b['metadata'] !== null ? b['metadata'] : {}) as Record<string, unknown>;
+    const fields = { description: b['description'] ?? meta['description'], tags: b['tags'] ?? meta['tags'], defaultQueueType: b['default_queue_type'] };
+    const problem = VhostDirectory.problem(req.params.vhost, fields, 'body');
+    if (problem !== null) throw badRequest(problem);
+    const r = await dir.put(req.params.vhost, fields);
+    return reply.code(r === 'created' ? 201 : 204).send();
+  });
+  app.delete<{ Params: { vhost: string } }>('/api/vhosts/:vhost', { config: { access: 'admin' } }, async (req, reply) => {
+    const dir = host.vhostDirectory;
+    if (dir === undefined || !dir.has(req.params.vhost)) throw notFound(`no vhost '${req.params.vhost}'`);
+    try {
+      await dir.delete(req.params.vhost);
+    } catch (e) {
+      if (e instanceof ProtocolError) throw badRequest(e.message);
+      throw e;
+    }
+    return reply.code(204).send();
   });
 
   // The status map of the native admin method (SPEC §3.7.3), for scripts that want one object.

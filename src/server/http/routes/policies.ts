@@ -14,7 +14,7 @@ interface Params {
 
 /**
  * `/api/policies` and `/api/operator-policies`: list, show, set (`PUT` with RabbitMQ's body:
- * `pattern`, `definition`, `priority`, `apply-to`) and clear, on the vhost `/`. A bad policy is
+ * `pattern`, `definition`, `priority`, `apply-to`) and clear, per vhost. A bad policy is
  * 400 with the field or definition key named.
  */
 export function policyRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -27,11 +27,11 @@ export function policyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     app.get(`/api/${path}`, policymaker, () => policies.list(kind));
     app.get<{ Params: { vhost: string } }>(`/api/${path}/:vhost`, policymaker, (req) => {
       vhostBroker(ctx, req.params.vhost);
-      return policies.list(kind);
+      return policies.list(kind, req.params.vhost);
     });
     app.get<{ Params: Params }>(`/api/${path}/:vhost/:name`, policymaker, (req) => {
       vhostBroker(ctx, req.params.vhost);
-      const p = policies.get(kind, req.params.name);
+      const p = policies.get(kind, req.params.name, req.params.vhost);
       if (p === undefined) throw notFound(`no ${word} '${req.params.name}' in vhost '${req.params.vhost}'`);
       return p;
     });
@@ -45,7 +45,12 @@ export function policyRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (body['pattern'] === undefined) throw badRequest('body.pattern: is required');
       if (body['definition'] === undefined) throw badRequest('body.definition: is required');
       try {
-        const r = await policies.set(kind, req.params.name, { pattern: body['pattern'], applyTo: body['apply-to'], priority: body['priority'], definition: body['definition'] });
+        const r = await policies.set(
+          kind,
+          req.params.name,
+          { pattern: body['pattern'], applyTo: body['apply-to'], priority: body['priority'], definition: body['definition'] },
+          req.params.vhost,
+        );
         return reply.code(r === 'created' ? 201 : 204).send();
       } catch (e) {
         if (e instanceof ProtocolError) throw badRequest(e.message);
@@ -54,7 +59,7 @@ export function policyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     });
     app.delete<{ Params: Params }>(`/api/${path}/:vhost/:name`, policymaker, async (req, reply) => {
       vhostBroker(ctx, req.params.vhost);
-      if (!(await policies.clear(kind, req.params.name))) throw notFound(`no ${word} '${req.params.name}' in vhost '${req.params.vhost}'`);
+      if (!(await policies.clear(kind, req.params.name, req.params.vhost))) throw notFound(`no ${word} '${req.params.name}' in vhost '${req.params.vhost}'`);
       return reply.code(204).send();
     });
   }

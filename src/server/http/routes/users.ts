@@ -58,6 +58,33 @@ export function userRoutes(app: FastifyInstance, ctx: ApiContext): void {
     await perms.clear(req.params.user, req.params.vhost);
     return reply.code(204).send();
   });
+  app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost/permissions', admin, (req) => {
+    if (ctx.host.vhost(req.params.vhost) === undefined) throw notFound(`no vhost '${req.params.vhost}'`);
+    return perms.list().filter((p) => p.vhost === req.params.vhost).map(permJson);
+  });
+  // RabbitMQ's topic permissions: PUT {exchange, write, read}; DELETE clears the user's in the vhost.
+  const topicJson = (p: { user: string; vhost: string; exchange: string; write: string; read: string }): Json => ({ ...p });
+  app.get('/api/topic-permissions', admin, () => perms.listTopic().map(topicJson));
+  app.get<{ Params: { vhost: string } }>('/api/vhosts/:vhost/topic-permissions', admin, (req) => {
+    if (ctx.host.vhost(req.params.vhost) === undefined) throw notFound(`no vhost '${req.params.vhost}'`);
+    return perms.listTopic().filter((p) => p.vhost === req.params.vhost).map(topicJson);
+  });
+  app.get<{ Params: { name: string } }>('/api/users/:name/topic-permissions', admin, (req) => perms.listTopic().filter((p) => p.user === req.params.name).map(topicJson));
+  app.get<{ Params: { vhost: string; user: string } }>('/api/topic-permissions/:vhost/:user', admin, (req) => {
+    const rows = perms.listTopic().filter((x) => x.user === req.params.user && x.vhost === req.params.vhost);
+    if (rows.length === 0) throw notFound(`no topic permissions for user '${req.params.user}' in vhost '${req.params.vhost}'`);
+    return rows.map(topicJson);
+  });
+  app.put<{ Params: { vhost: string; user: string } }>('/api/topic-permissions/:vhost/:user', admin, async (req, reply) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    for (const k of ['exchange', 'write', 'read']) if (typeof b[k] !== 'string') throw badRequest(`body.${k}: is required and must be a string`);
+    const r = await perms.setTopic(req.params.user, req.params.vhost, { exchange: b['exchange'] as string, write: b['write'] as string, read: b['read'] as string });
+    return reply.code(r === 'created' ? 201 : 204).send();
+  });
+  app.delete<{ Params: { vhost: string; user: string } }>('/api/topic-permissions/:vhost/:user', admin, async (req, reply) => {
+    await perms.clearTopic(req.params.user, req.params.vhost);
+    return reply.code(204).send();
+  });
   // RabbitMQ's /api/user-limits and /api/vhost-limits: PUT {"value": n}, DELETE clears.
   const limits = ctx.host.limits;
   for (const scope of ['user', 'vhost'] as const) {
