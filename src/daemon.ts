@@ -1,4 +1,5 @@
 import { Broker } from './broker/broker.js';
+import type { Clock } from './broker/clock.js';
 import { VirtualHosts } from './broker/vhosts.js';
 import { VhostDirectory } from './server/vhosts.js';
 import { authenticatorOf } from './config/authenticator.js';
@@ -55,6 +56,8 @@ export interface DaemonRuntime {
   readonly auth?: Authenticator;
   /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
   readonly memoryOnly?: boolean;
+  /** Test hook, not a config key: the broker's time (a ManualClock) for TTLs and delayed messages. */
+  readonly clock?: Clock;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
   /** A cluster leader's replication (src/cluster): sees the store's committed change sets and holds confirms. */
@@ -129,7 +132,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   }
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store, pager: store }),
+    ...(store !== null && { persistence: store, pager: store, delayStore: store }),
+    ...(runtime.clock !== undefined && { clock: runtime.clock }),
   });
   const vhosts = new VirtualHosts(broker);
   // Built before the store opens; each takes what the store restored before anyone is served.

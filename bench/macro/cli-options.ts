@@ -23,6 +23,7 @@ export const OPTION_HELP = `Options:
   --backlog-messages <n>  backlog: persistent 1 KiB messages queued in one durable queue (default ${DEFAULT_OPTIONS.backlogMessages})
   --memory-messages <n>   memory: queued messages (default ${DEFAULT_OPTIONS.memoryMessages})
   --idle-connections <n>  memory: idle connections (default ${DEFAULT_OPTIONS.idleConnections})
+  --delayed-messages <n>  delayed: persistent messages scheduled far ahead (default ${DEFAULT_OPTIONS.delayedMessages})
   --json <file>           also write the raw results as JSON`;
 
 export interface ParsedCli {
@@ -84,6 +85,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
       'restore-messages': { type: 'string' },
       'backlog-messages': { type: 'string' },
       'memory-messages': { type: 'string' },
+      'delayed-messages': { type: 'string' },
       'idle-connections': { type: 'string' },
       json: { type: 'string' },
       'no-write': { type: 'boolean' },
@@ -105,6 +107,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
     backlogMessages: num('backlog-messages', v['backlog-messages'], d.backlogMessages),
     memoryMessages: num('memory-messages', v['memory-messages'], d.memoryMessages),
     idleConnections: num('idle-connections', v['idle-connections'], d.idleConnections),
+    delayedMessages: num('delayed-messages', v['delayed-messages'], d.delayedMessages),
   };
   const amqpClient = v['amqp-client'];
   if (amqpClient !== undefined) {

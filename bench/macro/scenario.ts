@@ -26,6 +26,8 @@ export interface BenchOptions {
   backlogMessages: number;
   memoryMessages: number;
   idleConnections: number;
+  /** Delayed: persistent messages scheduled an hour or more ahead while firing accuracy is measured. */
+  delayedMessages: number;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -43,6 +45,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   backlogMessages: 10_000_000,
   memoryMessages: 1_000_000,
   idleConnections: 1000,
+  delayedMessages: 1_000_000,
 };
 
 /** A restart of the broker on its own data: when it was spawned and how long until it accepted connections. */

@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import type { DelayStore } from './delayed-schedule.js';
 import { ContentArena } from './message.js';
 import type { Pager } from './paging.js';
 import type { Persistence } from './persistence.js';
@@ -22,6 +23,8 @@ export class SharedBrokerState {
   readonly persistence: Persistence;
   readonly clock: Clock;
   readonly pager: Pager | null;
+  /** Keeps every vhost's durable delayed exchanges' persistent messages (the store); null = in memory. */
+  readonly delayStore: DelayStore | null;
   /** Compact copies of messages parked in queues without consumers. */
   readonly parked = new ContentArena();
   nextMessageId = 1;
@@ -33,10 +36,11 @@ export class SharedBrokerState {
   private readonly blockListeners = new Set<(blocked: boolean) => void>();
   private readonly pageFailureListeners = new Set<PageFailureListener>();
 
-  constructor(persistence: Persistence, clock: Clock, pager: Pager | null, memoryHighWatermark: number) {
+  constructor(persistence: Persistence, clock: Clock, pager: Pager | null, memoryHighWatermark: number, delayStore: DelayStore | null = null) {
     this.persistence = persistence;
     this.clock = clock;
     this.pager = pager;
+    this.delayStore = delayStore;
     this.highWatermark = memoryHighWatermark;
     this.lowWatermark = Math.floor(memoryHighWatermark * 0.8);
   }

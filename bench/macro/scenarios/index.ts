@@ -1,5 +1,6 @@
 import type { Scenario } from '../scenario.js';
 import { backlog } from './backlog.js';
+import { delayed } from './delayed.js';
 import { durable } from './durable.js';
 import { fanout, wsfanout } from './fanout.js';
 import { http } from './http.js';
@@ -11,7 +12,7 @@ import { restore } from './restore.js';
 import { throughput } from './throughput.js';
 
 /** Every scenario, in the order `bench:all` runs them. */
-export const SCENARIOS: readonly Scenario[] = [throughput, latency, queues, fanout, wsfanout, durable, restore, memory, recovery, http, backlog];
+export const SCENARIOS: readonly Scenario[] = [throughput, latency, queues, fanout, wsfanout, durable, restore, memory, recovery, http, backlog, delayed];
 
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);
