@@ -41,6 +41,7 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
     { header: 'durable', value: (x) => yes(x.durable) },
     { header: 'flags', value: (x) => flags([[x.autoDelete, 'auto-delete'], [x.internal, 'internal']]) },
     { header: 'bindings', value: (x) => x.bindings },
+    { header: 'delayed', value: (x) => x.messagesDelayed ?? '' },
   ],
   queues: [
     { header: 'name', value: (q) => q.name },

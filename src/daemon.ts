@@ -1,11 +1,11 @@
 import { Broker } from './broker/broker.js';
+import type { Clock } from './broker/clock.js';
 import { VirtualHosts } from './broker/vhosts.js';
 import { VhostDirectory } from './server/vhosts.js';
 import { authenticatorOf } from './config/authenticator.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log/logger.js';
 import type { Authenticator } from './server/auth.js';
-import type { Clock } from './broker/clock.js';
 import type { HttpListener } from './server/http/listener.js';
 import { registerAdminMethods } from './server/native/admin.js';
 import { AmqpFrontEnd } from './server/amqp/front-end.js';
@@ -56,6 +56,8 @@ export interface DaemonRuntime {
   readonly auth?: Authenticator;
   /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
   readonly memoryOnly?: boolean;
+  /** Test hook, not a config key: the broker's time (a ManualClock) for TTLs, delayed messages and stream retention. */
+  readonly clock?: Clock;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
   /** A cluster leader's replication (src/cluster): sees the store's committed change sets and holds confirms. */
@@ -64,8 +66,6 @@ export interface DaemonRuntime {
   readonly clusterStatus?: () => ClusterStatus;
   /** scrypt cost of passwords set at run time (tests lower it); default auth.ts's. */
   readonly scrypt?: { ln: number; r: number; p: number };
-  /** Time for TTLs, expiry and stream retention; tests pass a ManualClock. Default: the system clock. */
-  readonly clock?: Clock;
 }
 
 export interface Daemon {
@@ -132,8 +132,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   }
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
+    ...(store !== null && { persistence: store, pager: store, delayStore: store, streams: store.streams }),
     ...(runtime.clock !== undefined && { clock: runtime.clock }),
-    ...(store !== null && { persistence: store, pager: store, streams: store.streams }),
   });
   const vhosts = new VirtualHosts(broker);
   // Built before the store opens; each takes what the store restored before anyone is served.

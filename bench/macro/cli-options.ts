@@ -24,6 +24,7 @@ export const OPTION_HELP = `Options:
   --stream-messages <n>   streams: messages appended to the stream at 128 B (default ${DEFAULT_OPTIONS.streamMessages}; a tenth at 1 KiB)
   --memory-messages <n>   memory: queued messages (default ${DEFAULT_OPTIONS.memoryMessages})
   --idle-connections <n>  memory: idle connections (default ${DEFAULT_OPTIONS.idleConnections})
+  --delayed-messages <n>  delayed: persistent messages scheduled far ahead (default ${DEFAULT_OPTIONS.delayedMessages})
   --json <file>           also write the raw results as JSON`;
 
 export interface ParsedCli {
@@ -86,6 +87,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
       'backlog-messages': { type: 'string' },
       'stream-messages': { type: 'string' },
       'memory-messages': { type: 'string' },
+      'delayed-messages': { type: 'string' },
       'idle-connections': { type: 'string' },
       json: { type: 'string' },
       'no-write': { type: 'boolean' },
@@ -108,6 +110,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
     streamMessages: num('stream-messages', v['stream-messages'], d.streamMessages),
     memoryMessages: num('memory-messages', v['memory-messages'], d.memoryMessages),
     idleConnections: num('idle-connections', v['idle-connections'], d.idleConnections),
+    delayedMessages: num('delayed-messages', v['delayed-messages'], d.delayedMessages),
   };
   const amqpClient = v['amqp-client'];
   if (amqpClient !== undefined) {

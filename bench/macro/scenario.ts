@@ -28,6 +28,8 @@ export interface BenchOptions {
   streamMessages: number;
   memoryMessages: number;
   idleConnections: number;
+  /** Delayed: persistent messages scheduled an hour or more ahead while firing accuracy is measured. */
+  delayedMessages: number;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -46,6 +48,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   streamMessages: 10_000_000,
   memoryMessages: 1_000_000,
   idleConnections: 1000,
+  delayedMessages: 1_000_000,
 };
 
 /** A restart of the broker on its own data: when it was spawned and how long until it accepted connections. */

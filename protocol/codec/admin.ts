@@ -46,6 +46,8 @@ export interface ExchangeRow {
   arguments: Record<string, unknown>;
   /** Number of bindings from this exchange. */
   bindings: number;
+  /** `x-delayed-message` exchanges only: messages waiting for their due time (RabbitMQ's `messages_delayed`). */
+  messagesDelayed?: number;
 }
 
 /** One queue (`admin.list queues`). */

@@ -1,7 +1,9 @@
 import { ProtocolError, ReplyCode } from '../../protocol/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-letter.js';
+import { DelayedSchedule, ScheduledMessage, type DelayStore, type ReturnTarget, type ScheduleHost } from './delayed-schedule.js';
 import { DefaultExchange } from './exchange/default.js';
+import { DelayedExchange, delayOf, routedContent } from './exchange/delayed.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
 import { MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
@@ -31,6 +33,8 @@ export interface BrokerOptions {
   pager?: Pager;
   /** Keeps streams' segments (the store); absent = in memory. */
   streams?: StreamStorage;
+  /** Keeps delayed exchanges' persistent messages (the store); absent = all in memory. */
+  delayStore?: DelayStore;
   /** The virtual host this broker serves; default `/`. */
   vhost?: string;
   /**
@@ -47,6 +51,8 @@ export interface PublishResult {
   needsCommit: boolean;
   /** True when a full queue refused it (`x-overflow: reject-publish*`): its confirm is a nack. */
   rejected: boolean;
+  /** True when a delayed exchange holds it for later (not unroutable: `mandatory` waits for then). */
+  scheduled: boolean;
 }
 
 export interface BrokerStats {
@@ -73,7 +79,7 @@ const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: f
  * is a broker of its own (see {@link VirtualHosts}), so names never meet across vhosts; what
  * the vhosts of a daemon share is in {@link SharedBrokerState}.
  */
-export class Broker implements QueueHost, StreamHost {
+export class Broker implements QueueHost, StreamHost, ScheduleHost {
   /** The virtual host's name (`/` by default). */
   readonly vhost: string;
   readonly shared: SharedBrokerState;
@@ -86,6 +92,7 @@ export class Broker implements QueueHost, StreamHost {
   readonly clock: Clock;
   readonly pager: Pager | null;
   readonly streamStorage: StreamStorage;
+  readonly delayStore: DelayStore | null;
   private readonly defaultExchange: DefaultExchange;
   private consumers = 0;
   publishedTotal = 0;
@@ -103,10 +110,18 @@ export class Broker implements QueueHost, StreamHost {
     this.vhost = options.vhost ?? '/';
     this.shared =
       options.shared ??
-      new SharedBrokerState(options.persistence ?? new NoPersistence(), options.clock ?? systemClock, options.pager ?? null, options.memoryHighWatermark ?? 0, options.streams);
+      new SharedBrokerState(
+        options.persistence ?? new NoPersistence(),
+        options.clock ?? systemClock,
+        options.pager ?? null,
+        options.memoryHighWatermark ?? 0,
+        options.delayStore ?? null,
+        options.streams,
+      );
     this.persistence = this.shared.persistence;
     this.clock = this.shared.clock;
     this.pager = this.shared.pager;
+    this.delayStore = this.shared.delayStore;
     this.streamStorage = this.shared.streams;
     this.defaultExchange = new DefaultExchange(this.queues);
     this.exchanges.set('', this.defaultExchange);
@@ -142,7 +157,7 @@ export class Broker implements QueueHost, StreamHost {
     checkName('exchange', name);
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${type}'`);
-    parseExchangeArguments(name, options.arguments, this.vhost);
+    parseExchangeArguments(name, options.arguments, type, this.vhost);
     if (existing !== undefined) {
       inequivalent(this.vhost, 'exchange', name, 'type', type, existing.type);
       inequivalent(this.vhost, 'exchange', name, 'durable', options.durable, existing.durable);
@@ -162,8 +177,9 @@ export class Broker implements QueueHost, StreamHost {
   private addExchange(name: string, type: string, options: ExchangeOptions): Exchange {
     const ctor = EXCHANGE_TYPES.get(type);
     if (ctor === undefined) throw new Error(`unknown exchange type ${type}`);
-    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments, this.vhost));
+    const x = new ctor(name, options, parseExchangeArguments(name, options.arguments, type, this.vhost));
     x.vhost = this.vhost;
+    if (x instanceof DelayedExchange) x.schedule = new DelayedSchedule(x, this, x.durable ? this.delayStore : null);
     if (!this.policies.empty) this.applyExchangePolicy(x);
     this.exchanges.set(name, x);
     return x;
@@ -191,6 +207,7 @@ export class Broker implements QueueHost, StreamHost {
       d.boundTo.delete(x);
     }
     this.exchanges.delete(x.name);
+    if (x instanceof DelayedExchange) x.schedule.clear();
     if (x.durable) this.persistence.exchangeDeleted(x);
     for (const source of [...x.boundTo]) {
       source.unbindDestination(x);
@@ -392,12 +409,17 @@ export class Broker implements QueueHost, StreamHost {
     persistent: boolean,
     priority: number,
     expiration: number,
+    returnTo: ReturnTarget | null = null,
   ): PublishResult {
     const x = this.exchanges.get(exchangeName);
     if (x === undefined) throw notFound('exchange', exchangeName, this.vhost);
     if (x.internal) throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}'`);
     this.publishedTotal++;
     x.publishInTotal++;
+    if (x instanceof DelayedExchange) {
+      const delay = delayOf(content);
+      if (delay > 0) return this.schedule(x, delay, routingKey, content, persistent, priority, expiration, returnTo);
+    }
     const result = this.enqueueRouted(x, routingKey, content, persistent, priority, expiration, null);
     x.publishOutTotal += result.routed;
     if (result.routed === 0) this.unroutableTotal++;
@@ -453,7 +475,54 @@ export class Broker implements QueueHost, StreamHost {
       this.account(content.length + MESSAGE_OVERHEAD_BYTES);
       q.enqueue(m);
     }
-    return { routed, needsCommit, rejected };
+    return { routed, needsCommit, rejected, scheduled: false };
+  }
+
+  /**
+   * Holds a message in a delayed exchange until it is due. Its bytes are copied when they are a
+   * view into a larger buffer (a socket read), so a long wait pins nothing else.
+   */
+  private schedule(
+    x: DelayedExchange,
+    delay: number,
+    routingKey: string,
+    content: Buffer,
+    persistent: boolean,
+    priority: number,
+    expiration: number,
+    returnTo: ReturnTarget | null,
+  ): PublishResult {
+    if (content.byteLength !== content.buffer.byteLength) {
+      const own = Buffer.allocUnsafeSlow(content.length);
+      content.copy(own);
+      content = own;
+    }
+    const stored = persistent && x.durable && this.delayStore !== null;
+    const m = new ScheduledMessage(this.shared.nextMessageId++, this.clock.now() + delay, routingKey, content, persistent, priority, expiration, stored, returnTo);
+    if (stored) (this.delayStore as DelayStore).scheduled(x, m);
+    x.schedule.add(m);
+    return { routed: 0, needsCommit: stored, rejected: false, scheduled: true };
+  }
+
+  /**
+   * @internal {@link ScheduleHost}: a delayed message is due. With its `x-delay` negated (the
+   * plugin's mark), it is routed as a message published now would be through the underlying type (alternate exchange and exchange bindings
+   * included); if nothing takes it, its publisher gets it back when it asked for `mandatory` and
+   * its channel is still open, else it is dropped and counted as unroutable.
+   */
+  fireScheduled(x: DelayedExchange, m: ScheduledMessage): void {
+    const content = routedContent(m.content);
+    const result = this.enqueueRouted(x, m.routingKey, content, m.persistent, m.priority, m.expiration, null);
+    x.publishOutTotal += result.routed;
+    if (result.routed !== 0) return;
+    this.unroutableTotal++;
+    x.unroutedTotal++;
+    m.returnTo?.returnScheduled(x.name, m.routingKey, content);
+  }
+
+  /** @internal {@link ScheduleHost} */
+  scheduledMemoryChanged(bytes: number): void {
+    this.account(bytes);
   }
 
   /**
@@ -499,6 +568,15 @@ export class Broker implements QueueHost, StreamHost {
     const dl = deadLetter(message, queue.name, reason, this.clock.now());
     const deaths: DeathRecord[] = dl.deaths;
     const key = p.deadLetterRoutingKey ?? message.routingKey;
+    if (x instanceof DelayedExchange) {
+      // As the plugin: a delayed exchange holds what is dead-lettered to it with an `x-delay`
+      // (once: a message it already delayed carries the delay negated).
+      const delay = delayOf(dl.content);
+      if (delay > 0) {
+        this.schedule(x, delay, key, dl.content, message.persistent, message.priority, 0, null);
+        return;
+      }
+    }
     this.enqueueRouted(x, key, dl.content, message.persistent, message.priority, 0, (q) => isCycle(reason, deaths, q.name));
   }
 

@@ -2,6 +2,7 @@ import { ProtocolError, ReplyCode } from '../../protocol/index.js';
 import type { Broker } from './broker.js';
 import type { TimerHandle } from './clock.js';
 import { ConfirmTracker } from './confirms.js';
+import type { ReturnTarget } from './delayed-schedule.js';
 import { Consumer } from './consumer.js';
 import type { Message } from './message.js';
 import { checkConsumerTag } from './names.js';
@@ -47,7 +48,7 @@ let consumerTagSeq = 0;
  * One AMQP channel's semantics, without sockets: consumers, delivery tags, unacked messages,
  * prefetch, acks, and publisher confirms.
  */
-export class Channel {
+export class Channel implements ReturnTarget {
   readonly id: number;
   readonly session: Session;
   private readonly broker: Broker;
@@ -121,8 +122,8 @@ export class Channel {
   ): void {
     const seq = this.confirms === null ? 0 : this.confirms.next();
     this.publishTotal++;
-    const result = this.broker.publish(exchange, routingKey, content, persistent, priority, expiration);
-    if (result.routed === 0) {
+    const result = this.broker.publish(exchange, routingKey, content, persistent, priority, expiration, mandatory ? this : null);
+    if (result.routed === 0 && !result.scheduled) {
       if (mandatory) {
         this.returnTotal++;
         this.sink.returned(ReplyCode.NO_ROUTE, 'NO_ROUTE', exchange, routingKey, content);
@@ -133,6 +134,17 @@ export class Channel {
     if (result.rejected) confirms.resolve(seq, false);
     else if (!result.needsCommit) confirms.resolve(seq, true);
     else this.broker.persistence.afterCommit((err) => confirms.resolve(seq, err === null));
+  }
+
+  /**
+   * A delayed `mandatory` message published here found no queue when it fell due: basic.return
+   * it now, if this channel is still open.
+   */
+  returnScheduled(exchange: string, routingKey: string, content: Buffer): boolean {
+    if (this.closed) return false;
+    this.returnTotal++;
+    this.sink.returned(ReplyCode.NO_ROUTE, 'NO_ROUTE', exchange, routingKey, content);
+    return true;
   }
 
   /** `args`: consumer arguments; streams read `x-stream-offset` and offset tracking (SPEC §3.4.5). */

@@ -1,4 +1,5 @@
 import { ProtocolError, ReplyCode } from '../../protocol/index.js';
+import { DELAYED_TYPE, DELAYED_TYPE_ARG, checkDelayedArguments } from './exchange/delayed.js';
 
 /** What a full queue does with one more message (`x-overflow`, SPEC §3.4.1). */
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
@@ -147,10 +148,13 @@ export const ALTERNATE_EXCHANGE = 'alternate-exchange';
  * Checks an exchange's arguments (SPEC §3.3.1) and returns its alternate exchange, or null.
  * Unknown `x-` keys are refused; other keys are kept and ignored.
  */
-export function parseExchangeArguments(exchange: string, args: Record<string, unknown>, vhost = '/'): string | null {
+export function parseExchangeArguments(exchange: string, args: Record<string, unknown>, type = '', vhost = '/'): string | null {
   let alternate: string | null = null;
+  // The delayed type's own argument (checked by it), accepted on that type only.
+  if (type === DELAYED_TYPE) checkDelayedArguments(args);
   for (const key of Object.keys(args)) {
     const v = args[key];
+    if (key === DELAYED_TYPE_ARG && type === DELAYED_TYPE) continue;
     if (key === ALTERNATE_EXCHANGE) {
       if (typeof v !== 'string') throw invalid('exchange', exchange, key, `expected a string, got ${show(v)}`, vhost);
       alternate = v;

@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import type { DelayStore } from './delayed-schedule.js';
 import { ContentArena } from './message.js';
 import type { Pager } from './paging.js';
 import type { Persistence } from './persistence.js';
@@ -29,6 +30,8 @@ export class SharedBrokerState {
   readonly clock: Clock;
   readonly pager: Pager | null;
   readonly streams: StreamStorage;
+  /** Keeps every vhost's durable delayed exchanges' persistent messages (the store); null = in memory. */
+  readonly delayStore: DelayStore | null;
   /** Compact copies of messages parked in queues without consumers. */
   readonly parked = new ContentArena();
   nextMessageId = 1;
@@ -41,10 +44,18 @@ export class SharedBrokerState {
   private readonly pageFailureListeners = new Set<PageFailureListener>();
   private readonly streamFailureListeners = new Set<StreamFailureListener>();
 
-  constructor(persistence: Persistence, clock: Clock, pager: Pager | null, memoryHighWatermark: number, streams: StreamStorage = new MemoryStreamStorage()) {
+  constructor(
+    persistence: Persistence,
+    clock: Clock,
+    pager: Pager | null,
+    memoryHighWatermark: number,
+    delayStore: DelayStore | null = null,
+    streams: StreamStorage = new MemoryStreamStorage(),
+  ) {
     this.persistence = persistence;
     this.clock = clock;
     this.pager = pager;
+    this.delayStore = delayStore;
     this.streams = streams;
     this.highWatermark = memoryHighWatermark;
     this.lowWatermark = Math.floor(memoryHighWatermark * 0.8);

@@ -1,3 +1,4 @@
+import { DELAYED_TYPE, DELAYED_TYPE_ARG, checkDelayedArguments } from '../broker/exchange/delayed.js';
 import { ProtocolError, type Definitions, type QueueDefinition } from '../../protocol/index.js';
 import type { Broker } from '../broker/broker.js';
 import { EXCHANGE_TYPES } from '../broker/exchange/types.js';
@@ -298,6 +299,13 @@ function check(defs: Definitions, target: ImportTarget, users: UserDirectory, er
     if (vhost === null) return;
     refused(at, vhost, 'configure', 'exchange', x.name);
     if (!EXCHANGE_TYPES.has(x.type)) err(`${at}.type`, `unknown exchange type '${x.type}' (expected ${[...EXCHANGE_TYPES.keys()].join(', ')})`);
+    else if (x.type === DELAYED_TYPE) {
+      try {
+        checkDelayedArguments(x.arguments);
+      } catch (e) {
+        err(`${at}.arguments.${DELAYED_TYPE_ARG}`, (e as Error).message);
+      }
+    }
     namesOf(vhost).exchanges.add(x.name);
     plan.exchanges.push({ vhost, x });
   });

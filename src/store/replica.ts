@@ -53,7 +53,9 @@ export class ReplicaStore {
       const n = options.syncWorkers;
       const owner = new Map<number, number>([[TOPOLOGY_SHARD, 0]]);
       const setups: WorkerSetup[] = [];
-      for (let w = 0; w < n; w++) setups.push({ dataDir: dir, topology: w === 0, shards: [], synchronous: options.synchronous, failWrites: null });
+      // delayed.db is not replicated, but it exists (empty), so a promoted follower starts with
+      // its delayed exchanges empty instead of refusing a missing file.
+      for (let w = 0; w < n; w++) setups.push({ dataDir: dir, topology: w === 0, delayed: w === n - 1, shards: [], synchronous: options.synchronous, failWrites: null });
       for (const id of ids) {
         owner.set(id, id % n);
         (setups[id % n] as WorkerSetup).shards.push(id);

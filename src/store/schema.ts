@@ -5,8 +5,8 @@ import { StoreError } from './errors.js';
 /** 'Skif' in the SQLite header: tells our files from any other SQLite database. */
 export const APPLICATION_ID = 0x536b6966;
 
-/** The two kinds of store file: one topology file, and queue files (one per shard). */
-export type FileKind = 'topology' | 'queues';
+/** The kinds of store file: one topology file, queue files (one per shard), and one for delayed exchanges. */
+export type FileKind = 'topology' | 'queues' | 'delayed';
 
 /**
  * Schema migrations per file kind: entry i takes a file from version i to i + 1, so the schema
@@ -56,7 +56,8 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
      );`,
     // Version 3 (issue 15): every exchange, queue and binding lives in a virtual host; what a
     // store held before moves into the default vhost '/', and so do its policies (keyed
-    // vhost NUL name from now on; permissions and vhost limits were keyed by vhost already).
+    // vhost NUL name from now on, as delayed exchanges' incarnations; permissions and vhost
+    // limits were keyed by vhost already).
     `CREATE TABLE exchanges_v3 (
        vhost TEXT NOT NULL,
        name TEXT NOT NULL,
@@ -105,7 +106,7 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
      DROP TABLE exchange_bindings;
      ALTER TABLE exchange_bindings_v3 RENAME TO exchange_bindings;
      CREATE INDEX exchange_bindings_by_destination ON exchange_bindings (vhost, destination);
-     UPDATE settings SET key = '/' || char(0) || key WHERE kind IN ('policy', 'operator-policy');
+     UPDATE settings SET key = '/' || char(0) || key WHERE kind IN ('policy', 'operator-policy', 'delayed-exchange');
      INSERT OR IGNORE INTO settings (kind, key, value) VALUES ('vhost', '/', '{"description":"Default virtual host","tags":[]}');`,
   ],
   queues: [
@@ -145,6 +146,26 @@ const MIGRATIONS: Record<FileKind, readonly string[]> = {
        content BLOB NOT NULL
      );`,
   ],
+  // Issue 14: the scheduled messages of durable delayed exchanges, in (due, publish) order per
+  // exchange incarnation (`sid`), with a count per exchange kept in the same transactions.
+  delayed: [
+    `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE scheduled (
+       sid INTEGER NOT NULL,
+       due INTEGER NOT NULL,
+       id INTEGER NOT NULL,
+       routing_key TEXT NOT NULL,
+       content BLOB NOT NULL,
+       priority INTEGER NOT NULL,
+       expiration INTEGER NOT NULL,
+       PRIMARY KEY (sid, due, id)
+     );
+     CREATE TABLE scheduled_counts (
+       sid INTEGER PRIMARY KEY,
+       messages INTEGER NOT NULL,
+       max_id INTEGER NOT NULL
+     );`,
+  ],
 };
 
 /** The schema version this build writes, per file kind. */
@@ -154,6 +175,8 @@ export function schemaVersion(kind: FileKind): number {
 
 /** The topology file's name in the data directory. */
 export const TOPOLOGY_FILE = 'topology.db';
+/** The delayed exchanges' file in the data directory. */
+export const DELAYED_FILE = 'delayed.db';
 const QUEUE_FILE = /^queues-(0|[1-9]\d*)\.db$/;
 
 /** The file holding queue shard `shard`. */
@@ -169,7 +192,7 @@ export function shardOfFile(name: string): number | null {
 
 /** Where a store file lives (`shard` is ignored for the topology file). */
 export function storeFilePath(dataDir: string, kind: FileKind, shard: number): string {
-  return join(dataDir, kind === 'topology' ? TOPOLOGY_FILE : queueFileName(shard));
+  return join(dataDir, kind === 'topology' ? TOPOLOGY_FILE : kind === 'delayed' ? DELAYED_FILE : queueFileName(shard));
 }
 
 /**

@@ -3,6 +3,9 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Broker } from '../broker/broker.js';
+import { ScheduledMessage, type DelayStore, type DelayedSchedule } from '../broker/delayed-schedule.js';
+import { DelayedExchange } from '../broker/exchange/delayed.js';
+import { DelayedDelta, DelayedShard, type DelayedRef } from './delayed-shard.js';
 import { VirtualHosts } from '../broker/vhosts.js';
 import { Deque } from '../util/deque.js';
 import type { Exchange } from '../broker/exchange/exchange.js';
@@ -21,7 +24,7 @@ import { namingQueues, restoreStore, type RestoreSource, type RestoreSummary } f
 import { shardOfFile, storeFilePath } from './schema.js';
 import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
-import { DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
+import { DELAYED_SHARD, SCH, SCHED_STRIDE, DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type DelayedCount, type ScheduledRows, type ToWorker, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
 import { StreamFiles } from './stream-store.js';
 import type { Stream } from '../broker/stream.js';
@@ -66,7 +69,7 @@ interface SnapshotAsk {
  * pipeline has committed past it (group commit). Restore, close and the pending-bytes bound
  * live here too.
  */
-export class Store implements Persistence, Pager {
+export class Store implements Persistence, Pager, DelayStore {
   readonly dataDir: string;
   readonly options: StoreOptions;
   private readonly log: Logger;
@@ -80,6 +83,16 @@ export class Store implements Persistence, Pager {
   /** Shards that hash new queues: 0 .. syncWorkers-1. Older files beyond keep their queues. */
   private readonly hashShards: number;
   private readonly refs = new Map<Queue, QueueRef>();
+  /** `delayed.db`'s pipeline; set by {@link open}. */
+  private delayedShard: DelayedShard | null = null;
+  private readonly delayedRefs = new Map<DelayedExchange, DelayedRef>();
+  private nextSid = 1;
+  private readonly delayedPageIns = new Map<number, { worker: number; request: ToWorker; sent: boolean; done: (err: Error | null, m: ScheduledMessage[]) => void; name: string }>();
+  /** Resolved when no delayed page-in is in flight (restore waits for every first page). */
+  private delayedPageInsIdle: (() => void) | null = null;
+  private delayedPageFailure: Error | null = null;
+  /** Schedules holding messages that may leave memory once committed. */
+  private readonly releasing = new Set<DelayedSchedule>();
   private seq = 0;
   private nextQid = 1;
   private readonly waiters = new Deque<Waiter>();
@@ -115,7 +128,7 @@ export class Store implements Persistence, Pager {
   /** Streams' segment files (stream-store.ts); the broker is given it as its stream storage. */
   readonly streams: StreamFiles;
   /** What the workers found when they opened their files. */
-  private opened: { shards: ShardSummary[]; topologyCreated: boolean } = { shards: [], topologyCreated: false };
+  private opened: { shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean } = { shards: [], topologyCreated: false, delayedCreated: false };
   /** A cluster leader's replication (null alone): sees every change set and holds confirms. */
   private replication: ReplicationSink | null = null;
   private readonly snapshots = new Map<number, SnapshotAsk>();
@@ -201,6 +214,7 @@ export class Store implements Persistence, Pager {
         setups.push({
           dataDir: dir,
           topology: w === 0,
+          delayed: w === n - 1,
           shards: shardIds.filter((id) => id % n === w),
           synchronous: o.synchronous,
           failWrites: o.failWrites ?? null,
@@ -214,6 +228,9 @@ export class Store implements Persistence, Pager {
         this.messageShards[id] = s;
         this.allShards.push(s);
       }
+      const delayed = new DelayedShard(DELAYED_SHARD, n - 1, storeFilePath(dir, 'delayed', 0), this, (w, part, transfer) => this.pool.post(w, part, transfer));
+      this.delayedShard = delayed;
+      this.allShards.push(delayed);
       this.pool = new WorkerPool(setups, this.poolEvents());
       this.opened = await this.pool.start();
       this.lock = lock;
@@ -232,9 +249,68 @@ export class Store implements Persistence, Pager {
     const broker = target instanceof VirtualHosts ? target.defaultVhost : target;
     if (broker.persistence !== this) throw new Error('the broker must be built with this store as its persistence');
     this.broker = broker;
-    const summary = await restoreStore(this.restoreSource(), target, this.log);
+    const vhosts = target instanceof VirtualHosts ? target : new VirtualHosts(target);
+    const summary = await restoreStore(this.restoreSource(), vhosts, this.log);
+    await this.restoreDelayed(vhosts);
     this.restoreSummary = summary;
     return summary;
+  }
+
+  /**
+   * Gives every durable delayed exchange its stored messages back — counted, not read: each
+   * schedule pages in its next due ones at once, and routes those that fell due while the
+   * daemon was down as soon as they land, in due order.
+   */
+  private async restoreDelayed(vhosts: VirtualHosts): Promise<void> {
+    const sids = new Map<number, DelayedExchange>();
+    for (const s of this.settings) {
+      if (s.kind !== DELAYED_SETTING) continue;
+      const { vhost, name } = splitDelayedKey(s.key);
+      const x = vhosts.get(vhost)?.exchanges.get(name);
+      const sid = (JSON.parse(s.value) as { sid: number }).sid;
+      if (x instanceof DelayedExchange && x.durable) {
+        sids.set(sid, x);
+        this.delayedRefs.set(x, { exchange: x, sid, dropped: false });
+      }
+      if (sid >= this.nextSid) this.nextSid = sid + 1;
+    }
+    // A durable delayed exchange without its incarnation (cannot happen: both are written in one
+    // transaction) gets one now, so what it is given from now on is stored.
+    const fresh: DelayedExchange[] = [];
+    for (const b of vhosts.all()) {
+      for (const x of b.exchanges.values()) if (x instanceof DelayedExchange && x.durable && !this.delayedRefs.has(x)) fresh.push(x);
+    }
+    if (this.opened.delayedCreated && !this.opened.topologyCreated && sids.size !== 0) {
+      throw new StoreError(
+        'ERR_STORE_MISSING',
+        `delayed exchange '${[...sids.values()][0]?.name}' keeps its messages in '${storeFilePath(this.dataDir, 'delayed', 0)}', which is missing; refusing to start without them`,
+      );
+    }
+    const { counts, orphans, maxSid } = await new Promise<{ counts: DelayedCount[]; orphans: number; maxSid: number }>((resolve, reject) => {
+      this.restoreHandler = (_w, m) => {
+        if (m.t === 'delayed-counts') resolve(m);
+        else if (m.t === 'read-failed') reject(fromErrorData(m.error));
+      };
+      this.pool.post(this.options.syncWorkers - 1, { t: 'read-delayed-counts', live: [...sids.keys()] });
+    }).finally(() => (this.restoreHandler = null));
+    if (maxSid >= this.nextSid) this.nextSid = maxSid + 1;
+    for (const c of counts) {
+      const x = sids.get(c.sid);
+      if (x === undefined) continue;
+      vhosts.defaultVhost.advanceMessageId(c.maxId + 1);
+      x.schedule.restore(c.messages);
+      this.log.info({ vhost: x.vhost, exchange: x.name, messages: c.messages }, 'delayed messages restored; paging in');
+    }
+    // As for queues: the first page of each is read before clients come, so what fell due during
+    // the downtime is routed first and a damaged file stops the start.
+    if (this.delayedPageIns.size !== 0) await new Promise<void>((resolve) => (this.delayedPageInsIdle = resolve));
+    if (this.delayedPageFailure !== null) throw this.delayedPageFailure;
+    for (const x of fresh) {
+      const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
+      this.delayedRefs.set(x, ref);
+      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: delayedKey(x), value: JSON.stringify({ sid: ref.sid }) });
+    }
+    if (orphans !== 0) this.log.info({ orphans }, 'deleted scheduled messages of delayed exchanges no longer declared');
   }
 
   /** The narrow view of this store that restore works through ({@link RestoreSource}). */
@@ -281,9 +357,9 @@ export class Store implements Persistence, Pager {
     this.settle();
   }
 
-  /** The files' shard numbers: TOPOLOGY_SHARD, then each queue file's. */
+  /** The replicated files' shard numbers: TOPOLOGY_SHARD, then each queue file's (not delayed.db's). */
   shardIds(): number[] {
-    return this.allShards.map((s) => s.id);
+    return this.allShards.filter((s) => s !== this.delayedShard).map((s) => s.id);
   }
 
   /**
@@ -397,6 +473,7 @@ export class Store implements Persistence, Pager {
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
         for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
         this.streams.workerLost(w, err);
+        for (const p of this.delayedPageIns.values()) if (p.worker === w) p.sent = false;
         for (const [req, ask] of this.snapshots) {
           this.snapshots.delete(req);
           ask.done(err);
@@ -407,6 +484,7 @@ export class Store implements Persistence, Pager {
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null && s.retryTimer === null) this.resend(s);
         // Page-ins the lost worker never answered (reads: safe to repeat).
         for (const p of this.pageIns.values()) if (p.worker === w) this.sendPageIn(p);
+        for (const p of this.delayedPageIns.values()) if (p.worker === w) this.sendDelayedPageIn(p);
         this.kick();
       },
     };
@@ -425,6 +503,10 @@ export class Store implements Persistence, Pager {
       case 'page-failed':
         this.onPaged(m);
         return;
+      case 'dpaged':
+      case 'dpage-failed':
+        this.onDelayedPaged(m);
+        return;
       case 'snapshotted': {
         const ask = this.snapshots.get(m.req);
         this.snapshots.delete(m.req);
@@ -437,6 +519,7 @@ export class Store implements Persistence, Pager {
   }
 
   private shard(id: number): Shard<Delta> {
+    if (id === DELAYED_SHARD) return this.delayedShard as DelayedShard;
     return id === TOPOLOGY_SHARD ? this.topology : (this.messageShards[id] as MessageShard);
   }
 
@@ -444,10 +527,100 @@ export class Store implements Persistence, Pager {
 
   exchangeDeclared(x: Exchange): void {
     this.recordTopology({ op: 'exchange', vhost: x.vhost, name: x.name, type: x.type, autoDelete: x.autoDelete, internal: x.internal, arguments: encodeArgs(x.arguments) });
+    if (x instanceof DelayedExchange && this.recording) {
+      // Its incarnation is kept beside it in the topology's settings, in the same transaction.
+      const ref: DelayedRef = { exchange: x, sid: this.nextSid++, dropped: false };
+      this.delayedRefs.set(x, ref);
+      this.recordTopology({ op: 'setting', kind: DELAYED_SETTING, key: delayedKey(x), value: JSON.stringify({ sid: ref.sid }) });
+    }
   }
 
   exchangeDeleted(x: Exchange): void {
     this.recordTopology({ op: 'exchange-delete', vhost: x.vhost, name: x.name });
+    const ref = x instanceof DelayedExchange ? this.delayedRefs.get(x) : undefined;
+    if (ref === undefined || !this.recording) return;
+    this.delayedRefs.delete(x as DelayedExchange);
+    ref.dropped = true;
+    this.recordTopology({ op: 'setting-delete', kind: DELAYED_SETTING, key: delayedKey(x) });
+    // A crash before the topology commits brings the exchange back empty: it was being deleted.
+    this.pendingChanged((this.delayedShard as DelayedShard).delta.drop(++this.seq, ref));
+  }
+
+  // ---- DelayStore: called by delayed exchanges' schedules on the event loop ----
+
+  get delayedWindowBytes(): number {
+    return this.budget.perQueue;
+  }
+
+  scheduled(x: DelayedExchange, m: ScheduledMessage): void {
+    const ref = this.delayedRefs.get(x);
+    const shard = this.delayedShard;
+    if (ref === undefined || shard === null || !this.recording) return;
+    this.pendingChanged(shard.delta.insert(++this.seq, ref, m));
+    if (shard.delta.bytes >= EARLY_CHECKPOINT_BYTES && shard.idle) this.kick();
+  }
+
+  fired(x: DelayedExchange, messages: ScheduledMessage[]): void {
+    const ref = this.delayedRefs.get(x);
+    if (ref === undefined || !this.recording) return;
+    // Their copies in durable queues were recorded just now: the rows go once those commit.
+    this.afterCommit((err) => {
+      const shard = this.delayedShard;
+      if (err !== null || ref.dropped || shard === null || this.closed) return;
+      let bytes = 0;
+      for (const m of messages) bytes += shard.delta.remove(++this.seq, ref, m);
+      this.pendingChanged(bytes);
+    });
+  }
+
+  unwrittenScheduled(_x: DelayedExchange, m: ScheduledMessage): boolean {
+    const shard = this.delayedShard as DelayedShard;
+    return shard.delta.inserts.has(m) || (shard.inflight !== null && shard.inflight.delta.inserts.has(m));
+  }
+
+  wantRelease(s: DelayedSchedule): void {
+    this.releasing.add(s);
+  }
+
+  pageInScheduled(x: DelayedExchange, due: number, id: number, maxBytes: number, done: (err: Error | null, m: ScheduledMessage[]) => void): void {
+    const ref = this.delayedRefs.get(x);
+    if (ref === undefined) {
+      done(null, []);
+      return;
+    }
+    const req = this.nextPageIn++;
+    const p = { worker: this.options.syncWorkers - 1, request: { t: 'dpage', req, sid: ref.sid, due, id, maxBytes } as ToWorker, sent: false, done, name: x.name };
+    this.delayedPageIns.set(req, p);
+    this.sendDelayedPageIn(p);
+  }
+
+  private sendDelayedPageIn(p: { worker: number; request: ToWorker; sent: boolean }): void {
+    if (p.sent || this.closed || !this.pool.ready(p.worker)) return;
+    p.sent = true;
+    this.pool.post(p.worker, p.request);
+  }
+
+  private onDelayedPaged(m: Extract<FromWorker, { t: 'dpaged' } | { t: 'dpage-failed' }>): void {
+    const p = this.delayedPageIns.get(m.req);
+    if (p === undefined) return;
+    this.delayedPageIns.delete(m.req);
+    try {
+      if (m.t === 'dpage-failed') {
+        const file = storeFilePath(this.dataDir, 'delayed', 0);
+        const err = new StoreError(m.error.code, `cannot page in scheduled messages of delayed exchange '${p.name}' from '${file}': ${m.error.message}`);
+        this.log.error({ exchange: p.name, code: err.code, err: err.message }, 'cannot page in scheduled messages');
+        this.delayedPageFailure ??= err;
+        p.done(err, []);
+        return;
+      }
+      p.done(null, scheduledMessages(m));
+    } finally {
+      if (this.delayedPageIns.size === 0 && this.delayedPageInsIdle !== null) {
+        const idle = this.delayedPageInsIdle;
+        this.delayedPageInsIdle = null;
+        idle();
+      }
+    }
   }
 
   queueDeclared(q: Queue): void {
@@ -639,12 +812,15 @@ export class Store implements Persistence, Pager {
     const durableBefore = this.replication === null ? 0 : this.durableSeq();
     const delta = s.committed(batch);
     if (delta === null) return;
-    this.replication?.committed(s.id, batch, durableBefore);
+    // delayed.db is not replicated (yet): followers know only topology and queue files.
+    if (s !== this.delayedShard) this.replication?.committed(s.id, batch, durableBefore);
     if (delta instanceof MessageDelta) {
       this.written.messages += delta.inserts.size;
       this.written.updates += delta.updates.size;
       this.written.removals += delta.deletes.length / DEL_STRIDE;
       this.evict();
+    } else if (delta instanceof DelayedDelta) {
+      for (const sch of this.releasing) if (!sch.release()) this.releasing.delete(sch);
     } else if (delta instanceof TopologyDelta) {
       for (const ref of delta.deletedQueues) {
         this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.drop(++this.seq, ref));
@@ -800,6 +976,47 @@ function storedQueues(dir: string): { name: string; shard: number }[] {
   } catch {
     return [];
   }
+}
+
+/** The settings kind under which a durable delayed exchange's incarnation in `delayed.db` is kept. */
+const DELAYED_SETTING = 'delayed-exchange';
+
+/** A delayed exchange's incarnation setting is keyed vhost NUL name, as policies are. */
+function delayedKey(x: Exchange): string {
+  return `${x.vhost}\u0000${x.name}`;
+}
+
+function splitDelayedKey(key: string): { vhost: string; name: string } {
+  const at = key.indexOf('\u0000');
+  return at < 0 ? { vhost: '/', name: key } : { vhost: key.slice(0, at), name: key.slice(at + 1) };
+}
+
+/** Scheduled messages of one delayed page-in, each with its own bytes (a long wait must not pin the chunk). */
+function scheduledMessages(chunk: ScheduledRows): ScheduledMessage[] {
+  const rows = chunk.rows;
+  const content = Buffer.from(chunk.content.buffer, chunk.content.byteOffset, chunk.content.byteLength);
+  const out: ScheduledMessage[] = [];
+  let off = 0;
+  for (let i = 0; i < rows.length; i += SCHED_STRIDE) {
+    const len = rows[i + SCH.contentLength] as number;
+    const bytes = Buffer.allocUnsafeSlow(len);
+    content.copy(bytes, 0, off, off + len);
+    off += len;
+    out.push(
+      new ScheduledMessage(
+        rows[i + SCH.id] as number,
+        rows[i + SCH.due] as number,
+        chunk.strings[rows[i + SCH.routingKey] as number] as string,
+        bytes,
+        true,
+        rows[i + SCH.priority] as number,
+        rows[i + SCH.expiration] as number,
+        true,
+        null,
+      ),
+    );
+  }
+  return out;
 }
 
 /** FNV-1a: a stable, well-spread hash of a queue name, for picking its shard. */

@@ -7,17 +7,22 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError, toErrorData } from './errors.js';
 import Database from 'better-sqlite3';
+import { DelayedFile } from './delayed-file.js';
 import { PageReader, QueueFile } from './queue-file.js';
 import { openStoreFile, storeFilePath, storeReadError } from './schema.js';
 import { TopologyFile } from './topology-file.js';
 import { closeStreams, deleteStream, dropSegments, readSegment, scanStream, writeParts } from './stream-files.js';
-import { TOPOLOGY_SHARD, type FromWorker, type ShardSummary, type MessagesPart, type PageRequest, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
+import { DELAYED_SHARD, TOPOLOGY_SHARD, type DelayedPageRequest, type DelayedPart, type FromWorker, type ShardSummary, type MessagesPart, type PageRequest, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort;
 if (port === null) throw new Error('sync-worker must run as a worker thread');
 
 let topology: TopologyFile | null = null;
+let delayed: DelayedFile | null = null;
+/** The batch whose transaction is open on `delayed.db`, and whether fault injection dooms it. */
+let delayedBatch: number | null = null;
+let delayedDoomed = false;
 const queueFiles = new Map<number, QueueFile>();
 /** Per shard: the batch whose transaction is open; parts of any other (failed, stale) are skipped. */
 const openBatch = new Map<number, number>();
@@ -56,6 +61,13 @@ function open(): void {
       topology = new TopologyFile(db, file);
       topologyCreated = created;
     }
+    let delayedCreated = false;
+    if (setup.delayed) {
+      const file = storeFilePath(setup.dataDir, 'delayed', 0);
+      const { db, created } = openStoreFile(file, 'delayed', setup.synchronous);
+      delayed = new DelayedFile(db, file);
+      delayedCreated = created;
+    }
     const shards: ShardSummary[] = [];
     for (const shard of setup.shards) {
       const file = storeFilePath(setup.dataDir, 'queues', shard);
@@ -64,7 +76,7 @@ function open(): void {
       queueFiles.set(shard, q);
       shards.push({ shard, created, ...q.summary() });
     }
-    post({ t: 'ready', shards, topologyCreated });
+    post({ t: 'ready', shards, topologyCreated, delayedCreated });
   } catch (err) {
     closeAll();
     post({ t: 'fatal', error: toErrorData(err, 'ERR_STORE_WORKER') });
@@ -141,6 +153,51 @@ function walCheckpoint(file: QueueFile): void {
     if (queueFiles.get(file.shard) === file) file.checkpointWal();
   } catch {
     // The next commit tries again; SQLite also copies the WAL back when the file is closed.
+  }
+}
+
+function writeDelayed(m: DelayedPart): void {
+  const file = delayed;
+  if (file === null) {
+    post({ t: 'failed', shard: DELAYED_SHARD, batch: m.batch, error: { code: 'ERR_STORE_WORKER', message: 'delayed.db is not owned by this worker' } });
+    return;
+  }
+  try {
+    if (m.first) {
+      file.rollback();
+      file.begin();
+      delayedBatch = m.batch;
+      delayedDoomed = pickFault('queues');
+    } else if (delayedBatch !== m.batch) {
+      return;
+    }
+    file.apply(m, m.last && delayedDoomed ? injected : null);
+    if (m.last) {
+      delayedBatch = null;
+      file.commit();
+      post({ t: 'committed', shard: DELAYED_SHARD, batch: m.batch });
+      setImmediate(() => {
+        try {
+          if (delayed === file) file.checkpointWal();
+        } catch {
+          // The next commit tries again; SQLite also copies the WAL back when the file is closed.
+        }
+      });
+    }
+  } catch (err) {
+    file.rollback();
+    delayedBatch = null;
+    post({ t: 'failed', shard: DELAYED_SHARD, batch: m.batch, error: writeError(err, file.file) });
+  }
+}
+
+function readDelayedPage(r: DelayedPageRequest): void {
+  try {
+    if (delayed === null) throw new StoreError('ERR_STORE_WORKER', 'delayed.db is not owned by this worker');
+    const chunk = delayed.page(r);
+    post({ t: 'dpaged', req: r.req, ...chunk }, [chunk.rows.buffer as ArrayBuffer, chunk.content.buffer as ArrayBuffer]);
+  } catch (err) {
+    post({ t: 'dpage-failed', req: r.req, error: toErrorData(storeReadError(err, storeFilePath(setup.dataDir, 'delayed', 0)), 'ERR_STORE_CORRUPT') });
   }
 }
 
@@ -240,6 +297,8 @@ function closeAll(): void {
   queueFiles.clear();
   topology?.close();
   topology = null;
+  delayed?.close();
+  delayed = null;
 }
 
 port.on('message', (m: ToWorker) => {
@@ -271,11 +330,26 @@ port.on('message', (m: ToWorker) => {
     case 'stream-delete':
       streamOp(m);
       return;
+    case 'dmsgs':
+      writeDelayed(m);
+      return;
+    case 'dpage':
+      readDelayedPage(m);
+      return;
+    case 'read-delayed-counts':
+      try {
+        if (delayed === null) throw new StoreError('ERR_STORE_WORKER', 'delayed.db is not owned by this worker');
+        post({ t: 'delayed-counts', ...delayed.counts(m.live) });
+      } catch (err) {
+        post({ t: 'read-failed', error: toErrorData(storeReadError(err, storeFilePath(setup.dataDir, 'delayed', 0)), 'ERR_STORE_CORRUPT') });
+      }
+      return;
     case 'snapshot':
       snapshot(m.req, m.shard, m.path);
       return;
     case 'close':
       for (const q of queueFiles.values()) q.rollback();
+      delayed?.rollback();
       closeAll();
       post({ t: 'closed' });
       port.close();

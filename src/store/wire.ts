@@ -185,8 +185,62 @@ export interface RowsChunk {
   content: Uint8Array;
 }
 
+/** Columns of one scheduled (delayed) message row in {@link DelayedPart.rows} and page replies. */
+export const SCHED_STRIDE = 7;
+export const SCH = { sid: 0, due: 1, id: 2, priority: 3, expiration: 4, routingKey: 5, contentLength: 6 } as const;
+/** Columns of one scheduled-row delete: sid, due, id. */
+export const SCHED_DEL_STRIDE = 3;
+
+/**
+ * One part of a checkpoint of `delayed.db`, the delayed exchanges' scheduled messages (same
+ * part and transaction rules as {@link MessagesPart}).
+ */
+export interface DelayedPart {
+  t: 'dmsgs';
+  batch: number;
+  first: boolean;
+  last: boolean;
+  rows: Float64Array;
+  strings: string[];
+  content: Uint8Array;
+  del: Float64Array;
+  /** Delayed-exchange incarnations whose messages all go (exchange deleted). */
+  drop: number[];
+}
+
+/** Reads about `maxBytes` (at least one row) of one delayed exchange's messages after (due, id), in that order. */
+export interface DelayedPageRequest {
+  t: 'dpage';
+  req: number;
+  sid: number;
+  due: number;
+  id: number;
+  maxBytes: number;
+}
+
+/** Scheduled rows as a worker sends them back. */
+export interface ScheduledRows {
+  rows: Float64Array;
+  strings: string[];
+  content: Uint8Array;
+}
+
+/** What `delayed.db` holds for one delayed exchange. */
+export interface DelayedCount {
+  sid: number;
+  messages: number;
+  maxId: number;
+}
+
+/** The shard number of `delayed.db` in `committed`/`failed` replies. */
+export const DELAYED_SHARD = -2;
+
 /** Main thread → sync worker. */
 export type ToWorker =
+  | DelayedPart
+  | DelayedPageRequest
+  /** Deletes scheduled messages of delayed exchanges not in `live`, then reports the counts of the rest. */
+  | { t: 'read-delayed-counts'; live: number[] }
   | MessagesPart
   | TopologyBatch
   | { t: 'read-topology' }
@@ -205,7 +259,10 @@ export type ToWorker =
 
 /** Sync worker → main thread. */
 export type FromWorker =
-  | { t: 'ready'; shards: ShardSummary[]; topologyCreated: boolean }
+  | { t: 'ready'; shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean }
+  | (ScheduledRows & { t: 'dpaged'; req: number })
+  | { t: 'dpage-failed'; req: number; error: StoreErrorData }
+  | { t: 'delayed-counts'; counts: DelayedCount[]; orphans: number; maxSid: number }
   | { t: 'fatal'; error: StoreErrorData }
   | { t: 'committed'; shard: number; batch: number }
   | { t: 'failed'; shard: number; batch: number; error: StoreErrorData }
@@ -239,6 +296,8 @@ export interface WorkerSetup {
   dataDir: string;
   /** Whether this worker owns the topology file. */
   topology: boolean;
+  /** Whether this worker owns `delayed.db`. */
+  delayed: boolean;
   /** The queue files (shard numbers) this worker owns. */
   shards: number[];
   synchronous: 'FULL' | 'NORMAL';

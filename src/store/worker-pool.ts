@@ -50,7 +50,7 @@ export class WorkerPool {
   }
 
   /** Starts every worker; resolves with what they found, or rejects with the first refusal. */
-  async start(): Promise<{ shards: ShardSummary[]; topologyCreated: boolean }> {
+  async start(): Promise<{ shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean }> {
     const results = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure !== undefined) {
@@ -58,10 +58,10 @@ export class WorkerPool {
       throw failure.reason;
     }
     const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    return { shards: ok.flatMap((r) => r.shards), topologyCreated: ok.some((r) => r.topologyCreated) };
+    return { shards: ok.flatMap((r) => r.shards), topologyCreated: ok.some((r) => r.topologyCreated), delayedCreated: ok.some((r) => r.delayedCreated) };
   }
 
-  private spawn(i: number, replacement = false): Promise<{ shards: ShardSummary[]; topologyCreated: boolean }> {
+  private spawn(i: number, replacement = false): Promise<{ shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean }> {
     const slot = this.slots[i] as Slot;
     // Injected faults hit a worker's first life only, or a crash fault would recur forever.
     const setup = replacement ? { ...slot.setup, failWrites: null } : slot.setup;
@@ -80,7 +80,7 @@ export class WorkerPool {
         else if (phase === 'starting' && m.t === 'ready') {
           phase = 'running';
           slot.ready = true;
-          resolve({ shards: m.shards, topologyCreated: m.topologyCreated });
+          resolve({ shards: m.shards, topologyCreated: m.topologyCreated, delayedCreated: m.delayedCreated });
         } else if (phase === 'starting' && m.t === 'fatal') refuse(fromErrorData(m.error));
       });
       w.on('error', (err) => {

@@ -237,7 +237,7 @@ describe('status and listings', () => {
 
   it('list exchanges, bindings, connections and consumers as tables', async () => {
     const [x, b, c, k] = await Promise.all(['exchanges', 'bindings', 'connections', 'consumers'].map((w) => daemon.cli(['list', w])));
-    expect(x?.stdout).toMatch(/^name\s+type\s+durable\s+flags\s+bindings\n/);
+    expect(x?.stdout).toMatch(/^name\s+type\s+durable\s+flags\s+bindings\s+delayed\n/);
     expect(x?.stdout).toMatch(/\n\(default\)\s+direct\s+yes\s+0\n/);
     expect(x?.stdout).toMatch(/\nls\.events\s+fanout\s+yes\s+2\n/);
     expect(b?.stdout).toMatch(/^source\s+destination\s+type\s+routing key\n/);

@@ -5,7 +5,7 @@ import { Collector } from '../helpers/wait.js';
 
 const server = usePolicyServer();
 
-/** The README's delayed-retry example (section "Routing and queue policies"), on a manual clock. */
+/** The README's TTL recipe for retries (section "Delayed messages vs the TTL recipe"), on a manual clock. */
 describe('delayed retry with backoff (README worked example)', () => {
   const MAX_ATTEMPTS = 5;
   const backoffMs = (attempt: number): number => 1000 * 2 ** (attempt - 1);

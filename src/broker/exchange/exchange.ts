@@ -92,7 +92,8 @@ export abstract class Exchange {
    * What makes two bindings to the same destination different. AMQP says key and arguments;
    * only the headers exchange routes on arguments, so the others compare the key alone.
    */
-  protected bindingId(routingKey: string, _args: Record<string, unknown>): string {
+  /** @internal Public so a delayed exchange can ask the type it routes as. */
+  bindingId(routingKey: string, _args: Record<string, unknown>): string {
     return routingKey;
   }
 

@@ -37,7 +37,7 @@ export class HeadersExchange extends Exchange {
     }
   }
 
-  protected override bindingId(routingKey: string, args: Record<string, unknown>): string {
+  override bindingId(routingKey: string, args: Record<string, unknown>): string {
     return `${routingKey}\u0000${canonical(args)}`;
   }
 

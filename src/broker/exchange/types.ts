@@ -1,3 +1,4 @@
+import { DELAYED_TYPE, DelayedExchange } from './delayed.js';
 import { DirectExchange } from './direct.js';
 import type { Exchange, ExchangeOptions } from './exchange.js';
 import { FanoutExchange } from './fanout.js';
@@ -13,4 +14,5 @@ export const EXCHANGE_TYPES: ReadonlyMap<string, ExchangeConstructor> = new Map<
   ['fanout', FanoutExchange],
   ['topic', TopicExchange],
   ['headers', HeadersExchange],
+  [DELAYED_TYPE, DelayedExchange],
 ]);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Channel } from '../../broker/channel.js';
 import type { Consumer } from '../../broker/consumer.js';
 import type { Exchange } from '../../broker/exchange/exchange.js';
+import { DelayedExchange } from '../../broker/exchange/delayed.js';
 import type { Queue } from '../../broker/queue.js';
 import type { Session } from '../../broker/session.js';
 import type { Stream } from '../../broker/stream.js';
@@ -103,6 +104,8 @@ export function exchangeJson(x: Exchange, vhost: string, meter: Meter | undefine
     user_who_performed_action: 'rmq-internal',
     policy: x.appliedPolicy?.policy ?? null,
     message_stats: stats(EXCHANGE_STATS, values, meter),
+    // What the delayed-message plugin adds to its exchanges' listing.
+    ...(x instanceof DelayedExchange && { messages_delayed: x.schedule.count }),
   };
 }
 

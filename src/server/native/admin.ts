@@ -19,6 +19,7 @@ import {
 } from '../../../protocol/index.js';
 import type { Stream } from '../../broker/stream.js';
 import type { Broker } from '../../broker/broker.js';
+import { DelayedExchange } from '../../broker/exchange/delayed.js';
 import type { ConnectionRegistry } from '../registry.js';
 import type { Connection } from './connection.js';
 import type { ConnectionMethodHandler } from './context.js';
@@ -439,6 +440,7 @@ function listRows(broker: Broker, host: AdminHost, kind: AdminListKind, users: U
             internal: x.internal,
             arguments: x.arguments,
             bindings: x.bindingCount,
+            ...(x instanceof DelayedExchange && { messagesDelayed: x.schedule.count }),
           }),
         )
         .sort(byName);
