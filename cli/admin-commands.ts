@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type StoreStatus, type ClusterStatus } from '../protocol/index.js';
+import { ADMIN_LIST_KINDS, blockReason, isAdminListKind, type AdminListRows, type PolicyRow, type QueueRow, type StoreStatus, type ClusterStatus } from '../protocol/index.js';
 import {
   Admin,
   definitionsCount,
@@ -27,6 +27,13 @@ const POLICY_COLUMNS: Column<PolicyRow>[] = [
 ];
 
 /** The table columns of each listing; `--json` prints the rows as they came. */
+/** A listing's columns; the queue listing shows stream offsets only when there is a stream. */
+function columnsFor(what: keyof AdminListRows, rows: readonly unknown[]): Column<never>[] {
+  const all = COLUMNS[what] as Column<never>[];
+  if (what !== 'queues' || (rows as QueueRow[]).some((q) => q.type === 'stream')) return all;
+  return all.filter((c) => c.header !== 'offsets');
+}
+
 const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
   exchanges: [
     { header: 'name', value: (x) => (x.name === '' ? '(default)' : x.name) },
@@ -39,11 +46,12 @@ const COLUMNS: { [K in keyof AdminListRows]: Column<AdminListRows[K]>[] } = {
   queues: [
     { header: 'name', value: (q) => q.name },
     { header: 'durable', value: (q) => yes(q.durable) },
-    { header: 'flags', value: (q) => flags([[q.exclusive, 'exclusive'], [q.autoDelete, 'auto-delete']]) },
+    { header: 'flags', value: (q) => flags([[q.type === 'stream', 'stream'], [q.exclusive, 'exclusive'], [q.autoDelete, 'auto-delete']]) },
     { header: 'ready', value: (q) => q.messagesReady },
     { header: 'unacked', value: (q) => q.messagesUnacked },
     { header: 'consumers', value: (q) => q.consumers },
     { header: 'bytes', value: (q) => formatBytes(q.readyBytes) },
+    { header: 'offsets', value: (q) => (q.stream === null || q.stream === undefined ? '' : q.stream.lastOffset < q.stream.firstOffset ? `${q.stream.firstOffset}..` : `${q.stream.firstOffset}..${q.stream.lastOffset}`) },
   ],
   bindings: [
     { header: 'source', value: (b) => b.source },
@@ -199,7 +207,7 @@ export function addAdminCommands(program: Command, io: Io): void {
     const named = opts.vhost !== undefined || !['permissions', 'topic-permissions', 'policies', 'operator-policies'].includes(what);
     const rows = await withConnection(opts, io, (conn) => new Admin(conn).list(what, named ? { vhost: targetVhost(opts, io) } : {}));
     if (opts.json) printJson(io, rows);
-    else println(io.stdout, formatTable(rows as never[], COLUMNS[what] as Column<never>[]));
+    else println(io.stdout, formatTable(rows as never[], columnsFor(what, rows) as Column<never>[]));
   });
 
   addTargetOptions(

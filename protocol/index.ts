@@ -41,6 +41,7 @@ export type {
   ExchangeRow,
   MemoryStatus,
   QueueRow,
+  StreamInfo,
   ServerStatus,
   UserRow,
   PermissionRow,

@@ -56,7 +56,7 @@ export interface DaemonRuntime {
   readonly auth?: Authenticator;
   /** Run without the durable store, leaving `data_dir` untouched (tests, embedding). */
   readonly memoryOnly?: boolean;
-  /** Test hook, not a config key: the broker's time (a ManualClock) for TTLs and delayed messages. */
+  /** Test hook, not a config key: the broker's time (a ManualClock) for TTLs, delayed messages and stream retention. */
   readonly clock?: Clock;
   /** Test hook, not a config key: see {@link StoreOptions.failWrites}. */
   readonly storeFailWrites?: StoreOptions['failWrites'];
@@ -132,7 +132,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   }
   const broker = new Broker({
     memoryHighWatermark: config.memoryHighWatermark,
-    ...(store !== null && { persistence: store, pager: store, delayStore: store }),
+    ...(store !== null && { persistence: store, pager: store, delayStore: store, streams: store.streams }),
     ...(runtime.clock !== undefined && { clock: runtime.clock }),
   });
   const vhosts = new VirtualHosts(broker);

@@ -21,6 +21,7 @@ export const OPTION_HELP = `Options:
   --outstanding <n>       durable: unconfirmed messages in flight (default ${DEFAULT_OPTIONS.outstanding})
   --restore-messages <n>  restore: messages in the store (default ${DEFAULT_OPTIONS.restoreMessages})
   --backlog-messages <n>  backlog: persistent 1 KiB messages queued in one durable queue (default ${DEFAULT_OPTIONS.backlogMessages})
+  --stream-messages <n>   streams: messages appended to the stream at 128 B (default ${DEFAULT_OPTIONS.streamMessages}; a tenth at 1 KiB)
   --memory-messages <n>   memory: queued messages (default ${DEFAULT_OPTIONS.memoryMessages})
   --idle-connections <n>  memory: idle connections (default ${DEFAULT_OPTIONS.idleConnections})
   --delayed-messages <n>  delayed: persistent messages scheduled far ahead (default ${DEFAULT_OPTIONS.delayedMessages})
@@ -84,6 +85,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
       outstanding: { type: 'string' },
       'restore-messages': { type: 'string' },
       'backlog-messages': { type: 'string' },
+      'stream-messages': { type: 'string' },
       'memory-messages': { type: 'string' },
       'delayed-messages': { type: 'string' },
       'idle-connections': { type: 'string' },
@@ -105,6 +107,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
     outstanding: num('outstanding', v.outstanding, d.outstanding),
     restoreMessages: num('restore-messages', v['restore-messages'], d.restoreMessages),
     backlogMessages: num('backlog-messages', v['backlog-messages'], d.backlogMessages),
+    streamMessages: num('stream-messages', v['stream-messages'], d.streamMessages),
     memoryMessages: num('memory-messages', v['memory-messages'], d.memoryMessages),
     idleConnections: num('idle-connections', v['idle-connections'], d.idleConnections),
     delayedMessages: num('delayed-messages', v['delayed-messages'], d.delayedMessages),

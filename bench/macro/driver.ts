@@ -15,6 +15,10 @@ export interface ConsumeOptions {
    * for direct exchanges, the exchange name for fanout). Ignored by AMQP-style brokers.
    */
   route: string;
+  /** Consumer arguments (a stream's `x-stream-offset`). */
+  arguments?: Record<string, unknown>;
+  /** Ack with `multiple` every this many messages instead of each one (stream replays). */
+  ackEvery?: number;
 }
 
 export interface PublishTarget {
@@ -35,7 +39,8 @@ export interface BenchPublisher {
 
 export interface BenchConnection {
   declareExchange(name: string, type: 'direct' | 'fanout', durable: boolean): Promise<void>;
-  declareQueue(name: string, durable: boolean): Promise<void>;
+  /** `args`: queue arguments (`x-queue-type: stream`). */
+  declareQueue(name: string, durable: boolean, args?: Record<string, unknown>): Promise<void>;
   bindQueue(queue: string, exchange: string, routingKey: string): Promise<void>;
   deleteQueue(name: string): Promise<void>;
   deleteExchange(name: string): Promise<void>;

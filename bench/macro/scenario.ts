@@ -24,6 +24,8 @@ export interface BenchOptions {
   restoreMessages: number;
   /** Backlog: persistent 1 KiB messages queued in one durable queue before it is drained. */
   backlogMessages: number;
+  /** Streams: messages appended at 128 B (a tenth of it at 1 KiB) before they are replayed. */
+  streamMessages: number;
   memoryMessages: number;
   idleConnections: number;
   /** Delayed: persistent messages scheduled an hour or more ahead while firing accuracy is measured. */
@@ -43,6 +45,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   outstanding: 2000,
   restoreMessages: 1_000_000,
   backlogMessages: 10_000_000,
+  streamMessages: 10_000_000,
   memoryMessages: 1_000_000,
   idleConnections: 1000,
   delayedMessages: 1_000_000,

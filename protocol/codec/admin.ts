@@ -67,6 +67,23 @@ export interface QueueRow {
   /** Messages enqueued and handed out since the queue was created (this daemon run). */
   published: number;
   delivered: number;
+  /** `classic` or `stream` (`x-queue-type`). */
+  type: 'classic' | 'stream';
+  /** A stream's log (SPEC §3.4.5); null for a classic queue. */
+  stream: StreamInfo | null;
+}
+
+/** What a stream holds: its offset range, segments, and the stored offsets of named consumers. */
+export interface StreamInfo {
+  firstOffset: number;
+  /** The newest written message's offset; firstOffset - 1 when the stream is empty. */
+  lastOffset: number;
+  segments: number;
+  bytes: number;
+  /** False while a restart still reads its segment files. */
+  loaded: boolean;
+  /** Offset tracking: the next offset each named consumer reads. */
+  consumerOffsets: Record<string, number>;
 }
 
 /** One binding (`admin.list bindings`); the default exchange's implicit bindings are not listed. */

@@ -32,6 +32,10 @@ export const Method = {
   QueuePurgeOk: 0x3208,
   QueueDelete: 0x3209,
   QueueDeleteOk: 0x320a,
+  QueueStoreOffset: 0x320b,
+  QueueStoreOffsetOk: 0x320c,
+  QueueQueryOffset: 0x320d,
+  QueueQueryOffsetOk: 0x320e,
   BasicQos: 0x3c01,
   BasicQosOk: 0x3c02,
   BasicConsume: 0x3c03,
@@ -184,6 +188,17 @@ const TABLE = {
     ['ifEmpty', 'bool', false],
   ]),
   [M.QueueDeleteOk]: def(M.QueueDeleteOk, 'queue.delete-ok', 'server', [['messageCount', 'uint']]),
+  [M.QueueStoreOffset]: def(M.QueueStoreOffset, 'queue.store-offset', 'client', [
+    ['queue', 'str'],
+    ['consumer', 'str'],
+    ['offset', 'uint'],
+  ]),
+  [M.QueueStoreOffsetOk]: def(M.QueueStoreOffsetOk, 'queue.store-offset-ok', 'server', []),
+  [M.QueueQueryOffset]: def(M.QueueQueryOffset, 'queue.query-offset', 'client', [
+    ['queue', 'str'],
+    ['consumer', 'str'],
+  ]),
+  [M.QueueQueryOffsetOk]: def(M.QueueQueryOffsetOk, 'queue.query-offset-ok', 'server', [['offset', 'any', null]]),
   [M.BasicQos]: def(M.BasicQos, 'basic.qos', 'client', [
     ['prefetchCount', 'uint'],
     ['global', 'bool', false],

@@ -16,9 +16,12 @@ import { PolicyBook, mergeAlternate, type EffectivePolicy } from './policy.js';
 import { checkArgumentsEquivalent, parseExchangeArguments, parseQueueArguments } from './queue-args.js';
 import { Queue, type QueueHost, type QueueOptions } from './queue.js';
 import { Session, type SessionInfo } from './session.js';
-import { SharedBrokerState, type AlarmReason, type PageFailureListener } from './shared-state.js';
+import { SharedBrokerState, type AlarmReason, type PageFailureListener, type StreamFailureListener } from './shared-state.js';
+import { Stream, type StreamHost } from './stream.js';
+import { isStreamDeclare, parseStreamArguments } from './stream-args.js';
+import type { StreamStorage } from './stream-storage.js';
 
-export type { AlarmReason, PageFailureListener } from './shared-state.js';
+export type { AlarmReason, PageFailureListener, StreamFailureListener } from './shared-state.js';
 
 export interface BrokerOptions {
   persistence?: Persistence;
@@ -28,6 +31,8 @@ export interface BrokerOptions {
   clock?: Clock;
   /** Pages durable queues' backlogs to the store past their memory budget (the store); absent = all in memory. */
   pager?: Pager;
+  /** Keeps streams' segments (the store); absent = in memory. */
+  streams?: StreamStorage;
   /** Keeps delayed exchanges' persistent messages (the store); absent = all in memory. */
   delayStore?: DelayStore;
   /** The virtual host this broker serves; default `/`. */
@@ -74,7 +79,7 @@ const DEFAULT_EXCHANGE_OPTIONS: ExchangeOptions = { durable: true, autoDelete: f
  * is a broker of its own (see {@link VirtualHosts}), so names never meet across vhosts; what
  * the vhosts of a daemon share is in {@link SharedBrokerState}.
  */
-export class Broker implements QueueHost, ScheduleHost {
+export class Broker implements QueueHost, StreamHost, ScheduleHost {
   /** The virtual host's name (`/` by default). */
   readonly vhost: string;
   readonly shared: SharedBrokerState;
@@ -86,6 +91,7 @@ export class Broker implements QueueHost, ScheduleHost {
   readonly persistence: Persistence;
   readonly clock: Clock;
   readonly pager: Pager | null;
+  readonly streamStorage: StreamStorage;
   readonly delayStore: DelayStore | null;
   private readonly defaultExchange: DefaultExchange;
   private consumers = 0;
@@ -110,11 +116,13 @@ export class Broker implements QueueHost, ScheduleHost {
         options.pager ?? null,
         options.memoryHighWatermark ?? 0,
         options.delayStore ?? null,
+        options.streams,
       );
     this.persistence = this.shared.persistence;
     this.clock = this.shared.clock;
     this.pager = this.shared.pager;
     this.delayStore = this.shared.delayStore;
+    this.streamStorage = this.shared.streams;
     this.defaultExchange = new DefaultExchange(this.queues);
     this.exchanges.set('', this.defaultExchange);
     for (const type of ['direct', 'fanout', 'topic', 'headers']) this.addExchange(`amq.${type}`, type, DEFAULT_EXCHANGE_OPTIONS);
@@ -220,7 +228,8 @@ export class Broker implements QueueHost, ScheduleHost {
     }
     if (name === '') name = generatedQueueName();
     checkName('queue', name);
-    const policy = parseQueueArguments(name, options.arguments, this.vhost);
+    const stream = isStreamDeclare(options.arguments) ? parseStreamArguments(name, options.arguments, options, this.vhost) : null;
+    const policy = stream === null ? parseQueueArguments(name, options.arguments, this.vhost) : null;
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       checkOwner(existing, session, this.vhost);
@@ -237,7 +246,7 @@ export class Broker implements QueueHost, ScheduleHost {
     if (options.exclusive && session === null) {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
     }
-    const q = new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
+    const q = stream !== null ? new Stream(name, options, this, stream) : new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
     if (!this.policies.empty) q.applyPolicy(this.policies.effective('queues', name));
     this.queues.set(name, q);
     if (this.isPersisted(q)) this.persistence.queueDeclared(q);
@@ -270,6 +279,13 @@ export class Broker implements QueueHost, ScheduleHost {
     return q;
   }
 
+  /** A stream, for storing and querying consumer offsets (SPEC §3.4.5). */
+  streamForUse(name: string, session: Session | null): Stream {
+    const q = this.queueForUse(name, session);
+    if (!q.isStream) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' in vhost '${this.vhost}' is not a stream`);
+    return q as Stream;
+  }
+
   /** Deletes a queue; returns the number of ready messages it held. Missing: 0 (as RabbitMQ). */
   deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, session: Session | null): number {
     const q = this.queues.get(name);
@@ -297,7 +313,9 @@ export class Broker implements QueueHost, ScheduleHost {
   }
 
   purgeQueue(name: string, session: Session | null): number {
-    return this.queueForUse(name, session).purge();
+    const q = this.queueForUse(name, session);
+    if (q.isStream) throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `queue.purge not supported by stream queues queue '${name}' in vhost '${this.vhost}'`);
+    return q.purge();
   }
 
   private isPersisted(q: Queue): boolean {
@@ -429,6 +447,13 @@ export class Broker implements QueueHost, ScheduleHost {
     let compact = false;
     for (const q of targets) {
       if (skip !== null && skip(q)) continue;
+      if (q.isStream) {
+        // Streams keep every message, persistent or not (RabbitMQ); the bytes go to a segment.
+        routed++;
+        (q as Stream).append(x.name, routingKey, content, persistent, priority);
+        if (this.streamStorage.durable) needsCommit = true;
+        continue;
+      }
       if (!compact && q.consumers.length === 0 && isWastefulView(content)) {
         content = this.shared.parked.copy(content);
         compact = true;
@@ -563,7 +588,7 @@ export class Broker implements QueueHost, ScheduleHost {
   /** @internal A delivery or get handed a message out. */
   delivered(queue: Queue, message: Message): void {
     this.deliveredTotal++;
-    if (message.persistent && this.isPersisted(queue)) this.persistence.messageDelivered(queue, message);
+    if (message.persistent && !queue.isStream && this.isPersisted(queue)) this.persistence.messageDelivered(queue, message);
   }
 
   /** @internal {@link QueueHost}: a message left its queue for good. */
@@ -601,6 +626,21 @@ export class Broker implements QueueHost, ScheduleHost {
   /** @internal {@link QueueHost} */
   pageFailed(queue: Queue, err: Error | null, lostMessages: number): void {
     this.shared.pageFailed(queue, err, lostMessages);
+  }
+
+  /** @internal {@link StreamHost}: a named stream consumer's offset moved. */
+  streamOffsetStored(stream: Stream, name: string, offset: number): void {
+    this.persistence.streamOffsetStored?.(stream, name, offset);
+  }
+
+  /** @internal {@link StreamHost} */
+  streamFailed(stream: Stream, err: Error): void {
+    this.shared.streamFailed(stream, err);
+  }
+
+  /** Told of stream failures in every vhost of this daemon. */
+  watchStreamFailures(listener: StreamFailureListener): () => void {
+    return this.shared.watchStreamFailures(listener);
   }
 
   /** Told of page failures in every vhost of this daemon. */

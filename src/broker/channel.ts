@@ -7,6 +7,7 @@ import { Consumer } from './consumer.js';
 import type { Message } from './message.js';
 import { checkConsumerTag } from './names.js';
 import type { Queue } from './queue.js';
+import { parseStreamConsumerArgs } from './stream-args.js';
 import type { Session } from './session.js';
 import { UnackedWindow } from './unacked-window.js';
 
@@ -146,9 +147,16 @@ export class Channel implements ReturnTarget {
     return true;
   }
 
-  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, priority = 0): string {
+  /** `args`: consumer arguments; streams read `x-stream-offset` and offset tracking (SPEC §3.4.5). */
+  consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, priority = 0, args: Record<string, unknown> = {}): string {
     checkConsumerTag(tag);
     const queue = this.broker.queueForUse(queueName, this.session);
+    // RabbitMQ's checks and words: stream consumers ack, within a consumer prefetch.
+    const streamArgs = queue.isStream ? parseStreamConsumerArgs(queue.name, args, queue.vhost) : null;
+    if (queue.isStream) {
+      if (noAck) throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `automatic acknowledgement not supported by stream queues queue '${queue.name}' in vhost '${queue.vhost}'`);
+      if (this.consumerPrefetch === 0) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `consumer prefetch count is not set for 'queue '${queue.name}' in vhost '${queue.vhost}''`);
+    }
     if (tag === '') tag = `sk.ctag-${this.id}.${++consumerTagSeq}`;
     if (this.consumers.has(tag)) {
       throw new ProtocolError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
@@ -160,6 +168,7 @@ export class Channel implements ReturnTarget {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `cannot obtain exclusive access to queue '${queue.name}': it has consumers`);
     }
     const consumer = new Consumer(tag, queue, this, noAck, exclusive, this.consumerPrefetch, priority);
+    consumer.streamArgs = streamArgs;
     this.consumers.set(tag, consumer);
     this.broker.consumerAdded();
     // Reply (consume-ok) goes out before the first delivery: the server writes it first and
@@ -267,6 +276,7 @@ export class Channel implements ReturnTarget {
     // tag 0 the loop below would settle deliveries made while it runs.
     const wasFull = this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch;
     const ack = verb === 'ack';
+    if (requeue) this.refuseStreamRequeue(tag, multiple);
     if (!multiple) {
       const d = this.unacked.take(tag);
       if (d === undefined) throw unknownTag(tag, verb);
@@ -300,6 +310,26 @@ export class Channel implements ReturnTarget {
     if (wasFull) this.redispatch();
   }
 
+  /** A stream keeps every message: putting one back means nothing, and RabbitMQ refuses it. */
+  private refuseStreamRequeue(tag: number, multiple: boolean): void {
+    let stream: Queue | null = null;
+    if (!multiple) {
+      const d = this.unacked.get(tag);
+      if (d !== undefined && d.queue.isStream) stream = d.queue;
+    } else {
+      // Deliveries carry no tag; any stream delivery on the channel refuses a multiple requeue.
+      for (const d of this.unacked.values()) {
+        if (d.queue.isStream) {
+          stream = d.queue;
+          break;
+        }
+      }
+    }
+    if (stream !== null) {
+      throw new ProtocolError(ReplyCode.NOT_IMPLEMENTED, `basic.nack and basic.reject not supported by stream queues queue '${stream.name}' in vhost '${stream.vhost}'`);
+    }
+  }
+
   /**
    * Bookkeeping for one settled delivery; the caller requeues or lets the queue refill. A
    * reject/nack without requeue may dead-letter the message (SPEC §3.4.3).
@@ -311,9 +341,9 @@ export class Channel implements ReturnTarget {
     if (ack) {
       this.ackTotal++;
       q.ackTotal++;
-      q.settled(d.message);
+      q.settled(d.message, d.consumer);
     }
-    else if (!requeue) q.rejected(d.message);
+    else if (!requeue) q.rejected(d.message, d.consumer);
   }
 
   // ---- consumer timeout (SPEC §3.4.1 `x-consumer-timeout`) ----

@@ -1,4 +1,5 @@
 import { ProtocolError, ReplyCode } from '../../protocol/index.js';
+import { STREAM_CONSUMER_NAME, STREAM_OFFSET } from './stream-args.js';
 
 /** What a consumer's arguments ask for. */
 export interface ConsumerArguments {
@@ -42,6 +43,10 @@ export function parseConsumerArguments(queue: string, args: Readonly<Record<stri
             `invalid arg 'x-cancel-on-ha-failover' for queue '${queue}' in vhost '${vhost}': expected a boolean, got ${describe(v)}`,
           );
         }
+        break;
+      case STREAM_OFFSET:
+      case STREAM_CONSUMER_NAME:
+        // A stream consumer's (SPEC §3.4.5): the stream checks them (a queue ignores them).
         break;
       default:
         if (strict) throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `unknown consumer argument '${key}'`);

@@ -1,5 +1,6 @@
 import type { Channel } from './channel.js';
 import type { Queue } from './queue.js';
+import type { StreamConsumerArgs } from './stream-args.js';
 
 /** A push subscription of one channel to one queue. */
 export class Consumer {
@@ -15,6 +16,8 @@ export class Consumer {
   /** Deliveries of this consumer not yet settled. */
   unacked = 0;
   cancelled = false;
+  /** For a consumer of a stream: where it starts and whether its offset is tracked. */
+  streamArgs: StreamConsumerArgs | null = null;
 
   constructor(tag: string, queue: Queue, channel: Channel, noAck: boolean, exclusive: boolean, prefetch: number, priority = 0) {
     this.tag = tag;

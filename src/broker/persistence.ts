@@ -23,6 +23,8 @@ export interface Persistence {
   exchangeBindingAdded?(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void;
   exchangeBindingRemoved?(source: Exchange, destination: Exchange, routingKey: string, args: Record<string, unknown>): void;
   messageEnqueued(queue: Queue, message: Message): void;
+  /** A named stream consumer's offset (the next it reads) moved (SPEC §3.4.5 offset tracking). */
+  streamOffsetStored?(stream: Queue, name: string, offset: number): void;
   /**
    * Acked, dropped, purged, expired or dead-lettered: the message leaves the queue for good. A
    * dead-lettered persistent message is `messageEnqueued` into its durable targets first.

@@ -109,8 +109,8 @@ export function parseQueueArguments(queue: string, args: Record<string, unknown>
   for (const key of Object.keys(args)) {
     if (!key.startsWith('x-')) continue;
     if (key === QUEUE_TYPE) {
-      // Stock clients and RabbitMQ exports name the type; only classic queues exist here.
-      if (args[key] !== 'classic') throw invalid('queue', queue, key, `only 'classic' queues are supported, got ${show(args[key])}`, vhost);
+      // Stock clients and RabbitMQ exports name the type; streams are declared through stream-args.ts.
+      if (args[key] !== 'classic') throw invalid('queue', queue, key, `unsupported queue type ${show(args[key])}`, vhost);
       continue;
     }
     const parse = QUEUE_ARGS.get(key);

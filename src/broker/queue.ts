@@ -54,6 +54,8 @@ export class Queue implements LaneOwner {
   readonly exclusive: boolean;
   readonly autoDelete: boolean;
   readonly arguments: Record<string, unknown>;
+  /** A stream (`x-queue-type: stream`, {@link Stream}): an append-only log, not a FIFO. */
+  readonly isStream: boolean = false;
   /** Id of the owning connection for exclusive queues. */
   readonly owner: string | null;
   /** What is in force: the `x-` arguments merged with the effective policy; null when neither sets anything. */
@@ -107,13 +109,13 @@ export class Queue implements LaneOwner {
   private idleTimer: TimerHandle | null = null;
   private lastUsedAt = 0;
 
-  /** Throws PRECONDITION_FAILED for invalid `x-` arguments (see {@link parseQueueArguments}). */
   /** The virtual host it lives in. */
   get vhost(): string {
     return this.host.vhost ?? '/';
   }
 
-  constructor(name: string, options: QueueOptions, owner: string | null, host: QueueHost, policy?: QueuePolicy | null) {
+  /** Throws PRECONDITION_FAILED for invalid `x-` arguments (see {@link parseQueueArguments}). */
+  constructor(name: string, options: QueueOptions, owner: string | null, host: QueueHost, policy?: QueuePolicy | null, pages = true) {
     this.name = name;
     this.durable = options.durable;
     this.exclusive = options.exclusive;
@@ -125,7 +127,7 @@ export class Queue implements LaneOwner {
     this.policy = this.argumentPolicy;
     const p = this.policy;
     this.consumerTimeout = p?.consumerTimeout ?? 0;
-    const pager = options.durable && !options.exclusive ? host.pager : null;
+    const pager = pages && options.durable && !options.exclusive ? host.pager : null;
     this.paged = pager === null ? null : new PagedList(this, pager, p?.maxPriority ?? null);
     this.ready = this.paged ?? (p?.maxPriority != null ? new PriorityList(p.maxPriority) : new Deque<Message>());
     if (p?.messageTtl != null) this.expiry = new ExpiryIndex();
@@ -368,12 +370,12 @@ export class Queue implements LaneOwner {
   }
 
   /** Called by a channel when a delivery from this queue is acked (or sent with noAck). */
-  settled(message: Message): void {
+  settled(message: Message, _consumer?: Consumer | null): void {
     this.host.messageGone(this, message);
   }
 
   /** Called by a channel for reject/nack without requeue: dead-lettered if the queue says so. */
-  rejected(message: Message): void {
+  rejected(message: Message, _consumer?: Consumer | null): void {
     this.discard(message, 'rejected');
   }
 

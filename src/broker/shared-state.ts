@@ -4,9 +4,14 @@ import { ContentArena } from './message.js';
 import type { Pager } from './paging.js';
 import type { Persistence } from './persistence.js';
 import type { Queue } from './queue.js';
+import type { Stream } from './stream.js';
+import { MemoryStreamStorage, type StreamStorage } from './stream-storage.js';
 
 /** Told when a queue's paged messages cannot be read back, or fewer were stored than counted. */
 export type PageFailureListener = (queue: Queue, err: Error | null, lostMessages: number) => void;
+
+/** Told when a stream's segments cannot be read or written. */
+export type StreamFailureListener = (stream: Stream, err: Error) => void;
 
 /**
  * Why publishers are blocked (SPEC §3.1.4): broker memory, the durable store falling behind, or
@@ -17,12 +22,14 @@ export type AlarmReason = 'memory' | 'store' | 'disk';
 /**
  * What every virtual host of one daemon shares: the store, the clock, memory and its alarms
  * (publishers of every vhost block together, as in RabbitMQ), message ids (the store keys
- * shared bodies by them) and the arena parked messages are copied into.
+ * shared bodies by them), the arena parked messages are copied into, and where streams keep
+ * their segments (the store names a stream's files by its queue id, unique across vhosts).
  */
 export class SharedBrokerState {
   readonly persistence: Persistence;
   readonly clock: Clock;
   readonly pager: Pager | null;
+  readonly streams: StreamStorage;
   /** Keeps every vhost's durable delayed exchanges' persistent messages (the store); null = in memory. */
   readonly delayStore: DelayStore | null;
   /** Compact copies of messages parked in queues without consumers. */
@@ -35,12 +42,21 @@ export class SharedBrokerState {
   private readonly alarms = new Set<AlarmReason>();
   private readonly blockListeners = new Set<(blocked: boolean) => void>();
   private readonly pageFailureListeners = new Set<PageFailureListener>();
+  private readonly streamFailureListeners = new Set<StreamFailureListener>();
 
-  constructor(persistence: Persistence, clock: Clock, pager: Pager | null, memoryHighWatermark: number, delayStore: DelayStore | null = null) {
+  constructor(
+    persistence: Persistence,
+    clock: Clock,
+    pager: Pager | null,
+    memoryHighWatermark: number,
+    delayStore: DelayStore | null = null,
+    streams: StreamStorage = new MemoryStreamStorage(),
+  ) {
     this.persistence = persistence;
     this.clock = clock;
     this.pager = pager;
     this.delayStore = delayStore;
+    this.streams = streams;
     this.highWatermark = memoryHighWatermark;
     this.lowWatermark = Math.floor(memoryHighWatermark * 0.8);
   }
@@ -86,6 +102,15 @@ export class SharedBrokerState {
   watchPageFailures(listener: PageFailureListener): () => void {
     this.pageFailureListeners.add(listener);
     return () => this.pageFailureListeners.delete(listener);
+  }
+
+  streamFailed(stream: Stream, err: Error): void {
+    for (const l of this.streamFailureListeners) l(stream, err);
+  }
+
+  watchStreamFailures(listener: StreamFailureListener): () => void {
+    this.streamFailureListeners.add(listener);
+    return () => this.streamFailureListeners.delete(listener);
   }
 
   advanceMessageId(atLeast: number): void {

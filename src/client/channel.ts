@@ -43,6 +43,13 @@ export interface ConsumeOptions {
    * priority has room in its prefetch window it gets the queue's messages; equals share round robin.
    */
   priority?: number;
+  /**
+   * Consumer arguments. A stream consumer (SPEC §3.4.5) takes `x-stream-offset` (`'first'`,
+   * `'last'`, `'next'`, an offset, a `Date`, or an interval like `'1h'`) and
+   * `x-stream-consumer-name` (offset tracking: the broker stores its offset as it acks). After a
+   * reconnect a named consumer resumes from its stored offset rather than its `x-stream-offset`.
+   */
+  arguments?: Record<string, unknown>;
 }
 
 export interface ReturnedMessage {
@@ -406,7 +413,7 @@ export class Channel {
     const noAck = options.noAck ?? false;
     const exclusive = options.exclusive ?? false;
     const prefetch = this.prefetchCount;
-    const args: Record<string, unknown> = options.priority === undefined ? {} : { 'x-priority': options.priority };
+    const args = wireArguments({ ...options.arguments, ...(options.priority !== undefined && { 'x-priority': options.priority }) });
     // Deliveries may follow consume-ok in the same chunk: the handler must be in place first.
     const r = await this.rpc(Method.BasicConsume, [queue, options.tag ?? '', noAck, exclusive, args], Method.BasicConsumeOk, -1, (p) => {
       if (p.def.id !== Method.BasicConsumeOk) return;
@@ -431,6 +438,21 @@ export class Channel {
   async cancel(consumerTag: string): Promise<void> {
     await this.rpc(Method.BasicCancel, [consumerTag], Method.BasicCancelOk);
     this.forgetConsumer(consumerTag);
+  }
+
+  /**
+   * Stores `offset` as the next one the consumer named `consumer` reads from stream `stream`
+   * (offset tracking, SPEC §3.4.5): a named consumer that starts without `x-stream-offset`
+   * resumes there. Acks of a running named consumer move it too.
+   */
+  async storeOffset(stream: string, consumer: string, offset: number): Promise<void> {
+    await this.rpc(Method.QueueStoreOffset, [stream, consumer, offset], Method.QueueStoreOffsetOk);
+  }
+
+  /** The offset stored for the consumer named `consumer` on stream `stream`; null if none. */
+  async queryOffset(stream: string, consumer: string): Promise<number | null> {
+    const r = await this.rpc(Method.QueueQueryOffset, [stream, consumer], Method.QueueQueryOffsetOk);
+    return (r.args[0] as number | null | undefined) ?? null;
   }
 
   /** Pulls one message (basic.get); null when the queue is empty. */
@@ -617,7 +639,7 @@ export class Channel {
           await this.rpcNow(Method.BasicQos, [c.prefetch, false], Method.BasicQosOk);
           current = c.prefetch;
         }
-        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, c.args], Method.BasicConsumeOk);
+        await this.rpcNow(Method.BasicConsume, [c.queue, c.tag, c.noAck, c.exclusive, resumeArguments(c.args)], Method.BasicConsumeOk);
       }
       if (this.prefetchCount !== current) await this.rpcNow(Method.BasicQos, [this.prefetchCount, false], Method.BasicQosOk);
     } catch (err) {
@@ -713,4 +735,17 @@ function encodeProperties(o: PublishOptions): Bytes | null {
     if (v !== undefined) (props ??= {})[k] = v;
   }
   return props === null ? null : packValue(props);
+}
+
+/** A Date as `x-stream-offset` goes as `{timestamp: ms}`: method arguments are plain msgpack (SPEC §3.4.5). */
+function wireArguments(args: Record<string, unknown>): Record<string, unknown> {
+  const offset = args['x-stream-offset'];
+  return offset instanceof Date ? { ...args, 'x-stream-offset': { timestamp: offset.getTime() } } : args;
+}
+
+/** A named stream consumer resumes from the offset the broker stored for it, not from where it first began. */
+function resumeArguments(args: Record<string, unknown>): Record<string, unknown> {
+  if (args['x-stream-consumer-name'] === undefined || !('x-stream-offset' in args)) return args;
+  const { 'x-stream-offset': _dropped, ...rest } = args;
+  return rest;
 }

@@ -44,7 +44,8 @@ export function parseDefinitions(doc: unknown, vhost = '/'): Definitions {
   if (r.definitions === null) throw new DefinitionsError(r.problems);
   const d = r.definitions;
   // Over the native protocol an import declares into the one vhost it connected to: every entry
-  // must be of that vhost (POST /api/definitions imports every vhost at once); queues classic (the argument is dropped).
+  // must be of that vhost (POST /api/definitions imports every vhost at once); queues classic
+  // (the argument is dropped) or streams.
   const problems: string[] = [];
   for (const [section, list] of [['exchanges', d.exchanges], ['queues', d.queues], ['bindings', d.bindings]] as const) {
     list.forEach((e, i) => {
@@ -54,8 +55,11 @@ export function parseDefinitions(doc: unknown, vhost = '/'): Definitions {
   d.queues = d.queues.map((q, i) => {
     const { 'x-queue-type': argType, ...args } = q.arguments;
     const type = q.type ?? argType ?? 'classic';
-    if (type !== 'classic' || (argType !== undefined && argType !== 'classic')) problems.push(`queues[${i}].type: ${String(type === 'classic' ? argType : type)} queues are not supported (only classic)`);
-    return { ...q, arguments: args };
+    if ((type !== 'classic' && type !== 'stream') || (argType !== undefined && argType !== type)) {
+      problems.push(`queues[${i}].type: ${String(type === 'classic' || type === 'stream' ? argType : type)} queues are not supported (only classic and stream)`);
+    }
+    // A stream is declared as one (x-queue-type); classic needs no argument.
+    return { ...q, arguments: type === 'stream' ? { ...args, 'x-queue-type': 'stream' } : args };
   });
   if (problems.length !== 0) throw new DefinitionsError(problems);
   return d;

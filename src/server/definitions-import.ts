@@ -316,12 +316,13 @@ function check(defs: Definitions, target: ImportTarget, users: UserDirectory, er
     refused(at, vhost, 'configure', 'queue', q.name);
     const argType = q.arguments['x-queue-type'];
     const type = q.type ?? (typeof argType === 'string' ? argType : 'classic');
-    if (type !== 'classic' || (argType !== undefined && argType !== 'classic')) {
-      err(q.type !== undefined && q.type !== 'classic' ? `${at}.type` : `${at}.arguments.x-queue-type`, `${String(q.type ?? argType)} queues are not supported (only classic)`);
+    if ((type !== 'classic' && type !== 'stream') || (argType !== undefined && argType !== type)) {
+      const knownType = q.type === 'classic' || q.type === 'stream';
+      err(q.type !== undefined && !knownType ? `${at}.type` : `${at}.arguments.x-queue-type`, `${String(q.type !== undefined && !knownType ? q.type : argType)} queues are not supported (only classic and stream)`);
     }
-    // Classic is the only kind: the argument says nothing the broker needs.
+    // A stream is declared as one (x-queue-type); a classic queue needs no argument.
     const { 'x-queue-type': _, ...args } = q.arguments;
-    plan.queues.push({ vhost, q: { ...q, arguments: args } });
+    plan.queues.push({ vhost, q: { ...q, arguments: type === 'stream' ? { ...args, 'x-queue-type': 'stream' } : args } });
     namesOf(vhost).queues.add(q.name);
   });
   defs.bindings.forEach((b, i) => {

@@ -26,6 +26,8 @@ import type { Shard, Delta } from './shard.js';
 import { TopologyDelta, TopologyShard } from './topology-shard.js';
 import { DELAYED_SHARD, SCH, SCHED_STRIDE, DEL_STRIDE, INS, INS_STRIDE, TOPOLOGY_SHARD, type DelayedCount, type ScheduledRows, type ToWorker, type FromWorker, type PageRequest, type RowsChunk, type ShardSummary, type StoredSetting, type TopologyOp, type WorkerSetup } from './wire.js';
 import { WorkerPool } from './worker-pool.js';
+import { StreamFiles } from './stream-store.js';
+import type { Stream } from '../broker/stream.js';
 
 /** Checkpoint lag and health, as `admin.status` carries it (the type lives with the admin protocol). */
 export type StoreStats = StoreStatus;
@@ -123,6 +125,8 @@ export class Store implements Persistence, Pager, DelayStore {
   private restoreHandler: ((worker: number, m: FromWorker) => void) | null = null;
   /** Run-time settings (users, …) as read on restore; {@link changeSetting} keeps it current. */
   settings: StoredSetting[] = [];
+  /** Streams' segment files (stream-store.ts); the broker is given it as its stream storage. */
+  readonly streams: StreamFiles;
   /** What the workers found when they opened their files. */
   private opened: { shards: ShardSummary[]; topologyCreated: boolean; delayedCreated: boolean } = { shards: [], topologyCreated: false, delayedCreated: false };
   /** A cluster leader's replication (null alone): sees every change set and holds confirms. */
@@ -141,6 +145,24 @@ export class Store implements Persistence, Pager, DelayStore {
       this.pool.post(w, b);
     });
     this.allShards.push(this.topology);
+    this.streams = new StreamFiles({
+      dataDir: this.dataDir,
+      workerCount: options.syncWorkers,
+      place: (q) => this.placeOf(q),
+      ready: (w) => !this.closed && this.pool.ready(w),
+      post: (w, m, transfer) => this.pool.post(w, m, transfer),
+      nextSeq: () => ++this.seq,
+      pendingChanged: (bytes) => this.pendingChanged(bytes),
+      settle: () => this.settle(),
+      recordTopology: (op) => this.recordTopology(op),
+    });
+  }
+
+  /** A stream's directory (its queue id) and the worker that writes it. */
+  private placeOf(q: Queue): { qid: number; worker: number } | null {
+    const ref = this.refs.get(q);
+    if (ref === undefined) return null;
+    return { qid: ref.qid, worker: (this.messageShards[ref.shard] as MessageShard).worker };
   }
 
   /**
@@ -304,12 +326,19 @@ export class Store implements Persistence, Pager, DelayStore {
       },
       adopt: (queue, qid, shard) => {
         this.refs.set(queue, { queue, qid, shard, dropped: false });
+        if (queue.isStream) {
+          this.streams.restore(queue as Stream, this.placeOf(queue) as { qid: number; worker: number }, (err) => {
+            this.log.error({ queue: queue.name, err: err.message }, 'stream segments could not be read');
+            this.broker?.streamFailed(queue as Stream, err);
+          });
+        }
       },
       qidsFrom: (next) => {
         this.nextQid = next;
       },
       keepSettings: (settings) => {
         this.settings = settings;
+        this.streams.keepOffsets(settings);
       },
       startRecording: () => this.startRecording(),
       pageInsSettled: () => this.pageInsSettled(),
@@ -443,6 +472,7 @@ export class Store implements Persistence, Pager, DelayStore {
         this.log.error({ worker: w, err: err.message }, 'sync worker lost; restarting it');
         for (const s of this.allShards) if (s.worker === w && s.inflight !== null) this.onFailed(s, s.inflight.batch, err);
         for (const p of this.pageIns.values()) if (p.worker === w) p.sent = false;
+        this.streams.workerLost(w, err);
         for (const p of this.delayedPageIns.values()) if (p.worker === w) p.sent = false;
         for (const [req, ask] of this.snapshots) {
           this.snapshots.delete(req);
@@ -461,6 +491,7 @@ export class Store implements Persistence, Pager, DelayStore {
   }
 
   private onWorkerMessage(w: number, m: FromWorker): void {
+    if (this.streams.onReply(m)) return;
     switch (m.t) {
       case 'committed':
         this.onCommitted(this.shard(m.shard), m.batch);
@@ -602,6 +633,7 @@ export class Store implements Persistence, Pager, DelayStore {
   queueDeleted(q: Queue): void {
     const ref = this.refs.get(q);
     if (!this.recording || ref === undefined) return;
+    if (q.isStream) this.streams.deleted(q as Stream, this.placeOf(q) as { qid: number; worker: number });
     this.refs.delete(q);
     ref.dropped = true;
     this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.discard(ref));
@@ -671,7 +703,14 @@ export class Store implements Persistence, Pager, DelayStore {
     this.pendingChanged((this.messageShards[ref.shard] as MessageShard).delta.update(++this.seq, ref, m));
   }
 
+  /** @internal {@link Persistence}: kept with the next checkpoint (or before the next confirm's wait). */
+  streamOffsetStored(stream: Queue, name: string, offset: number): void {
+    if (this.recording) this.streams.offsetStored(stream, name, offset);
+  }
+
   afterCommit(done: (err: Error | null) => void): void {
+    // A confirm that follows an ack also covers the consumer offset that ack stored.
+    this.streams.flushOffsets();
     if (this.closed) {
       done(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
       return;
@@ -714,7 +753,7 @@ export class Store implements Persistence, Pager, DelayStore {
 
   /** Everything up to this sequence number is committed. */
   private durableSeq(): number {
-    let first = Infinity;
+    let first = this.streams.unwrittenFrom;
     for (const s of this.allShards) {
       const u = s.unwrittenFrom;
       if (u < first) first = u;
@@ -741,6 +780,7 @@ export class Store implements Persistence, Pager, DelayStore {
   /** Starts a checkpoint on every idle shard with buffered changes. */
   checkpoint(): void {
     if (this.closed) return;
+    this.streams.flushOffsets();
     if (this.confirmTimer !== null) {
       clearTimeout(this.confirmTimer);
       this.confirmTimer = null;

@@ -11,6 +11,7 @@ import { DelayedFile } from './delayed-file.js';
 import { PageReader, QueueFile } from './queue-file.js';
 import { openStoreFile, storeFilePath, storeReadError } from './schema.js';
 import { TopologyFile } from './topology-file.js';
+import { closeStreams, deleteStream, dropSegments, readSegment, scanStream, writeParts } from './stream-files.js';
 import { DELAYED_SHARD, TOPOLOGY_SHARD, type DelayedPageRequest, type DelayedPart, type FromWorker, type ShardSummary, type MessagesPart, type PageRequest, type ToWorker, type TopologyBatch, type WorkerSetup } from './wire.js';
 
 const setup = workerData as WorkerSetup;
@@ -260,7 +261,36 @@ function readPage(r: PageRequest): void {
   }
 }
 
+/** Stream segment work (stream-files.ts): errors answer the request, never kill the worker. */
+function streamOp(m: Extract<ToWorker, { t: `stream-${string}` }>): void {
+  try {
+    switch (m.t) {
+      case 'stream-write':
+        writeParts(m.dir, m.parts, setup.synchronous === 'FULL');
+        post({ t: 'stream-written', req: m.req });
+        return;
+      case 'stream-read': {
+        const chunk = readSegment(m.dir, m.base, m.position, m.maxBytes);
+        post({ t: 'stream-chunk', req: m.req, chunk }, [chunk.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'stream-scan':
+        post({ t: 'stream-scanned', req: m.req, segments: scanStream(m.dir) });
+        return;
+      case 'stream-drop':
+        dropSegments(m.dir, m.bases);
+        return;
+      case 'stream-delete':
+        deleteStream(m.dir);
+        return;
+    }
+  } catch (err) {
+    if ('req' in m) post({ t: 'stream-failed', req: m.req, error: { code: m.t === 'stream-write' ? 'ERR_STORE_WRITE' : 'ERR_STORE_CORRUPT', message: `${m.t} in '${m.dir}': ${(err as Error).message}` } });
+  }
+}
+
 function closeAll(): void {
+  closeStreams();
   for (const r of readers.values()) r.close();
   readers.clear();
   for (const q of queueFiles.values()) q.close();
@@ -292,6 +322,13 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'page':
       readPage(m);
+      return;
+    case 'stream-write':
+    case 'stream-read':
+    case 'stream-scan':
+    case 'stream-drop':
+    case 'stream-delete':
+      streamOp(m);
       return;
     case 'dmsgs':
       writeDelayed(m);

@@ -1,5 +1,7 @@
 import type { StoreErrorData } from './errors.js';
 import type { FailWrites } from './options.js';
+import type { SegmentInfo } from '../broker/stream-storage.js';
+import type { SegmentPart } from './stream-files.js';
 
 /**
  * Messages between the store (main thread) and its sync workers. Numbers travel in
@@ -245,6 +247,12 @@ export type ToWorker =
   /** Deletes messages of queues not in `live` (orphans of a crash), then reports the counts of the rest. */
   | { t: 'read-counts'; live: number[] }
   | PageRequest
+  /** Stream segments (stream-files.ts): `dir` is the stream's directory. */
+  | { t: 'stream-write'; req: number; dir: string; parts: SegmentPart[] }
+  | { t: 'stream-read'; req: number; dir: string; base: number; position: number; maxBytes: number }
+  | { t: 'stream-scan'; req: number; dir: string }
+  | { t: 'stream-drop'; dir: string; bases: number[] }
+  | { t: 'stream-delete'; dir: string }
   /** Copies one file as committed to `path` (between transactions), for a follower's catch-up. */
   | { t: 'snapshot'; req: number; shard: number; path: string }
   | { t: 'close' };
@@ -263,6 +271,10 @@ export type FromWorker =
   | (Omit<RowsChunk, 't'> & { t: 'paged'; req: number })
   | { t: 'page-failed'; req: number; error: StoreErrorData }
   | { t: 'read-failed'; error: StoreErrorData }
+  | { t: 'stream-written'; req: number }
+  | { t: 'stream-chunk'; req: number; chunk: Uint8Array }
+  | { t: 'stream-scanned'; req: number; segments: SegmentInfo[] }
+  | { t: 'stream-failed'; req: number; error: StoreErrorData }
   | { t: 'snapshotted'; req: number; error: StoreErrorData | null }
   | { t: 'closed' };
 

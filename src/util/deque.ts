@@ -42,6 +42,11 @@ export class Deque<T> {
     return this.count === 0 ? undefined : this.items[this.head];
   }
 
+  /** The item `i` places from the front (0 = the one `peek` returns), or undefined. */
+  at(i: number): T | undefined {
+    return i < 0 || i >= this.count ? undefined : this.items[(this.head + i) % this.items.length];
+  }
+
   /** Removes every item and returns them in order. */
   drain(): T[] {
     const out: T[] = [];

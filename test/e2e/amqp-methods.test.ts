@@ -147,7 +147,7 @@ describe('AMQP exchange and queue methods', () => {
     await ch.assertQueue('q.classic', { arguments: { 'x-queue-type': 'classic', 'x-max-length': 5 } });
     ch.on('error', () => undefined);
     await expect(ch.assertQueue('q.quorum', { arguments: { 'x-queue-type': 'quorum' } })).rejects.toThrow(
-      closedWith(406, 'PRECONDITION-FAILED', "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'q.quorum' in vhost '/': only 'classic' queues are supported, got 'quorum'"),
+      closedWith(406, 'PRECONDITION-FAILED', "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'q.quorum' in vhost '/': unsupported queue type 'quorum'"),
     );
     const ch2 = await c.createChannel();
     await ch2.deleteQueue('q.classic');

@@ -136,7 +136,7 @@ describe("RabbitMQ's export", () => {
       { path: 'users[0]', message: "user 'x': password hash must decode to 36 bytes (a 4-byte salt and a sha256 digest), got 3" },
       { path: 'vhosts[2]', message: 'a vhost name must be a non-empty string' },
       { path: 'exchanges[0].arguments.x-delayed-type', message: "Invalid argument, 'x-delayed-type' must be an existing exchange type" },
-      { path: 'queues[0].type', message: 'quorum queues are not supported (only classic)' },
+      { path: 'queues[0].type', message: 'quorum queues are not supported (only classic and stream)' },
       { path: 'queues[2].vhost', message: "no vhost 'tenant-b' in the daemon or the document" },
       { path: 'bindings[0].destination', message: "no queue 'missing' in vhost '/' of the broker or the document" },
     ]);

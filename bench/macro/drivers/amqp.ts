@@ -67,8 +67,8 @@ class AmqpConnection implements BenchConnection {
     await this.admin((ch) => ch.assertExchange(name, type, { durable, autoDelete: false }));
   }
 
-  async declareQueue(name: string, durable: boolean): Promise<void> {
-    await this.admin((ch) => ch.assertQueue(name, { durable, autoDelete: false, exclusive: false }));
+  async declareQueue(name: string, durable: boolean, args: Record<string, unknown> = {}): Promise<void> {
+    await this.admin((ch) => ch.assertQueue(name, { durable, autoDelete: false, exclusive: false, arguments: args }));
   }
 
   async bindQueue(queue: string, exchange: string, routingKey: string): Promise<void> {
@@ -98,14 +98,16 @@ class AmqpConnection implements BenchConnection {
     ch.on('error', () => undefined);
     if (!o.noAck) await ch.prefetch(o.prefetch);
     const noAck = o.noAck;
+    const every = o.ackEvery ?? 1;
+    let n = 0;
     await ch.consume(
       queue,
       (m) => {
         if (m === null) return;
         onBody(m.content);
-        if (!noAck) ch.ack(m);
+        if (!noAck && ++n % every === 0) ch.ack(m, every > 1);
       },
-      { noAck },
+      { noAck, ...(o.arguments !== undefined && { arguments: o.arguments }) },
     );
   }
 

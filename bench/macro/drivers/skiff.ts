@@ -50,8 +50,8 @@ class SkiffConnection implements BenchConnection {
     await this.admin((ch) => ch.declareExchange(name, type, { durable }));
   }
 
-  async declareQueue(name: string, durable: boolean): Promise<void> {
-    await this.admin((ch) => ch.declareQueue(name, { durable }));
+  async declareQueue(name: string, durable: boolean, args: Record<string, unknown> = {}): Promise<void> {
+    await this.admin((ch) => ch.declareQueue(name, { durable, arguments: args }));
   }
 
   async bindQueue(queue: string, exchange: string, routingKey: string): Promise<void> {
@@ -79,13 +79,15 @@ class SkiffConnection implements BenchConnection {
   async consume(queue: string, o: ConsumeOptions, onBody: (body: Buffer) => void): Promise<void> {
     const ch = await this.conn.channel();
     const noAck = o.noAck;
+    const every = o.ackEvery ?? 1;
+    let n = 0;
     await ch.consume(
       queue,
       (m) => {
         onBody(m.body);
-        if (!noAck) m.ack();
+        if (!noAck && ++n % every === 0) m.ack(every > 1);
       },
-      { noAck, prefetch: o.prefetch },
+      { noAck, prefetch: o.prefetch, ...(o.arguments !== undefined && { arguments: o.arguments }) },
     );
   }
 

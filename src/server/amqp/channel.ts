@@ -1,5 +1,6 @@
 import { AMQP_PROPERTIES_TAG, storeAmqpMessage, storedAmqpProperties } from '../../../protocol/amqp/content.js';
 import { toNativePublishFlags, toNativeTable } from '../../../protocol/amqp/interop.js';
+import { AmqpTyped } from '../../../protocol/amqp/values.js';
 import { Method, type AmqpMethod, type BasicProperties, type BasicPublishArgs } from '../../../protocol/amqp/spec.generated.js';
 import type { AmqpFrameWriter } from '../../../protocol/amqp/writer.js';
 import type { ProtocolError } from '../../../protocol/index.js';
@@ -155,8 +156,9 @@ export class AmqpChannel implements ChannelSink {
       case Method.BasicConsume: {
         const queue = this.queueName(m.queue);
         access?.check('read', 'queue', queue);
-        const { priority } = parseConsumerArguments(queue, toNativeTable(m.arguments), false, broker.vhost);
-        const tag = c.consume(queue, m.consumerTag, m.noAck, m.exclusive, priority);
+        const args = consumerArguments(m.arguments);
+        const { priority } = parseConsumerArguments(queue, args, false, broker.vhost);
+        const tag = c.consume(queue, m.consumerTag, m.noAck, m.exclusive, priority, args);
         if (!m.noWait) w.method(id, Method.BasicConsumeOk, { consumerTag: tag });
         c.start(tag);
         return;
@@ -348,4 +350,16 @@ function parts(content: Buffer, m?: Message): [BasicProperties | Buffer, Buffer]
   const body = content.subarray(4 + n);
   if (n !== 0 && content[4] === AMQP_PROPERTIES_TAG) return [content.subarray(5, 4 + n), body];
   return [storedAmqpProperties(content, m === undefined ? {} : { persistent: m.persistent, priority: m.priority, expiration: m.expiration }), body];
+}
+
+/**
+ * Consumer arguments as native values, except that an AMQP timestamp given as `x-stream-offset`
+ * stays a Date: a stream tells a timestamp from a numeric offset by it (SPEC §3.4.5).
+ */
+function consumerArguments(t: Parameters<typeof toNativeTable>[0]): Record<string, unknown> {
+  const args = toNativeTable(t);
+  const offset = t['x-stream-offset'];
+  if (offset instanceof Date) args['x-stream-offset'] = offset;
+  else if (offset instanceof AmqpTyped && offset.type === 'T') args['x-stream-offset'] = new Date(Number(offset.value) * 1000);
+  return args;
 }

@@ -80,7 +80,8 @@ export function queueValues(q: Queue, out = new Float64Array(QUEUE_FIELDS.length
   out[5] = q.deliveredTotal;
   out[6] = q.ackTotal;
   out[7] = q.redeliverTotal;
-  out[8] = ready + q.unackedCount;
+  // A stream's unacked deliveries are still in it (consuming removes nothing).
+  out[8] = q.isStream ? ready : ready + q.unackedCount;
   out[9] = ready;
   out[10] = q.unackedCount;
   return out;

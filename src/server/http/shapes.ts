@@ -5,6 +5,7 @@ import type { Exchange } from '../../broker/exchange/exchange.js';
 import { DelayedExchange } from '../../broker/exchange/delayed.js';
 import type { Queue } from '../../broker/queue.js';
 import type { Session } from '../../broker/session.js';
+import type { Stream } from '../../broker/stream.js';
 import type { ClientConnectionView } from './host.js';
 import { ChannelTotals } from '../../broker/channel-totals.js';
 import { CHANNEL_FIELDS, EXCHANGE_FIELDS, QUEUE_FIELDS, channelValues, queueValues, type Meter } from './sampler.js';
@@ -58,7 +59,7 @@ export function queueJson(q: Queue, vhost: string, node: string, meter: Meter | 
     exclusive: q.exclusive,
     arguments: q.arguments,
     node,
-    type: 'classic',
+    type: q.isStream ? 'stream' : 'classic',
     state: 'running',
     policy: q.appliedPolicy?.policy ?? null,
     operator_policy: q.appliedPolicy?.operatorPolicy ?? null,
@@ -76,6 +77,14 @@ export function queueJson(q: Queue, vhost: string, node: string, meter: Meter | 
     head_message_timestamp: null,
     message_stats: stats(QUEUE_STATS, v, meter),
   };
+  if (q.isStream) {
+    // RabbitMQ's stream queue fields, and the log's range and stored consumer offsets.
+    const info = (q as Stream).info;
+    out['committed_offset'] = info.lastOffset;
+    out['first_offset'] = info.firstOffset;
+    out['segments'] = info.segments;
+    out['consumer_offsets'] = info.consumerOffsets;
+  }
   if (owner !== undefined) out['owner_pid_details'] = { name: owner.name, peer_host: owner.peerHost, peer_port: owner.peerPort };
   if (meter?.idleSince != null) out['idle_since'] = rabbitDate(meter.idleSince);
   return out;

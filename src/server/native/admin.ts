@@ -17,6 +17,7 @@ import {
   type ClusterStatus,
   type UserRow,
 } from '../../../protocol/index.js';
+import type { Stream } from '../../broker/stream.js';
 import type { Broker } from '../../broker/broker.js';
 import { DelayedExchange } from '../../broker/exchange/delayed.js';
 import type { ConnectionRegistry } from '../registry.js';
@@ -459,6 +460,8 @@ function listRows(broker: Broker, host: AdminHost, kind: AdminListKind, users: U
             consumers: q.consumerCount,
             published: q.publishedTotal,
             delivered: q.deliveredTotal,
+            type: q.isStream ? 'stream' : 'classic',
+            stream: q.isStream ? (q as Stream).info : null,
           }),
         )
         .sort(byName);

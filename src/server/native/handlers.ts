@@ -2,6 +2,7 @@ import { Method, ProtocolError, ReplyCode, argsOf, type ParsedMethod } from '../
 import { AMQP_PROPERTIES_TAG } from '../../../protocol/amqp/content.js';
 import { nativeContent } from '../../broker/stored-content.js';
 import { parseConsumerArguments } from '../../broker/consumer-args.js';
+import { checkConsumerName } from '../../broker/stream-args.js';
 import type { ServerChannel } from './connection.js';
 
 /**
@@ -52,7 +53,7 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const a = argsOf(p, Method.BasicConsume);
       access?.check('read', 'queue', a.queue);
       const { priority } = parseConsumerArguments(a.queue, a.arguments, true, broker.vhost);
-      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, priority);
+      const tag = c.consume(a.queue, a.consumerTag, a.noAck, a.exclusive, priority, a.arguments);
       w.method(ch.id, Method.BasicConsumeOk, [tag]);
       c.start(tag);
       return;
@@ -143,6 +144,21 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
       const { queue } = argsOf(p, Method.QueuePurge);
       access?.check('read', 'queue', queue);
       w.method(ch.id, Method.QueuePurgeOk, [broker.purgeQueue(queue, session)]);
+      return;
+    }
+    case Method.QueueStoreOffset: {
+      const a = argsOf(p, Method.QueueStoreOffset);
+      access?.check('read', 'queue', a.queue);
+      const stream = broker.streamForUse(a.queue, session);
+      stream.storeOffset(checkConsumerName(stream.name, a.consumer, broker.vhost), a.offset);
+      w.method(ch.id, Method.QueueStoreOffsetOk, []);
+      return;
+    }
+    case Method.QueueQueryOffset: {
+      const a = argsOf(p, Method.QueueQueryOffset);
+      access?.check('read', 'queue', a.queue);
+      const stream = broker.streamForUse(a.queue, session);
+      w.method(ch.id, Method.QueueQueryOffsetOk, [stream.storedOffsets.get(checkConsumerName(stream.name, a.consumer, broker.vhost)) ?? null]);
       return;
     }
     case Method.QueueDelete: {
