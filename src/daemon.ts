@@ -278,6 +278,8 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     if (store !== null) {
       await store.open();
       await store.restore(vhosts);
+      // A cluster leader refuses new streams and durable delayed exchanges: replication does not carry them yet.
+      if (runtime.replication !== undefined) broker.shared.replicated = true;
       // Read before any client is served, so a full disk blocks the first publisher too.
       await disk?.start();
     }

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { deadLetter, isCycle, type DeathReason, type DeathRecord } from './dead-letter.js';
 import { DelayedSchedule, ScheduledMessage, type DelayStore, type ReturnTarget, type ScheduleHost } from './delayed-schedule.js';
 import { DefaultExchange } from './exchange/default.js';
-import { DelayedExchange, delayOf, routedContent } from './exchange/delayed.js';
+import { DELAYED_TYPE, DelayedExchange, delayOf, routedContent } from './exchange/delayed.js';
 import { Exchange, type Binding, type Destination, type ExchangeBinding, type ExchangeOptions } from './exchange/exchange.js';
 import { EXCHANGE_TYPES } from './exchange/types.js';
 import { MESSAGE_OVERHEAD_BYTES, Message, contentSize, isWastefulView } from './message.js';
@@ -169,6 +169,12 @@ export class Broker implements QueueHost, StreamHost, ScheduleHost {
     if (isReserved(name)) {
       throw new ProtocolError(ReplyCode.ACCESS_REFUSED, `exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
+    if (type === DELAYED_TYPE && options.durable && this.shared.replicated) {
+      throw new ProtocolError(
+        ReplyCode.PRECONDITION_FAILED,
+        `exchange '${name}' in vhost '${this.vhost}': durable delayed exchanges are not replicated to cluster followers yet; declare it non-durable or on a node without --cluster`,
+      );
+    }
     const x = this.addExchange(name, type, options);
     if (x.durable) this.persistence.exchangeDeclared(x);
     return x;
@@ -245,6 +251,12 @@ export class Broker implements QueueHost, StreamHost, ScheduleHost {
     }
     if (options.exclusive && session === null) {
       throw new ProtocolError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' needs a connection to own it`);
+    }
+    if (stream !== null && this.shared.replicated) {
+      throw new ProtocolError(
+        ReplyCode.PRECONDITION_FAILED,
+        `stream '${name}' in vhost '${this.vhost}': streams are not replicated to cluster followers yet; declare streams on a node without --cluster`,
+      );
     }
     const q = stream !== null ? new Stream(name, options, this, stream) : new Queue(name, options, options.exclusive ? (session as Session).id : null, this, policy);
     if (!this.policies.empty) q.applyPolicy(this.policies.effective('queues', name));

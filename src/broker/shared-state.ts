@@ -35,6 +35,12 @@ export class SharedBrokerState {
   /** Compact copies of messages parked in queues without consumers. */
   readonly parked = new ContentArena();
   nextMessageId = 1;
+  /**
+   * True on a cluster leader: what replication does not carry yet (stream segments, durable
+   * delayed exchanges' schedules) is refused at declare, so no confirm promises more than a
+   * failover keeps. Set after restore, so what a store already holds comes back.
+   */
+  replicated = false;
   private queuedBytesTotal = 0;
   private readonly highWatermark: number;
   private readonly lowWatermark: number;

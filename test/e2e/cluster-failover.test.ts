@@ -67,6 +67,18 @@ describe('cluster failover (etcd, three nodes, one sync follower)', () => {
     // With every node's URL the client finds the leader, whichever it tries first.
     const conn = await connect([`skiff://guest:guest@127.0.0.1:${follower.port}`, ...c.urls()], { reconnect: false });
     expect(conn.port).toBe(leader.port);
+    // What replication does not carry yet is refused on the leader, so no confirm outlives a failover's promise.
+    const ch = await conn.channel();
+    await expect(ch.declareQueue('events', { durable: true, arguments: { 'x-queue-type': 'stream' } })).rejects.toMatchObject({
+      replyCode: 406,
+      message: "PRECONDITION_FAILED - stream 'events' in vhost '/': streams are not replicated to cluster followers yet; declare streams on a node without --cluster",
+    });
+    const ch2 = await conn.channel();
+    await expect(ch2.declareExchange('later', 'x-delayed-message', { durable: true, arguments: { 'x-delayed-type': 'direct' } })).rejects.toMatchObject({
+      replyCode: 406,
+      message:
+        "PRECONDITION_FAILED - exchange 'later' in vhost '/': durable delayed exchanges are not replicated to cluster followers yet; declare it non-durable or on a node without --cluster",
+    });
     await conn.close();
   }, 60_000);
 
