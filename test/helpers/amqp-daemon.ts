@@ -1,11 +1,12 @@
-import amqplib from 'amqplib';
-import { AMQPClient, type AMQPBaseClient } from '@cloudamqp/amqp-client';
+import type amqplib from 'amqplib';
+import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { Broker } from '../../src/broker/broker.js';
-import { connect, type Connection } from '../../src/client/index.js';
+import type { Connection } from '../../src/client/index.js';
 import { resolveConfig, type ConfigOverrides } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
+import { testClients } from './clients.js';
 import { waitFor } from './wait.js';
 
 /** The real daemon (native and AMQP listeners on port 0) and the clients a test opened. */
@@ -32,34 +33,17 @@ export async function startAmqpDaemon({ log, ...overrides }: AmqpDaemonOptions =
   const daemon = await startDaemon(config, { log: log ?? silentLogger(), memoryOnly: true });
   const amqpPort = daemon.amqp?.address?.port ?? 0;
   const amqpUrl = `amqp://guest:guest@127.0.0.1:${amqpPort}`;
-  const libs: amqplib.ChannelModel[] = [];
-  const clouds: AMQPBaseClient[] = [];
-  const natives: Connection[] = [];
+  const clients = testClients(amqpUrl, `skiff://guest:guest@127.0.0.1:${daemon.port}`);
   return {
     daemon,
     broker: daemon.broker,
     amqpPort,
     amqpUrl,
-    async amqplib(url = amqpUrl) {
-      const c = await amqplib.connect(url);
-      c.on('error', () => undefined);
-      libs.push(c);
-      return c;
-    },
-    async cloudamqp(url = amqpUrl) {
-      const c = await new AMQPClient(url).connect();
-      clouds.push(c);
-      return c;
-    },
-    async native() {
-      const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0 });
-      natives.push(c);
-      return c;
-    },
+    amqplib: clients.amqplib,
+    cloudamqp: clients.cloudamqp,
+    native: clients.native,
     async stop() {
-      await Promise.all(libs.map((c) => c.close().catch(() => undefined)));
-      await Promise.all(clouds.map((c) => (c.closed ? undefined : c.close().catch(() => undefined))));
-      await Promise.all(natives.map((c) => c.close().catch(() => undefined)));
+      await clients.closeAll();
       await waitFor(() => daemon.broker.sessions.size === 0, 'every session to close');
       const stats = daemon.broker.stats();
       expect({ consumers: stats.consumers, unacked: stats.messagesUnacked }, 'broker state after all clients left').toEqual({ consumers: 0, unacked: 0 });

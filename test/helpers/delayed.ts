@@ -1,11 +1,12 @@
-import amqplib from 'amqplib';
-import { AMQPClient, type AMQPBaseClient } from '@cloudamqp/amqp-client';
+import type amqplib from 'amqplib';
+import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
 import { ManualClock } from '../../src/broker/clock.js';
-import { connect, type Connection } from '../../src/client/index.js';
+import type { Connection } from '../../src/client/index.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
+import { testClients } from './clients.js';
 import { request, type HttpReply } from './http.js';
 
 /**
@@ -36,34 +37,17 @@ export async function startClockDaemon(o: { clock?: ManualClock; dataDir?: strin
   const daemon = await startDaemon(config, { log: silentLogger(), clock, memoryOnly: o.dataDir === undefined });
   const amqpUrl = `amqp://guest:guest@127.0.0.1:${daemon.amqp?.address?.port ?? 0}`;
   const httpPort = daemon.http?.address?.port ?? 0;
-  const libs: amqplib.ChannelModel[] = [];
-  const clouds: AMQPBaseClient[] = [];
-  const natives: Connection[] = [];
+  const clients = testClients(amqpUrl, `skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0, reconnect: false });
   return {
     daemon,
     clock,
-    async amqplib() {
-      const c = await amqplib.connect(amqpUrl);
-      c.on('error', () => undefined);
-      libs.push(c);
-      return c;
-    },
-    async cloudamqp() {
-      const c = await new AMQPClient(amqpUrl).connect();
-      clouds.push(c);
-      return c;
-    },
-    async native() {
-      const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0, reconnect: false });
-      natives.push(c);
-      return c;
-    },
+    amqplib: () => clients.amqplib(),
+    cloudamqp: () => clients.cloudamqp(),
+    native: clients.native,
     get: (path) => request(httpPort, 'GET', path, { auth: 'guest:guest' }),
     post: (path, body) => request(httpPort, 'POST', path, { auth: 'guest:guest', body }),
     async stop() {
-      await Promise.all(libs.map((c) => c.close().catch(() => undefined)));
-      await Promise.all(clouds.map((c) => (c.closed ? undefined : c.close().catch(() => undefined))));
-      await Promise.all(natives.map((c) => c.close().catch(() => undefined)));
+      await clients.closeAll();
       await daemon.stop();
     },
   };

@@ -1,12 +1,13 @@
-import amqplib from 'amqplib';
-import { AMQPClient, type AMQPBaseClient } from '@cloudamqp/amqp-client';
+import type amqplib from 'amqplib';
+import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
 import { ManualClock } from '../../src/broker/clock.js';
 import type { Stream } from '../../src/broker/stream.js';
-import { connect, type Connection } from '../../src/client/index.js';
+import type { Connection } from '../../src/client/index.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { StoreOptions } from '../../src/store/options.js';
+import { testClients } from './clients.js';
 import { waitFor } from './wait.js';
 
 /** An in-process daemon with a store and a manual clock, every listener on port 0, and its clients. */
@@ -39,38 +40,21 @@ export async function startStreamDaemon(
   });
   const daemon = await startDaemon(config, { log: silentLogger(), clock, memoryOnly: dataDir === null });
   const amqpUrl = `amqp://guest:guest@127.0.0.1:${daemon.amqp?.address?.port ?? 0}`;
-  const libs: amqplib.ChannelModel[] = [];
-  const clouds: AMQPBaseClient[] = [];
-  const natives: Connection[] = [];
+  const clients = testClients(amqpUrl, `skiff://guest:guest@127.0.0.1:${daemon.port}`);
   return {
     daemon,
     clock,
     amqpUrl,
-    async amqplib() {
-      const c = await amqplib.connect(amqpUrl);
-      c.on('error', () => undefined);
-      libs.push(c);
-      return c;
-    },
-    async cloudamqp() {
-      const c = await new AMQPClient(amqpUrl).connect();
-      clouds.push(c);
-      return c;
-    },
-    async native() {
-      const c = await connect(`skiff://guest:guest@127.0.0.1:${daemon.port}`, { heartbeatMs: 0 });
-      natives.push(c);
-      return c;
-    },
+    amqplib: () => clients.amqplib(),
+    cloudamqp: () => clients.cloudamqp(),
+    native: clients.native,
     stream(name) {
       const q = daemon.broker.queues.get(name);
       if (q === undefined || !q.isStream) throw new Error(`no stream '${name}'`);
       return q as Stream;
     },
     async stop() {
-      await Promise.all(libs.map((c) => c.close().catch(() => undefined)));
-      await Promise.all(clouds.map((c) => (c.closed ? undefined : c.close().catch(() => undefined))));
-      await Promise.all(natives.map((c) => c.close().catch(() => undefined)));
+      await clients.closeAll();
       await waitFor(() => daemon.broker.sessions.size === 0, 'every session to close');
       await daemon.stop();
     },
