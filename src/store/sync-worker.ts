@@ -20,11 +20,8 @@ if (port === null) throw new Error('sync-worker must run as a worker thread');
 
 let topology: TopologyFile | null = null;
 let delayed: DelayedFile | null = null;
-/** The batch whose transaction is open on `delayed.db`, and whether fault injection dooms it. */
-let delayedBatch: number | null = null;
-let delayedDoomed = false;
 const queueFiles = new Map<number, QueueFile>();
-/** Per shard: the batch whose transaction is open; parts of any other (failed, stale) are skipped. */
+/** Per shard (`delayed.db` as DELAYED_SHARD): the batch whose transaction is open; parts of any other (failed, stale) are skipped. */
 const openBatch = new Map<number, number>();
 /** Per shard: whether the open transaction is one fault injection picked to fail. */
 const doomed = new Map<number, boolean>();
@@ -83,34 +80,64 @@ function open(): void {
   }
 }
 
+/** What {@link writePart} needs of a queue file or `delayed.db`. */
+interface PartFile<P> {
+  readonly file: string;
+  rollback(): void;
+  begin(): void;
+  commit(): void;
+  checkpointWal(): void;
+  apply(part: P, fail: (() => void) | null): void;
+}
+
 function writeMessages(m: MessagesPart): void {
   const file = queueFiles.get(m.shard);
-  if (file === undefined) {
-    post({ t: 'failed', shard: m.shard, batch: m.batch, error: { code: 'ERR_STORE_WORKER', message: `shard ${m.shard} is not owned by this worker` } });
+  writePart(m.shard, file, m, `shard ${m.shard} is not owned by this worker`, () => queueFiles.get(m.shard) === file);
+}
+
+function writeDelayed(m: DelayedPart): void {
+  const file = delayed;
+  writePart(DELAYED_SHARD, file, m, 'delayed.db is not owned by this worker', () => delayed === file);
+}
+
+/**
+ * Applies one part of a checkpoint to its file: the first opens the transaction, the last
+ * commits it, and parts of a batch whose transaction is not the open one (failed, stale) are
+ * skipped. `owned` tells, after the reply, whether the file is still this worker's.
+ */
+function writePart<P extends { batch: number; first: boolean; last: boolean }>(
+  shard: number,
+  file: PartFile<P> | null | undefined,
+  m: P,
+  missing: string,
+  owned: () => boolean,
+): void {
+  if (file === undefined || file === null) {
+    post({ t: 'failed', shard, batch: m.batch, error: { code: 'ERR_STORE_WORKER', message: missing } });
     return;
   }
   try {
     if (m.first) {
       file.rollback();
       file.begin();
-      openBatch.set(m.shard, m.batch);
-      doomed.set(m.shard, pickFault('queues'));
-    } else if (openBatch.get(m.shard) !== m.batch) {
+      openBatch.set(shard, m.batch);
+      doomed.set(shard, pickFault('queues'));
+    } else if (openBatch.get(shard) !== m.batch) {
       return;
     }
-    file.apply(m, m.last && doomed.get(m.shard) === true ? injected : null);
+    file.apply(m, m.last && doomed.get(shard) === true ? injected : null);
     if (m.last) {
-      openBatch.delete(m.shard);
+      openBatch.delete(shard);
       file.commit();
-      post({ t: 'committed', shard: m.shard, batch: m.batch });
-      takeDeferredSnapshots(m.shard);
-      setImmediate(() => walCheckpoint(file));
+      post({ t: 'committed', shard, batch: m.batch });
+      takeDeferredSnapshots(shard);
+      setImmediate(() => walCheckpoint(file, owned));
     }
   } catch (err) {
     file.rollback();
-    openBatch.delete(m.shard);
-    post({ t: 'failed', shard: m.shard, batch: m.batch, error: writeError(err, file.file) });
-    takeDeferredSnapshots(m.shard);
+    openBatch.delete(shard);
+    post({ t: 'failed', shard, batch: m.batch, error: writeError(err, file.file) });
+    takeDeferredSnapshots(shard);
   }
 }
 
@@ -148,46 +175,11 @@ function takeDeferredSnapshots(shard: number): void {
 }
 
 /** After the reply: a failed WAL copy loses nothing (the WAL holds it) and is tried again later. */
-function walCheckpoint(file: QueueFile): void {
+function walCheckpoint(file: { checkpointWal(): void }, owned: () => boolean): void {
   try {
-    if (queueFiles.get(file.shard) === file) file.checkpointWal();
+    if (owned()) file.checkpointWal();
   } catch {
     // The next commit tries again; SQLite also copies the WAL back when the file is closed.
-  }
-}
-
-function writeDelayed(m: DelayedPart): void {
-  const file = delayed;
-  if (file === null) {
-    post({ t: 'failed', shard: DELAYED_SHARD, batch: m.batch, error: { code: 'ERR_STORE_WORKER', message: 'delayed.db is not owned by this worker' } });
-    return;
-  }
-  try {
-    if (m.first) {
-      file.rollback();
-      file.begin();
-      delayedBatch = m.batch;
-      delayedDoomed = pickFault('queues');
-    } else if (delayedBatch !== m.batch) {
-      return;
-    }
-    file.apply(m, m.last && delayedDoomed ? injected : null);
-    if (m.last) {
-      delayedBatch = null;
-      file.commit();
-      post({ t: 'committed', shard: DELAYED_SHARD, batch: m.batch });
-      setImmediate(() => {
-        try {
-          if (delayed === file) file.checkpointWal();
-        } catch {
-          // The next commit tries again; SQLite also copies the WAL back when the file is closed.
-        }
-      });
-    }
-  } catch (err) {
-    file.rollback();
-    delayedBatch = null;
-    post({ t: 'failed', shard: DELAYED_SHARD, batch: m.batch, error: writeError(err, file.file) });
   }
 }
 
