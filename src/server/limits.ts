@@ -77,19 +77,22 @@ export class Limits {
 
   /**
    * Refuses a new connection of `user` to `vhost` (NOT_ALLOWED, a connection error) when either's
-   * max-connections is reached; `userCount` and `vhostCount` are the connections already open.
+   * max-connections is reached. `count` gives the connections already open; it is called only
+   * when a limit is set, since counting walks every connection.
    */
-  checkConnection(user: string, vhost: string, userCount: number, vhostCount: number): void {
+  checkConnection(user: string, vhost: string, count: () => { user: number; vhost: number }): void {
     const v = this.max('vhost', vhost, 'max-connections');
-    if (v !== null && vhostCount >= v) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `access to vhost '${vhost}' refused for user '${user}': connection limit (${v}) is reached`);
     const u = this.max('user', user, 'max-connections');
-    if (u !== null && userCount >= u) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `connection refused for user '${user}': user connection limit (${u}) is reached`);
+    if (v === null && u === null) return;
+    const open = count();
+    if (v !== null && open.vhost >= v) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `access to vhost '${vhost}' refused for user '${user}': connection limit (${v}) is reached`);
+    if (u !== null && open.user >= u) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `connection refused for user '${user}': user connection limit (${u}) is reached`);
   }
 
-  /** Refuses one more channel of `user`, who has `open` channels on all connections. */
-  checkChannel(user: string, open: number): void {
+  /** Refuses one more channel of `user`; `open` counts their channels on all connections (called only under a limit). */
+  checkChannel(user: string, open: () => number): void {
     const u = this.max('user', user, 'max-channels');
-    if (u !== null && open >= u) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `number of channels opened for user '${user}' has reached the maximum allowed limit of (${u})`);
+    if (u !== null && open() >= u) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `number of channels opened for user '${user}' has reached the maximum allowed limit of (${u})`);
   }
 
   /** Refuses a new queue in `vhost`, which has `queues` (PRECONDITION_FAILED, a channel error). */

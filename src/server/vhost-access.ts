@@ -24,22 +24,22 @@ export function enterVhost(gate: VhostGate, user: string, vhost: string): { brok
   if (broker === undefined) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `vhost ${vhost} not found`);
   const access = gate.permissions?.guard(user, vhost) ?? null;
   if (access !== null && !access.hasAccess) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `access to vhost '${vhost}' refused for user '${user}'`);
-  if (gate.limits !== undefined) {
-    let mine = 0;
-    let here = 0;
+  gate.limits?.checkConnection(user, vhost, () => {
+    const open = { user: 0, vhost: 0 };
     for (const c of gate.registry.list()) {
-      if (c.user === user) mine++;
-      if (c.session?.broker === broker) here++;
+      if (c.user === user) open.user++;
+      if (c.session?.broker === broker) open.vhost++;
     }
-    gate.limits.checkConnection(user, vhost, mine, here);
-  }
+    return open;
+  });
   return { broker, access };
 }
 
 /** Refuses one more channel when the user's `max-channels` (over all their connections) is reached. */
 export function checkChannelLimit(gate: VhostGate, user: string): void {
-  if (gate.limits === undefined) return;
-  let open = 0;
-  for (const c of gate.registry.list()) if (c.user === user) open += c.channelCount;
-  gate.limits.checkChannel(user, open);
+  gate.limits?.checkChannel(user, () => {
+    let open = 0;
+    for (const c of gate.registry.list()) if (c.user === user) open += c.channelCount;
+    return open;
+  });
 }
