@@ -20,6 +20,7 @@ import { amqpError, toAmqpError } from './errors.js';
 import { MECHANISMS, parseSaslResponse } from './sasl.js';
 import { serverProperties } from './server-properties.js';
 import { checkChannelLimit, enterVhost } from '../vhost-access.js';
+import { writeSideOf } from '../write-side.js';
 import type { Limits } from '../limits.js';
 import type { VirtualHosts } from '../../broker/vhosts.js';
 
@@ -104,7 +105,7 @@ export class AmqpConnection implements AmqpFrameSink, AmqpChannelHost, ClientCon
     this.log = ctx.log.child({ conn: this.id, protocol: 'amqp' });
     this.frameMax = ctx.frameMax;
     this.channelMax = ctx.channelMax;
-    this.writer = new AmqpFrameWriter(stream, { frameMax: FRAME_MIN, highWaterMark: ctx.socketHighWaterMark });
+    this.writer = new AmqpFrameWriter(writeSideOf(stream), { frameMax: FRAME_MIN, highWaterMark: ctx.socketHighWaterMark });
     this.writer.onDrain = () => {
       for (const ch of this.channels.values()) ch.channel.redispatch();
     };

@@ -32,6 +32,7 @@ import type { ClientConnection } from '../registry.js';
 import type { ServerContext } from './context.js';
 import { handleChannelMethod } from './handlers.js';
 import { checkChannelLimit, enterVhost } from '../vhost-access.js';
+import { writeSideOf } from '../write-side.js';
 
 type State = 'header' | 'opening' | 'authenticating' | 'open' | 'closing' | 'closed';
 
@@ -163,7 +164,7 @@ export class Connection implements FrameSink, ClientConnection {
     this.log = ctx.log.child({ conn: this.id });
     this.frameMax = ctx.frameMax;
     this.channelMax = ctx.channelMax;
-    this.writer = new FrameWriter(stream, ctx.socketHighWaterMark);
+    this.writer = new FrameWriter(writeSideOf(stream), ctx.socketHighWaterMark);
     this.writer.onDrain = () => this.drained();
     this.decoder = new FrameDecoder(this, ctx.frameMax);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));

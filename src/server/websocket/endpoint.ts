@@ -139,7 +139,7 @@ export class WsEndpoint {
       return;
     }
     const s = req.socket;
-    const stream = new WebSocketStream(ws, {
+    const stream = new WebSocketStream(ws, s, {
       remoteAddress: s.remoteAddress ?? 'unknown',
       remotePort: s.remotePort ?? 0,
       localAddress: s.localAddress ?? '',

@@ -1,6 +1,8 @@
+import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { PeerInfo } from '../peer.js';
+import { WebSocketFrameSink } from './frame-sink.js';
 
 /** Close codes (RFC 6455 §7.4.1) the endpoint sends. */
 export const WsClose = {
@@ -25,11 +27,14 @@ export const WsClose = {
 export class WebSocketStream extends Duplex {
   readonly ws: WebSocket;
   readonly peer: PeerInfo;
+  /** What the front end's frame writer writes to (see {@link writeSideOf}); the stream's own write side stays for the rest. */
+  readonly frameSink: WebSocketFrameSink;
 
-  constructor(ws: WebSocket, peer: PeerInfo, highWaterMark = 64 * 1024) {
+  constructor(ws: WebSocket, socket: Socket, peer: PeerInfo, highWaterMark = 64 * 1024) {
     super({ allowHalfOpen: false, writableHighWaterMark: highWaterMark, readableHighWaterMark: highWaterMark, decodeStrings: true });
     this.ws = ws;
     this.peer = peer;
+    this.frameSink = new WebSocketFrameSink(ws, socket);
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {
