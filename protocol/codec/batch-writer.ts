@@ -117,6 +117,14 @@ export class BatchWriter {
 
   /** Makes room for `n` contiguous bytes at `this.end`; returns the offset to write at. */
   protected reserve(n: number): number {
+    // Nothing is pending and the socket has taken every byte (the usual case between ticks):
+    // the batch buffer is free again, so the next batch starts at its beginning. Without this
+    // each connection walks through its whole 64 KiB before starting another, and 5,000 quiet
+    // connections each keep 64 KiB of touched memory (320 MB) instead of a few hundred bytes.
+    if (this.end !== 0 && this.start === this.end && this.pieces.length === 0 && this.socket.writableLength === 0) {
+      this.start = 0;
+      this.end = 0;
+    }
     if (this.buf.length - this.end < n) {
       this.cut();
       this.buf = allocUnsafe(Math.max(CHUNK_SIZE, n));

@@ -121,6 +121,27 @@ describe('FrameWriter: batching and backpressure', () => {
     expect(w.writable).toBe(true);
   });
 
+  it('reuses its batch buffer only once the socket has taken every byte, never overwriting bytes a socket still holds', () => {
+    const s = new FakeSocket();
+    const w = new FrameWriter(s);
+    w.method(1, Method.BasicAck, [1, false]);
+    w.flush();
+    const held = Buffer.from(s.writes[0] as Buffer); // a copy of what the socket still holds
+    w.method(1, Method.BasicAck, [2, false]);
+    w.flush();
+    expect(s.writes[0]).toEqual(held); // still unwritten: the second batch went elsewhere
+    s.drain();
+    w.method(1, Method.BasicAck, [3, false]);
+    w.flush();
+    // Everything was taken: the third batch starts at the start of the same buffer again.
+    const [one, , three] = s.writes as [Buffer, Buffer, Buffer];
+    expect(three.buffer).toBe(one.buffer);
+    expect(three.byteOffset).toBe(one.byteOffset);
+    const acks: unknown[] = [];
+    new FrameDecoder({ onFrame: (_t, _c, p) => acks.push(parseMethod(p).args[0]) }, 1 << 20).push(s.writes[2] as Buffer);
+    expect(acks).toEqual([3]);
+  });
+
   it('drops what it holds once the socket is destroyed', async () => {
     const s = new FakeSocket();
     const w = new FrameWriter(s);
