@@ -14,6 +14,8 @@ export interface WebSocketLike {
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (ev: never) => void): void;
+  /** `ws`'s own listener API (Node.js only): `'message'` gets `(data, isBinary)`. */
+  on?(type: 'message', listener: (data: never, isBinary: boolean) => void): unknown;
 }
 
 /**
@@ -71,6 +73,13 @@ class WebSocketTransport implements Transport {
       }
       this.finish(error);
     });
+    if (ws.binaryType === 'nodebuffer' && typeof ws.on === 'function') {
+      // `ws` in Node.js: its own listener API skips building a MessageEvent per message.
+      ws.on('message', (data: unknown, isBinary: boolean) => {
+        if (isBinary && data instanceof Uint8Array) this.handlers?.data(data as Bytes);
+      });
+      return;
+    }
     ws.addEventListener('message', (ev: { data: unknown }) => {
       const d = ev.data;
       if (d instanceof ArrayBuffer || d instanceof Uint8Array) this.handlers?.data(viewOf(d));
@@ -251,7 +260,10 @@ export function webSocketTransport(WebSocketImpl?: WebSocketConstructor): Transp
         reject(new ConnectionError('ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err }));
         return;
       }
-      ws.binaryType = 'arraybuffer';
+      // `ws` in Node.js hands over its own Buffer with 'nodebuffer' (no copy into an ArrayBuffer);
+      // browsers ignore a value they do not know, so they are then asked for 'arraybuffer'.
+      ws.binaryType = 'nodebuffer';
+      if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
       let settled = false;
       // Node's `ws` says why an upgrade failed ("Unexpected server response: 403"); browsers do not.
       let failure = '';
