@@ -84,6 +84,18 @@ class AgentProcess {
   kill(): void {
     if (this.exited === null) this.child.kill('SIGKILL');
   }
+
+  /** Waits up to `ms` for the agent to exit by itself (a `--cpu-prof` agent writes its profile then). */
+  exit(ms: number): Promise<void> {
+    if (this.exited !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
 }
 
 export interface AgentOptions {
@@ -208,6 +220,7 @@ export class Agents {
   async close(): Promise<void> {
     if (this.lagTimer !== null) clearInterval(this.lagTimer);
     await Promise.all(this.procs.map((p) => p.ask({ t: 'close' }, 'closed', 60_000).catch(() => undefined)));
+    await Promise.all(this.procs.map((p) => p.exit(10_000)));
     this.kill();
   }
 
