@@ -96,7 +96,10 @@ export class QueueFile {
     this.insertBody = db.prepare('INSERT INTO bodies (id, refs, content) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET refs = refs + excluded.refs');
     this.update = db.prepare('UPDATE messages SET redelivered = ?, delivery_count = ? WHERE qid = ? AND id = ?');
     this.remove = db.prepare('DELETE FROM messages WHERE qid = ? AND id = ? RETURNING length(content)').pluck();
-    this.runIds = db.prepare('SELECT id FROM messages WHERE qid = ? AND id >= ? AND id <= ? ORDER BY id LIMIT ?').raw();
+    // Plucked: an array of numbers, not one array per row. A drain's run is tens of thousands of
+    // rows, and per-row arrays held by one big array all survive into the old generation: 18 MB/s
+    // of garbage in the writing worker, freed only by its major GCs (RSS swung by 300 MB).
+    this.runIds = db.prepare('SELECT id FROM messages WHERE qid = ? AND id >= ? AND id <= ? ORDER BY id LIMIT ?').pluck();
     this.anyBodies = db.prepare('SELECT EXISTS (SELECT 1 FROM bodies)').pluck();
     this.runRows = db.prepare('SELECT id, length(content) FROM messages WHERE qid = ? AND id >= ? AND id <= ? ORDER BY id LIMIT ?').raw();
     this.removeRange = db.prepare('DELETE FROM messages WHERE qid = ? AND id >= ? AND id <= ?');
@@ -215,14 +218,17 @@ export class QueueFile {
     const limit = (2 * (to - from)) / DEL_STRIDE + 16;
     // Index-only, unless the file has shared bodies: then each row's content length tells.
     const shared = this.anyBodies.get() === 1;
-    const rows = (shared ? this.runRows.all(qid, first, last, limit) : this.runIds.all(qid, first, last, limit)) as number[][];
-    if (rows.length === limit) return null;
+    const rows = shared ? (this.runRows.all(qid, first, last, limit) as number[][]) : null;
+    const ids = rows === null ? (this.runIds.all(qid, first, last, limit) as number[]) : null;
+    const n = rows?.length ?? (ids as number[]).length;
+    if (n === limit) return null;
     let released = false;
     let r = from;
     let start = -1;
     let end = -1;
-    for (const row of rows) {
-      const id = row[0] as number;
+    for (let k = 0; k < n; k++) {
+      const row = rows?.[k];
+      const id = row === undefined ? ((ids as number[])[k] as number) : (row[0] as number);
       while (r < to && (del[r + 1] as number) < id) r += DEL_STRIDE;
       if (r === to || del[r + 1] !== id) {
         // Not removed: the stretch before it goes now, the next starts after it.
@@ -233,7 +239,7 @@ export class QueueFile {
       if (start === -1) start = id;
       end = id;
       counts.add(qid, del[r + 2] as number, -1, -(del[r + 3] as number), 0);
-      if (shared && row[1] === 0) {
+      if (row !== undefined && row[1] === 0) {
         this.releaseBody.run(1, id);
         released = true;
       }
