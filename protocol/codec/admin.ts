@@ -201,6 +201,8 @@ export type AdminPutKind = (typeof ADMIN_PUT_KINDS)[number];
 export interface MemoryStatus {
   rss: number;
   heapUsed: number;
+  /** Bytes of ArrayBuffers and Buffers outside the JavaScript heap (message bodies, pages read from the store), garbage not yet collected included. */
+  arrayBuffers: number;
   /** Body bytes of queued (ready and unacked) messages, the figure the watermark applies to. */
   queuedBytes: number;
   /** `memory_high_watermark`; 0 = no limit. */

@@ -412,6 +412,7 @@ function status(vhosts: VirtualHosts, meter: RateMeter, options: AdminOptions, h
     memory: {
       rss: mem.rss,
       heapUsed: mem.heapUsed,
+      arrayBuffers: mem.arrayBuffers,
       queuedBytes: s.queuedBytes,
       highWatermark: options.memoryHighWatermark ?? 0,
       blocked: s.blocked,

@@ -264,7 +264,7 @@ export function overviewRoutes(app: FastifyInstance, ctx: ApiContext): void {
       unroutable: t.returnUnroutable + t.dropUnroutable,
       publishRate: round(ctx.sampler.globalRate('publish')),
       deliverRate: round(ctx.sampler.globalRate('deliver_get')),
-      memory: { rss: mem.rss, heapUsed: mem.heapUsed, queuedBytes: host.queuedBytes(), highWatermark: host.memoryHighWatermark, blocked: host.alarms().length !== 0 },
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, arrayBuffers: mem.arrayBuffers, queuedBytes: host.queuedBytes(), highWatermark: host.memoryHighWatermark, blocked: host.alarms().length !== 0 },
       store: host.storeStats(),
       alarms: host.alarms(),
     };
