@@ -18,6 +18,7 @@ export const OPTION_HELP = `Options:
   --rates <list>          latency publish rates, msg/s (default ${DEFAULT_OPTIONS.rates.join(',')})
   --fanout-queues <list>  fanout queue counts (default ${DEFAULT_OPTIONS.fanoutQueues.join(',')})
   --fanout-rate <n>       fanout publish rate, msg/s (default ${DEFAULT_OPTIONS.fanoutRate})
+  --fanout-procs <n>      load processes the fanout consumers are spread over (default ${DEFAULT_OPTIONS.fanoutProcs})
   --outstanding <n>       durable: unconfirmed messages in flight (default ${DEFAULT_OPTIONS.outstanding})
   --restore-messages <n>  restore: messages in the store (default ${DEFAULT_OPTIONS.restoreMessages})
   --backlog-messages <n>  backlog: persistent 1 KiB messages queued in one durable queue (default ${DEFAULT_OPTIONS.backlogMessages})
@@ -82,6 +83,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
       rates: { type: 'string' },
       'fanout-queues': { type: 'string' },
       'fanout-rate': { type: 'string' },
+      'fanout-procs': { type: 'string' },
       outstanding: { type: 'string' },
       'restore-messages': { type: 'string' },
       'backlog-messages': { type: 'string' },
@@ -104,6 +106,7 @@ export function parseCli(argv: string[], defaults: { brokers: BrokerKind[]; runs
     rates: list('rates', v.rates, d.rates),
     fanoutQueues: list('fanout-queues', v['fanout-queues'], d.fanoutQueues),
     fanoutRate: num('fanout-rate', v['fanout-rate'], d.fanoutRate),
+    fanoutProcs: Math.max(1, num('fanout-procs', v['fanout-procs'], d.fanoutProcs)),
     outstanding: num('outstanding', v.outstanding, d.outstanding),
     restoreMessages: num('restore-messages', v['restore-messages'], d.restoreMessages),
     backlogMessages: num('backlog-messages', v['backlog-messages'], d.backlogMessages),

@@ -19,6 +19,8 @@ export interface BenchOptions {
   rates: number[];
   fanoutQueues: number[];
   fanoutRate: number;
+  /** Load processes the fanout consumers are spread over (the publisher runs in the first). */
+  fanoutProcs: number;
   /** Durable: the most unconfirmed messages a publisher keeps in flight. */
   outstanding: number;
   restoreMessages: number;
@@ -42,6 +44,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   rates: [10_000, 50_000],
   fanoutQueues: [1000, 5000],
   fanoutRate: 20,
+  fanoutProcs: 1,
   outstanding: 2000,
   restoreMessages: 1_000_000,
   backlogMessages: 10_000_000,
