@@ -180,6 +180,19 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     if (err !== null) log.error({ queue: q.name, code: (err as { code?: string }).code, err: err.message }, 'cannot page in messages; the queue delivers no more of its stored backlog');
     else log.error({ queue: q.name, missing: lost }, 'stored messages of a queue are fewer than its counts said');
   });
+  // A failed stream write is retried every 100 ms until it succeeds: one line per stream per
+  // 10 s says so (with the attempts since the last line), not one per attempt.
+  const streamFailuresLogged = new WeakMap<object, { at: number; attempts: number }>();
+  const offStreamFailures = broker.watchStreamFailures((stream, err) => {
+    const seen = streamFailuresLogged.get(stream);
+    const now = Date.now();
+    if (seen !== undefined && now - seen.at < 10_000) {
+      seen.attempts++;
+      return;
+    }
+    streamFailuresLogged.set(stream, { at: now, attempts: 1 });
+    log.error({ stream: stream.name, vhost: stream.vhost, attempts: seen?.attempts ?? 1, err: err.message }, 'cannot write to a stream; its publishes are not confirmed until a retry succeeds');
+  });
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   let addr;
   let amqpAddr;
@@ -295,6 +308,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
     admin.stop();
     await closeTls();
     offPageFailures();
+    offStreamFailures();
     await http?.close().catch(() => undefined);
     await amqp?.close().catch(() => undefined);
     await native.close().catch(() => undefined);
@@ -358,6 +372,7 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
         disk?.stop();
         admin.stop();
         offPageFailures();
+        offStreamFailures();
         await store?.close();
       })()),
   };

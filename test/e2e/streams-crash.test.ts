@@ -1,10 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type Channel, type Connection, type Message } from '../../src/client/index.js';
 import { cleanEnv, launchServer } from '../helpers/cli.js';
 import { freshDataDir, removeDataDirs } from '../helpers/durable.js';
 import { streamArgs } from '../helpers/streams.js';
-import { within } from '../helpers/wait.js';
+import { waitFor, within } from '../helpers/wait.js';
 
 /**
  * kill -9 of a real `skiff server` with streams: every confirmed message is there after the
@@ -19,12 +21,12 @@ afterAll(() => {
   removeDataDirs();
 });
 
-async function start(dataDir: string): Promise<{ proc: ChildProcess; conn: Connection }> {
+async function start(dataDir: string): Promise<{ proc: ChildProcess; conn: Connection; lines: string[] }> {
   const s = launchServer(dataDir, [], cleanEnv({ SKIFF_CHECKPOINT_INTERVAL_MS: '50' }));
   children.add(s.proc);
   const port = await within(s.listening, 'the daemon to listen', 20_000);
   const conn = await connect(`skiff://guest:guest@127.0.0.1:${port}`, { heartbeatMs: 0, reconnect: false });
-  return { proc: s.proc, conn };
+  return { proc: s.proc, conn, lines: s.lines };
 }
 
 async function kill9(proc: ChildProcess): Promise<void> {
@@ -85,5 +87,30 @@ describe('streams across kill -9', () => {
     expect([last[0]?.text(), offsetOf(last[0] as Message)]).toEqual(['after', n]);
     await conn.close();
     proc.kill('SIGTERM');
+  });
+});
+
+describe('a stream write that fails', () => {
+  it('is logged with the stream and the error, the publish stays unconfirmed, and the daemon serves on', async () => {
+    const dataDir = freshDataDir();
+    const { proc, conn, lines } = await start(dataDir);
+    const ch = await conn.channel();
+    await ch.confirmSelect();
+    await ch.declareQueue('s', { durable: true, arguments: streamArgs() });
+    await ch.publish('', 's', 'first');
+    // Cut the segment under the daemon: the next append finds fewer bytes than it wrote.
+    const dir = join(dataDir, 'streams', readdirSync(join(dataDir, 'streams'))[0] as string);
+    truncateSync(join(dir, readdirSync(dir)[0] as string), 0);
+    let confirmed = false;
+    void ch.publish('', 's', 'second').then(() => (confirmed = true), () => undefined);
+    await waitFor(() => lines.some((l) => l.includes('cannot write to a stream')), 'the failure in the log');
+    const line = JSON.parse(lines.find((l) => l.includes('cannot write to a stream')) as string) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 50, stream: 's', vhost: '/', msg: 'cannot write to a stream; its publishes are not confirmed until a retry succeeds' });
+    expect(line['err']).toMatch(new RegExp(`^stream-write in '${dir}': segment 0 holds 0 bytes where \\d+ were written$`));
+    expect(confirmed).toBe(false);
+    const other = await conn.channel();
+    expect((await other.declareQueue('still-serving')).queue).toBe('still-serving');
+    await conn.close();
+    await kill9(proc);
   });
 });
