@@ -1,11 +1,7 @@
 import type Database from 'better-sqlite3';
 import { PART_BYTES, PART_ROWS } from './row-columns.js';
+import { WrittenFile } from './written-file.js';
 import { SCH, SCHED_DEL_STRIDE, SCHED_STRIDE, type DelayedCount, type DelayedPageRequest, type DelayedPart, type ScheduledRows } from './wire.js';
-
-/** As queue files: the WAL is copied back after a commit's reply, not inside the commit. */
-const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
-/** Page cache: inserts land all over the (sid, due, id) index, which should stay in memory. */
-const CACHE_KIB = 16 * 1024;
 
 /** A scheduled row as selected for a page-in. */
 type StoredRow = [number, number, number, string, Buffer, number, number];
@@ -18,20 +14,14 @@ type StoredRow = [number, number, number, string, Buffer, number, number];
  * ignored and not counted; deletes go by key and count only what they removed), so a retried
  * checkpoint leaves the same rows and counts.
  */
-export class DelayedFile {
-  readonly file: string;
-  private readonly db: Database.Database;
+export class DelayedFile extends WrittenFile {
   private readonly insert: Database.Statement;
   private readonly remove: Database.Statement;
   private readonly addCount: Database.Statement;
   private readonly pageStmt: Database.Statement;
-  private walBytes = 0;
 
   constructor(db: Database.Database, file: string) {
-    this.db = db;
-    this.file = file;
-    db.pragma('wal_autocheckpoint = 0');
-    db.pragma(`cache_size = -${CACHE_KIB}`);
+    super(db, file);
     this.insert = db.prepare('INSERT OR IGNORE INTO scheduled (sid, due, id, routing_key, content, priority, expiration) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.remove = db.prepare('DELETE FROM scheduled WHERE sid = ? AND due = ? AND id = ?');
     this.addCount = db.prepare(
@@ -41,25 +31,6 @@ export class DelayedFile {
     this.pageStmt = db
       .prepare('SELECT sid, due, id, routing_key, content, priority, expiration FROM scheduled WHERE sid = ? AND (due, id) > (?, ?) ORDER BY due, id')
       .raw();
-  }
-
-  begin(): void {
-    this.db.exec('BEGIN');
-  }
-
-  commit(): void {
-    this.db.exec('COMMIT');
-  }
-
-  /** Copies the WAL back into the database once enough has piled up; never inside a transaction. */
-  checkpointWal(): void {
-    if (this.walBytes < WAL_CHECKPOINT_BYTES || this.db.inTransaction) return;
-    this.db.pragma('wal_checkpoint(PASSIVE)');
-    this.walBytes = 0;
-  }
-
-  rollback(): void {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
 
   /** Applies one part inside the open transaction; `fail` is the fault-injection hook. */
@@ -155,9 +126,5 @@ export class DelayedFile {
     })();
     const rows = this.db.prepare('SELECT sid, messages, max_id FROM scheduled_counts ORDER BY sid').raw().all() as number[][];
     return { counts: rows.map(([sid, messages, maxId]) => ({ sid, messages, maxId }) as DelayedCount), orphans, maxSid };
-  }
-
-  close(): void {
-    this.db.close();
   }
 }

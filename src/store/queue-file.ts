@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { RowColumns } from './row-columns.js';
+import { WrittenFile } from './written-file.js';
 import { DEL_STRIDE, INS, INS_STRIDE, RANGE_STRIDE, Shared, UPD_STRIDE, type MessagesPart, type PageRequest, type QueueCount, type RowsChunk } from './wire.js';
 
 /**
@@ -12,15 +13,6 @@ const ROW_COLUMNS = 10;
 
 /** A messages row as selected by {@link SELECT_COLUMNS}. */
 type StoredRow = [number, number, string, string, Buffer, number, number, number, number, number];
-
-/**
- * The WAL is copied back into the database file once this much has been committed to it. The
- * copy runs after the commit's reply has gone out, instead of inside the commit as SQLite's
- * automatic checkpoint would, so confirms do not wait for it.
- */
-const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
-/** Page cache per queue file: inserts into a large (qid, id) index stay in memory. */
-const CACHE_KIB = 16 * 1024;
 
 const COLUMNS = 'qid, id, exchange, routing_key, content, priority, expiration, redelivered, delivery_count, expires_at';
 /** A row whose content is the empty blob keeps its bytes in `bodies` (schema version 2). */
@@ -63,10 +55,8 @@ class CountChanges {
  * queue's counts are recomputed whenever a write finds the rows other than expected — so a
  * checkpoint retried after a lost reply leaves the same rows and counts.
  */
-export class QueueFile {
+export class QueueFile extends WrittenFile {
   readonly shard: number;
-  readonly file: string;
-  private readonly db: Database.Database;
   private readonly insertOne: Database.Statement;
   private readonly insertMany: Database.Statement;
   private readonly insertBody: Database.Statement;
@@ -81,15 +71,10 @@ export class QueueFile {
   private readonly addCount: Database.Statement;
   private readonly dropEmptyCounts: Database.Statement;
   private readonly params: unknown[] = new Array<unknown>(INSERT_CHUNK * ROW_COLUMNS);
-  /** Bytes committed to the WAL since it was last copied back. */
-  private walBytes = 0;
 
   constructor(db: Database.Database, shard: number, file: string) {
-    this.db = db;
+    super(db, file);
     this.shard = shard;
-    this.file = file;
-    db.pragma('wal_autocheckpoint = 0');
-    db.pragma(`cache_size = -${CACHE_KIB}`);
     const row = `(${new Array(ROW_COLUMNS).fill('?').join(', ')})`;
     this.insertOne = db.prepare(`INSERT OR IGNORE INTO messages (${COLUMNS}) VALUES ${row}`);
     this.insertMany = db.prepare(`INSERT OR IGNORE INTO messages (${COLUMNS}) VALUES ${new Array(INSERT_CHUNK).fill(row).join(', ')}`);
@@ -112,32 +97,9 @@ export class QueueFile {
     this.dropEmptyCounts = db.prepare('DELETE FROM queue_counts WHERE messages <= 0');
   }
 
-  get inTransaction(): boolean {
-    return this.db.inTransaction;
-  }
-
-  begin(): void {
-    this.db.exec('BEGIN');
-  }
-
-  commit(): void {
-    this.db.exec('COMMIT');
-  }
-
-  /** Copies the WAL back into the database once enough has piled up; never inside a transaction. */
-  checkpointWal(): void {
-    if (this.walBytes < WAL_CHECKPOINT_BYTES || this.db.inTransaction) return;
-    this.db.pragma('wal_checkpoint(PASSIVE)');
-    this.walBytes = 0;
-  }
-
   /** A compact copy of the file as committed (outside any transaction). */
   snapshotInto(path: string): void {
     this.db.prepare('VACUUM INTO ?').run(path);
-  }
-
-  rollback(): void {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
 
   /** Applies one part inside the open transaction. `failAfterInserts` is the fault-injection hook. */
@@ -348,10 +310,6 @@ export class QueueFile {
     run();
     const rows = this.db.prepare('SELECT qid, priority, messages, bytes, max_id FROM queue_counts ORDER BY qid, priority').raw().all() as number[][];
     return { counts: rows.map(([qid, priority, messages, bytes, maxId]) => ({ qid, priority, messages, bytes, maxId }) as QueueCount), orphans };
-  }
-
-  close(): void {
-    this.db.close();
   }
 }
 
