@@ -1,5 +1,6 @@
 import { Broker } from './broker/broker.js';
 import type { Clock } from './broker/clock.js';
+import type { Stream } from './broker/stream.js';
 import { VirtualHosts } from './broker/vhosts.js';
 import { VhostDirectory } from './server/vhosts.js';
 import { authenticatorOf } from './config/authenticator.js';
@@ -182,16 +183,18 @@ export async function startDaemon(config: Config, runtime: DaemonRuntime): Promi
   });
   // A failed stream write is retried every 100 ms until it succeeds: one line per stream per
   // 10 s says so (with the attempts since the last line), not one per attempt.
-  const streamFailuresLogged = new WeakMap<object, { at: number; attempts: number }>();
+  const streamFailuresLogged = new WeakMap<Stream, { at: number; unlogged: number }>();
   const offStreamFailures = broker.watchStreamFailures((stream, err) => {
     const seen = streamFailuresLogged.get(stream);
     const now = Date.now();
     if (seen !== undefined && now - seen.at < 10_000) {
-      seen.attempts++;
+      seen.unlogged++;
       return;
     }
-    streamFailuresLogged.set(stream, { at: now, attempts: 1 });
-    log.error({ stream: stream.name, vhost: stream.vhost, attempts: seen?.attempts ?? 1, err: err.message }, 'cannot write to a stream; its publishes are not confirmed until a retry succeeds');
+    streamFailuresLogged.set(stream, { at: now, unlogged: 0 });
+    // The failed attempts this line stands for: this one and those since the last line.
+    const attempts = (seen?.unlogged ?? 0) + 1;
+    log.error({ stream: stream.name, vhost: stream.vhost, attempts, err: err.message }, 'cannot write to a stream; its publishes are not confirmed until a retry succeeds');
   });
   const disk = store === null ? null : new DiskAlarm({ dir: store.dataDir, limitBytes: config.diskFreeLimit, log, onChange: (raised) => broker.setAlarm('disk', raised) });
   let addr;
