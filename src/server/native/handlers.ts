@@ -19,20 +19,22 @@ export function handleChannelMethod(ch: ServerChannel, p: ParsedMethod): void {
   // RabbitMQ's permissions (null: a front end built without them, as in some tests).
   const access = ch.conn.access;
   switch (p.def.id) {
+    // Publish and ack read their arguments by position, in the table's order: `argsOf` makes
+    // an object per call, and these two run once per message.
     case Method.BasicPublish: {
-      const a = argsOf(p, Method.BasicPublish);
+      const a = p.args;
+      const exchange = a[0] as string;
+      const routingKey = a[1] as string;
       const content = p.content as Buffer;
-      access?.check('write', 'exchange', a.exchange);
-      if (access?.hasTopicPermissions === true) access.checkTopic('write', a.exchange, a.routingKey, broker.exchanges.get(a.exchange)?.type);
+      access?.check('write', 'exchange', exchange);
+      if (access?.hasTopicPermissions === true) access.checkTopic('write', exchange, routingKey, broker.exchanges.get(exchange)?.type);
       if (content[4] === AMQP_PROPERTIES_TAG && content.readUInt32BE(0) !== 0) throw reservedPropertiesTag();
-      c.publish(a.exchange, a.routingKey, a.mandatory, a.persistent, a.priority, a.expiration, content);
+      c.publish(exchange, routingKey, a[2] as boolean, a[3] as boolean, a[4] as number, a[5] as number, content);
       return;
     }
-    case Method.BasicAck: {
-      const a = argsOf(p, Method.BasicAck);
-      c.ack(a.deliveryTag, a.multiple);
+    case Method.BasicAck:
+      c.ack(p.args[0] as number, p.args[1] as boolean);
       return;
-    }
     case Method.BasicNack: {
       const a = argsOf(p, Method.BasicNack);
       c.nack(a.deliveryTag, a.multiple, a.requeue);
