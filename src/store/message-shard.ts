@@ -121,15 +121,17 @@ export class MessageDelta extends Delta {
    * now, so a retry writes the latest state; the bytes never change.
    */
   *parts(shard: number, batch: number): Generator<{ part: MessagesPart; transfer: ArrayBuffer[] }> {
-    let cols = new RowColumns();
+    let left = this.inserts.size;
+    let cols = new RowColumns(left);
     let first = true;
     for (const [m, ref] of this.inserts) {
+      left--;
       if (ref.dropped) continue;
       cols.add(ref.qid, m.id, m.priority, m.expiration, m.redelivered ? 1 : 0, m.deliveryCount, m.exchange, m.routingKey, m.content, m.expiresAt);
       if (cols.full) {
         yield seal(cols, shard, batch, first, false, EMPTY, EMPTY, EMPTY, []);
         first = false;
-        cols = new RowColumns();
+        cols = new RowColumns(left);
       }
     }
     const upd: number[] = [];

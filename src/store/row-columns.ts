@@ -1,4 +1,4 @@
-import { INS, Shared } from './wire.js';
+import { INS, INS_STRIDE, Shared } from './wire.js';
 
 /** A part or chunk is cut once it holds about this many content bytes… */
 export const PART_BYTES = 4 * 1024 * 1024;
@@ -21,13 +21,23 @@ export interface Columns {
 export class RowColumns {
   rows = 0;
   bytes = 0;
-  private readonly nums: number[] = [];
+  /**
+   * The rows' numbers, written in place (a number[] converted at the end cost a copy per part
+   * and its growth, per message on the checkpoint path). Sized for `expectedRows`, doubled past.
+   */
+  private nums: Float64Array;
+  private used = 0;
   private readonly blobs: Uint8Array[] = [];
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
   /** Id of the last row added, and where its `shared` column is (copies of one message are adjacent). */
   private lastId = -1;
   private lastShared = -1;
+
+  /** `expectedRows`: how many rows the part will likely hold (capped at {@link PART_ROWS}). */
+  constructor(expectedRows = 256) {
+    this.nums = new Float64Array(Math.max(1, Math.min(expectedRows, PART_ROWS)) * INS_STRIDE);
+  }
 
   /** True once the part should be cut (bounded transfers for any backlog size). */
   get full(): boolean {
@@ -47,26 +57,28 @@ export class RowColumns {
     expiresAt: number,
   ): void {
     let shared: number = Shared.No;
+    const at = this.used;
     if (id === this.lastId) {
       // Another queue's copy of the message just added: its bytes are already in this part.
-      this.nums[this.lastShared] = this.nums[this.lastShared] === Shared.No ? Shared.First : this.nums[this.lastShared] as number;
+      if (this.nums[this.lastShared] === Shared.No) this.nums[this.lastShared] = Shared.First;
       shared = Shared.Follower;
     }
+    if (at + INS_STRIDE > this.nums.length) this.grow();
+    const n = this.nums;
     this.lastId = id;
-    this.lastShared = this.nums.length + INS.shared;
-    this.nums.push(
-      qid,
-      id,
-      priority,
-      expiration,
-      redelivered,
-      deliveryCount,
-      this.intern(exchange),
-      this.intern(routingKey),
-      content.length,
-      expiresAt,
-      shared,
-    );
+    this.lastShared = at + INS.shared;
+    n[at + INS.qid] = qid;
+    n[at + INS.id] = id;
+    n[at + INS.priority] = priority;
+    n[at + INS.expiration] = expiration;
+    n[at + INS.redelivered] = redelivered;
+    n[at + INS.deliveryCount] = deliveryCount;
+    n[at + INS.exchange] = this.intern(exchange);
+    n[at + INS.routingKey] = this.intern(routingKey);
+    n[at + INS.contentLength] = content.length;
+    n[at + INS.expiresAt] = expiresAt;
+    n[at + INS.shared] = shared;
+    this.used = at + INS_STRIDE;
     this.rows++;
     if (shared === Shared.Follower) return;
     this.blobs.push(content);
@@ -91,6 +103,13 @@ export class RowColumns {
       content.set(b, off);
       off += b.length;
     }
-    return { rows: Float64Array.from(this.nums), strings: this.strings, content };
+    // A view of the used rows: transferring its buffer keeps the view's length on the other side.
+    return { rows: this.nums.subarray(0, this.used), strings: this.strings, content };
+  }
+
+  private grow(): void {
+    const bigger = new Float64Array(this.nums.length * 2);
+    bigger.set(this.nums);
+    this.nums = bigger;
   }
 }
