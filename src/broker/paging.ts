@@ -342,6 +342,8 @@ export class PagedList implements ReadyList {
   /** Lanes created so far, highest priority first. */
   private readonly order: Lane[] = [];
   private readonly max: number;
+  /** A plain queue's one lane: shift and peek go straight to it (once per delivery). */
+  private readonly only: Lane | null;
 
   constructor(
     private readonly owner: LaneOwner,
@@ -350,7 +352,7 @@ export class PagedList implements ReadyList {
   ) {
     this.max = maxPriority ?? 0;
     this.lanes = new Array<Lane | undefined>(this.max + 1);
-    if (maxPriority === null) this.lane(0);
+    this.only = maxPriority === null ? this.lane(0) : null;
   }
 
   /** The lane of priority `p` (a message above the maximum counts as the maximum, as RabbitMQ). */
@@ -372,8 +374,7 @@ export class PagedList implements ReadyList {
    * messages are being paged in, nothing is (strict priority, and strict order within one).
    */
   get length(): number {
-    const o = this.order;
-    if (o.length === 1) return (o[0] as Lane).length;
+    if (this.only !== null) return this.only.length;
     const l = this.first();
     return l === undefined ? 0 : l.length;
   }
@@ -426,11 +427,11 @@ export class PagedList implements ReadyList {
   }
 
   shift(): Message | undefined {
-    return this.first()?.shift();
+    return this.only !== null ? this.only.shift() : this.first()?.shift();
   }
 
   peek(): Message | undefined {
-    return this.first()?.peek();
+    return this.only !== null ? this.only.peek() : this.first()?.peek();
   }
 
   drain(): Message[] {

@@ -715,7 +715,9 @@ export class Store implements Persistence, Pager, DelayStore {
       done(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
       return;
     }
-    if (this.confirmableSeq() >= this.seq) {
+    // Behind a waiter nothing newer is committed yet (settle releases them in order): no need
+    // to look at every shard once per publish.
+    if (this.waiters.length === 0 && this.confirmableSeq() >= this.seq) {
       done(null);
       return;
     }
