@@ -26,7 +26,6 @@ export class RowColumns {
    * and its growth, per message on the checkpoint path). Sized for `expectedRows`, doubled past.
    */
   private nums: Float64Array;
-  private used = 0;
   private readonly blobs: Uint8Array[] = [];
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
@@ -57,7 +56,7 @@ export class RowColumns {
     expiresAt: number,
   ): void {
     let shared: number = Shared.No;
-    const at = this.used;
+    const at = this.rows * INS_STRIDE;
     if (id === this.lastId) {
       // Another queue's copy of the message just added: its bytes are already in this part.
       if (this.nums[this.lastShared] === Shared.No) this.nums[this.lastShared] = Shared.First;
@@ -78,7 +77,6 @@ export class RowColumns {
     n[at + INS.contentLength] = content.length;
     n[at + INS.expiresAt] = expiresAt;
     n[at + INS.shared] = shared;
-    this.used = at + INS_STRIDE;
     this.rows++;
     if (shared === Shared.Follower) return;
     this.blobs.push(content);
@@ -104,7 +102,7 @@ export class RowColumns {
       off += b.length;
     }
     // A view of the used rows: transferring its buffer keeps the view's length on the other side.
-    return { rows: this.nums.subarray(0, this.used), strings: this.strings, content };
+    return { rows: this.nums.subarray(0, this.rows * INS_STRIDE), strings: this.strings, content };
   }
 
   private grow(): void {

@@ -62,8 +62,8 @@ export class StreamFiles implements StreamStorage {
 
   /** Lowest sequence number not yet written by any stream (Infinity: all written). */
   get unwrittenFrom(): number {
+    if (this.pipes.size === 0) return Infinity;
     let first = Infinity;
-    if (this.pipes.size === 0) return first;
     for (const p of this.pipes.values()) {
       if (p.pendingFrom < first) first = p.pendingFrom;
       if (p.inflightFrom < first) first = p.inflightFrom;
